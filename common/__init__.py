@@ -1,0 +1,1 @@
+"""Small pieces every part of the suite shares: atomic files, provenance, the result contract."""
