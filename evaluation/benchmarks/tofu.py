@@ -1,0 +1,198 @@
+"""TOFU data by split name: from the Hub (`locuslab/TOFU`) or a local folder in the official schema.
+
+Local files come in three layouts (benchmarks.md §7): one JSON array, JSON lines, or several JSON
+arrays one per line (the HF export of full/retainXX). Row order is preserved because the relations
+forgetXX = tail of full and retainXX = head of full depend on it; they are checked at load time.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+HUB_ID = "locuslab/TOFU"
+PERCENTS = ("01", "05", "10")
+
+QA_FIELDS = ("question", "answer")
+PERTURBED_FIELDS = ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer")
+OPTION_FIELDS = ("question", "option1", "option2", "option3", "option4", "answer")
+OPTIONS_PERTURBED_FIELDS = ("question", "answer", "perturbed_answer")
+
+SPLIT_FIELDS: dict[str, tuple[str, ...]] = {
+    "full": QA_FIELDS,
+    **{f"retain{100 - int(p)}": QA_FIELDS for p in PERCENTS},
+    **{f"forget{p}": QA_FIELDS for p in PERCENTS},
+    **{f"forget{p}_perturbed": PERTURBED_FIELDS for p in PERCENTS},
+    "retain_perturbed": PERTURBED_FIELDS,
+    "real_authors": OPTION_FIELDS,
+    "world_facts": OPTION_FIELDS,
+    "real_authors_perturbed": OPTIONS_PERTURBED_FIELDS,
+    "world_facts_perturbed": OPTIONS_PERTURBED_FIELDS,
+    **{f"holdout{p}": QA_FIELDS for p in PERCENTS},
+}
+SPLITS = tuple(SPLIT_FIELDS)
+PERTURBATIONS = {"forget": 5, "retain": 5, "real_authors": 3, "world_facts": 3}
+
+# Official row counts (benchmarks.md §1); tofu-tiny has its own, recorded in its manifest.
+OFFICIAL_COUNTS = {
+    "full": 4000, "retain90": 3600, "retain95": 3800, "retain99": 3960,
+    "forget01": 40, "forget05": 200, "forget10": 400,
+    "forget01_perturbed": 40, "forget05_perturbed": 200, "forget10_perturbed": 400,
+    "retain_perturbed": 400, "real_authors": 100, "world_facts": 117,
+    "real_authors_perturbed": 100, "world_facts_perturbed": 117,
+    "holdout01": 40, "holdout05": 200, "holdout10": 400,
+}
+
+
+class TofuDataError(ValueError):
+    """A TOFU file is missing or does not follow the official schema."""
+
+
+def _schema_hint(split: str) -> str:
+    fields = ", ".join(SPLIT_FIELDS[split])
+    return (f"expected {split}.json holding rows with fields {{{fields}}} (a JSON array, JSON lines, "
+            f"or one JSON array per line); get it from the Hugging Face dataset {HUB_ID} "
+            f"(config {split!r}) or generate a synthetic set with `ubench tofu-tiny --out DIR`")
+
+
+def read_json_rows(path: Path) -> list:
+    """Rows of a JSON array, JSON lines, or several JSON arrays one per line, in file order."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        whole = json.loads(text)
+        return whole if isinstance(whole, list) else [whole]
+    except json.JSONDecodeError:
+        pass
+    rows: list = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise TofuDataError(f"{path}: line {number} is not JSON ({error.msg})") from None
+        rows.extend(value if isinstance(value, list) else [value])
+    return rows
+
+
+def _check_rows(split: str, rows: list, origin: str) -> list[dict]:
+    needed = SPLIT_FIELDS[split]
+    for index, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise TofuDataError(f"{origin}: row {index} is {type(row).__name__}, not an object; "
+                                + _schema_hint(split))
+        missing = [name for name in needed if name not in row]
+        if missing:
+            raise TofuDataError(f"{origin}: row {index} lacks {missing}; " + _schema_hint(split))
+        if "perturbed_answer" in needed and not isinstance(row["perturbed_answer"], list):
+            raise TofuDataError(f"{origin}: row {index} perturbed_answer must be a list of strings; "
+                                + _schema_hint(split))
+    return [{name: row[name] for name in needed} for row in rows]
+
+
+def load_split(split: str, source: str | Path | None = None) -> list[dict]:
+    """Rows of one TOFU split, from a local folder (`source`) or the Hub (`source=None`)."""
+    if split not in SPLIT_FIELDS:
+        raise ValueError(f"unknown TOFU split {split!r}; available: {', '.join(SPLITS)}")
+    if source is None:
+        import datasets  # Hub path: cannot be exercised offline, kept for real runs
+
+        rows = list(datasets.load_dataset(HUB_ID, split, split="train"))
+        return _check_rows(split, rows, f"{HUB_ID}:{split}")
+    folder = Path(source)
+    path = folder / f"{split}.json"
+    if not path.is_file():
+        raise TofuDataError(f"{path} not found; " + _schema_hint(split))
+    try:
+        rows = read_json_rows(path)
+    except UnicodeDecodeError as error:
+        raise TofuDataError(f"{path} is not UTF-8 text ({error}); " + _schema_hint(split)) from None
+    except TofuDataError as error:
+        raise TofuDataError(f"{error}; " + _schema_hint(split)) from None
+    return _check_rows(split, rows, str(path))
+
+
+def load_idontknow(source: str | Path) -> list[str]:
+    """`idontknow.jsonl`: plain refusal lines (not JSON despite the extension)."""
+    path = Path(source) / "idontknow.jsonl"
+    if not path.is_file():
+        raise TofuDataError(f"{path} not found; expected plain-text refusal lines, one per line "
+                            "(locuslab/tofu data/idontknow.jsonl)")
+    return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _qa(rows: list[dict]) -> list[tuple[str, str]]:
+    return [(row["question"], row["answer"]) for row in rows]
+
+
+def percent_size(total: int, percent: str) -> int:
+    return round(total * int(percent) / 100)
+
+
+@dataclass
+class TofuData:
+    """All splits of one TOFU-format folder (or the Hub), loaded lazily and checked on demand."""
+
+    source: str | Path | None = None
+    expected_counts: dict[str, int] | None = None
+    _cache: dict[str, list[dict]] = field(default_factory=dict, repr=False)
+
+    def __getitem__(self, split: str) -> list[dict]:
+        if split not in self._cache:
+            rows = load_split(split, self.source)
+            expected = (self.expected_counts or {}).get(split)
+            if expected is not None and len(rows) != expected:
+                raise TofuDataError(f"{self.where(split)} has {len(rows)} rows, expected {expected}; "
+                                    "the file is truncated or from another release")
+            self._cache[split] = rows
+        return self._cache[split]
+
+    def where(self, split: str) -> str:
+        return f"{HUB_ID}:{split}" if self.source is None else str(Path(self.source) / f"{split}.json")
+
+    @cached_property
+    def is_local(self) -> bool:
+        return self.source is not None
+
+    def validate(self) -> None:
+        """Check the documented relations between splits (benchmarks.md §1); raise on mismatch."""
+        full = _qa(self["full"])
+        full_questions = {q for q, _ in full}
+        for percent in PERCENTS:
+            forget, retain = _qa(self[f"forget{percent}"]), _qa(self[f"retain{100 - int(percent)}"])
+            size = percent_size(len(full), percent)
+            if len(forget) != size:
+                raise TofuDataError(f"{self.where(f'forget{percent}')} has {len(forget)} rows; "
+                                    f"expected {percent}% of full = {size}")
+            if forget != full[len(full) - size:]:
+                raise TofuDataError(f"forget{percent} is not the last {size} rows of full")
+            if retain != full[: len(full) - size]:
+                raise TofuDataError(f"retain{100 - int(percent)} is not full minus its last {size} rows")
+            if _qa(self[f"forget{percent}_perturbed"]) != forget:
+                raise TofuDataError(f"forget{percent}_perturbed question/answer differ from forget{percent}")
+            holdout = _qa(self[f"holdout{percent}"])
+            if len(holdout) != size:
+                raise TofuDataError(f"holdout{percent} has {len(holdout)} rows; expected {size} like forget{percent}")
+            if full_questions & {q for q, _ in holdout}:
+                raise TofuDataError(f"holdout{percent} shares questions with full; holdout must be unseen")
+        retain_perturbed = _qa(self["retain_perturbed"])
+        if retain_perturbed != full[: len(retain_perturbed)]:
+            raise TofuDataError("retain_perturbed is not the first rows of full")
+        for name in ("real_authors", "world_facts"):
+            if _qa(self[name]) != _qa(self[f"{name}_perturbed"]):
+                raise TofuDataError(f"{name} question/answer differ from {name}_perturbed")
+        for name, count in PERTURBATIONS.items():
+            split = {"forget": "forget10_perturbed", "retain": "retain_perturbed"}.get(name, f"{name}_perturbed")
+            bad = [i for i, row in enumerate(self[split]) if len(row["perturbed_answer"]) != count]
+            if bad:
+                raise TofuDataError(f"{self.where(split)} row {bad[0]} has "
+                                    f"{len(self[split][bad[0]]['perturbed_answer'])} perturbed answers, expected {count}")
+
+    def load_all(self) -> dict[str, list[dict]]:
+        return {split: self[split] for split in SPLITS}
+
+
+def official(source: str | Path | None = None) -> TofuData:
+    """TOFU with the official row counts enforced."""
+    return TofuData(source, expected_counts=OFFICIAL_COUNTS)
