@@ -1,0 +1,1 @@
+"""Metrics: small pure functions over per-item values that the harness caches (metrics.md)."""
