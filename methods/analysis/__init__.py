@@ -1,0 +1,1 @@
+"""Analyzers: read-only probes on the reduced task gradients (G-effect, geometry)."""

@@ -1,0 +1,1 @@
+"""Parametrizations: which parameters train and how the reference model is evaluated."""

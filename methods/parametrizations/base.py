@@ -1,0 +1,48 @@
+"""The parametrization interface.
+
+prepare(model, needs_reference) decides which parameters train (returns them by name) and sets up
+whatever the reference forward needs; reference_logits(model, batch) evaluates the frozen starting
+model (full: a deep copy; LoRA: adapters disabled; GRUN: interventions off) without gradients;
+trainable_state / load_trainable_state checkpoint only what trains; save writes a usable model.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from methods.registry import parse_args
+
+
+class Parametrization:
+    name: str = "?"
+    defaults: dict = {}
+
+    def __init__(self, **args):
+        self.args = parse_args(f"parametrization {self.name!r}", args, self.defaults)
+
+    def prepare(self, model: nn.Module, needs_reference: bool) -> nn.Module:
+        """Return the model to train (may wrap `model`); only trainable parameters keep requires_grad."""
+        raise NotImplementedError
+
+    def trainable_parameters(self, model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+        return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+
+    def reference_logits(self, model: nn.Module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def trainable_state(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        return {name: p.detach().cpu().clone() for name, p in self.trainable_parameters(model)}
+
+    def load_trainable_state(self, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+        params = dict(self.trainable_parameters(model))
+        missing = sorted(set(params) - set(state))
+        if missing:
+            raise ValueError(f"checkpoint lacks trainable parameters {missing[:5]}... (was it saved with another parametrization?)")
+        with torch.no_grad():
+            for name, p in params.items():
+                p.copy_(state[name])
+
+    def save(self, model: nn.Module, path: str | Path) -> None:
+        model.save_pretrained(str(path))

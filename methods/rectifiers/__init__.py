@@ -1,0 +1,1 @@
+"""Rectifiers (gradient combiners): one file each, registered in methods.registry.RECTIFIERS."""

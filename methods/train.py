@@ -1,0 +1,348 @@
+"""The training loop: one explicit loop for fine-tuning and unlearning (accelerate for devices/DDP).
+
+Per optimizer step:
+  1. for each micro-batch of this rank: objective → task losses; either one fused backward of
+     Σ_k w_k·L_k (rectifier `none`) or one backward per task into its flat fp32 buffer; all inside
+     `no_sync`, each loss scaled so the window's micro-batches are averaged;
+  2. at the boundary: all-reduce (mean) every buffer, analyzers observe, the rectifier combines;
+  3. the update goes to `param.grad`; clip (max_grad_norm), optimizer step, scheduler step.
+Writes train_log.jsonl (one line per optimizer step), train_status.json and checkpoints to out_dir.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional, Sequence
+
+import torch
+import torch.distributed as dist
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from common import atomic
+from methods import checkpoint, tokens
+from methods.buffers import TaskBuffers
+from methods.data import Schedule, check_examples, gather
+from methods.gradspace import GradSpace, cosine
+from methods.rectifiers.base import TaskGradients
+from methods.registry import ANALYZERS, OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
+
+SCHEDULERS = {"linear": "linear", "constant": "constant_with_warmup", "cosine": "cosine"}
+RETAIN_NLL = "retain_nll"  # task added when a rectifier needs a retain gradient the objective lacks
+FUSED = "update"
+
+
+@dataclass
+class TrainConfig:
+    objective: str
+    rectifier: str = "none"
+    parametrization: str = "full"
+    objective_args: dict = field(default_factory=dict)
+    rectifier_args: dict = field(default_factory=dict)
+    parametrization_args: dict = field(default_factory=dict)
+    lr: float = 1e-5
+    epochs: int = 1
+    max_steps: Optional[int] = None   # overrides epochs when set (data cycles through epochs)
+    batch_size: int = 4               # per device micro-batch
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+    warmup_ratio: float = 0.0         # used when warmup_steps is 0
+    scheduler: str = "linear"         # linear | constant | cosine
+    max_grad_norm: Optional[float] = 1.0  # None: no clipping
+    seed: int = 0
+    checkpoint_every: Optional[int] = None
+    optimizer: str = "adamw"
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
+
+    def validate(self) -> None:
+        problems = []
+        if self.scheduler not in SCHEDULERS:
+            problems.append(f"scheduler must be one of {sorted(SCHEDULERS)}, got {self.scheduler!r}")
+        if self.optimizer != "adamw":
+            problems.append(f"optimizer must be 'adamw', got {self.optimizer!r}")
+        for name in ("batch_size", "grad_accum"):
+            if int(getattr(self, name)) < 1:
+                problems.append(f"{name} must be >= 1")
+        if self.max_steps is None and self.epochs < 1:
+            problems.append("epochs must be >= 1 (or set max_steps)")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append("max_steps must be >= 1 or None")
+        if self.warmup_steps and self.warmup_ratio:
+            problems.append("set warmup_steps or warmup_ratio, not both")
+        if self.checkpoint_every is not None and self.checkpoint_every < 1:
+            problems.append("checkpoint_every must be >= 1 or None")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+
+
+@dataclass
+class TrainResult:
+    status: str                      # "ok" | "diverged"
+    diverged_step: Optional[int]
+    reason: Optional[str]
+    optimizer_steps: int
+    backward_passes: int
+    train_seconds: float
+    peak_memory_bytes: int
+    trainable_parameters: int
+    gradient_buffer_bytes: int = 0   # persistent flat buffers (+ rectifier state such as GRU's EMA)
+
+
+@dataclass
+class TaskPlan:
+    """Which losses get their own backward, and which streams that needs."""
+    weights: dict[str, float]        # objective task weights
+    buffers: list[str]               # buffer per backward: [FUSED] or one per task
+    streams: list[str]
+    retain: Optional[str]
+    retain_weight: float
+    constraint: Optional[str]
+
+    @property
+    def separate(self) -> bool:
+        return self.buffers != [FUSED]
+
+    @property
+    def adds_retain_nll(self) -> bool:
+        return RETAIN_NLL in self.buffers
+
+
+def plan_tasks(objective, rectifier, analyzers) -> TaskPlan:
+    weights = objective.weights()
+    separate = rectifier.separate_gradients or any(a.needs_separate_gradients for a in analyzers)
+    retain, retain_weight, constraint = None, 1.0, None
+    if rectifier.needs_retain:
+        if "retain" in weights:
+            retain, retain_weight = "retain", weights["retain"]
+        else:
+            retain, retain_weight = RETAIN_NLL, float(rectifier.args["retain_weight"])
+    if rectifier.needs_retain_nll:
+        constraint = "retain" if objective.retain_is_nll else RETAIN_NLL
+    buffers = list(weights) if separate else [FUSED]
+    if RETAIN_NLL in (retain, constraint) and rectifier.needs_retain:
+        buffers.append(RETAIN_NLL)
+    streams = list(objective.streams)
+    if RETAIN_NLL in buffers and "retain" not in streams:
+        streams.append("retain")
+    return TaskPlan(weights, buffers, streams, retain, retain_weight, constraint)
+
+
+def check_streams(plan: TaskPlan, streams: dict, config: TrainConfig) -> None:
+    """Fail before training when a needed stream is missing or empty, saying how to fix it."""
+    for name in plan.streams:
+        if not streams.get(name):
+            why = (f"rectifier {config.rectifier!r} needs a retain gradient and objective "
+                   f"{config.objective!r} has no retain term, so the loop adds NLL on stream 'retain'"
+                   if name == "retain" and name not in OBJECTIVES.get(config.objective).streams
+                   else f"objective {config.objective!r} reads streams {plan.streams}")
+            raise ValueError(f"stream {name!r} is missing or empty: {why}. Pass streams[{name!r}] "
+                             "(methods.data.build_streams builds it from QA pairs) or choose another "
+                             "objective/rectifier.")
+        check_examples(name, streams[name])
+
+
+def decay_groups(model, named_params, weight_decay: float) -> list[dict]:
+    """HF Trainer convention: no weight decay on biases and normalisation weights."""
+    norm_params = {id(p) for m in model.modules() if "Norm" in type(m).__name__ for p in m.parameters(recurse=False)}
+    decay, no_decay = [], []
+    for name, p in named_params:
+        (no_decay if "bias" in name or id(p) in norm_params else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def peak_memory_bytes(device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB
+
+
+def _all_reduce_mean(tensor: torch.Tensor, world: int) -> torch.Tensor:
+    if world > 1:
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        tensor.div_(world)
+    return tensor
+
+
+def _is_finite(value: Optional[float]) -> bool:
+    return value is not None and math.isfinite(value)
+
+
+def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: TrainConfig, out_dir,
+          pad_token_id: int, *, analyzers: Sequence = (), resume_from=None, progress: bool = True) -> TrainResult:
+    # ---- build the parts and check the combination before anything trains
+    config.validate()
+    objective = OBJECTIVES.get(config.objective)(**config.objective_args)
+    rectifier = RECTIFIERS.get(config.rectifier)(**config.rectifier_args)
+    parametrization = PARAMETRIZATIONS.get(config.parametrization)(**config.parametrization_args)
+    analyzers = [ANALYZERS.get(a)() if isinstance(a, str) else a for a in analyzers]
+    plan = plan_tasks(objective, rectifier, analyzers)
+    check_streams(plan, streams, config)
+    out_dir = Path(out_dir)
+
+    accelerator = Accelerator()
+    world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
+    set_seed(config.seed)
+    model = parametrization.prepare(model, needs_reference=objective.needs_reference)
+    if getattr(parametrization, "reference", None) is not None:
+        parametrization.reference.to(device)
+    named = parametrization.trainable_parameters(model)
+    model = accelerator.prepare(model)
+    model.train()
+    bare = accelerator.unwrap_model(model)
+    reference = (lambda batch: parametrization.reference_logits(bare, batch)) if objective.needs_reference else None
+
+    buffers = TaskBuffers(named, plan.buffers, device)
+    space = GradSpace(buffers.segments)
+    layout = {name: slice(o, o + n) for name, (o, n) in zip(buffers.names, buffers.segments)}
+    optimizer = torch.optim.AdamW(decay_groups(bare, named, config.weight_decay), lr=config.lr,
+                                  betas=tuple(config.adam_betas), eps=config.adam_eps)
+    schedule = Schedule({name: len(streams[name]) for name in plan.streams}, plan.streams[0],
+                        tuple(s for s in objective.aligned_streams if s in plan.streams),
+                        config.batch_size, config.grad_accum, world, config.seed)
+    total_steps = config.max_steps if config.max_steps is not None else config.epochs * schedule.steps_per_epoch
+    warmup = config.warmup_steps or math.ceil(config.warmup_ratio * total_steps)
+    scheduler = get_scheduler(SCHEDULERS[config.scheduler], optimizer, num_warmup_steps=warmup,
+                              num_training_steps=total_steps)
+
+    log_rows, start_step, backward_passes, train_seconds = [], 0, 0, 0.0
+    if resume_from is not None:
+        state = checkpoint.load(resume_from)
+        changed = {k for k, v in dataclasses.asdict(config).items()
+                   if k != "checkpoint_every" and state["config"].get(k) != v}
+        if changed:
+            raise ValueError(f"resume_from={resume_from} was written with a different config ({sorted(changed)}); "
+                             "resume with the same settings or start a fresh run")
+        parametrization.load_trainable_state(bare, state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rectifier.load_state_dict(state["rectifier"])
+        checkpoint.restore_rng(state["rng"])
+        log_rows, start_step = state["log"], state["step"]
+        backward_passes, train_seconds = state["backward_passes"], state["train_seconds"]
+
+    def finish(status: str, diverged_step=None, reason=None) -> TrainResult:
+        passes = torch.tensor([float(backward_passes)], device=device)
+        _all_reduce_mean(passes, world)
+        result = TrainResult(status, diverged_step, reason, optimizer_steps=len(log_rows),
+                             backward_passes=int(round(passes.item() * world)), train_seconds=train_seconds,
+                             peak_memory_bytes=peak_memory_bytes(device),
+                             trainable_parameters=sum(p.numel() for _, p in named),
+                             gradient_buffer_bytes=buffers.nbytes() + sum(
+                                 t.numel() * t.element_size() for t in rectifier.state_dict().values()
+                                 if isinstance(t, torch.Tensor)))
+        if accelerator.is_main_process:
+            atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
+            atomic.write_json(out_dir / "train_status.json", dataclasses.asdict(result))
+        for _, p in named:
+            p.grad = None
+        return result
+
+    bar = tqdm(total=total_steps, initial=start_step, disable=not progress or not accelerator.is_main_process,
+               desc=f"{config.objective}+{config.rectifier}")
+    loss_names = list(plan.weights) + ([RETAIN_NLL] if plan.adds_retain_nll else [])
+    for step in range(start_step, total_steps):
+        started = time.perf_counter()
+        buffers.zero()
+        micro_batches, n_micro = schedule.for_rank(step, rank)
+        scale = world / n_micro  # after the mean all-reduce: the mean over the window's micro-batches
+        loss_sums = torch.zeros(len(loss_names), dtype=torch.float64, device=device)
+
+        # ---- 1. forward and backward per micro-batch, no DDP communication
+        for micro in micro_batches:
+            batches = gather(streams, micro, pad_token_id, device)
+            with accelerator.no_sync(model):
+                losses = objective.losses(model, batches, reference)
+                if plan.adds_retain_nll:
+                    retain = batches["retain"]
+                    losses[RETAIN_NLL] = tokens.mean_nll(tokens.logits_of(model, retain), retain["labels"])
+                loss_sums += torch.stack([losses[k].detach().double() for k in loss_names]) * scale
+                if not plan.separate:
+                    fused = sum(plan.weights[k] * losses[k] for k in plan.weights)
+                    buffers.backward(FUSED, fused * scale)
+                    backward_passes += 1
+                else:
+                    for i, task in enumerate(plan.buffers):
+                        buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
+                        backward_passes += 1
+            del losses
+
+        # ---- 2. reduce at the optimizer boundary, observe, combine
+        for flat in buffers.buffers.values():
+            _all_reduce_mean(flat, world)
+        loss_values = _all_reduce_mean(loss_sums, world).tolist()
+        row = {"step": step + 1, "epoch": step // schedule.steps_per_epoch,
+               "losses": dict(zip(loss_names, loss_values)),
+               "lr": scheduler.get_last_lr()[0]}
+        bad_loss = [k for k, v in row["losses"].items() if not math.isfinite(v)]
+        if bad_loss:
+            bar.close()
+            return finish("diverged", step + 1, f"non-finite loss {bad_loss} at optimizer step {step + 1}")
+
+        geometry = {"grad_norm": None, "cos_forget_retain": None, "cos_update_retain": None,
+                    "cos_update_forget": None, "intervened": None}
+        if plan.separate:
+            task_grads = TaskGradients(buffers.buffers, plan.weights, plan.retain, plan.retain_weight, plan.constraint)
+            norms = {t: space.norm(buffers.buffers[t]) for t in plan.buffers}
+            geometry["grad_norm"] = norms
+            forget = next(iter(plan.weights))
+            retain_side = plan.retain or plan.constraint or ("retain" if "retain" in plan.weights else None)
+            if retain_side and retain_side != forget:
+                geometry["cos_forget_retain"] = cosine(
+                    space.dot(buffers.buffers[forget], buffers.buffers[retain_side]), norms[forget], norms[retain_side])
+            for analyzer in analyzers:
+                row.update(analyzer.observe(step + 1, buffers.buffers, layout, space))
+            combined = rectifier.combine(task_grads, space)
+            update = combined.update
+            update_norm = space.norm(update)
+            geometry["intervened"] = combined.intervened
+            if combined.dot_update_forget is not None:
+                geometry["cos_update_forget"] = cosine(combined.dot_update_forget, update_norm, norms[forget])
+            if retain_side:
+                geometry["cos_update_retain"] = cosine(
+                    space.dot(update, buffers.buffers[retain_side]), update_norm, norms[retain_side])
+        else:
+            update = buffers.buffers[FUSED]
+            update_norm = space.norm(update)
+        row.update(geometry, update_norm=update_norm)
+        if not _is_finite(update_norm) or (geometry["grad_norm"] and not all(map(_is_finite, geometry["grad_norm"].values()))):
+            bar.close()
+            return finish("diverged", step + 1, f"non-finite gradient at optimizer step {step + 1}")
+
+        # ---- 3. clip (torch's clip_grad_norm_ rule, on the global norm), step
+        if config.max_grad_norm is not None:
+            clip = config.max_grad_norm / (update_norm + 1e-6)
+            if clip < 1.0:
+                update.mul_(clip)
+        buffers.set_param_grads(update)
+        optimizer.step()
+        scheduler.step()
+        for _, p in named:
+            p.grad = None
+        step_seconds = time.perf_counter() - started
+        train_seconds += step_seconds
+        row["step_seconds"] = step_seconds
+        log_rows.append(row)
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3g}" for k, v in row["losses"].items()})
+
+        done = step + 1
+        if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total_steps:
+            if accelerator.is_main_process:
+                checkpoint.save(checkpoint.checkpoint_dir(out_dir, done), {
+                    "step": done, "config": dataclasses.asdict(config),
+                    "model": parametrization.trainable_state(bare), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "rectifier": rectifier.state_dict(),
+                    "rng": checkpoint.rng_state(), "log": log_rows,
+                    "backward_passes": backward_passes, "train_seconds": train_seconds})
+                atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
+            accelerator.wait_for_everyone()
+    bar.close()
+    return finish("ok")
