@@ -1,0 +1,206 @@
+"""Every `metrics.json` under one or more results folders -> one leaderboard table (list of rows).
+
+One row per (benchmark, split, model, role, method, rectifier, parametrization): seeds are
+averaged with a 95% t-interval. Rows that cannot be compared fairly stay in the table with
+`comparable = False` and their reasons in `flags`; `pareto_rank` ranks comparable unlearned rows only.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from common import contract
+from leaderboard import comparability, headline, validate
+from leaderboard.pareto import pareto_layers
+from leaderboard.stats import mean_interval
+
+COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes",
+               "trainable_parameters", "eval_seconds", "sequences_scored", "prompts_generated")
+# Fixed columns; metric and cost columns follow them. Changing this list is a schema change.
+FIXED_COLUMNS = (
+    "row_id", "benchmark", "family", "split", "model", "role", "method", "rectifier",
+    "parametrization", "display_name", "n_seeds", "seeds", "hyperparameters", "evaluator_name",
+    "evaluator_variant", "item_cap", "status", "comparable", "flags", "pareto_rank",
+    "forget_metric", "utility_metric", "config_hash", "code_version", "hardware", "source",
+)
+TABLE_FORMAT = 1
+
+
+class AggregationError(ValueError):
+    pass
+
+
+def row_id(identity: dict[str, Any]) -> str:
+    base = f"{identity['benchmark']}/{identity['split']}/{identity['model']}"
+    role = identity["role"]
+    if role in contract.REFERENCE_ROLES:
+        return f"{base}/reference/{role}"
+    dirname = contract.method_dirname(identity["method"], identity["rectifier"],
+                                      identity["parametrization"])
+    return f"{base}/imported/{dirname}" if role == "imported" else f"{base}/{dirname}"
+
+
+def load_results(roots: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
+    """Validated documents from every root; any invalid file or duplicate stops the build."""
+    documents: list[tuple[Path, dict[str, Any]]] = []
+    errors: list[str] = []
+    seen: dict[tuple, Path] = {}
+    for root in roots:
+        if not Path(root).is_dir():
+            raise AggregationError(f"results folder {root} does not exist")
+        report = validate.validate_path(root)
+        errors += [f"{root}/{e}" for e in report.errors]
+        for path, document in report.documents.items():
+            key = validate.identity_key(document)
+            if key in seen:
+                errors.append(f"{path}: identity: duplicate of {seen[key]}")
+                continue
+            seen[key] = path
+            documents.append((path, document))
+    if errors:
+        raise AggregationError("invalid results:\n  " + "\n  ".join(errors))
+    return sorted(documents, key=lambda item: (row_id(item[1]["identity"]),
+                                               item[1]["identity"]["seed"]))
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _unique_text(values: list[Any]) -> str | None:
+    distinct = sorted({str(v) for v in values if v not in (None, "")})
+    return ", ".join(distinct) if distinct else None
+
+
+def _hardware_label(hardware: dict[str, Any]) -> str:
+    gpus = hardware.get("gpus")
+    if gpus:
+        return f"{len(gpus)}x {gpus[0]}"
+    return f"{hardware.get('accelerator', 'unknown')} ({hardware.get('cpu_count', '?')} cores)"
+
+
+def _seed_flags(seeds: list[dict[str, Any]], main_variant: str | None) -> list[str]:
+    flags: set[str] = set()
+    for document in seeds:
+        flags |= {name for name, on in document.get("flags", {}).items() if on}
+        status = document["status"]
+        if status["state"] != "ok":
+            step = status.get("step")
+            flags.add(f"diverged (seed {document['identity']['seed']}"
+                      + (f", step {step})" if step is not None else ")"))
+        if comparability.at_ks_floor(document["metrics"].get("forget_quality")) \
+                and headline.family(document["identity"]["benchmark"]) == "tofu":
+            flags.add("fq_at_ks_floor")
+    variants = {d["evaluator"]["variant"] for d in seeds}
+    if len(variants) > 1:
+        flags.add("seeds_disagree_on_evaluator")
+    elif main_variant is not None and variants != {main_variant}:
+        flags.add(f"evaluator_variant_{next(iter(variants))}_not_main_{main_variant}")
+    if len({_canonical(d["identity"]["hyperparameters"]) for d in seeds}) > 1:
+        flags.add("seeds_disagree_on_hyperparameters")
+    if seeds[0]["identity"]["role"] == "imported":
+        flags.add("imported")
+    return sorted(flags)
+
+
+def _aggregate_row(rid: str, seeds: list[dict[str, Any]], main_variant: str | None) -> dict[str, Any]:
+    first = seeds[0]
+    identity, evaluator = first["identity"], first["evaluator"]
+    metric_names = sorted({name for d in seeds for name in d["metrics"]})
+    row: dict[str, Any] = {
+        "row_id": rid,
+        "benchmark": identity["benchmark"],
+        "family": headline.family(identity["benchmark"]),
+        "split": identity["split"],
+        "model": identity["model"],
+        "role": identity["role"],
+        "method": identity["method"],
+        "rectifier": identity["rectifier"],
+        "parametrization": identity["parametrization"],
+        "display_name": identity.get("display_name"),
+        "n_seeds": len(seeds),
+        "seeds": ",".join(str(d["identity"]["seed"]) for d in seeds),
+        "hyperparameters": _canonical(identity["hyperparameters"]),
+        "evaluator_name": evaluator["name"],
+        "evaluator_variant": _unique_text([d["evaluator"]["variant"] for d in seeds]),
+        "item_cap": evaluator.get("item_cap"),
+        "status": "ok" if all(d["status"]["state"] == "ok" for d in seeds) else "diverged",
+        "config_hash": _unique_text([d["provenance"]["config_hash"] for d in seeds]),
+        "code_version": _unique_text([d["provenance"]["code_version"] for d in seeds]),
+        "hardware": _unique_text([_hardware_label(d["provenance"]["hardware"]) for d in seeds]),
+        "source": _unique_text([d["provenance"].get("source") for d in seeds]),
+    }
+    for name in metric_names:
+        mean, low, high = mean_interval([d["metrics"].get(name) for d in seeds])
+        row[f"metric:{name}"] = mean
+        row[f"metric:{name}:ci_low"] = low
+        row[f"metric:{name}:ci_high"] = high
+    for name in COST_FIELDS:
+        mean, _, _ = mean_interval([d.get("cost", {}).get(name) for d in seeds])
+        row[f"cost:{name}"] = mean
+    spec = headline.headline(identity["benchmark"])
+    available = {n for n in metric_names if row[f"metric:{n}"] is not None}
+    row["forget_metric"] = headline.pick(spec.forget, available) if spec else None
+    row["utility_metric"] = headline.pick(spec.utility, available) if spec else None
+    flags = _seed_flags(seeds, main_variant)
+    if spec is None:
+        flags.append("no_headline_metrics_for_benchmark")
+    elif row["forget_metric"] is None or row["utility_metric"] is None:
+        flags.append("missing_headline_metric")
+    row["flags"] = "; ".join(flags)
+    row["comparable"] = not flags
+    row["pareto_rank"] = None
+    return row
+
+
+def _rank(rows: list[dict[str, Any]]) -> None:
+    """Pareto layers per (benchmark, split, model) among comparable unlearned rows."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        if row["comparable"] and row["role"] == "unlearned":
+            groups[(row["benchmark"], row["split"], row["model"])].append(row)
+    for members in groups.values():
+        points = {}
+        for row in members:
+            fdir = headline.metric_direction(row["forget_metric"])
+            udir = headline.metric_direction(row["utility_metric"])
+            if fdir is None or udir is None:
+                continue
+            points[row["row_id"]] = (
+                headline.goodness(row[f"metric:{row['forget_metric']}"], fdir),
+                headline.goodness(row[f"metric:{row['utility_metric']}"], udir),
+            )
+        layers = pareto_layers(points)
+        for row in members:
+            row["pareto_rank"] = layers.get(row["row_id"])
+
+
+def main_variants(documents: list[tuple[Path, dict[str, Any]]]) -> dict[str, str | None]:
+    """Benchmark -> the evaluator variant its rows are compared under."""
+    variants: dict[str, list[str]] = defaultdict(list)
+    for _, d in documents:
+        variants[d["identity"]["benchmark"]].append(d["evaluator"]["variant"])
+    return {benchmark: comparability.main_variant(
+                found, getattr(headline.headline(benchmark), "main_variant", None))
+            for benchmark, found in sorted(variants.items())}
+
+
+def aggregate(documents: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
+    by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _, document in documents:
+        by_row[row_id(document["identity"])].append(document)
+    main = main_variants(documents)
+    rows = []
+    for rid in sorted(by_row):
+        seeds = sorted(by_row[rid], key=lambda d: d["identity"]["seed"])
+        rows.append(_aggregate_row(rid, seeds, main[seeds[0]["identity"]["benchmark"]]))
+    _rank(rows)
+    return rows
+
+
+def columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Fixed columns first, then metric and cost columns in name order."""
+    extra = sorted({key for row in rows for key in row} - set(FIXED_COLUMNS))
+    return list(FIXED_COLUMNS) + extra

@@ -1,0 +1,46 @@
+"""The offline web page of a build: static index.html + assets, with the data as a JS file.
+
+Data travels as `assets/data.js` (a global assignment) rather than fetched JSON, so the page
+works from file:// without a server, CORS or network. The page builds every element with
+textContent, never innerHTML, so names from submissions cannot inject markup.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from leaderboard import headline
+
+WEB_DIR = Path(__file__).with_name("web")
+ASSETS = ("app.js", "style.css")
+
+
+def _headlines() -> dict[str, Any]:
+    names = {n for spec in headline.HEADLINES.values() for n in spec.forget + spec.utility}
+    names |= set(headline.LOCAL_DIRECTIONS)
+    return {
+        "axes": {fam: {"forget": list(spec.forget), "utility": list(spec.utility)}
+                 for fam, spec in headline.HEADLINES.items()},
+        "directions": {name: headline.metric_direction(name) for name in sorted(names)},
+    }
+
+
+def data_script(payload: dict[str, Any]) -> str:
+    # '<' escaped so the text can never close a <script> element even if inlined one day.
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return f"window.UBENCH_DATA = {text};\n"
+
+
+def write_page(folder: Path, meta: dict[str, Any], columns: list[str], rows: list[dict[str, Any]],
+               published_rows: list[dict[str, Any]], changes: dict[str, Any]) -> None:
+    assets = folder / "assets"
+    assets.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(WEB_DIR / "index.html", folder / "index.html")
+    for name in ASSETS:
+        shutil.copyfile(WEB_DIR / name, assets / name)
+    payload = {"meta": meta, "columns": columns, "rows": rows, "published": published_rows,
+               "changes": changes, "headlines": _headlines()}
+    (assets / "data.js").write_text(data_script(payload), encoding="utf-8")

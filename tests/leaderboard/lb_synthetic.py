@@ -1,0 +1,61 @@
+"""Synthetic, schema-valid metrics.json documents for leaderboard tests (no real runs exist yet)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common import contract
+from common.provenance import config_hash
+
+METHODS = ("ga", "graddiff", "npo", "simnpo")
+RECTIFIERS = ("none", "gru", "pcgrad", "sago")
+
+
+def config_for(method: str, rectifier: str, seed: int) -> dict[str, Any]:
+    return {"method": method, "rectifier": rectifier, "seed": seed, "lr": 1e-5}
+
+
+def document(benchmark="tofu-tiny", split="forget10", model="tiny-llama", role="unlearned",
+             method="npo", rectifier="none", parametrization="full", seed=0,
+             metrics: dict[str, Any] | None = None, flags: dict[str, bool] | None = None,
+             variant="ours", state="ok", step=None, config=None) -> dict[str, Any]:
+    config = config if config is not None else config_for(method, rectifier, seed)
+    return {
+        "schema_version": contract.SCHEMA_VERSION,
+        "identity": {"benchmark": benchmark, "split": split, "model": model, "role": role,
+                     "method": method, "rectifier": rectifier, "parametrization": parametrization,
+                     "seed": seed, "hyperparameters": {"lr": 1e-5}},
+        "metrics": metrics if metrics is not None else {"forget_quality": 0.5, "model_utility": 0.5},
+        "flags": flags or {},
+        "evaluator": {"name": "ubench", "variant": variant, "item_cap": None},
+        "cost": {"train_seconds": 10.0 + seed, "optimizer_steps": 20, "backward_passes": 40,
+                 "peak_memory_bytes": 1000, "trainable_parameters": 1600000},
+        "provenance": {"config_hash": config_hash(config), "code_version": "git:test",
+                       "libraries": {"torch": "2.13.0"}, "hardware": {"accelerator": "cpu", "cpu_count": 2}},
+        "status": {"state": state, "step": step},
+    }
+
+
+def write(root: Path, doc: dict[str, Any]) -> Path:
+    ident = doc["identity"]
+    if ident["role"] in contract.REFERENCE_ROLES:
+        folder = contract.reference_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["role"])
+    else:
+        folder = contract.run_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["method"],
+                                  ident["rectifier"], ident["seed"], ident["parametrization"])
+    body = {k: v for k, v in doc.items() if k != "schema_version"}
+    return contract.write_metrics(folder / "metrics.json", body)
+
+
+def demo_grid(root: Path, seeds=(0, 1)) -> None:
+    """16 unlearned rows (4 objectives x 4 rectifiers) plus target and retain, like `make demo`."""
+    for i, method in enumerate(METHODS):
+        for j, rectifier in enumerate(RECTIFIERS):
+            for seed in seeds:
+                fq = 0.05 + 0.2 * i + 0.01 * seed
+                mu = 0.6 - 0.1 * i + 0.05 * j + 0.005 * seed
+                write(root, document(method=method, rectifier=rectifier, seed=seed,
+                                     metrics={"forget_quality": fq, "model_utility": mu,
+                                              "forget_truth_ratio": 0.6, "privleak": -10.0 + i}))
+    write(root, document(role="target", method="target", metrics={"forget_quality": 1e-5, "model_utility": 0.62}))
+    write(root, document(role="retain", method="retain", metrics={"forget_quality": 1.0, "model_utility": 0.6}))
