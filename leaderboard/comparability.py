@@ -15,7 +15,7 @@ def log_ks_floor(n: int) -> float:
 
 @lru_cache(maxsize=1)
 def _log_floors() -> tuple[float, ...]:
-    return tuple(log_ks_floor(n) for floor in _log_floors())
+    return tuple(log_ks_floor(n) for n in range(1, KS_FLOOR_MAX_N + 1))
 
 
 def at_ks_floor(forget_quality: float | None) -> bool:
