@@ -1,0 +1,95 @@
+"""`ubench leaderboard build | validate | publish`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _build(args: argparse.Namespace) -> int:
+    from leaderboard import aggregate, build
+
+    try:
+        record = build.build(args.results, args.out, previous=args.previous)
+    except (aggregate.AggregationError, FileExistsError, FileNotFoundError) as error:
+        print(f"leaderboard build: {error}", file=sys.stderr)
+        return 2
+    changes = record["changes"]
+    print(f"leaderboard {record['version']} ({record['bump']}): {record['n_rows']} rows, "
+          f"{len(changes['added'])} added, {len(changes['changed'])} changed, "
+          f"{len(changes['removed'])} removed; {record['content_hash']} -> {args.out}")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from leaderboard import validate
+
+    failed = False
+    for path in args.paths:
+        try:
+            report = validate.validate_path(path)
+        except FileNotFoundError as error:
+            print(f"{error}", file=sys.stderr)
+            failed = True
+            continue
+        for message in report.errors:
+            print(f"{path}: {message}" if not message.startswith(str(path)) else message,
+                  file=sys.stderr)
+        if report.ok and not report.documents:
+            print(f"{path}: no metrics.json found", file=sys.stderr)
+            failed = True
+        elif report.ok:
+            print(f"{path}: {len(report.documents)} metrics.json valid")
+        failed |= not report.ok
+    return 1 if failed else 0
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from leaderboard import publish
+
+    try:
+        result = publish.publish(args.build, args.repo, target=args.target)
+    except publish.PublishError as error:
+        print(f"leaderboard publish: {error}", file=sys.stderr)
+        return 2
+    print(result.message)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "leaderboard", help="aggregate results into the versioned table, validate submissions, publish",
+        description="Build the leaderboard (tables + offline web page), validate submitted "
+                    "metrics.json files, publish a build to a Hugging Face dataset repository.")
+    commands = parser.add_subparsers(dest="leaderboard_command", metavar="<subcommand>", required=True)
+
+    build = commands.add_parser(
+        "build", help="aggregate every metrics.json into a versioned build folder",
+        description="Aggregate every metrics.json below the results folders into one table "
+                    "(Parquet, CSV, JSON) with means and 95%% t-intervals over seeds, flags, Pareto "
+                    "ranks, a semantic version, a content hash, a changelog and the web page.")
+    build.add_argument("--results", nargs="+", default=["results"], metavar="DIR",
+                       help="results folders (default: results); e.g. results submissions/*/results")
+    build.add_argument("--out", default="site", help="build folder to (re)write (default: site)")
+    build.add_argument("--previous", default=None, metavar="BUILD_OR_VERSION_JSON",
+                       help="prior build folder or its version.json; default: --out itself when it "
+                            "already holds a build")
+    build.set_defaults(func=_build)
+
+    check = commands.add_parser(
+        "validate", help="check submitted metrics.json files (exit 1 naming each bad field)",
+        description="Validate a metrics.json, or every metrics.json below a folder: schema, "
+                    "provenance (config hash equals the submitted config.yaml), duplicates, value "
+                    "ranges, NaN/Infinity, safe names.")
+    check.add_argument("paths", nargs="+", metavar="PATH", help="a metrics.json or a folder")
+    check.set_defaults(func=_validate)
+
+    pub = commands.add_parser(
+        "publish", help="upload a build to a Hub dataset repository and tag its version",
+        description="Upload a build (Parquet, dataset card, web page) to a Hugging Face dataset "
+                    "repository and tag it v<version>. Publishing a version that is already tagged "
+                    "does nothing. The token is read from the HF_TOKEN environment variable only.")
+    pub.add_argument("--build", default="site", help="build folder (default: site)")
+    pub.add_argument("--repo", required=True, help="dataset repository, e.g. user/unlearn-bench")
+    pub.add_argument("--target", default="hub", metavar="hub|local:DIR",
+                     help="hub (default) or local:DIR for a dry run into a folder")
+    pub.set_defaults(func=_publish)
