@@ -7,6 +7,8 @@ Per optimizer step:
   2. at the boundary: all-reduce (mean) every buffer, analyzers observe, the rectifier combines;
   3. the update goes to `param.grad`; clip (max_grad_norm), optimizer step, scheduler step.
 Writes train_log.jsonl (one line per optimizer step), train_status.json and checkpoints to out_dir.
+`model` is always the starting model (the frozen reference is copied from it); `resume_from` then
+loads the trainable state, optimizer, scheduler, rectifier state and RNG from a checkpoint folder.
 """
 from __future__ import annotations
 
