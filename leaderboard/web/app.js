@@ -293,7 +293,9 @@
       var onFront = front.indexOf(p) >= 0;
       if (r.role === "target" || r.role === "retain") {
         mark = svg("rect", { x: cx - 6, y: cy - 6, width: 12, height: 12, "class": "point ref " + r.role });
-        root.appendChild(svg("text", { x: cx + 8, y: cy - 8, "class": "ref-label" }, r.role));
+        var nearRight = cx > W - R - 50;  // keep the label inside the plot
+        root.appendChild(svg("text", { x: nearRight ? cx - 8 : cx + 8, y: cy - 8, "class": "ref-label",
+                                       "text-anchor": nearRight ? "end" : "start" }, r.role));
       } else {
         mark = svg("circle", { cx: cx, cy: cy, r: onFront ? 6 : 4.5,
                                "class": "point " + (r.comparable ? "ours" : "flagged") + (onFront ? " on-front" : "") });
