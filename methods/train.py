@@ -189,7 +189,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     check_streams(plan, streams, config)
     out_dir = Path(out_dir)
 
-    accelerator = Accelerator()
+    # cpu=True is how accelerate recognises a multi-process CPU (gloo) launch
+    accelerator = Accelerator(cpu=not torch.cuda.is_available())
     world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
     set_seed(config.seed)
     model = parametrization.prepare(model, needs_reference=objective.needs_reference)
