@@ -1,10 +1,8 @@
 """Which two numbers a benchmark is judged on, and which way each metric is better.
 
-This is the one place the leaderboard decides "forget axis" versus "utility axis". The
-evaluation package is expected to publish per-metric direction metadata; when it exposes
-`evaluation.metrics.directions.METRIC_DIRECTIONS` (name -> "higher" | "lower" | "zero"),
-`metric_direction` uses it first, so switching over needs no change here. Until then the small
-table below is the source of truth.
+This is the one place the leaderboard decides "forget axis" versus "utility axis". Metric
+directions come first from the evaluation package's metadata (`evaluation.metrics.registry`),
+then from the small fallback table below for benchmarks it does not cover yet.
 """
 from __future__ import annotations
 
@@ -12,7 +10,8 @@ import importlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-HIGHER, LOWER, ZERO = "higher", "lower", "zero"  # "zero": closer to 0 is better (privleak)
+HIGHER, LOWER, ZERO, HALF = "higher", "lower", "zero", "half"  # zero/half: closer to 0 / 0.5 is better
+_FROM_EVALUATION = {"higher": HIGHER, "lower": LOWER, "closer_to_zero": ZERO, "closer_to_half": HALF}
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ HEADLINES: dict[str, Headline] = {
 LOCAL_DIRECTIONS: dict[str, str] = {
     "forget_quality": HIGHER,
     "model_utility": HIGHER,
-    "forget_truth_ratio": LOWER,
+    "forget_truth_ratio": HIGHER,  # mean min(R, 1/R): 1 = indifferent between true and false
     "forget_rouge": LOWER,
     "forget_prob": LOWER,
     "privleak": ZERO,
@@ -66,10 +65,11 @@ def headline(benchmark: str) -> Headline | None:
 @lru_cache(maxsize=1)
 def _evaluation_directions() -> dict[str, str]:
     try:
-        module = importlib.import_module("evaluation.metrics.directions")
+        module = importlib.import_module("evaluation.metrics.registry")
     except ImportError:
         return {}
-    return dict(getattr(module, "METRIC_DIRECTIONS", {}))
+    return {name: _FROM_EVALUATION[info.better] for name, info in getattr(module, "METRICS", {}).items()
+            if info.better in _FROM_EVALUATION}
 
 
 def metric_direction(metric: str) -> str | None:
@@ -88,4 +88,6 @@ def goodness(value: float, direction: str) -> float:
         return -value
     if direction == ZERO:
         return -abs(value)
-    raise ValueError(f"unknown metric direction {direction!r}: use higher, lower or zero")
+    if direction == HALF:
+        return -abs(value - 0.5)
+    raise ValueError(f"unknown metric direction {direction!r}: use higher, lower, zero or half")

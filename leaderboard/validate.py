@@ -26,6 +26,8 @@ HASH_FORMAT = re.compile(r"^sha256:[0-9a-f]{64}$")
 MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|javascript:", re.IGNORECASE)
 PARENT_SEGMENT = re.compile(r"(^|[/\\])\.\.([/\\]|$)")
 ABSOLUTE_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
+# Fields that name things or point at data a submission brings: no '..' segments, no absolute paths.
+PATH_CHECKED = ("identity", "provenance.source")
 # Metrics that are probabilities, AUCs or fractions by definition, in every evaluator variant.
 # (MUSE KnowMem/VerbMem and RWKU scores are x100 in their official variants, so they are not here.)
 UNIT_INTERVAL = re.compile(
@@ -78,6 +80,8 @@ def _text_problems(document: dict[str, Any]) -> list[str]:
             if MARKUP.search(value):
                 problems.append(f"{where}: {value[:60]!r} contains markup (e.g. <script>); "
                                 "use plain text")
+            if not where.startswith(PATH_CHECKED):
+                continue  # e.g. evaluator.retain_reference legitimately records a results folder
             if PARENT_SEGMENT.search(value):
                 problems.append(f"{where}: {value[:60]!r} contains a '..' path segment; "
                                 "use names, not relative paths")

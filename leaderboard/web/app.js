@@ -111,7 +111,7 @@
   }
   function arrow(name) {
     var d = DATA.headlines.directions[name];
-    return d === "higher" ? " ↑" : d === "lower" ? " ↓" : d === "zero" ? " →0" : "";
+    return d === "higher" ? " ↑" : d === "lower" ? " ↓" : d === "zero" ? " →0" : d === "half" ? " →0.5" : "";
   }
   function columnsFor(rows) {
     var cols = [
@@ -223,7 +223,9 @@
   }
 
   // ---- Pareto plots: one per (split, model) group of the current tab
-  function goodness(v, dir) { return dir === "higher" ? v : dir === "lower" ? -v : -Math.abs(v); }
+  function goodness(v, dir) {
+    return dir === "higher" ? v : dir === "lower" ? -v : dir === "half" ? -Math.abs(v - 0.5) : -Math.abs(v);
+  }
   function paretoFront(points) {
     return points.filter(function (p) {
       return !points.some(function (q) {

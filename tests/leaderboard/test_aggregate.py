@@ -120,3 +120,17 @@ def test_invalid_or_duplicate_results_stop_the_build(tmp_path):
     (tmp_path / "junk" / "notes.txt").write_text("mine")
     with pytest.raises(FileExistsError, match="not a leaderboard build"):
         build.build([tmp_path / "a"], tmp_path / "junk")
+
+
+def test_evaluator_details_with_paths_and_false_flags_build(tmp_path):
+    """Shape written by `ubench evaluate`: extra evaluator fields, flags that are False."""
+    doc = syn.document(flags={"fq_saturated": False, "privleak_reference_fallback": False})
+    doc["evaluator"].update(retain_reference="../shared/results/reference/retain", batch_size=32)
+    doc["metric_details"] = {"forget_quality": {"ks_statistic": 0.2, "n_unlearned": 40}}
+    syn.write(tmp_path / "r", doc)
+    fallback = syn.document(method="ga", flags={"privleak_reference_fallback": True})
+    syn.write(tmp_path / "r", fallback)
+    build.build([tmp_path / "r"], tmp_path / "site")
+    rows = _rows(tmp_path / "site")
+    assert rows["tofu-tiny/forget10/tiny-llama/npo+none"]["comparable"]
+    assert rows["tofu-tiny/forget10/tiny-llama/ga+none"]["flags"] == "privleak_reference_fallback"
