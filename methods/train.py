@@ -117,8 +117,9 @@ class TaskPlan:
         return RETAIN_NLL in self.buffers
 
 
-def plan_tasks(objective, rectifier, analyzers) -> TaskPlan:
-    weights = objective.weights()
+def plan_tasks(objective, rectifier, analyzers, parametrization=None) -> TaskPlan:
+    # a parametrization may add tasks of its own (GRUN's gate BCE); they are objective tasks like the rest
+    weights = {**objective.weights(), **(parametrization.extra_weights() if parametrization is not None else {})}
     separate = rectifier.separate_gradients or any(a.needs_separate_gradients for a in analyzers)
     retain, retain_weight, constraint = None, 1.0, None
     if rectifier.needs_retain:
@@ -134,6 +135,9 @@ def plan_tasks(objective, rectifier, analyzers) -> TaskPlan:
     streams = list(objective.streams)
     if RETAIN_NLL in buffers and "retain" not in streams:
         streams.append("retain")
+    extra_streams = list(getattr(parametrization, "extra_streams", ())) + [
+        s for a in analyzers for s in a.probe_streams]
+    streams += [s for s in dict.fromkeys(extra_streams) if s not in streams]
     return TaskPlan(weights, buffers, streams, retain, retain_weight, constraint)
 
 
@@ -185,7 +189,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     rectifier = RECTIFIERS.get(config.rectifier)(**config.rectifier_args)
     parametrization = PARAMETRIZATIONS.get(config.parametrization)(**config.parametrization_args)
     analyzers = [ANALYZERS.get(a)() if isinstance(a, str) else a for a in analyzers]
-    plan = plan_tasks(objective, rectifier, analyzers)
+    plan = plan_tasks(objective, rectifier, analyzers, parametrization)
+    probes = [task for analyzer in analyzers for task in analyzer.probe_tasks]
     check_streams(plan, streams, config)
     out_dir = Path(out_dir)
 
@@ -202,7 +207,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     bare = accelerator.unwrap_model(model)
     reference = (lambda batch: parametrization.reference_logits(bare, batch)) if objective.needs_reference else None
 
-    buffers = TaskBuffers(named, plan.buffers, device)
+    buffers = TaskBuffers(named, plan.buffers + probes, device)
     space = GradSpace(buffers.segments)
     layout = {name: slice(o, o + n) for name, (o, n) in zip(buffers.names, buffers.segments)}
     optimizer = torch.optim.AdamW(decay_groups(bare, named, config.weight_decay), lr=config.lr,
@@ -216,6 +221,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                               num_training_steps=total_steps)
 
     log_rows, start_step, backward_passes, train_seconds = [], 0, 0, 0.0
+    for analyzer in analyzers:
+        analyzer.start(dict(plan.weights), out_dir)
     if resume_from is not None:
         state = checkpoint.load(resume_from)
         changed = {k for k, v in dataclasses.asdict(config).items()
@@ -244,6 +251,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         if accelerator.is_main_process:
             atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
             atomic.write_json(out_dir / "train_status.json", dataclasses.asdict(result))
+            for analyzer in analyzers:
+                analyzer.finish(out_dir)
         for _, p in named:
             p.grad = None
         return result
@@ -262,7 +271,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         for micro in micro_batches:
             batches = gather(streams, micro, pad_token_id, device)
             with accelerator.no_sync(model):
-                losses = objective.losses(model, batches, reference)
+                losses = parametrization.task_losses(objective, model, batches, reference, step + 1)
                 if plan.adds_retain_nll:
                     retain = batches["retain"]
                     losses[RETAIN_NLL] = tokens.mean_nll(tokens.logits_of(model, retain), retain["labels"])
@@ -275,7 +284,11 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                     for i, task in enumerate(plan.buffers):
                         buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
                         backward_passes += 1
-            del losses
+                del losses
+                for analyzer in analyzers:  # probe gradients (G-effect risks): read-only, never in the update
+                    for task, probe in analyzer.probe_losses(step + 1, model, batches).items():
+                        buffers.backward(task, probe * scale)
+                        backward_passes += 1
 
         # ---- 2. reduce at the optimizer boundary, observe, combine
         for flat in buffers.buffers.values():

@@ -18,6 +18,7 @@ from methods.registry import parse_args
 class Parametrization:
     name: str = "?"
     defaults: dict = {}
+    extra_streams: tuple[str, ...] = ()  # streams its extra tasks read (GRUN's gate BCE: forget, retain)
 
     def __init__(self, **args):
         self.args = parse_args(f"parametrization {self.name!r}", args, self.defaults)
@@ -25,6 +26,15 @@ class Parametrization:
     def prepare(self, model: nn.Module, needs_reference: bool) -> nn.Module:
         """Return the model to train (may wrap `model`); only trainable parameters keep requires_grad."""
         raise NotImplementedError
+
+    def extra_weights(self) -> dict[str, float]:
+        """Task name → weight of tasks this parametrization adds to the objective's (GRUN: gate BCE)."""
+        return {}
+
+    def task_losses(self, objective, model: nn.Module, batches: dict, reference, step: int) -> dict[str, torch.Tensor]:
+        """The micro-batch's named task losses; a parametrization may wrap the objective's forward
+        (GRUN: tell the edits where the prompt ends, add the gate loss, warm-up weighting)."""
+        return objective.losses(model, batches, reference)
 
     def trainable_parameters(self, model: nn.Module) -> list[tuple[str, nn.Parameter]]:
         return [(name, p) for name, p in model.named_parameters() if p.requires_grad]
