@@ -39,7 +39,7 @@ PRESETS: dict[str, ModelPreset] = {
 
 # tiny-llama: as small as still memorises tofu-tiny (see evaluation/README.md for timings).
 TINY_LLAMA_CONFIG = dict(hidden_size=128, intermediate_size=256, num_hidden_layers=4,
-                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=128,
+                         num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=256,
                          tie_word_embeddings=True, rms_norm_eps=1e-6)
 SPECIAL_TOKENS = {"pad_token": "<pad>", "bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>"}
 

@@ -1,0 +1,108 @@
+"""`ubench` subcommands of the evaluation package: finetune, evaluate, tofu import-log, tofu-tiny."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def _evaluate(args) -> int:
+    from evaluation import evaluate
+
+    document = evaluate.run(
+        args.model, args.benchmark, args.data, args.split, args.variant, args.out,
+        retain_reference=args.retain_reference, train_result=args.train_result,
+        identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size,
+        progress=not args.quiet)
+    shown = {k: v for k, v in document["metrics"].items() if v is not None}
+    print(json.dumps({"out": args.out, "metrics": shown, "cost": document["cost"]}, indent=2))
+    return 0
+
+
+def _import_log(args) -> int:
+    from evaluation.legacy_import import import_log
+
+    print(json.dumps(import_log(args.log, args.retain), indent=2))
+    return 0
+
+
+def _tofu_tiny(args) -> int:
+    from evaluation.benchmarks import tofu_tiny
+
+    folder = tofu_tiny.write(args.out, authors=args.authors, seed=args.seed,
+                             holdout_authors=max(args.authors // 10, tofu_tiny.DEFAULT_HOLDOUT_AUTHORS))
+    print(f"wrote tofu-tiny ({args.authors} authors, seed {args.seed}) to {folder}")
+    return 0
+
+
+def _finetune(args) -> int:
+    from evaluation import finetune
+
+    result = finetune.run(args.benchmark, args.data, args.split, args.model, args.out,
+                          preset=args.preset, overrides=finetune.parse_overrides(args.set or []),
+                          seed=args.seed, progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    ev = subparsers.add_parser("evaluate", formatter_class=fmt,
+                               help="evaluate a model: metrics.json + per_item.parquet",
+                               description="One scoring pass and one generation pass shared by all "
+                                           "metrics; writes OUT/metrics.json and OUT/per_item.parquet.")
+    ev.add_argument("--model", required=True, help="model folder (save_pretrained), Hub id or preset")
+    ev.add_argument("--benchmark", default="tofu-tiny", choices=["tofu", "tofu-tiny"])
+    ev.add_argument("--data", default=None, help="local data folder (omit for the Hub copy of TOFU)")
+    ev.add_argument("--split", default="forget10", help="forget split: forget01, forget05, forget10")
+    ev.add_argument("--variant", default="full", choices=["full", "legacy"],
+                    help="full: all rows, 200 new tokens; legacy: TOFU repo (300 rows, max_length 200)")
+    ev.add_argument("--out", required=True, help="output folder")
+    ev.add_argument("--retain-reference", default=None,
+                    help="output folder of this command on the retain model (for forget quality, privleak)")
+    ev.add_argument("--train-result", default=None, help="JSON written by the unlearning run, to fill cost")
+    ev.add_argument("--identity", nargs="*", metavar="KEY=VALUE",
+                    help="identity fields: role, method, rectifier, parametrization, seed, model, "
+                         "hyperparameters (JSON)")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(func=_evaluate)
+
+    tofu = subparsers.add_parser("tofu", help="TOFU utilities (import-log)")
+    tofu_sub = tofu.add_subparsers(dest="tofu_command", metavar="<tofu command>", required=True)
+    imp = tofu_sub.add_parser("import-log", formatter_class=fmt,
+                              help="aggregate an eval_log_aggregated.json of the original TOFU repository")
+    imp.add_argument("log", help="eval_log_aggregated.json of the model")
+    imp.add_argument("--retain", default=None, help="the retain model's eval_log_aggregated.json (for FQ)")
+    imp.set_defaults(func=_import_log)
+
+    tiny = subparsers.add_parser("tofu-tiny", formatter_class=fmt,
+                                 help="generate the synthetic tofu-tiny benchmark (TOFU file schema)")
+    tiny.add_argument("--out", required=True, help="folder to write")
+    tiny.add_argument("--authors", type=int, default=100, help="number of authors (multiple of 100)")
+    tiny.add_argument("--seed", type=int, default=0)
+    tiny.set_defaults(func=_tofu_tiny)
+
+    ft = subparsers.add_parser("finetune", formatter_class=fmt,
+                               help="fine-tune the target (split full) or a retain model (retainXX)",
+                               description="TOFU recipe: loss on answer tokens only; saves the model "
+                                           "and tokenizer atomically in Hugging Face format.")
+    ft.add_argument("--benchmark", default="tofu-tiny", choices=["tofu", "tofu-tiny"])
+    ft.add_argument("--data", default=None, help="local data folder (omit for the Hub copy of TOFU)")
+    ft.add_argument("--split", default="full", help="full (target) or retain90/retain95/retain99")
+    ft.add_argument("--model", default="tiny-llama", help="preset, Hub id or folder to start from")
+    ft.add_argument("--preset", default=None,
+                    help="fine-tuning hyperparameter preset (default: tofu-tiny for tiny-llama, else tofu)")
+    ft.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override preset fields, e.g. epochs=5")
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--out", required=True, help="folder for the fine-tuned model")
+    ft.add_argument("--quiet", action="store_true")
+    ft.set_defaults(func=_finetune)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="ubench")
+    register(parser.add_subparsers(dest="command", required=True))
+    arguments = parser.parse_args()
+    sys.exit(arguments.func(arguments))

@@ -1,0 +1,76 @@
+"""`ubench evaluate` as a library call: evaluate one model and write metrics.json + per_item.parquet."""
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+from common import atomic, contract, provenance
+from evaluation import benchmarks, models, tofu_eval
+
+COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes", "trainable_parameters")
+IDENTITY_DEFAULTS = {"role": "unlearned", "method": "unknown", "rectifier": "none",
+                     "parametrization": "full", "seed": 0, "hyperparameters": {}}
+
+
+def parse_identity(pairs: list[str]) -> dict:
+    """`key=value` strings; seed becomes int, hyperparameters is parsed as JSON."""
+    identity = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--identity expects key=value, got {pair!r}")
+        if key == "seed":
+            value = int(value)
+        elif key == "hyperparameters":
+            value = json.loads(value)
+        identity[key] = value
+    return identity
+
+
+def model_name_from_path(path: str) -> str:
+    """A contract-safe model name from a folder or Hub id (e.g. `tiny-llama`, `phi-1_5`)."""
+    card = Path(path) / models.MODEL_CARD
+    if card.is_file():
+        return json.loads(card.read_text())["preset"]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path.rstrip("/")).name).strip("-.")
+    return name[:64] or "model"
+
+
+def cost_from_train_result(path: str | Path | None) -> dict:
+    """The training cost fields of the unlearning run's result JSON (flat or under `cost`)."""
+    if path is None:
+        return {}
+    document = json.loads(Path(path).read_text())
+    source = document.get("cost", document)
+    return {key: source[key] for key in COST_FIELDS if key in source}
+
+
+def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str, out_dir: str | Path,
+        *, retain_reference: str | None = None, train_result: str | None = None,
+        identity: dict | None = None, batch_size: int = 32, progress: bool = True) -> dict:
+    """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark)."""
+    bench = benchmarks.get(benchmark)
+    if split not in bench.splits:
+        raise ValueError(f"split {split!r} is not a {benchmark} unlearning split; choose from {bench.splits}")
+    chosen = tofu_eval.get_variant(variant)
+    data = bench.open(data_dir)
+    reference = tofu_eval.RetainReference.load(retain_reference) if retain_reference else None
+    start = time.perf_counter()
+    model, tokenizer, fmt = models.load_model(model_path)
+    result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, split, chosen, reference,
+                                                batch_size=batch_size, progress=progress)
+    ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
+             **IDENTITY_DEFAULTS, **(identity or {})}
+    cost = {**cost_from_train_result(train_result), **harness.cost(),
+            "eval_seconds": round(time.perf_counter() - start, 3)}
+    document = {"identity": ident, **result, "cost": cost,
+                "provenance": provenance.provenance({"identity": ident, "evaluator": result["evaluator"],
+                                                     "model": str(model_path)}),
+                "status": {"state": "ok"}}
+    out = Path(out_dir)
+    with atomic.atomic_path(out / "per_item.parquet") as tmp:
+        table.to_parquet(tmp, index=False)
+    contract.write_metrics(out / "metrics.json", document)
+    return document

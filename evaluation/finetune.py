@@ -1,0 +1,118 @@
+"""Fine-tuning the starting (target, split `full`) and reference (retain, split `retainXX`) models.
+
+TOFU recipe: loss on the answer tokens only (encode_qa), AdamW, linear schedule with one epoch of
+warmup. The loop is the team's one training loop (`methods.train`, objective `finetune`, stream
+`train`). The result is saved atomically in Hugging Face format together with its tokenizer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from common.atomic import atomic_dir
+from evaluation import benchmarks, models
+from evaluation.encoding import encode_qa
+
+
+@dataclass(frozen=True)
+class FinetunePreset:
+    lr: float
+    epochs: int
+    batch_size: int
+    grad_accum: int
+    weight_decay: float
+    max_length: int
+    # Splits trained alongside the target/retain split: tiny models have no pretraining, so the
+    # general-knowledge sets stand in for it (both target and retain see them).
+    extra_splits: tuple[str, ...] = ()
+    scheduler: str = "linear"
+
+    @property
+    def warmup_ratio(self) -> float:
+        return 1.0 / self.epochs  # TOFU: warmup = one epoch
+
+
+FINETUNE_PRESETS = {
+    # TOFU-legacy README command (benchmarks.md §1): 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5),
+    # wd 0.01, effective batch 32, max_length 500.
+    "tofu": FinetunePreset(lr=1e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500),
+    "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500),
+    # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
+    "tofu-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=32, grad_accum=1, weight_decay=0.0,
+                                max_length=64, extra_splits=("real_authors", "world_facts")),
+}
+
+
+def get_preset(name: str) -> FinetunePreset:
+    try:
+        return FINETUNE_PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown fine-tuning preset {name!r}; available: {sorted(FINETUNE_PRESETS)}") from None
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`key=value` overrides of preset fields; values parsed as JSON when possible (numbers, lists)."""
+    fields = {f.name for f in dataclasses.fields(FinetunePreset)}
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"--set expects one of {sorted(fields)} as key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+        if key == "extra_splits":
+            out[key] = tuple(out[key]) if isinstance(out[key], list) else tuple(filter(None, str(out[key]).split(",")))
+    return out
+
+
+def default_preset(model: str) -> str:
+    return "tofu-tiny" if model == "tiny-llama" else ("tofu-phi" if "phi" in model.lower() else "tofu")
+
+
+def training_pairs(data, split: str, extra_splits: tuple[str, ...]) -> list[tuple[str, str]]:
+    if not (split == "full" or split.startswith("retain")) or split == "retain_perturbed":
+        raise ValueError(f"fine-tune on 'full' (target) or 'retain90/95/99' (retain model), got {split!r}")
+    rows = list(data[split]) + [row for extra in extra_splits for row in data[extra]]
+    return [(row["question"], row["answer"]) for row in rows]
+
+
+def starting_model(model: str, data, seed: int):
+    """(model, tokenizer, PromptFormat, preset name): a fresh tiny-llama, or a loaded checkpoint."""
+    if model == "tiny-llama":
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = models.build_tiny_llama(models.benchmark_texts(data), Path(tmp) / "init", seed=seed)
+            loaded = models.load_model(str(folder))
+        return (*loaded, "tiny-llama")
+    return (*models.load_model(model), model if model in models.PRESETS else "custom")
+
+
+def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: str | Path, *,
+        preset: str | None = None, overrides: dict | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """Fine-tune `model` on `split` (+ the preset's extra splits) and save it to `out_dir`."""
+    from methods.train import TrainConfig, train
+
+    preset_name = preset or default_preset(model)
+    recipe = dataclasses.replace(get_preset(preset_name), **(overrides or {}))
+    data = benchmarks.get(benchmark).open(data_dir)
+    pairs = training_pairs(data, split, recipe.extra_splits)
+    net, tokenizer, fmt, model_preset = starting_model(model, data, seed)
+    examples = [encode_qa(tokenizer, fmt, q, a, recipe.max_length) for q, a in pairs]
+    config = TrainConfig(objective="finetune", lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                         grad_accum=recipe.grad_accum, weight_decay=recipe.weight_decay,
+                         warmup_ratio=recipe.warmup_ratio, scheduler=recipe.scheduler, seed=seed)
+    with atomic_dir(out_dir) as tmp:
+        result = train(net, {"train": examples}, config, tmp, tokenizer.pad_token_id, progress=progress)
+        if result.status != "ok":
+            raise RuntimeError(f"fine-tuning diverged at step {result.diverged_step}: {result.reason}")
+        net.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        summary = {"benchmark": benchmark, "split": split, "start": model, "finetune_preset": preset_name,
+                   "recipe": dataclasses.asdict(recipe), "examples": len(examples), "seed": seed,
+                   "train_result": dataclasses.asdict(result)}
+        models.write_model_card(tmp, model_preset, fmt.name, finetune=summary)
+    return {"out": str(out_dir), **summary}
