@@ -1,0 +1,52 @@
+# unlearn-bench: the experimental design as a DAG.
+#
+#   data (tofu-tiny) -> finetune (target on full, retain model on retainXX) -> evaluate references
+#                    -> unlearn (benchmark x split x model x objective x rectifier x param x seed)
+#                    -> evaluate -> leaderboard
+#
+#   snakemake --cores 2                                   the embedded default grid (config/default.yaml)
+#   snakemake -n --configfile config/paper/gru_tofu.yaml  plan a paper table
+#   snakemake --workflow-profile profiles/slurm ...       the same DAG on a cluster
+#   ubench grid [--configfile ...]                        list the runs a config expands to
+from snakemake.utils import min_version, validate
+
+min_version("8.20")
+
+
+configfile: os.path.join(workflow.basedir, "config", "default.yaml")
+
+
+validate(config, "workflows/schemas/config.schema.yaml")
+
+from workflows.grid import build as build_grid
+from workflows.layout import Layout, NAME, METHOD, ROLE, shlex_json
+
+GRID = build_grid(config)
+L = Layout(GRID)
+
+
+wildcard_constraints:
+    benchmark=NAME,
+    split=NAME,
+    model=NAME,
+    train_split=NAME,
+    method=METHOD,
+    seed=r"\d+",
+    role=ROLE,
+
+
+include: "workflows/rules/data.smk"
+include: "workflows/rules/finetune.smk"
+include: "workflows/rules/evaluate.smk"
+include: "workflows/rules/unlearn.smk"
+include: "workflows/rules/leaderboard.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    default_target: True
+    input:
+        L.final_targets(),

@@ -1,0 +1,320 @@
+"""The experiment grid: a validated config turned into the list of jobs the Snakefile plans.
+
+A config (config/default.yaml, config/paper/*.yaml) holds `models` and a list of `experiments`;
+each experiment is a cartesian block splits × models × objectives × rectifiers × parametrizations
+× seeds whose hyperparameters are the block's base values deep-merged with every matching
+`overrides` entry, in order. This module is plain Python so `ubench grid` and the tests can use
+it without Snakemake.
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import jsonschema
+import yaml
+
+from common import contract
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
+DEFAULT_CONFIG = REPO_ROOT / "config" / "default.yaml"
+
+# Benchmarks whose target is a model fine-tuned on the benchmark's `full` split and whose
+# retain reference is fine-tuned on the complement of the forget split (TOFU recipe).
+FINETUNED_BENCHMARKS = ("tofu", "tofu-tiny")
+FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
+
+
+class GridError(ValueError):
+    """A config that validates against the schema but cannot describe a grid."""
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a reference model comes from: a `finetune` job on `train_split`, or a fixed path/Hub id."""
+
+    kind: str  # "finetune" | "external"
+    location: str  # train split for finetune, path or Hub id for external
+
+    @property
+    def is_finetuned(self) -> bool:
+        return self.kind == "finetune"
+
+
+@dataclass(frozen=True)
+class Reference:
+    benchmark: str
+    split: str
+    model: str
+    target: ModelSource
+    retain: ModelSource | None
+
+
+@dataclass(frozen=True)
+class Run:
+    benchmark: str
+    split: str
+    model: str
+    objective: str
+    rectifier: str
+    parametrization: str
+    seed: int
+    hyperparameters: dict[str, Any] = field(hash=False, compare=False)
+
+    @property
+    def method(self) -> str:
+        return contract.method_dirname(self.objective, self.rectifier, self.parametrization)
+
+    @property
+    def key(self) -> tuple[str, str, str, str, int]:
+        return (self.benchmark, self.split, self.model, self.method, self.seed)
+
+    def path(self, root: str | Path) -> Path:
+        return contract.run_dir(root, self.benchmark, self.split, self.model, self.objective,
+                                self.rectifier, self.seed, self.parametrization)
+
+
+@dataclass
+class Grid:
+    config: dict[str, Any]
+    runs: list[Run]
+    references: list[Reference]
+
+    def run(self, benchmark: str, split: str, model: str, method: str, seed: int | str) -> Run:
+        wanted = (benchmark, split, model, method, int(seed))
+        for run in self.runs:
+            if run.key == wanted:
+                return run
+        raise KeyError(f"no run {'/'.join(map(str, wanted))} in this grid (see `ubench grid`)")
+
+    def reference(self, benchmark: str, split: str, model: str) -> Reference:
+        for ref in self.references:
+            if (ref.benchmark, ref.split, ref.model) == (benchmark, split, model):
+                return ref
+        raise KeyError(f"no reference models for {benchmark}/{split}/{model} in this grid")
+
+    def model(self, name: str) -> dict[str, Any]:
+        return self.config["models"][name]
+
+    def finetune_jobs(self) -> list[tuple[str, str, str]]:
+        """Unique (benchmark, model, train_split) triples that need `ubench finetune`."""
+        jobs = []
+        for ref in self.references:
+            for source in (ref.target, ref.retain):
+                if source is not None and source.is_finetuned:
+                    job = (ref.benchmark, ref.model, source.location)
+                    if job not in jobs:
+                        jobs.append(job)
+        return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# loading and validation
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    with open(path, encoding="utf-8") as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict):
+        raise GridError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
+def schema() -> dict[str, Any]:
+    return load_yaml(SCHEMA_PATH)
+
+
+def deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's own rule for `--configfile` stacking: mappings merge, everything else replaces."""
+    merged = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_config(*paths: str | Path, with_default: bool = True) -> dict[str, Any]:
+    """The config Snakemake would see for `--configfile paths...` (default.yaml underneath)."""
+    config: dict[str, Any] = load_yaml(DEFAULT_CONFIG) if with_default else {}
+    for path in paths:
+        config = deep_merge(config, load_yaml(path))
+    return config
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Schema check with an error that names the offending key path and what was wrong."""
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        lines = []
+        for error in errors[:10]:
+            where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+            lines.append(f"  at {where}: {_explain(error)}")
+        raise GridError("invalid config:\n" + "\n".join(lines)
+                        + f"\n(schema: {SCHEMA_PATH.relative_to(REPO_ROOT)})")
+
+
+def _explain(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        return f"{error.message}; allowed keys: {', '.join(allowed)}" if allowed else error.message
+    return error.message
+
+
+# ---------------------------------------------------------------------------------------------
+# expansion
+
+def _as_list(selector: Any) -> list[str]:
+    values = selector if isinstance(selector, list) else [selector]
+    return [str(v) for v in values]
+
+
+def _matches(when: dict[str, Any], identity: dict[str, Any]) -> bool:
+    return all(str(identity[key]) in _as_list(selector) for key, selector in when.items())
+
+
+def hyperparameters_for(experiment: dict[str, Any], identity: dict[str, Any]) -> dict[str, Any]:
+    hyper = copy.deepcopy(experiment.get("hyperparameters", {}))
+    for override in experiment.get("overrides", []):
+        if _matches(override.get("when", {}), identity):
+            hyper = deep_merge(hyper, override["set"])
+    return hyper
+
+
+def retain_split(benchmark: str, split: str) -> str:
+    """TOFU pairing: forget01 ↔ retain99, forget05 ↔ retain95, forget10 ↔ retain90."""
+    match = FORGET_SPLIT.match(split)
+    if not match:
+        raise GridError(f"{benchmark} split {split!r} is not of the form forgetXX (e.g. forget10): "
+                        "cannot derive the retain split")
+    return f"retain{100 - int(match.group(1)):02d}"
+
+
+def _fill(template: str, benchmark: str, split: str) -> str:
+    fields = {"benchmark": benchmark, "split": split}
+    if "{retain_split}" in template:
+        fields["retain_split"] = retain_split(benchmark, split)
+    return template.format(**fields)
+
+
+def _source(choice: str, *, role: str, benchmark: str, split: str, model: dict[str, Any]) -> ModelSource | None:
+    finetuned = benchmark in FINETUNED_BENCHMARKS
+    if choice == "auto":
+        choice = "finetune" if finetuned else ("base" if role == "target" else "none")
+    if choice == "none":
+        if role == "target":
+            raise GridError("a target model cannot be `none`: use `base`, `finetune` or a path / Hub id")
+        return None
+    if choice == "finetune":
+        if not finetuned:
+            raise GridError(f"`finetune` for the {role} model needs a TOFU-like benchmark "
+                            f"({', '.join(FINETUNED_BENCHMARKS)}); {benchmark} has no fine-tuning split: "
+                            "give a Hub id / folder, `base` or `none`")
+        return ModelSource("finetune", "full" if role == "target" else retain_split(benchmark, split))
+    if choice == "base":
+        return ModelSource("external", model["base"])
+    return ModelSource("external", _fill(choice, benchmark, split))
+
+
+def check_registered(runs: Iterable[Run]) -> None:
+    """Fail early, naming the unknown objective/rectifier/parametrization and the known ones.
+
+    Skipped when the engine is not importable (e.g. planning a grid on a login node without torch).
+    """
+    try:
+        from methods import registry
+    except ImportError:
+        return
+    tables = {
+        "objective": getattr(registry, "OBJECTIVES", None),
+        "rectifier": getattr(registry, "RECTIFIERS", None),
+        "parametrization": getattr(registry, "PARAMETRIZATIONS", None),
+    }
+    problems = []
+    for label, table in tables.items():
+        if table is None:
+            continue
+        known = set(_registry_names(table))
+        if not known:
+            continue
+        used = sorted({getattr(run, label) for run in runs})
+        for name in used:
+            if name not in known:
+                problems.append(f"unknown {label} {name!r}; registered: {', '.join(sorted(known))}")
+    if problems:
+        raise GridError("\n".join(problems))
+
+
+def _registry_names(table: Any) -> list[str]:
+    for attribute in ("names", "available"):
+        value = getattr(table, attribute, None)
+        if callable(value):
+            return list(value())
+        if value is not None:
+            return list(value)
+    try:
+        return list(table)
+    except TypeError:
+        return []
+
+
+def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
+    """Validate `config` and expand it into runs and reference models."""
+    validate(config)
+    runs: dict[tuple, Run] = {}
+    origin: dict[tuple, int] = {}
+    references: dict[tuple, Reference] = {}
+    models = config["models"]
+    for index, experiment in enumerate(config["experiments"]):
+        benchmark = experiment["benchmark"]
+        for model_name in experiment["models"]:
+            if model_name not in models:
+                raise GridError(f"experiments[{index}] uses model {model_name!r}, which is not defined "
+                                f"under `models:` (defined: {', '.join(sorted(models))})")
+        product = itertools.product(
+            experiment["splits"], experiment["models"], experiment["objectives"],
+            experiment["rectifiers"], experiment.get("parametrizations", ["full"]),
+            experiment.get("seeds", [0]),
+        )
+        for split, model_name, objective, rectifier, parametrization, seed in product:
+            identity = dict(benchmark=benchmark, split=split, model=model_name, objective=objective,
+                            rectifier=rectifier, parametrization=parametrization, seed=seed)
+            run = Run(**identity, hyperparameters=hyperparameters_for(experiment, identity))
+            if run.key in runs:
+                raise GridError(f"run {'/'.join(map(str, run.key))} appears in experiments[{origin[run.key]}] "
+                                f"and experiments[{index}]: each run must be defined once")
+            runs[run.key], origin[run.key] = run, index
+            ref_key = (benchmark, split, model_name)
+            if ref_key not in references:
+                model = models[model_name]
+                references[ref_key] = Reference(
+                    benchmark, split, model_name,
+                    target=_source(model.get("target", "auto"), role="target", benchmark=benchmark,
+                                   split=split, model=model),
+                    retain=_source(model.get("retain", "auto"), role="retain", benchmark=benchmark,
+                                   split=split, model=model),
+                )
+    grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()))
+    if check_names:
+        check_registered(grid.runs)
+    return grid
+
+
+def summary(grid: Grid) -> dict[str, int]:
+    """Job counts per rule, as Snakemake should plan them from scratch."""
+    benchmarks = {run.benchmark for run in grid.runs}
+    n_refs = sum(1 + (ref.retain is not None) for ref in grid.references)
+    return {
+        "generate_tofu_tiny": int("tofu-tiny" in benchmarks),
+        "finetune": len(grid.finetune_jobs()),
+        "evaluate_reference": n_refs,
+        "unlearn": len(grid.runs),
+        "evaluate_run": len(grid.runs),
+        "leaderboard": int(bool(grid.config.get("leaderboard", {}).get("build", True))),
+    }

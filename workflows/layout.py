@@ -1,0 +1,162 @@
+"""Where the pipeline puts things, and the per-job values the rules read (one place, no Snakemake).
+
+Results follow the result contract (common/contract.py). Everything bulky (generated data,
+fine-tuned and unlearned models) lives under `work_dir`, which is gitignored.
+"""
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any
+
+from workflows.grid import FINETUNED_BENCHMARKS, REPO_ROOT, Grid, ModelSource, Reference, Run
+
+# Wildcard value patterns: result-contract names, a method folder `obj+rect[+param]`, a seed.
+NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+METHOD = rf"{NAME}\+{NAME}(\+{NAME})?"
+ROLE = r"target|retain"
+
+
+class Layout:
+    def __init__(self, grid: Grid):
+        self.grid = grid
+        config = grid.config
+        self.results = config.get("results_dir", "results")
+        self.work = config.get("work_dir", "work")
+        self.logs = config.get("logs_dir", "logs")
+        # Relative data and accelerate-config paths are relative to the repository, not the cwd.
+        self.data_dir = str(_from_repo(config.get("data_dir", "../shared/data")))
+        self.threads = int(config.get("threads", 1))
+
+    # ---- file patterns (Snakemake wildcards in braces) ------------------------------------
+    @property
+    def tofu_tiny_dir(self) -> str:
+        return f"{self.work}/data/tofu-tiny"
+
+    def finetuned_dir(self, benchmark="{benchmark}", model="{model}", train_split="{train_split}") -> str:
+        return f"{self.work}/models/{benchmark}/{model}/finetuned-{train_split}"
+
+    def unlearned_dir(self, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}") -> str:
+        return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/model"
+
+    def train_result(self, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}") -> str:
+        return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/train_result.json"
+
+    def run_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", method="{method}",
+                 seed="{seed}") -> str:
+        return f"{self.results}/{b}/{s}/{m}/{method}/seed{seed}/{name}"
+
+    def reference_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", role="{role}") -> str:
+        return f"{self.results}/{b}/{s}/{m}/reference/{role}/{name}"
+
+    @property
+    def leaderboard_table(self) -> str:
+        out = self.grid.config.get("leaderboard", {}).get("out_dir", "site")
+        return f"{out}/leaderboard.csv"
+
+    # ---- targets -------------------------------------------------------------------------
+    def all_metrics(self) -> list[str]:
+        files = [self.run_file("metrics.json", r.benchmark, r.split, r.model, r.method, r.seed)
+                 for r in self.grid.runs]
+        for ref in self.grid.references:
+            for role in ("target", "retain") if ref.retain is not None else ("target",):
+                files.append(self.reference_file("metrics.json", ref.benchmark, ref.split, ref.model, role))
+        return files
+
+    def final_targets(self) -> list[str]:
+        if self.grid.config.get("leaderboard", {}).get("build", True):
+            return [self.leaderboard_table] + self.all_metrics()
+        return self.all_metrics()
+
+    # ---- per-job lookups -----------------------------------------------------------------
+    def data_location(self, benchmark: str) -> str:
+        return self.tofu_tiny_dir if benchmark == "tofu-tiny" else f"{self.data_dir}/{benchmark}"
+
+    def data_inputs(self, benchmark: str) -> list[str]:
+        """Only generated data is a DAG input; the shared copy is checked by the command itself."""
+        return [self.tofu_tiny_dir] if benchmark == "tofu-tiny" else []
+
+    def source_path(self, ref: Reference, source: ModelSource) -> str:
+        if source.is_finetuned:
+            return self.finetuned_dir(ref.benchmark, ref.model, source.location)
+        return source.location
+
+    def source_inputs(self, ref: Reference, source: ModelSource | None) -> list[str]:
+        if source is None or not source.is_finetuned:
+            return []
+        return [self.finetuned_dir(ref.benchmark, ref.model, source.location)]
+
+    def reference_model(self, benchmark: str, split: str, model: str, role: str) -> tuple[str, list[str]]:
+        """(path or Hub id given to the command, files the job must wait for)."""
+        ref = self.grid.reference(benchmark, split, model)
+        source = ref.target if role == "target" else ref.retain
+        if source is None:
+            raise KeyError(f"{benchmark}/{split}/{model} has no retain model (retain: none)")
+        return self.source_path(ref, source), self.source_inputs(ref, source)
+
+    def retain_metrics(self, benchmark: str, split: str, model: str) -> list[str]:
+        """Metrics that read the retain model's per-item values (forget quality) wait for it."""
+        ref = self.grid.reference(benchmark, split, model)
+        if ref.retain is None:
+            return []
+        return [self.reference_file("per_item.parquet", benchmark, split, model, "retain")]
+
+    def launcher(self, model: str) -> dict[str, Any]:
+        launcher = {"gpus": 0, "num_processes": 1, "accelerate_config": None, "mixed_precision": "no"}
+        launcher.update(self.grid.model(model).get("launcher", {}))
+        return launcher
+
+    def launch_prefix(self, model: str) -> str:
+        """`ubench`, or `accelerate launch ... -m workflows.cli` for multi-process (DDP/FSDP/ZeRO) jobs."""
+        launcher = self.launcher(model)
+        if launcher["num_processes"] <= 1 and not launcher["accelerate_config"]:
+            return "ubench"
+        parts = ["accelerate", "launch", "--num_processes", str(launcher["num_processes"])]
+        if launcher["accelerate_config"]:
+            parts += ["--config_file", str(_from_repo(launcher["accelerate_config"]))]
+        if launcher["mixed_precision"] != "no":
+            parts += ["--mixed_precision", launcher["mixed_precision"]]
+        return " ".join(shlex.quote(p) for p in parts + ["-m", "workflows.cli"])
+
+    def gpus(self, model: str) -> int:
+        return int(self.launcher(model)["gpus"])
+
+    def finetune_recipe(self, model: str) -> str:
+        return shlex.quote(json.dumps(self.grid.model(model).get("finetune", {}), sort_keys=True))
+
+    def run_spec(self, wildcards) -> dict[str, Any]:
+        run: Run = self.grid.run(wildcards.benchmark, wildcards.split, wildcards.model, wildcards.method,
+                                 wildcards.seed)
+        model = self.grid.model(run.model)
+        return {
+            "benchmark": run.benchmark, "split": run.split, "model": run.model,
+            "objective": run.objective, "rectifier": run.rectifier,
+            "parametrization": run.parametrization, "seed": run.seed,
+            "hyperparameters": run.hyperparameters,
+            "prompt_format": model.get("prompt_format"),
+            "dtype": model.get("dtype", "float32"),
+        }
+
+    def evaluation_options(self) -> str:
+        """`ubench evaluate` flags shared by every evaluation of this grid."""
+        options = self.grid.config.get("evaluation", {})
+        flags = []
+        for key, value in sorted(options.items()):
+            if value is None:
+                continue
+            flags += [f"--{key.replace('_', '-')}", str(value)]
+        return " ".join(shlex.quote(f) for f in flags)
+
+    def uses_finetuning(self, benchmark: str) -> bool:
+        return benchmark in FINETUNED_BENCHMARKS
+
+
+def shlex_json(value: Any) -> str:
+    """A JSON value as one shell word (for `--options '{...}'` style arguments)."""
+    return shlex.quote(json.dumps(value, sort_keys=True))
+
+
+def _from_repo(path: str) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() else (REPO_ROOT / path).resolve()
