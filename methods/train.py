@@ -261,7 +261,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                desc=f"{config.objective}+{config.rectifier}")
     loss_names = list(plan.weights) + ([RETAIN_NLL] if plan.adds_retain_nll else [])
     for step in range(start_step, total_steps):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         buffers.zero()
         micro_batches, n_micro = schedule.for_rank(step, rank)
         scale = world / n_micro  # after the mean all-reduce: the mean over the window's micro-batches
@@ -345,6 +345,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         step_seconds = time.perf_counter() - started
         train_seconds += step_seconds
         row["step_seconds"] = step_seconds
+        row["step_cpu_seconds"] = time.process_time() - started_cpu  # all threads; robust to a busy machine
         log_rows.append(row)
         bar.update(1)
         bar.set_postfix({k: f"{v:.3g}" for k, v in row["losses"].items()})
