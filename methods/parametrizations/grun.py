@@ -300,28 +300,32 @@ class GRUN(Parametrization):
         return [(f"grun.{name}", p) for name, p in self.edits.named_parameters()]
 
     def save(self, model, path):
-        """grun_config.json (base reference + settings) and grun_edits.safetensors; the base weights
-        are copied to `base/` only when the model was not loaded from a folder or Hub id."""
-        save_grun(model, self.edits, path, self.args["save_base"])
+        """grun_config.json (base reference + settings) and grun_edits.safetensors into the folder
+        `path` (the caller makes it atomic); the base weights are copied to `base/` only when the
+        model was not loaded from a folder or Hub id. Works on the model `train()` was given."""
+        edits = self.edits if self.edits is not None else getattr(model, "grun", None)
+        if edits is None:
+            raise ValueError("this model carries no GRUN edits (was it trained with parametrization 'grun'?)")
+        save_grun(model, edits, path, self.args["save_base"])
 
 
 def save_grun(model: nn.Module, edits: GRUNEdits, path, save_base="auto") -> Path:
     source = getattr(model, "name_or_path", "") or getattr(model.config, "_name_or_path", "")
     copy_base = save_base is True or (save_base == "auto" and not source)
-    with atomic.atomic_dir(Path(path)) as tmp:
-        if copy_base:
-            delattr(model, "grun")  # save the plain base weights
-            try:
-                model.save_pretrained(str(tmp / "base"))
-            finally:
-                model.grun = edits
-            source = "base"
-        elif os.path.isdir(source):
-            source = str(Path(source).resolve())
-        save_file({k: v.detach().cpu().contiguous() for k, v in edits.state_dict().items()}, str(tmp / EDITS_FILE))
-        (tmp / CONFIG_FILE).write_text(json.dumps({"base_model": source, **edits.settings(),
-                                                   "position": "last prompt token"}, indent=2), encoding="utf-8")
-    return Path(path)
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    if copy_base:
+        delattr(model, "grun")  # save the plain base weights
+        try:
+            model.save_pretrained(str(path / "base"))
+        finally:
+            model.grun = edits
+        source = "base"
+    elif os.path.isdir(source):
+        source = str(Path(source).resolve())
+    save_file({k: v.detach().cpu().contiguous() for k, v in edits.state_dict().items()}, str(path / EDITS_FILE))
+    atomic.write_json(path / CONFIG_FILE, {"base_model": source, **edits.settings(), "position": "last prompt token"})
+    return path
 
 
 def load_grun_model(path, *, dtype=None, device=None) -> nn.Module:

@@ -139,9 +139,7 @@ def test_save_and_load_reproduce_edited_forward_and_generate(tmp_path):
     config = TrainConfig(objective="graddiff", parametrization="grun", lr=1e-2, max_steps=3, batch_size=4,
                          parametrization_args={"layers": [0, 1], "rank": 2, "gate": "linear"})
     train(model, streams, config, tmp_path / "run", pad_token_id=0, progress=False)
-    grun = GRUN(layers=[0, 1], rank=2)
-    grun.edits = model.grun
-    grun.save(model, tmp_path / "saved")
+    GRUN().save(model, tmp_path / "saved")  # a fresh instance, as workflows.commands does
     saved = json.loads((tmp_path / "saved" / "grun_config.json").read_text())
     assert saved["base_model"] == "base" and saved["layers"] == [0, 1]
     loaded = load_grun_model(tmp_path / "saved")
