@@ -122,8 +122,24 @@ class Layout:
     def gpus(self, model: str) -> int:
         return int(self.launcher(model)["gpus"])
 
-    def finetune_recipe(self, model: str) -> str:
-        return shlex.quote(json.dumps(self.grid.model(model).get("finetune", {}), sort_keys=True))
+    def finetune_args(self, model: str) -> str:
+        """`--preset P --seed S --set key=value ...` for `ubench finetune` from the model's recipe."""
+        recipe = dict(self.grid.model(model).get("finetune", {}))
+        flags = []
+        if "preset" in recipe:
+            flags += ["--preset", recipe.pop("preset")]
+        flags += ["--seed", str(recipe.pop("seed", 0))]
+        if recipe:
+            flags += ["--set"] + [f"{key}={json.dumps(value)}" for key, value in sorted(recipe.items())]
+        return " ".join(shlex.quote(f) for f in flags)
+
+    def tofu_tiny_args(self) -> str:
+        options = self.grid.config.get("tofu_tiny", {})
+        flags = []
+        for key in ("authors", "seed"):
+            if key in options:
+                flags += [f"--{key}", str(options[key])]
+        return " ".join(flags)
 
     def run_spec(self, wildcards) -> dict[str, Any]:
         run: Run = self.grid.run(wildcards.benchmark, wildcards.split, wildcards.model, wildcards.method,
@@ -141,12 +157,15 @@ class Layout:
     def evaluation_options(self) -> str:
         """`ubench evaluate` flags shared by every evaluation of this grid."""
         options = self.grid.config.get("evaluation", {})
-        flags = []
-        for key, value in sorted(options.items()):
-            if value is None:
-                continue
-            flags += [f"--{key.replace('_', '-')}", str(value)]
+        flags = ["--variant", options.get("variant", "full")]
+        if "batch_size" in options:
+            flags += ["--batch-size", str(options["batch_size"])]
         return " ".join(shlex.quote(f) for f in flags)
+
+    def reference_identity(self, model: str, role: str) -> str:
+        """Reference rows: role and method `target`/`retain`, rectifier `none` (result contract)."""
+        pairs = [f"role={role}", f"method={role}", "rectifier=none", f"model={model}"]
+        return " ".join(shlex.quote(p) for p in pairs)
 
     def uses_finetuning(self, benchmark: str) -> bool:
         return benchmark in FINETUNED_BENCHMARKS

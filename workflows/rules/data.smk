@@ -5,7 +5,7 @@ rule generate_tofu_tiny:
     output:
         directory(L.tofu_tiny_dir),
     params:
-        options=shlex_json(config.get("tofu_tiny", {})),
+        options=L.tofu_tiny_args(),
     log:
         f"{L.logs}/generate_tofu_tiny.log",
     benchmark:
@@ -14,4 +14,4 @@ rule generate_tofu_tiny:
     conda:
         "../../environment.yml"
     shell:
-        "ubench tofu-tiny generate --out {output} --options {params.options} > {log} 2>&1"
+        "ubench tofu-tiny --out {output} {params.options} > {log} 2>&1"

@@ -1,5 +1,5 @@
 # Evaluation: one harness for every model. The retain reference is evaluated first because
-# forget quality (KS test) reads its per-item truth ratios.
+# forget quality (KS test) and privleak read its per-item values.
 
 
 rule evaluate_reference:
@@ -16,26 +16,25 @@ rule evaluate_reference:
         data=lambda wc: L.data_location(wc.benchmark),
         model=lambda wc: L.reference_model(wc.benchmark, wc.split, wc.model, wc.role)[0],
         retain_flag=lambda wc, input: (
-            f"--retain-per-item {input.retain[0]}" if input.retain else ""
+            f"--retain-reference {os.path.dirname(input.retain[0])}" if input.retain else ""
         ),
+        identity=lambda wc: L.reference_identity(wc.model, wc.role),
         out_dir=lambda wc, output: os.path.dirname(output.metrics),
         options=L.evaluation_options(),
-        launch=lambda wc: L.launch_prefix(wc.model),
     log:
         f"{L.logs}/evaluate/{{benchmark}}/{{split}}/{{model}}/reference-{{role}}.log",
     benchmark:
         f"{L.logs}/benchmarks/evaluate/{{benchmark}}/{{split}}/{{model}}/reference-{{role}}.tsv"
     threads: L.threads
     resources:
-        gpu=lambda wc: L.gpus(wc.model),
+        gpu=lambda wc: min(L.gpus(wc.model), 1),
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.launch} evaluate"
-        " --benchmark {wildcards.benchmark} --split {wildcards.split} --data-dir {params.data}"
-        " --model {params.model} --model-name {wildcards.model} --role {wildcards.role}"
-        " {params.retain_flag} {params.options} --threads {threads}"
-        " --out-dir {params.out_dir} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} ubench evaluate"
+        " --benchmark {wildcards.benchmark} --split {wildcards.split} --data {params.data}"
+        " --model {params.model} {params.options} {params.retain_flag}"
+        " --out {params.out_dir} --identity {params.identity} > {log} 2>&1"
 
 
 rule evaluate_run:
@@ -48,25 +47,24 @@ rule evaluate_run:
         metrics=L.run_file("metrics.json"),
         per_item=L.run_file("per_item.parquet"),
     params:
+        spec=lambda wc: shlex_json(L.run_spec(wc)),
         data=lambda wc: L.data_location(wc.benchmark),
         retain_flag=lambda wc, input: (
-            f"--retain-per-item {input.retain[0]}" if input.retain else ""
+            f"--retain-reference {os.path.dirname(input.retain[0])}" if input.retain else ""
         ),
         out_dir=lambda wc, output: os.path.dirname(output.metrics),
         options=L.evaluation_options(),
-        launch=lambda wc: L.launch_prefix(wc.model),
     log:
         f"{L.logs}/evaluate/{{benchmark}}/{{split}}/{{model}}/{{method}}/seed{{seed}}.log",
     benchmark:
         f"{L.logs}/benchmarks/evaluate/{{benchmark}}/{{split}}/{{model}}/{{method}}/seed{{seed}}.tsv"
     threads: L.threads
     resources:
-        gpu=lambda wc: L.gpus(wc.model),
+        gpu=lambda wc: min(L.gpus(wc.model), 1),
     conda:
         "../../environment.yml"
     shell:
-        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.launch} evaluate"
-        " --benchmark {wildcards.benchmark} --split {wildcards.split} --data-dir {params.data}"
-        " --model {input.model} --model-name {wildcards.model} --role unlearned"
-        " --train-result {input.train_result} {params.retain_flag} {params.options}"
-        " --threads {threads} --out-dir {params.out_dir} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} ubench evaluate-run"
+        " --spec {params.spec} --model {input.model} --train-result {input.train_result}"
+        " --data {params.data} {params.options} {params.retain_flag}"
+        " --out {params.out_dir} > {log} 2>&1"

@@ -11,7 +11,7 @@ rule finetune:
     params:
         data=lambda wc: L.data_location(wc.benchmark),
         base=lambda wc: GRID.model(wc.model)["base"],
-        recipe=lambda wc: L.finetune_recipe(wc.model),
+        recipe=lambda wc: L.finetune_args(wc.model),
         launch=lambda wc: L.launch_prefix(wc.model),
     log:
         f"{L.logs}/finetune/{{benchmark}}/{{model}}/{{train_split}}.log",
@@ -24,6 +24,5 @@ rule finetune:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.launch} finetune"
-        " --benchmark {wildcards.benchmark} --split {wildcards.train_split}"
-        " --data-dir {params.data} --model {params.base} --recipe {params.recipe}"
-        " --threads {threads} --out {output} > {log} 2>&1"
+        " --benchmark {wildcards.benchmark} --split {wildcards.train_split} --data {params.data}"
+        " --model {params.base} {params.recipe} --out {output} > {log} 2>&1"

@@ -26,6 +26,6 @@ rule unlearn:
         "../../environment.yml"
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} {params.launch} unlearn"
-        " --spec {params.spec} --data-dir {params.data} --target {params.target}"
+        " --spec {params.spec} --data {params.data} --target {params.target}"
         " --threads {threads} --out-model {output.model} --train-log {output.train_log}"
         " --train-result {output.train_result} > {log} 2>&1"

@@ -1,0 +1,287 @@
+"""Pipeline glue subcommands of `ubench`: unlearn, evaluate-run, grid, config show.
+
+Each command is a thin shell over a function you can call from Python (`unlearn(...)`,
+`evaluate_run(...)`); the Snakemake rules call the commands, one job each.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from common import atomic, contract, provenance
+
+# Tokens per encoded QA pair when a config does not say (TOFU-legacy uses 500).
+DEFAULT_MAX_LENGTH = {"tofu-tiny": 64, "tofu": 500}
+TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers")  # run-spec keys that are not TrainConfig fields
+
+
+# ---------------------------------------------------------------------------------------------
+# unlearn
+
+def train_config_from_spec(spec: dict[str, Any]):
+    """TrainConfig for one run spec (written by the Snakefile from the grid)."""
+    from methods.train import TrainConfig
+
+    hyper = {k: v for k, v in spec["hyperparameters"].items() if k not in TRAIN_CONFIG_EXTRAS}
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(hyper) - known)
+    if unknown:
+        raise ValueError(f"hyperparameters {unknown} are not TrainConfig fields; accepted: "
+                         f"{sorted(known - {'objective', 'rectifier', 'parametrization', 'seed'})}")
+    if "adam_betas" in hyper:
+        hyper["adam_betas"] = tuple(hyper["adam_betas"])
+    return TrainConfig(objective=spec["objective"], rectifier=spec["rectifier"],
+                       parametrization=spec.get("parametrization", "full"), seed=int(spec["seed"]), **hyper)
+
+
+def forget_and_retain_pairs(benchmark: str, data_dir: str | None, split: str):
+    """(forget, retain) question/answer pairs through the evaluation package's loaders."""
+    from evaluation import benchmarks
+    from workflows.grid import retain_split
+
+    data = benchmarks.get(benchmark).open(data_dir)
+    forget = [(row["question"], row["answer"]) for row in data[split]]
+    retain = [(row["question"], row["answer"]) for row in data[retain_split(benchmark, split)]]
+    return forget, retain
+
+
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return PartialState().is_main_process
+
+
+def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: str | Path,
+            train_log: str | Path, train_result: str | Path, *, threads: int | None = None,
+            progress: bool = True) -> dict[str, Any]:
+    """Unlearn `target` as `spec` says; write the model, train_log.jsonl and the train result.
+
+    Every output is written atomically, model first, train result last, so a killed job leaves
+    either nothing or complete files. A diverged run saves no weights (its model folder holds only
+    DIVERGED.json) and its train result carries the status for `evaluate-run`.
+    """
+    import torch
+
+    from evaluation import models
+    from evaluation.encoding import encode_qa
+    from methods.data import build_streams
+    from methods.registry import PARAMETRIZATIONS
+    from methods.train import train
+
+    if threads:
+        torch.set_num_threads(threads)
+    config = train_config_from_spec(spec)
+    config.validate()
+    max_length = int(spec["hyperparameters"].get("max_length", DEFAULT_MAX_LENGTH.get(spec["benchmark"], 512)))
+    forget, retain = forget_and_retain_pairs(spec["benchmark"], data_dir, spec["split"])
+    model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"))
+    streams = build_streams(config.objective, forget, retain,
+                            lambda q, a: encode_qa(tokenizer, fmt, q, a, max_length), config.seed)
+
+    out_model, main = Path(out_model), _is_main_process()
+    scratch = out_model.with_name(f".{out_model.name}.training")  # same path on every rank
+    if main and scratch.exists():
+        shutil.rmtree(scratch)
+    try:
+        result = train(model, streams, config, scratch, tokenizer.pad_token_id,
+                       analyzers=spec["hyperparameters"].get("analyzers", ()), progress=progress)
+        document = {
+            "status": result.status, "diverged_step": result.diverged_step, "reason": result.reason,
+            "cost": {k: getattr(result, k) for k in ("train_seconds", "optimizer_steps", "backward_passes",
+                                                     "peak_memory_bytes", "trainable_parameters")},
+            "gradient_buffer_bytes": result.gradient_buffer_bytes,
+            "spec": spec, "target": target, "train_config": dataclasses.asdict(config),
+        }
+        if not main:
+            return document
+        with atomic.atomic_dir(out_model) as tmp:
+            if result.status == "ok":
+                model.eval()
+                PARAMETRIZATIONS.get(config.parametrization)(**config.parametrization_args).save(model, tmp)
+                tokenizer.save_pretrained(tmp)
+                card = _target_card(target)
+                models.write_model_card(tmp, card.get("preset", "custom"), fmt.name, unlearned=spec)
+            else:
+                atomic.write_json(tmp / "DIVERGED.json", document)
+        log = scratch / "train_log.jsonl"
+        atomic.write_text(train_log, log.read_text(encoding="utf-8") if log.exists() else "")
+        for extra in sorted(scratch.glob("*")):  # analyzer outputs (e.g. G-effect) next to the log
+            if extra.is_file() and extra.name not in ("train_log.jsonl", "train_status.json"):
+                atomic.write_bytes(Path(train_log).with_name(extra.name), extra.read_bytes())
+        atomic.write_json(train_result, document)
+        return document
+    finally:
+        if main and scratch.exists():
+            shutil.rmtree(scratch)
+
+
+def _target_card(target: str) -> dict[str, Any]:
+    from evaluation import models
+
+    card = Path(target) / models.MODEL_CARD
+    return json.loads(card.read_text()) if card.is_file() else {"preset": target}
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate-run
+
+def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
+                 out_dir: str | Path, *, variant: str = "full", retain_reference: str | None = None,
+                 batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
+    """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated."""
+    identity = {"role": "unlearned", "model": spec["model"], "method": spec["objective"],
+                "rectifier": spec["rectifier"], "parametrization": spec.get("parametrization", "full"),
+                "seed": int(spec["seed"]), "hyperparameters": spec["hyperparameters"]}
+    trained = json.loads(Path(train_result).read_text())
+    if trained["status"] != "ok":
+        return write_diverged(spec, identity, trained, out_dir, variant)
+    from evaluation import evaluate
+
+    return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
+                        retain_reference=retain_reference, train_result=str(train_result),
+                        identity=identity, batch_size=batch_size, progress=progress)
+
+
+def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],
+                   out_dir: str | Path, variant: str) -> dict[str, Any]:
+    """metrics.json with status diverged (no metrics) and an empty per_item.parquet."""
+    import pandas as pd
+
+    ident = {"benchmark": spec["benchmark"], "split": spec["split"], **identity}
+    document = {
+        "identity": ident,
+        "metrics": {},
+        "flags": {"diverged": True},
+        "evaluator": {"name": "not-evaluated", "variant": variant, "item_cap": None},
+        "cost": trained.get("cost", {}),
+        "provenance": provenance.provenance({"identity": ident, "train_config": trained.get("train_config")}),
+        "status": {"state": "diverged", "step": trained.get("diverged_step"), "reason": trained.get("reason")},
+    }
+    out = Path(out_dir)
+    with atomic.atomic_path(out / "per_item.parquet") as tmp:
+        pd.DataFrame({"eval_set": pd.Series(dtype="string"), "item_index": pd.Series(dtype="int64")}).to_parquet(
+            tmp, index=False)
+    contract.write_metrics(out / "metrics.json", document)
+    return document
+
+
+# ---------------------------------------------------------------------------------------------
+# grid / config show
+
+def _load_grid(configfiles: list[str], overrides: list[str]):
+    from workflows import grid
+
+    config = grid.load_config(*configfiles)
+    for pair in overrides:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise ValueError(f"--config expects key=value, got {pair!r}")
+        config[key] = json.loads(value) if value[:1] in "[{0123456789-" or value in ("true", "false", "null") else value
+    return grid.build(config)
+
+
+def _grid(args) -> int:
+    from workflows import grid as grid_module
+
+    g = _load_grid(args.configfile, args.config)
+    if args.json:
+        rows = [{**dataclasses.asdict(run), "method_dir": run.method,
+                 "results": str(run.path(g.config.get("results_dir", "results")))} for run in g.runs]
+        print(json.dumps(rows, indent=2, sort_keys=True))
+        return 0
+    for run in g.runs:
+        hyper = json.dumps(run.hyperparameters, sort_keys=True, separators=(",", ":"))
+        print(f"{run.benchmark}/{run.split}/{run.model}/{run.method}/seed{run.seed}  {hyper}")
+    counts = grid_module.summary(g)
+    print(f"\n{len(g.runs)} runs; jobs per rule: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v),
+          file=sys.stderr)
+    return 0
+
+
+def _config_show(args) -> int:
+    import yaml
+
+    g = _load_grid(args.configfile, args.config)
+    print(yaml.safe_dump(g.config, sort_keys=False), end="")
+    return 0
+
+
+def _unlearn(args) -> int:
+    document = unlearn(json.loads(args.spec), args.data, args.target, args.out_model, args.train_log,
+                       args.train_result, threads=args.threads, progress=not args.quiet)
+    print(json.dumps({k: document[k] for k in ("status", "diverged_step", "reason", "cost")}, indent=2))
+    return 0
+
+
+def _evaluate_run(args) -> int:
+    document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
+                            variant=args.variant, retain_reference=args.retain_reference,
+                            batch_size=args.batch_size, progress=not args.quiet)
+    shown = {k: v for k, v in document["metrics"].items() if v is not None}
+    print(json.dumps({"out": args.out, "status": document["status"], "metrics": shown}, indent=2))
+    return 0
+
+
+SPEC_HELP = ('run spec as JSON: {"benchmark", "split", "model", "objective", "rectifier", '
+             '"parametrization", "seed", "hyperparameters", "prompt_format"} (the Snakefile writes it; '
+             'see `ubench grid --json`)')
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    un = subparsers.add_parser(
+        "unlearn", formatter_class=fmt, help="unlearn one run of a grid (model, train_log.jsonl, train result)",
+        description="Load the target, build the forget/retain streams of the benchmark split, run the "
+                    "training loop (methods.train) and save the unlearned model atomically. A diverged run "
+                    "saves no weights; its train result records the step and reason.")
+    un.add_argument("--spec", required=True, help=SPEC_HELP)
+    un.add_argument("--data", default=None, help="benchmark data folder (tofu-tiny: the generated folder)")
+    un.add_argument("--target", required=True, help="the model to unlearn: folder, Hub id or preset")
+    un.add_argument("--out-model", required=True, help="folder for the unlearned model")
+    un.add_argument("--train-log", required=True, help="train_log.jsonl to write (result contract)")
+    un.add_argument("--train-result", required=True, help="JSON with status and cost, read by evaluate-run")
+    un.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    un.add_argument("--quiet", action="store_true", help="no progress bar")
+    un.set_defaults(func=_unlearn)
+
+    ev = subparsers.add_parser(
+        "evaluate-run", formatter_class=fmt, help="evaluate an unlearned run (diverged runs are recorded)",
+        description="`ubench evaluate` for one run of a grid, with the run's identity and training cost; "
+                    "a diverged run gets metrics.json with status diverged and an empty per_item.parquet.")
+    ev.add_argument("--spec", required=True, help=SPEC_HELP)
+    ev.add_argument("--model", required=True, help="the unlearned model folder")
+    ev.add_argument("--train-result", required=True, help="JSON written by `ubench unlearn`")
+    ev.add_argument("--data", default=None, help="benchmark data folder")
+    ev.add_argument("--variant", default="full", help="evaluator variant (full, legacy)")
+    ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--out", required=True, help="run folder for metrics.json and per_item.parquet")
+    ev.add_argument("--quiet", action="store_true", help="no progress bars")
+    ev.set_defaults(func=_evaluate_run)
+
+    def add_config_args(parser):
+        parser.add_argument("--configfile", nargs="*", default=[],
+                            help="config files stacked over config/default.yaml, as for snakemake")
+        parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
+                            help="top-level overrides, as for snakemake --config")
+
+    gr = subparsers.add_parser("grid", formatter_class=fmt, help="list the runs a config expands to",
+                               description="One line per run (benchmark/split/model/method/seed and its "
+                                           "hyperparameters), then the job counts per rule.")
+    add_config_args(gr)
+    gr.add_argument("--json", action="store_true", help="machine-readable output")
+    gr.set_defaults(func=_grid)
+
+    cfg = subparsers.add_parser("config", help="config utilities (show)")
+    cfg_sub = cfg.add_subparsers(dest="config_command", metavar="<config command>", required=True)
+    show = cfg_sub.add_parser("show", formatter_class=fmt, help="print the merged, validated config",
+                              description="The config Snakemake sees: default.yaml with --configfile "
+                                          "files stacked on top, validated against the schema.")
+    add_config_args(show)
+    show.set_defaults(func=_config_show)
