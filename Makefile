@@ -1,11 +1,15 @@
 # Entry points. Each target sets up .venv itself, so a fresh clone needs only `make demo` / `make test`.
+#   make demo    the embedded default grid (tofu-tiny, 16 runs) end to end on this machine
+#   make test    the test suite
+#   make bench   speed / memory benchmarks (figures under benchmarks/results/)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 CORES  ?= 2
+SNAKEMAKE_ARGS ?=
 
-.PHONY: venv demo test bench clean-results
+.PHONY: venv demo dry-run test bench lint clean-results
 
 venv: $(STAMP)
 
@@ -17,9 +21,17 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+# Re-running does nothing once every result exists; a killed run resumes where it stopped.
 demo: venv
-	$(VENV)/bin/snakemake --cores $(CORES) --workflow-profile profiles/default
+	$(VENV)/bin/snakemake --cores $(CORES) --workflow-profile profiles/default $(SNAKEMAKE_ARGS)
 
+dry-run: venv
+	$(VENV)/bin/snakemake -n --cores $(CORES) --workflow-profile profiles/default $(SNAKEMAKE_ARGS)
+
+lint: venv
+	$(VENV)/bin/snakemake --lint --workflow-profile profiles/default
+
+# pytest exits 5 when it collects no tests: that is a broken checkout, not a pass.
 test: venv
 	$(PY) -m pytest -q
 
@@ -27,4 +39,4 @@ bench: venv
 	$(PY) benchmarks/run_all.py
 
 clean-results:
-	rm -rf results work logs site
+	rm -rf results work logs site .snakemake
