@@ -41,7 +41,7 @@ FINETUNE_PRESETS = {
     "tofu": FinetunePreset(lr=1e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500),
     "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500),
     # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
-    "tofu-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=32, grad_accum=1, weight_decay=0.0,
+    "tofu-tiny": FinetunePreset(lr=3e-3, epochs=50, batch_size=32, grad_accum=1, weight_decay=0.0,
                                 max_length=64, extra_splits=("real_authors", "world_facts")),
 }
 

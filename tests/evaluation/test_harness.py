@@ -1,0 +1,119 @@
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from evaluation import models, tofu_eval
+from evaluation.benchmarks.tofu import TofuData
+from evaluation.harness import Harness
+from evaluation.prompts import PHI
+
+QUICK = dataclasses.replace(tofu_eval.VARIANTS["full"], name="quick", encode_max_length=64, max_new_tokens=4)
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_folder, tmp_path_factory):
+    torch.set_num_threads(1)
+    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+                                     tmp_path_factory.mktemp("m") / "tiny", seed=0)
+    return models.load_model(str(folder))
+
+
+def _count_model_calls(model):
+    counts = {"score_rows": 0, "score_calls": 0, "generate_rows": 0, "generate_calls": 0}
+    inside_generate = [False]
+    forward, generate = model.forward, model.generate
+
+    def counting_forward(*args, **kwargs):
+        if not inside_generate[0]:
+            counts["score_rows"] += kwargs["input_ids"].shape[0]
+            counts["score_calls"] += 1
+        return forward(*args, **kwargs)
+
+    def counting_generate(*args, **kwargs):
+        inside_generate[0] = True
+        try:
+            counts["generate_rows"] += kwargs["input_ids"].shape[0]
+            counts["generate_calls"] += 1
+            return generate(*args, **kwargs)
+        finally:
+            inside_generate[0] = False
+
+    model.forward, model.generate = counting_forward, counting_generate
+    return counts
+
+
+def test_one_scoring_and_one_generation_pass_for_all_metrics(tiny_folder, tiny_model):
+    model, tokenizer, fmt = tiny_model
+    data = TofuData(tiny_folder)
+    counts = _count_model_calls(model)
+    result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", QUICK,
+                                                batch_size=16, progress=False)
+    rows = tofu_eval.eval_rows(data, "forget01", QUICK)
+    unique_pairs, unique_prompts = set(), set()
+    for name, items in rows.items():
+        for row in items:
+            prompt = fmt.prompt(row["question"])
+            unique_pairs.add((prompt, row["answer"]))
+            if name != "holdout":
+                unique_prompts.add(prompt)
+                unique_pairs.add((prompt, row["paraphrased_answer" if name in ("forget", "retain") else "answer"]))
+                unique_pairs.update((prompt, w) for w in row["perturbed_answer"])
+    assert harness.sequences_scored == len(unique_pairs) == counts["score_rows"]
+    assert harness.prompts_generated == len(unique_prompts) == counts["generate_rows"]
+    assert counts["score_calls"] == -(-len(unique_pairs) // 16)
+    assert counts["generate_calls"] == -(-len(unique_prompts) // 64)
+    metric_names = set(result["metrics"])
+    assert {"forget_prob", "forget_rouge", "forget_truth_ratio", "model_utility", "extraction_strength",
+            "exact_memorization", "mia_loss_auc", "mia_zlib_auc", "mia_mink_auc", "mia_minkpp_auc",
+            "privleak", "ra_prob", "wf_truth_ratio"} <= metric_names
+    assert result["metrics"]["forget_quality"] is None and result["flags"]["privleak_reference_fallback"]
+    assert set(table.eval_set) == {"forget", "retain", "ra", "wf", "holdout"}
+    assert len(table) == sum(len(v) for v in rows.values())
+    # asking again costs nothing: everything is cached
+    harness.score([(fmt.prompt(rows["forget"][0]["question"]), rows["forget"][0]["answer"])])
+    assert counts["score_rows"] == len(unique_pairs)
+
+
+def test_cached_scores_equal_a_direct_forward(tiny_model):
+    model, tokenizer, _ = tiny_model
+    harness = Harness(model, tokenizer, max_length=64, batch_size=3, progress=False)
+    pairs = [(PHI.prompt("Who wrote Emma?"), "Jane Austen"), (PHI.prompt("Who wrote Hamlet?"), "William Shakespeare"),
+             (PHI.prompt("What is the capital of Peru?"), "Lima")]
+    scores = harness.score(pairs)
+    from evaluation.encoding import encode_qa
+
+    for (prompt, answer), question in zip(pairs, ["Who wrote Emma?", "Who wrote Hamlet?", "What is the capital of Peru?"]):
+        enc = encode_qa(tokenizer, PHI, question, answer, 64)
+        with torch.no_grad():
+            logits = model(input_ids=enc["input_ids"][None]).logits[0, :-1]
+        labels = enc["labels"][1:]
+        mask = labels != -100
+        logp = torch.log_softmax(logits[mask], -1)
+        expected = logp.gather(1, labels[mask][:, None])[:, 0].numpy()
+        got = scores[(prompt, answer)]
+        np.testing.assert_allclose(got.logprobs, expected, rtol=1e-4, atol=1e-5)
+        assert got.mean_loss == pytest.approx(-expected.mean(), rel=1e-4)
+        np.testing.assert_array_equal(got.hits, (logp.argmax(-1) == labels[mask]).numpy())
+        p = logp.exp()
+        mu = (p * logp).sum(-1)
+        np.testing.assert_allclose(got.mu, mu.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_legacy_variant_caps_rows_and_drops_answer_tag(tiny_folder):
+    legacy = tofu_eval.VARIANTS["legacy"]
+    assert legacy.item_cap == 300 and legacy.gen_max_length == 200 and legacy.max_new_tokens is None
+    rows = tofu_eval.eval_rows(TofuData(tiny_folder), "forget10", legacy)
+    requests = tofu_eval.build_requests(rows, PHI, None, legacy)
+    assert all(p.endswith("\n") and "Answer: " not in p for p in requests.prompts)
+    full = tofu_eval.build_requests(rows, PHI, None, tofu_eval.VARIANTS["full"])
+    assert all(p.endswith("Answer: ") for p in full.prompts)
+
+
+@pytest.mark.shared_data
+def test_legacy_cap_on_real_tofu(shared_tofu):
+    rows = tofu_eval.eval_rows(TofuData(shared_tofu), "forget10", tofu_eval.VARIANTS["legacy"])
+    assert len(rows["forget"]) == 300 and len(rows["retain"]) == 300 and len(rows["wf"]) == 117
+    rows = tofu_eval.eval_rows(TofuData(shared_tofu), "forget10", tofu_eval.VARIANTS["full"])
+    assert len(rows["forget"]) == 400 and len(rows["holdout"]) == 400
