@@ -70,6 +70,7 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
                                                      "model": str(model_path)}),
                 "status": {"state": "ok"}}
     out = Path(out_dir)
+    (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: never pair it with a newer table
     with atomic.atomic_path(out / "per_item.parquet") as tmp:
         table.to_parquet(tmp, index=False)
     contract.write_metrics(out / "metrics.json", document)

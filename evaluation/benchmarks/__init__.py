@@ -16,15 +16,23 @@ class Benchmark:
     description: str
 
 
+def _open_tofu(folder: str | Path | None) -> tofu.TofuData:
+    data = tofu.official(folder)
+    data.validate()  # counts and split relations fail loudly here, before any model is loaded
+    return data
+
+
 def _open_tofu_tiny(folder: str | Path | None) -> tofu.TofuData:
     if folder is None:
         raise ValueError("tofu-tiny has no Hub copy: generate it with `ubench tofu-tiny --out DIR` "
                          "and pass --data DIR")
-    return tofu.TofuData(folder, expected_counts=tofu_tiny.expected_counts(folder))
+    data = tofu.TofuData(folder, expected_counts=tofu_tiny.expected_counts(folder))
+    data.validate()
+    return data
 
 
 BENCHMARKS: dict[str, Benchmark] = {
-    "tofu": Benchmark("tofu", tofu.official, ("forget01", "forget05", "forget10"),
+    "tofu": Benchmark("tofu", _open_tofu, ("forget01", "forget05", "forget10"),
                       "TOFU (locuslab/TOFU): 200 fictitious authors x 20 QA"),
     "tofu-tiny": Benchmark("tofu-tiny", _open_tofu_tiny, ("forget01", "forget05", "forget10"),
                            "synthetic TOFU-schema benchmark for CPU runs (`ubench tofu-tiny`)"),

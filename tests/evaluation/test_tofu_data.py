@@ -68,3 +68,21 @@ def test_validate_catches_broken_relations(tiny_folder, tmp_path):
     (broken / "forget10.json").write_text(json.dumps(rows))
     with pytest.raises(TofuDataError, match="forget10 is not the last 50 rows of full"):
         TofuData(broken).validate()
+
+
+def test_benchmark_registry_opens_and_validates(tiny_folder):
+    from evaluation import benchmarks
+
+    data = benchmarks.get("tofu-tiny").open(tiny_folder)
+    assert len(data["forget05"]) == 25
+    with pytest.raises(ValueError, match="unknown benchmark 'muse'.*tofu-tiny"):
+        benchmarks.get("muse")
+    with pytest.raises(ValueError, match="no Hub copy"):
+        benchmarks.get("tofu-tiny").open(None)
+
+
+@pytest.mark.shared_data
+def test_registry_opens_real_tofu(shared_tofu):
+    from evaluation import benchmarks
+
+    assert len(benchmarks.get("tofu").open(shared_tofu)["forget10"]) == 400
