@@ -1,0 +1,62 @@
+"""`ubench` glue commands without training: run-spec translation, diverged runs, help, grid."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from common import contract
+from workflows import commands
+from workflows.cli import build_parser
+
+SPEC = {"benchmark": "tofu-tiny", "split": "forget10", "model": "tiny-llama", "objective": "npo",
+        "rectifier": "gru", "parametrization": "full", "seed": 3, "prompt_format": None,
+        "hyperparameters": {"lr": 1e-3, "max_steps": 5, "max_length": 64, "adam_betas": [0.9, 0.95],
+                            "objective_args": {"beta": 0.2}, "analyzers": []}}
+
+
+def test_spec_becomes_train_config():
+    config = commands.train_config_from_spec(SPEC)
+    assert (config.objective, config.rectifier, config.seed, config.max_steps) == ("npo", "gru", 3, 5)
+    assert config.objective_args == {"beta": 0.2} and config.adam_betas == (0.9, 0.95)
+
+
+def test_unknown_hyperparameter_is_named():
+    spec = {**SPEC, "hyperparameters": {"learning_rate": 1e-3}}
+    with pytest.raises(ValueError, match="learning_rate"):
+        commands.train_config_from_spec(spec)
+
+
+def test_diverged_run_is_recorded_not_evaluated(tmp_path):
+    train_result = tmp_path / "train_result.json"
+    train_result.write_text(json.dumps({
+        "status": "diverged", "diverged_step": 4, "reason": "non-finite loss inf at optimizer step 4",
+        "cost": {"train_seconds": 1.5, "optimizer_steps": 3, "backward_passes": 6}}))
+    out = tmp_path / "run"
+    commands.evaluate_run(SPEC, str(tmp_path / "no-model"), train_result, None, out)
+    document = contract.read_metrics(out / "metrics.json")
+    assert document["status"] == {"state": "diverged", "step": 4, "reason": "non-finite loss inf at optimizer step 4"}
+    assert document["metrics"] == {} and document["cost"]["optimizer_steps"] == 3
+    assert document["identity"]["method"] == "npo" and document["identity"]["seed"] == 3
+    assert len(pd.read_parquet(out / "per_item.parquet")) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "per_item.parquet"]
+
+
+@pytest.mark.parametrize("command", [["unlearn"], ["evaluate-run"], ["grid"], ["config", "show"]])
+def test_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(command + ["--help"])
+    assert exit_.value.code == 0
+    assert "usage: ubench" in capsys.readouterr().out
+
+
+def test_grid_lists_the_default_runs():
+    out = subprocess.run([sys.executable, "-m", "workflows.cli", "grid", "--json"], capture_output=True,
+                         text=True, check=True).stdout
+    rows = json.loads(out)
+    assert len(rows) == 16
+    assert {r["method_dir"] for r in rows} >= {"ga+none", "simnpo+sago"}
+    assert rows[0]["results"].startswith("results/tofu-tiny/forget10/tiny-llama/")
