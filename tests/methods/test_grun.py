@@ -159,3 +159,40 @@ def test_bad_layers_and_gate_are_explained():
         GRUN(layers=[5]).prepare(tiny_llama(), needs_reference=False)
     with pytest.raises(ValueError, match="gate must be one of"):
         GRUN(gate="mlp_9")
+
+
+def test_learned_prompt_suffix_places_the_edit_for_plain_forwards(tmp_path):
+    """Evaluation calls model(prompt + answer) without labels: the prompt's closing tokens, learned
+    in training, locate the last prompt token."""
+    g = torch.Generator().manual_seed(0)
+    closing = torch.tensor([62, 63])
+
+    def with_closing(example):
+        prompt_len = int((example["labels"] == -100).sum())
+        ids = torch.cat([example["input_ids"][:prompt_len], closing, example["input_ids"][prompt_len:]])
+        labels = torch.cat([torch.full((prompt_len + 2,), -100), example["input_ids"][prompt_len:]])
+        return {"input_ids": ids, "attention_mask": torch.ones(len(ids), dtype=torch.long), "labels": labels}
+
+    streams = {k: [with_closing(e) for e in v] for k, v in split_streams(8).items()}
+    model = tiny_llama()
+    config = TrainConfig(objective="graddiff", parametrization="grun", lr=1e-2, max_steps=2, batch_size=4,
+                         parametrization_args={"layers": [1], "rank": 2})
+    train(model, streams, config, tmp_path, pad_token_id=0, progress=False)
+    assert model.grun.prompt_suffix[-2:] == [62, 63]
+    ids = torch.tensor([[5, 6, 62, 63, 9, 10, 11]])
+    with torch.no_grad():
+        model.grun.gate_open = 1.0
+        edited = model(input_ids=ids).logits
+        with model.grun.disabled():
+            base = model(input_ids=ids).logits
+    changed = ((edited - base).abs().amax(-1) > 1e-6)[0].tolist()
+    assert changed == [i == 3 for i in range(7)]
+
+
+def test_extension_config_puts_grun_lora_and_rmu_rows_on_the_grid():
+    from workflows import grid
+    from pathlib import Path
+    config = grid.load_config(Path(__file__).resolve().parents[2] / "config" / "extensions" / "grun_lora_rmu.yaml")
+    runs = grid.build(config).runs  # check_names: every objective/parametrization is registered
+    methods = {run.method for run in runs}
+    assert {"npo+gru+grun", "graddiff+none+lora", "rmu+none+subset"} <= methods
