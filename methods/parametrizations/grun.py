@@ -323,6 +323,7 @@ def save_grun(model: nn.Module, edits: GRUNEdits, path, save_base="auto") -> Pat
         source = "base"
     elif os.path.isdir(source):
         source = str(Path(source).resolve())
+    model.config.save_pretrained(str(path))  # architecture only (no weights): tokenizer/format lookups work
     save_file({k: v.detach().cpu().contiguous() for k, v in edits.state_dict().items()}, str(path / EDITS_FILE))
     atomic.write_json(path / CONFIG_FILE, {"base_model": source, **edits.settings(), "position": "last prompt token"})
     return path
