@@ -59,10 +59,11 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     reference = tofu_eval.RetainReference.load(retain_reference) if retain_reference else None
     start = time.perf_counter()
     model, tokenizer, fmt = models.load_model(model_path)
-    result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, split, chosen, reference,
-                                                batch_size=batch_size, progress=progress)
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **(identity or {})}
+    result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, split, chosen, reference,
+                                                batch_size=batch_size, progress=progress,
+                                                is_retain_model=ident["role"] == "retain")
     cost = {**cost_from_train_result(train_result), **harness.cost(),
             "eval_seconds": round(time.perf_counter() - start, 3)}
     document = {"identity": ident, **result, "cost": cost,

@@ -200,8 +200,12 @@ class RetainReference:
 
 def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Variant,
              retain_reference: RetainReference | None = None, *, batch_size: int = 32,
-             progress: bool = True) -> tuple[dict, pd.DataFrame, Harness]:
-    """Run the one scoring pass and the one generation pass, then every TOFU metric."""
+             progress: bool = True, is_retain_model: bool = False) -> tuple[dict, pd.DataFrame, Harness]:
+    """Run the one scoring pass and the one generation pass, then every TOFU metric.
+
+    The retain model is its own reference (FQ 1.0, privleak 0 by definition), so it needs no
+    `retain_reference`; that keeps it on the forget-vs-utility plot without a circular dependency.
+    """
     rows = eval_rows(data, split, variant)
     harness = Harness(model, tokenizer, max_length=variant.encode_max_length, batch_size=batch_size,
                       gen_batch_size=max(batch_size, 64), max_new_tokens=variant.max_new_tokens,
@@ -210,6 +214,8 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
     scores = harness.score(requests.pairs)
     generations = harness.generate(requests.prompts)
     table = per_item_table(rows, fmt, tokenizer, variant, scores, generations)
+    if retain_reference is None and is_retain_model:
+        retain_reference = RetainReference(table, "self (this is the retain model)")
     result = aggregate(table, retain_reference)
     result["evaluator"] = {
         **asdict(variant), "name": "ubench-tofu", "variant": variant.name,

@@ -117,3 +117,13 @@ def test_legacy_cap_on_real_tofu(shared_tofu):
     assert len(rows["forget"]) == 300 and len(rows["retain"]) == 300 and len(rows["wf"]) == 117
     rows = tofu_eval.eval_rows(TofuData(shared_tofu), "forget10", tofu_eval.VARIANTS["full"])
     assert len(rows["forget"]) == 400 and len(rows["holdout"]) == 400
+
+
+def test_retain_model_is_its_own_reference(tiny_folder, tiny_model):
+    model, tokenizer, fmt = tiny_model
+    result, _, _ = tofu_eval.evaluate(model, tokenizer, fmt, TofuData(tiny_folder), "forget01", QUICK,
+                                      batch_size=16, progress=False, is_retain_model=True)
+    assert result["metrics"]["forget_quality"] == pytest.approx(1.0)
+    assert result["metrics"]["privleak"] == pytest.approx(0.0, abs=1e-6)
+    assert not result["flags"]["privleak_reference_fallback"]
+    assert result["metric_details"]["forget_quality"]["retain_reference"].startswith("self")
