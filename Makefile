@@ -9,7 +9,7 @@ STAMP  := $(VENV)/.installed
 CORES  ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv demo dry-run test bench lint clean-results
+.PHONY: venv demo demo-run dry-run test bench lint clean-results
 
 venv: $(STAMP)
 
@@ -21,15 +21,29 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
+SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile profiles/default
+
 # Re-running does nothing once every result exists; a killed run resumes where it stopped.
+# A hard-killed Snakemake leaves its directory lock behind; `make demo` holds a kernel file lock
+# (flock) while it runs, so when it can take that lock no other `make demo` is alive and a stale
+# Snakemake lock is safe to remove.
 demo: venv
-	$(VENV)/bin/snakemake --cores $(CORES) --workflow-profile profiles/default $(SNAKEMAKE_ARGS)
+	@mkdir -p .snakemake
+	@if command -v flock >/dev/null 2>&1; then \
+	  flock -n -E 75 .snakemake/make-demo.lock $(MAKE) --no-print-directory demo-run UNLOCK=1; status=$$?; \
+	  if [ $$status -eq 75 ]; then echo "make demo: another 'make demo' is running here" >&2; fi; \
+	  exit $$status; \
+	else $(MAKE) --no-print-directory demo-run; fi
+
+demo-run:
+	@if [ -n "$(UNLOCK)" ]; then $(SNAKEMAKE) --unlock >/dev/null 2>&1 || true; fi
+	$(SNAKEMAKE) --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 dry-run: venv
-	$(VENV)/bin/snakemake -n --cores $(CORES) --workflow-profile profiles/default $(SNAKEMAKE_ARGS)
+	$(SNAKEMAKE) -n --cores $(CORES) $(SNAKEMAKE_ARGS)
 
 lint: venv
-	$(VENV)/bin/snakemake --lint --workflow-profile profiles/default
+	$(SNAKEMAKE) --lint
 
 # pytest exits 5 when it collects no tests: that is a broken checkout, not a pass.
 test: venv
