@@ -21,7 +21,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
-SNAKEMAKE := $(VENV)/bin/snakemake --workflow-profile profiles/default
+# Jobs call `ubench`: put the venv's scripts on PATH without requiring `source .venv/bin/activate`.
+SNAKEMAKE := PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --workflow-profile profiles/default
 
 # Re-running does nothing once every result exists; a killed run resumes where it stopped.
 # A hard-killed Snakemake leaves its directory lock behind; `make demo` holds a kernel file lock

@@ -8,15 +8,9 @@
 #   snakemake -n --configfile config/paper/gru_tofu.yaml  plan a paper table
 #   snakemake --workflow-profile profiles/slurm ...       the same DAG on a cluster
 #   ubench grid [--configfile ...]                        list the runs a config expands to
-import sys
-
 from snakemake.utils import min_version, validate
 
 min_version("8.20")
-
-# Jobs call `ubench` / `accelerate`: take them from the environment Snakemake runs in, even when
-# that environment is not activated (`.venv/bin/snakemake ...`, as `make demo` does).
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
 
 
 configfile: os.path.join(workflow.basedir, "config", "default.yaml")
