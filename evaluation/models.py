@@ -104,7 +104,12 @@ def load_model(name_or_path: str, *, prompt_format: str | None = None, dtype=Non
     source, card_format = resolve(name_or_path)
     try:
         tokenizer = load_tokenizer(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or "auto")
+        if _is_grun_folder(source):  # a GRUN run: frozen base + gated edits applied by forward hooks
+            from methods.parametrizations.grun import load_grun_model
+
+            model = load_grun_model(source, dtype=dtype)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or "auto")
     except OSError as error:
         raise OSError(f"could not load model {name_or_path!r} (resolved to {source!r}): {error}") from error
     if device is not None:
@@ -113,6 +118,12 @@ def load_model(name_or_path: str, *, prompt_format: str | None = None, dtype=Non
     chosen = prompt_format or card_format
     fmt = get_format(chosen) if chosen else infer_format(source, tokenizer)
     return model, tokenizer, fmt
+
+
+def _is_grun_folder(source: str) -> bool:
+    from methods.parametrizations.grun import CONFIG_FILE
+
+    return (Path(source) / CONFIG_FILE).is_file()
 
 
 def write_model_card(folder: str | Path, preset: str, prompt_format: str, **extra) -> None:
