@@ -6,7 +6,7 @@ over every position. GradDiff (`retain_loss: kl`) and TNPO/WTNPO (`retain_loss: 
 from __future__ import annotations
 
 from methods import tokens
-from methods.objectives.graddiff import kl_to_reference
+from methods.objectives.retain import kl_to_reference
 from methods.objectives.npo import NPO, npo_loss
 from methods.objectives.simnpo import SimNPO, simnpo_loss
 from methods.objectives.wga import WGA, wga_loss

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from methods import tokens
-from methods.objectives.undial import KLRetainOption
+from methods.objectives.retain import RetainLossOption
 from methods.registry import OBJECTIVES
 
 
@@ -19,7 +19,7 @@ def satimp_loss(ce: torch.Tensor, mask: torch.Tensor, beta1: float, beta2: float
 
 
 @OBJECTIVES.register("satimp")
-class SatImp(KLRetainOption):
+class SatImp(RetainLossOption):
     defaults = {"beta1": 5.0, "beta2": 1.0, "forget_weight": 0.1, "retain_weight": 1.0, "retain_loss": "nll"}
 
     def losses(self, model, batches, reference):

@@ -9,7 +9,7 @@ import torch
 
 from methods import tokens
 from methods.objectives.base import Objective
-from methods.objectives.graddiff import kl_to_reference
+from methods.objectives.retain import kl_to_reference
 from methods.registry import OBJECTIVES
 
 

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from methods import tokens
-from methods.objectives.base import ForgetRetainObjective
-from methods.objectives.graddiff import RETAIN_LOSSES, retain_loss
+from methods.objectives.retain import RetainLossOption
 from methods.registry import OBJECTIVES
 
 
@@ -26,28 +25,8 @@ def undial_loss(logits: torch.Tensor, reference_logits: torch.Tensor, labels: to
     return tokens.masked_token_mean(ce, mask)
 
 
-class KLRetainOption(ForgetRetainObjective):
-    """The `retain_loss: nll | kl` switch of graddiff for objectives of this suite's own files."""
-
-    def __init__(self, **args):
-        super().__init__(**args)
-        if self.args["retain_loss"] not in RETAIN_LOSSES:
-            raise ValueError(f"{self.name} retain_loss must be one of {RETAIN_LOSSES}, got {self.args['retain_loss']!r}")
-
-    @property
-    def needs_reference(self):
-        return self.args["retain_loss"] == "kl"
-
-    @property
-    def retain_is_nll(self):
-        return self.args["retain_loss"] == "nll"
-
-    def retain(self, model, batches, reference):
-        return retain_loss(self.args["retain_loss"], model, batches["retain"], reference)
-
-
 @OBJECTIVES.register("undial")
-class UNDIAL(KLRetainOption):
+class UNDIAL(RetainLossOption):
     defaults = {"beta": 10.0, "forget_weight": 1.0, "retain_weight": 0.0, "retain_loss": "nll"}
 
     @property

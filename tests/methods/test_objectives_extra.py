@@ -8,7 +8,7 @@ import torch.nn.functional as F
 
 from methods.data import collate
 from methods.objectives.ceu import ceu_loss
-from methods.objectives.graddiff import kl_to_reference
+from methods.objectives.retain import kl_to_reference
 from methods.objectives.satimp import satimp_loss
 from methods.objectives.undial import undial_loss
 from methods.parametrizations.full import Full
