@@ -44,6 +44,8 @@ include: "workflows/rules/leaderboard.smk"
 
 localrules:
     all,
+    generate_tofu_tiny,
+    leaderboard,
 
 
 rule all:

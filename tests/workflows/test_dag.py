@@ -137,3 +137,11 @@ def test_hub_target_skips_finetuning(tmp_path):
     counts = job_counts(result.stdout + result.stderr)
     assert counts["finetune"] == 1  # only the retain model
     assert "locuslab/tofu_ft_phi-1.5" in result.stdout
+
+
+def test_slurm_profile_plans_the_same_dag(tmp_path):
+    pytest.importorskip("snakemake_executor_plugin_slurm", reason="pip install -e '.[slurm]' to check the profile")
+    result = snakemake("-n", "--directory", str(tmp_path), "--workflow-profile", str(REPO / "profiles" / "slurm"),
+                       "--configfile", str(REPO / "config" / "paper" / "gru_tofu.yaml"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert job_counts(result.stdout + result.stderr) == EXPECTED["gru_tofu.yaml"]
