@@ -177,6 +177,18 @@ def _all_reduce_mean(tensor: torch.Tensor, world: int) -> torch.Tensor:
     return tensor
 
 
+def build_analyzer(spec):
+    """An analyzer from a name (`"geffect"`), a config mapping (`{"name": "geffect", "every": 5}`)
+    or an already built instance."""
+    if isinstance(spec, str):
+        return ANALYZERS.get(spec)()
+    if isinstance(spec, dict):
+        if "name" not in spec:
+            raise ValueError(f"analyzer settings {spec!r} lack `name` (e.g. {{name: geffect, every: 5}})")
+        return ANALYZERS.get(spec["name"])(**{k: v for k, v in spec.items() if k != "name"})
+    return spec
+
+
 def _is_finite(value: Optional[float]) -> bool:
     return value is not None and math.isfinite(value)
 
@@ -188,7 +200,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     objective = OBJECTIVES.get(config.objective)(**config.objective_args)
     rectifier = RECTIFIERS.get(config.rectifier)(**config.rectifier_args)
     parametrization = PARAMETRIZATIONS.get(config.parametrization)(**config.parametrization_args)
-    analyzers = [ANALYZERS.get(a)() if isinstance(a, str) else a for a in analyzers]
+    analyzers = [build_analyzer(a) for a in analyzers]
     plan = plan_tasks(objective, rectifier, analyzers, parametrization)
     probes = [task for analyzer in analyzers for task in analyzer.probe_tasks]
     check_streams(plan, streams, config)

@@ -268,14 +268,16 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
     """Validate `config` and expand it into runs and reference models."""
     validate(config)
     runs: dict[tuple, Run] = {}
-    origin: dict[tuple, int] = {}
+    origin: dict[tuple, str] = {}
     references: dict[tuple, Reference] = {}
     models = config["models"]
-    for index, experiment in enumerate(config["experiments"]):
+    experiments = [(f"experiments[{i}]", e) for i, e in enumerate(config["experiments"])]
+    experiments += [(f"extra_experiments[{i}]", e) for i, e in enumerate(config.get("extra_experiments", []))]
+    for index, experiment in experiments:
         benchmark = experiment["benchmark"]
         for model_name in experiment["models"]:
             if model_name not in models:
-                raise GridError(f"experiments[{index}] uses model {model_name!r}, which is not defined "
+                raise GridError(f"{index} uses model {model_name!r}, which is not defined "
                                 f"under `models:` (defined: {', '.join(sorted(models))})")
         product = itertools.product(
             experiment["splits"], experiment["models"], experiment["objectives"],
@@ -287,8 +289,8 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                             rectifier=rectifier, parametrization=parametrization, seed=seed)
             run = Run(**identity, hyperparameters=hyperparameters_for(experiment, identity))
             if run.key in runs:
-                raise GridError(f"run {'/'.join(map(str, run.key))} appears in experiments[{origin[run.key]}] "
-                                f"and experiments[{index}]: each run must be defined once")
+                raise GridError(f"run {'/'.join(map(str, run.key))} appears in {origin[run.key]} "
+                                f"and {index}: each run must be defined once")
             runs[run.key], origin[run.key] = run, index
             ref_key = (benchmark, split, model_name)
             if ref_key not in references:

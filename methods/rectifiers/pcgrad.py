@@ -44,3 +44,16 @@ class PCGrad(Rectifier):
         _, g_f, gamma = tasks.forget_side()
         rule = pcgrad_tensor if self.args["granularity"] == "tensor" else pcgrad_global
         return rule(g_f, tasks.buffers[tasks.retain], gamma, tasks.retain_weight, space)
+
+
+@RECTIFIERS.register("pcgrad-global")
+class PCGradGlobal(PCGrad):
+    """`pcgrad` with one global dot product, under its own name so its results get their own folder
+    (rectifier arguments are not part of the result path)."""
+
+    defaults = {"granularity": "global"}
+
+    def __init__(self, **args):
+        super().__init__(**args)
+        if self.args["granularity"] != "global":
+            raise ValueError("pcgrad-global is global by definition; use `pcgrad` for granularity 'tensor'")

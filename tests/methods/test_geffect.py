@@ -91,3 +91,14 @@ def test_plot_command_draws_a_png(tmp_path, capsys):
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(FileNotFoundError, match="analyzers"):
         main(["plot", "geffect", str(tmp_path / "missing.jsonl"), "--out", str(out)])
+
+
+def test_analyzers_are_built_from_config_names_and_mappings():
+    from methods.train import build_analyzer
+
+    assert build_analyzer("geffect").args["every"] == 1
+    assert build_analyzer({"name": "geffect", "every": 5}).args["every"] == 5
+    with pytest.raises(ValueError, match="lack `name`"):
+        build_analyzer({"every": 5})
+    with pytest.raises(Exception, match="geffect"):  # unknown names list the registered ones
+        build_analyzer("g-effect")

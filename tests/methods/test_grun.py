@@ -196,3 +196,4 @@ def test_extension_config_puts_grun_lora_and_rmu_rows_on_the_grid():
     runs = grid.build(config).runs  # check_names: every objective/parametrization is registered
     methods = {run.method for run in runs}
     assert {"npo+gru+grun", "graddiff+none+lora", "rmu+none+subset"} <= methods
+    assert {"ga+none", "simnpo+sago"} <= methods  # the default grid's rows stay: the extension adds

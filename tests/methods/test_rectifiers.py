@@ -148,3 +148,11 @@ def test_ema_update_weights_current_gradient():
     m = torch.ones(3)
     ema_update(m, torch.full((3,), 3.0), 0.8)
     torch.testing.assert_close(m, torch.full((3,), 0.8 * 3 + 0.2 * 1))
+
+
+def test_pcgrad_global_is_registered_under_its_own_name():
+    from methods.registry import RECTIFIERS
+
+    assert RECTIFIERS.get("pcgrad-global")().args["granularity"] == "global"
+    with pytest.raises(ValueError, match="global by definition"):
+        RECTIFIERS.get("pcgrad-global")(granularity="tensor")

@@ -25,8 +25,8 @@ EXPECTED = {
     "ou_tofu.yaml": {"evaluate_reference": 12, "unlearn": 24, "evaluate_run": 24, "leaderboard": 1,
                      "all": 1},                                                  # 3 x 2 x 4, Hub refs
     "ou_muse.yaml": {"evaluate_reference": 2, "unlearn": 4, "evaluate_run": 4, "leaderboard": 1, "all": 1},
-    "sago_wmdp.yaml": {"evaluate_reference": 2, "unlearn": 20, "evaluate_run": 20, "leaderboard": 1,
-                       "all": 1},                                                # 2 x (1 + 3 x 3)
+    "sago_wmdp.yaml": {"evaluate_reference": 2, "unlearn": 24, "evaluate_run": 24, "leaderboard": 1,
+                       "all": 1},                                                # 2 x (1 + 3 x 3 + 2)
     "sago_rwku.yaml": {"evaluate_reference": 1, "unlearn": 10, "evaluate_run": 10, "leaderboard": 1,
                        "all": 1},                                                # 1 + 3 x 3
 }
