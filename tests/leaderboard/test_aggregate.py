@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-import lb_synthetic as syn
+from tests.leaderboard import lb_synthetic as syn
 from leaderboard import aggregate, build, comparability, versioning
 
 

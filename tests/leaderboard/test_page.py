@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import lb_synthetic as syn
+from tests.leaderboard import lb_synthetic as syn
 from leaderboard import build, page
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)

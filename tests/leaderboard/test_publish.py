@@ -8,7 +8,7 @@ import httpx2
 import huggingface_hub
 import pytest
 
-import lb_synthetic as syn
+from tests.leaderboard import lb_synthetic as syn
 from leaderboard import build, publish
 from workflows.cli import main as ubench
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import lb_synthetic as syn
+from tests.leaderboard import lb_synthetic as syn
 from common.provenance import config_hash
 from leaderboard import validate
 from workflows.cli import main as ubench

@@ -9,7 +9,7 @@ import yaml
 
 from workflows import grid
 
-from conftest import REPO, job_counts, snakemake
+from tests.workflows.conftest import REPO, job_counts, snakemake
 
 # Hand-counted plans (rule -> jobs). unlearn = evaluate_run = number of runs; evaluate_reference =
 # target (+ retain) per (split, model); finetune = target on full and/or retain on retainXX.

@@ -12,7 +12,7 @@ from common import contract
 from evaluation import benchmarks, models
 from evaluation.benchmarks import tofu_tiny
 
-from conftest import REPO, job_counts, snakemake
+from tests.workflows.conftest import REPO, job_counts, snakemake
 
 RUNS = ("graddiff+none", "graddiff+pcgrad")
 STEPS = 3
