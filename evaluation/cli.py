@@ -5,6 +5,8 @@ import argparse
 import json
 import sys
 
+from evaluation.prompts import FORMATS
+
 
 def _evaluate(args) -> int:
     from evaluation import evaluate
@@ -13,7 +15,7 @@ def _evaluate(args) -> int:
         args.model, args.benchmark, args.data, args.split, args.variant, args.out,
         retain_reference=args.retain_reference, train_result=args.train_result,
         identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size,
-        progress=not args.quiet)
+        progress=not args.quiet, prompt_format=args.prompt_format)
     shown = {k: v for k, v in document["metrics"].items() if v is not None}
     print(json.dumps({"out": args.out, "metrics": shown, "cost": document["cost"]}, indent=2))
     return 0
@@ -53,6 +55,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                description="One scoring pass and one generation pass shared by all "
                                            "metrics; writes OUT/metrics.json and OUT/per_item.parquet.")
     ev.add_argument("--model", required=True, help="model folder (save_pretrained), Hub id or preset")
+    ev.add_argument("--prompt-format", default=None, choices=sorted(FORMATS),
+                    help="prompt format of the model family (default: from the model folder's card, "
+                         "else inferred from the model type)")
     ev.add_argument("--benchmark", default="tofu-tiny", choices=["tofu", "tofu-tiny"])
     ev.add_argument("--data", default=None, help="local data folder (omit for the Hub copy of TOFU)")
     ev.add_argument("--split", default="forget10", help="forget split: forget01, forget05, forget10")

@@ -49,7 +49,8 @@ def cost_from_train_result(path: str | Path | None) -> dict:
 
 def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str, out_dir: str | Path,
         *, retain_reference: str | None = None, train_result: str | None = None,
-        identity: dict | None = None, batch_size: int = 32, progress: bool = True) -> dict:
+        identity: dict | None = None, batch_size: int = 32, progress: bool = True,
+        prompt_format: str | None = None) -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark)."""
     bench = benchmarks.get(benchmark)
     if split not in bench.splits:
@@ -58,7 +59,7 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     data = bench.open(data_dir)
     reference = tofu_eval.RetainReference.load(retain_reference) if retain_reference else None
     start = time.perf_counter()
-    model, tokenizer, fmt = models.load_model(model_path)
+    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format)
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **(identity or {})}
     result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, split, chosen, reference,

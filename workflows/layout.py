@@ -162,6 +162,12 @@ class Layout:
             flags += ["--batch-size", str(options["batch_size"])]
         return " ".join(shlex.quote(f) for f in flags)
 
+    def prompt_format_flag(self, model: str) -> str:
+        """`--prompt-format NAME` when the config names the model's format (a Hub-id target whose
+        family cannot be inferred), else nothing."""
+        fmt = self.grid.model(model).get("prompt_format")
+        return f"--prompt-format {shlex.quote(fmt)}" if fmt else ""
+
     def reference_identity(self, model: str, role: str) -> str:
         """Reference rows: role and method `target`/`retain`, rectifier `none` (result contract)."""
         pairs = [f"role={role}", f"method={role}", "rectifier=none", f"model={model}"]

@@ -93,3 +93,16 @@ def test_duplicate_runs_across_experiments_are_an_error():
 def test_unsafe_names_are_rejected():
     with pytest.raises(grid.GridError, match="splits/0"):
         grid.build(_config(splits=["../etc"]), check_names=False)
+
+
+def test_reference_evaluation_passes_the_configured_prompt_format():
+    from pathlib import Path
+
+    from workflows.layout import Layout
+
+    repo = Path(__file__).resolve().parents[2]
+    paper = Layout(grid.build(grid.load_config(repo / "config" / "paper" / "gru_tofu.yaml")))
+    formats = {paper.prompt_format_flag(run.model) for run in paper.grid.runs}
+    assert formats == {"--prompt-format llama2-chat", "--prompt-format phi"}
+    default = Layout(grid.build(grid.load_config()))
+    assert default.prompt_format_flag("tiny-llama") == ""  # the model card in the folder says it

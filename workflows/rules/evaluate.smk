@@ -21,6 +21,7 @@ rule evaluate_reference:
         identity=lambda wc: L.reference_identity(wc.model, wc.role),
         out_dir=lambda wc, output: os.path.dirname(output.metrics),
         options=L.evaluation_options(),
+        format_flag=lambda wc: L.prompt_format_flag(wc.model),
     log:
         f"{L.logs}/evaluate/{{benchmark}}/{{split}}/{{model}}/reference-{{role}}.log",
     benchmark:
@@ -33,7 +34,7 @@ rule evaluate_reference:
     shell:
         "OMP_NUM_THREADS={threads} MKL_NUM_THREADS={threads} ubench evaluate"
         " --benchmark {wildcards.benchmark} --split {wildcards.split} --data {params.data}"
-        " --model {params.model} {params.options} {params.retain_flag}"
+        " --model {params.model} {params.format_flag} {params.options} {params.retain_flag}"
         " --out {params.out_dir} --identity {params.identity} > {log} 2>&1"
 
 
