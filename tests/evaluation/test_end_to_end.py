@@ -18,21 +18,29 @@ def _finetune(args):
     return finetune.run("tofu-tiny", data, split, "tiny-llama", out, progress=False)
 
 
-@pytest.mark.slow
-def test_tofu_tiny_target_memorises_and_retain_does_not(tiny_folder, tmp_path):
-    from evaluation import evaluate
-
-    jobs = [(str(tiny_folder), "full", str(tmp_path / "target")), (str(tiny_folder), "retain90", str(tmp_path / "retain"))]
+@pytest.fixture(scope="module")
+def finetuned(tiny_folder, tmp_path_factory):
+    """The target (fine-tuned on full) and the retain model (on retain90), trained side by side."""
+    root = tmp_path_factory.mktemp("finetuned")
+    jobs = [(str(tiny_folder), "full", str(root / "target")), (str(tiny_folder), "retain90", str(root / "retain"))]
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
         target_run, retain_run = pool.map(_finetune, jobs)
+    return root, target_run, retain_run
+
+
+@pytest.mark.slow
+def test_tofu_tiny_target_memorises_and_retain_does_not(tiny_folder, finetuned, tmp_path):
+    from evaluation import evaluate
+
+    models_root, target_run, retain_run = finetuned
     assert target_run["train_result"]["status"] == "ok" and target_run["examples"] == 500 + 40
-    card = json.loads((tmp_path / "target" / "ubench_model.json").read_text())
+    card = json.loads((models_root / "target" / "ubench_model.json").read_text())
     assert card["prompt_format"] == "phi" and card["finetune"]["split"] == "full"
 
-    retain = evaluate.run(str(tmp_path / "retain"), "tofu-tiny", str(tiny_folder), "forget10", "full",
+    retain = evaluate.run(str(models_root / "retain"), "tofu-tiny", str(tiny_folder), "forget10", "full",
                           tmp_path / "eval_retain", identity={"role": "retain", "method": "retain"}, progress=False)
-    train_result = tmp_path / "target" / "train_status.json"
-    target = evaluate.run(str(tmp_path / "target"), "tofu-tiny", str(tiny_folder), "forget10", "full",
+    train_result = models_root / "target" / "train_status.json"
+    target = evaluate.run(str(models_root / "target"), "tofu-tiny", str(tiny_folder), "forget10", "full",
                           tmp_path / "eval_target", retain_reference=str(tmp_path / "eval_retain"),
                           train_result=str(train_result), identity={"role": "target", "method": "target"},
                           progress=False)
@@ -53,3 +61,41 @@ def test_tofu_tiny_target_memorises_and_retain_does_not(tiny_folder, tmp_path):
 
     table = pd.read_parquet(tmp_path / "eval_target" / "per_item.parquet")
     assert {"truth_ratio", "mia_mink", "mia_minkpp", "generation", "eval_set"} <= set(table.columns)
+
+
+@pytest.mark.slow
+def test_grun_gates_open_on_forget_and_stay_shut_on_retain(tiny_folder, finetuned, tmp_path):
+    """GRUN acceptance on tofu-tiny: NPO + GRU through the gated edits of the fine-tuned target."""
+    import torch
+
+    from evaluation import models
+    from evaluation.benchmarks.tofu import TofuData
+    from evaluation.encoding import encode_qa
+    from methods.data import collate
+    from methods.parametrizations.grun import prompt_end_from_labels
+    from methods.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    model, tokenizer, fmt = models.load_model(str(finetuned[0] / "target"))
+    data = TofuData(tiny_folder)
+    streams = {name: [encode_qa(tokenizer, fmt, row["question"], row["answer"], 64) for row in data[split]]
+               for name, split in (("forget", "forget10"), ("retain", "retain90"))}
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    config = TrainConfig(objective="npo", rectifier="gru", parametrization="grun", lr=4e-3, max_steps=200,
+                         batch_size=16, scheduler="constant", seed=0, objective_args={"beta": 0.1},
+                         parametrization_args={"layers": [2, 3], "rank": 4, "gate": "mlp_3", "gate_weight": 10.0})
+    result = train(model, streams, config, tmp_path / "run", tokenizer.pad_token_id, progress=False)
+    assert result.status == "ok", result.reason
+    assert all(torch.equal(v, base[k]) for k, v in model.state_dict().items() if k in base)
+
+    def mean_gate(examples):
+        batch = collate(examples, tokenizer.pad_token_id)
+        ends = prompt_end_from_labels(batch["labels"], batch["attention_mask"])
+        edits = model.grun
+        with torch.no_grad(), edits.recording() as records, edits.at_positions(batch["input_ids"], ends):
+            model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
+        return torch.sigmoid(torch.cat(records[id(batch["input_ids"])])).mean().item()
+
+    model.eval()
+    forget_gate, retain_gate = mean_gate(streams["forget"]), mean_gate(streams["retain"])
+    assert forget_gate > 0.8 and retain_gate < 0.2, (forget_gate, retain_gate)
