@@ -99,3 +99,45 @@ def test_grun_gates_open_on_forget_and_stay_shut_on_retain(tiny_folder, finetune
     model.eval()
     forget_gate, retain_gate = mean_gate(streams["forget"]), mean_gate(streams["retain"])
     assert forget_gate > 0.8 and retain_gate < 0.2, (forget_gate, retain_gate)
+
+
+@pytest.mark.slow
+def test_rmu_moves_forget_activations_toward_the_control_vector(tiny_folder, finetuned, tmp_path):
+    """RMU acceptance on the tiny-llama preset fine-tuned on tofu-tiny: layer 2 of 4 hooked, only the
+    down_proj weights of blocks 0-2 train (the scaled analogue of the WMDP recipe's 5-7 of 32)."""
+    import torch
+
+    from evaluation import models
+    from evaluation.benchmarks.tofu import TofuData
+    from evaluation.encoding import encode_qa
+    from methods.data import collate
+    from methods.objectives.rmu import block_output, control_vector
+    from methods.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    model, tokenizer, fmt = models.load_model(str(finetuned[0] / "target"))
+    data = TofuData(tiny_folder)
+    streams = {name: [encode_qa(tokenizer, fmt, row["question"], row["answer"], 64) for row in data[split]]
+               for name, split in (("forget", "forget10"), ("retain", "retain90"))}
+    layer, coeff = 2, 6.5
+    target = coeff * control_vector(model.config.hidden_size, 42, "cpu")
+
+    def distance(examples):
+        with torch.no_grad():
+            hidden = block_output(model, collate(examples, tokenizer.pad_token_id), layer)
+        return (hidden - target).pow(2).mean().item()
+
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    forget_start, retain_start = distance(streams["forget"]), distance(streams["retain"][:100])
+    config = TrainConfig(objective="rmu", parametrization="subset", lr=2e-2, max_steps=100, batch_size=8,
+                         scheduler="constant", seed=0,
+                         objective_args={"layer": layer, "steering_coeff": coeff, "retain_weight": 10.0,
+                                         "mask": "none", "seed": 42},
+                         parametrization_args={"params": ["model.layers.[0-2].mlp.down_proj.weight"]})
+    result = train(model, streams, config, tmp_path / "run", tokenizer.pad_token_id, progress=False)
+    assert result.status == "ok", result.reason
+    forget_end, retain_end = distance(streams["forget"]), distance(streams["retain"][:100])
+    assert forget_end < 0.85 * forget_start, (forget_start, forget_end)
+    assert forget_end / forget_start < retain_end / retain_start  # forget moves more than retain
+    changed = sorted(k for k in before if not torch.equal(before[k], model.state_dict()[k]))
+    assert changed == [f"model.layers.{i}.mlp.down_proj.weight" for i in range(3)]
