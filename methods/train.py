@@ -23,7 +23,7 @@ from typing import Optional, Sequence
 import torch
 import torch.distributed as dist
 from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate.utils import DistributedType, set_seed
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -177,6 +177,21 @@ def _all_reduce_mean(tensor: torch.Tensor, world: int) -> torch.Tensor:
     return tensor
 
 
+SUPPORTED_DISTRIBUTED = {DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU}
+
+
+def check_distributed_type(kind: DistributedType) -> None:
+    """The per-task buffers point `param.grad` into flat fp32 views of the trainable parameters,
+    which holds for one process and DDP (tested: 2 ranks = 1 rank). Sharded wrappers replace the
+    parameters (FSDP DTensors, ZeRO partitions), so refuse them rather than train wrongly."""
+    if kind not in SUPPORTED_DISTRIBUTED:
+        raise NotImplementedError(
+            f"the training loop supports single-process and DDP launches, not {kind.value}: "
+            "launch with config/accelerate/ddp.yaml (launcher.accelerate_config), or a LoRA/GRUN "
+            "parametrization to fit a 7B model per GPU; sharded (FSDP/DeepSpeed) training is not "
+            "implemented yet")
+
+
 def build_analyzer(spec):
     """An analyzer from a name (`"geffect"`), a config mapping (`{"name": "geffect", "every": 5}`)
     or an already built instance."""
@@ -208,6 +223,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
 
     # cpu=True is how accelerate recognises a multi-process CPU (gloo) launch
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    check_distributed_type(accelerator.distributed_type)
     world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
     set_seed(config.seed)
     model = parametrization.prepare(model, needs_reference=objective.needs_reference)

@@ -156,3 +156,15 @@ def test_partial_last_window_and_epochs(tmp_path):
     result = train(tiny_llama(), streams, config, tmp_path, pad_token_id=0, progress=False)
     assert result.optimizer_steps == 4  # ceil(7 / 4) per epoch
     assert result.backward_passes == 2 * 2 * (2 + 2)  # two tasks × (2 + 2) micro-batches per epoch
+
+
+def test_sharded_launches_are_refused_with_a_way_out():
+    from accelerate.utils import DistributedType
+
+    from methods.train import check_distributed_type
+
+    for supported in (DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU):
+        check_distributed_type(supported)
+    for sharded in (DistributedType.FSDP, DistributedType.DEEPSPEED):
+        with pytest.raises(NotImplementedError, match="ddp.yaml"):
+            check_distributed_type(sharded)
