@@ -1,60 +1,14 @@
-"""`ubench plot ...`: figures from the engine's analyzer outputs.
+"""`ubench plot ...`: figures from the engine's outputs (drawing lives in methods/plots.py).
 
   ubench plot geffect results/.../geffect.jsonl --out geffect.png
+  ubench plot train-log results/tofu-tiny/forget10/tiny-llama --out curves.png
 """
 from __future__ import annotations
 
 import argparse
-import io
-import json
 from pathlib import Path
 
-from common import atomic
-
-
-def read_geffect(path: Path) -> list[dict]:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run training with analyzers: [geffect] "
-                                "(it writes geffect.jsonl next to train_log.jsonl)")
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    if not rows or "e_u" not in rows[0]:
-        raise ValueError(f"{path} holds no G-effect rows (expected lines with 'e_u' and 'e_r')")
-    return rows
-
-
-def plot_geffect(rows: list[dict], out: Path, title: str = "") -> Path:
-    """Left: mean per-group e_u and e_r over the recorded steps; right: totals per step."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    from methods.analysis.geffect import block_order
-
-    groups = sorted(rows[0]["e_u"], key=block_order)  # embed, block0..n, lm_head, other
-    steps = [r["step"] for r in rows]
-    fig, (bars, curves) = plt.subplots(1, 2, figsize=(max(8, 0.5 * len(groups) + 6), 4))
-    x = np.arange(len(groups))
-    for offset, key, label in ((-0.2, "e_u", "unlearning e_u = <∇L, ∇R_f>"), (0.2, "e_r", "retaining e_r = <∇L, ∇R_r>")):
-        means = [float(np.mean([r[key][g] for r in rows])) for g in groups]
-        bars.bar(x + offset, means, width=0.4, label=label)
-    bars.axhline(0, color="black", linewidth=0.8)
-    bars.set_xticks(x, groups, rotation=60, ha="right", fontsize=8)
-    bars.set_title(f"per group, mean over {len(rows)} steps")
-    bars.legend(fontsize=8, loc="best")
-    for key, label in (("e_u_total", "e_u (want < 0)"), ("e_r_total", "e_r (want ≥ 0)")):
-        curves.plot(steps, [r[key] for r in rows], marker="o", label=label)
-    curves.axhline(0, color="black", linewidth=0.8)
-    curves.set_xlabel("optimizer step")
-    curves.set_title("G-effect per step (exact batch gradients)")
-    curves.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
-    plt.close(fig)
-    return atomic.write_bytes(out, buffer.getvalue())
+from methods.plots import find_train_logs, plot_geffect, plot_train_logs, read_geffect, read_train_log
 
 
 def _geffect_command(args) -> int:
@@ -63,8 +17,15 @@ def _geffect_command(args) -> int:
     return 0
 
 
+def _train_log_command(args) -> int:
+    logs = find_train_logs([Path(p) for p in args.paths])
+    runs = {label: read_train_log(path) for label, path in logs.items()}
+    print(plot_train_logs(runs, Path(args.out), args.title or ""))
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    plot = subparsers.add_parser("plot", help="draw figures from analyzer outputs (G-effect)",
+    plot = subparsers.add_parser("plot", help="draw figures from training outputs (G-effect, train logs)",
                                  description="Draw figures from the engine's analyzer outputs.")
     kinds = plot.add_subparsers(dest="plot_kind", metavar="<figure>", required=True)
     geffect = kinds.add_parser("geffect", help="per-group bars and per-step curves of a geffect.jsonl",
@@ -74,3 +35,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     geffect.add_argument("--out", required=True, help="PNG file to write")
     geffect.add_argument("--title", help="figure title (e.g. the run's method)")
     geffect.set_defaults(func=_geffect_command)
+    curves = kinds.add_parser(
+        "train-log", help="per-step losses and gradient cosines of one or more runs",
+        description="Overlay the train_log.jsonl of several runs: forget and retain losses, "
+                    "cos(forget, retain), cos(update, retain) per optimizer step, one line per run. "
+                    "Arguments are train_log.jsonl files or folders searched for them.")
+    curves.add_argument("paths", nargs="+", help="train_log.jsonl files or folders (searched recursively)")
+    curves.add_argument("--out", required=True, help="PNG file to write")
+    curves.add_argument("--title", help="figure title")
+    curves.set_defaults(func=_train_log_command)
