@@ -3,27 +3,44 @@
 Backward writes straight into a buffer: for fp32 parameters `param.grad` is pointed at the
 buffer's view before the backward, so autograd accumulates in place and nothing is copied.
 Other dtypes (bf16 models) backward into a normal `.grad`, which is then added into the buffer.
+
+Sharded (FSDP2) parameters are DTensors: a buffer then holds this rank's local shards only.
+FSDP reduce-scatters (and averages over ranks) each backward's gradient into a fresh sharded
+`param.grad`, so after every backward its local shard is added into the buffer and cleared.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+from torch.distributed.tensor import DTensor
+
+
+def local(tensor: torch.Tensor) -> torch.Tensor:
+    """This rank's part of a parameter or gradient: the local shard of a DTensor, else itself."""
+    return tensor.to_local() if isinstance(tensor, DTensor) else tensor
 
 
 class TaskBuffers:
     def __init__(self, params: list[tuple[str, nn.Parameter]], tasks: list[str], device):
         self.names = [name for name, _ in params]
         self.params = [param for _, param in params]
+        kinds = {isinstance(p, DTensor) for p in self.params}
+        if len(kinds) > 1:
+            raise ValueError("some trainable parameters are sharded (DTensor) and some are not; shard the "
+                             "whole model with fully_shard (root last) so every trainable parameter is a DTensor")
+        self.sharded = kinds == {True}
+        self.shapes = [local(p).shape for p in self.params]
         self.segments: list[tuple[int, int]] = []
         offset = 0
-        for param in self.params:
-            self.segments.append((offset, param.numel()))
-            offset += param.numel()
+        for shape in self.shapes:
+            numel = shape.numel()
+            self.segments.append((offset, numel))
+            offset += numel
         self.numel = offset
         self.buffers = {task: torch.zeros(self.numel, dtype=torch.float32, device=device) for task in tasks}
 
     def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
-        return [flat[o:o + n].view(p.shape) for (o, n), p in zip(self.segments, self.params)]
+        return [flat[o:o + n].view(shape) for (o, n), shape in zip(self.segments, self.shapes)]
 
     def zero(self) -> None:
         for flat in self.buffers.values():
@@ -31,6 +48,9 @@ class TaskBuffers:
 
     def backward(self, task: str, loss: torch.Tensor, retain_graph: bool = False) -> None:
         """Accumulate ∇loss into buffer `task`."""
+        if self.sharded:
+            self._sharded_backward(task, loss, retain_graph)
+            return
         targets = self.views(self.buffers[task])
         for param, view in zip(self.params, targets):
             param.grad = view if param.dtype == torch.float32 else None
@@ -44,10 +64,25 @@ class TaskBuffers:
                     view.add_(param.grad.float())
             param.grad = None
 
+    def _sharded_backward(self, task: str, loss: torch.Tensor, retain_graph: bool) -> None:
+        # FSDP owns the sharded grad (it accumulates into an existing one), so start each backward
+        # from none and move the reduce-scattered local shard into the buffer afterwards
+        for param in self.params:
+            param.grad = None
+        loss.backward(retain_graph=retain_graph)
+        for param, view in zip(self.params, self.views(self.buffers[task])):
+            if param.grad is not None:
+                view.add_(local(param.grad).float())
+            param.grad = None
+
     def set_param_grads(self, flat: torch.Tensor) -> None:
         """Hand the combined update to the optimizer through `param.grad`."""
         for param, view in zip(self.params, self.views(flat)):
-            param.grad = view if param.dtype == torch.float32 else view.to(param.dtype)
+            grad = view if param.dtype == torch.float32 else view.to(param.dtype)
+            if self.sharded:
+                grad = DTensor.from_local(grad, param.device_mesh, param.placements, run_check=False,
+                                          shape=param.shape, stride=param.stride())
+            param.grad = grad
 
     def nbytes(self) -> int:
         return sum(flat.numel() * flat.element_size() for flat in self.buffers.values())

@@ -6,24 +6,29 @@ Per optimizer step:
      `no_sync`, each loss scaled so the window's micro-batches are averaged;
   2. at the boundary: all-reduce (mean) every buffer, analyzers observe, the rectifier combines;
   3. the update goes to `param.grad`; clip (max_grad_norm), optimizer step, scheduler step.
+Under FSDP2 (Accelerate's FSDP launch with fsdp_version 2, or a model the caller already sharded
+with `fully_shard`) buffers hold local shards: FSDP reduce-scatters and averages every backward,
+so step 2 skips the loop's all-reduce and the rectifiers' dot products are all-reduced partial sums.
 Writes train_log.jsonl (one line per optimizer step), train_status.json and checkpoints to out_dir.
 `model` is always the starting model (the frozen reference is copied from it); `resume_from` then
 loads the trainable state, optimizer, scheduler, rectifier state and RNG from a checkpoint folder.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.distributed as dist
 from accelerate import Accelerator
 from accelerate.utils import DistributedType, set_seed
+from torch.distributed.tensor import DTensor
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -180,16 +185,27 @@ def _all_reduce_mean(tensor: torch.Tensor, world: int) -> torch.Tensor:
 SUPPORTED_DISTRIBUTED = {DistributedType.NO, DistributedType.MULTI_CPU, DistributedType.MULTI_GPU}
 
 
-def check_distributed_type(kind: DistributedType) -> None:
-    """The per-task buffers point `param.grad` into flat fp32 views of the trainable parameters,
-    which holds for one process and DDP (tested: 2 ranks = 1 rank). Sharded wrappers replace the
-    parameters (FSDP DTensors, ZeRO partitions), so refuse them rather than train wrongly."""
+def check_distributed_type(kind: DistributedType, fsdp_version: Optional[int] = None) -> None:
+    """One process, DDP (tested: 2 ranks = 1 rank) and FSDP2 (DTensor shards, tested: 2 sharded
+    ranks = 1 rank) train correctly. FSDP1's flat parameters and DeepSpeed's ZeRO partitions hide
+    the per-parameter shards the buffers need, so refuse them rather than train wrongly."""
+    if kind == DistributedType.FSDP and fsdp_version == 2:
+        return
     if kind not in SUPPORTED_DISTRIBUTED:
+        what = f"FSDP version {fsdp_version}" if kind == DistributedType.FSDP else kind.value
         raise NotImplementedError(
-            f"the training loop supports single-process and DDP launches, not {kind.value}: "
-            "launch with config/accelerate/ddp.yaml (launcher.accelerate_config), or a LoRA/GRUN "
-            "parametrization to fit a 7B model per GPU; sharded (FSDP/DeepSpeed) training is not "
-            "implemented yet")
+            f"the training loop supports single-process, DDP and FSDP2 launches, not {what}: launch with "
+            "config/accelerate/ddp.yaml or config/accelerate/fsdp.yaml (fsdp_version: 2) "
+            "(launcher.accelerate_config), or a LoRA/GRUN parametrization to fit a 7B model per GPU")
+
+
+def shard_group(params: list[torch.Tensor]):
+    """The process group FSDP2 shards over (a 1-D mesh, Shard(0)), for global dot products."""
+    meshes = {p.device_mesh for p in params}
+    if len(meshes) != 1 or next(iter(meshes)).ndim != 1:
+        raise NotImplementedError("sharded training supports one 1-D FSDP2 mesh (fully_shard over all "
+                                  "ranks), not HSDP or several meshes")
+    return next(iter(meshes)).get_group()
 
 
 def build_analyzer(spec):
@@ -209,7 +225,11 @@ def _is_finite(value: Optional[float]) -> bool:
 
 
 def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: TrainConfig, out_dir,
-          pad_token_id: int, *, analyzers: Sequence = (), resume_from=None, progress: bool = True) -> TrainResult:
+          pad_token_id: int, *, analyzers: Sequence = (), resume_from=None, progress: bool = True,
+          shard: Optional[Callable] = None) -> TrainResult:
+    """`shard(model)`: applies FSDP2 `fully_shard` in place, after the parametrization (and its frozen
+    reference copy) is prepared, where Accelerate cannot (it shards only on accelerators). A model
+    already sharded by the caller also trains, unless the objective needs a reference copy."""
     # ---- build the parts and check the combination before anything trains
     config.validate()
     objective = OBJECTIVES.get(config.objective)(**config.objective_args)
@@ -223,20 +243,41 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
 
     # cpu=True is how accelerate recognises a multi-process CPU (gloo) launch
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
-    check_distributed_type(accelerator.distributed_type)
+    fsdp_plugin = getattr(accelerator.state, "fsdp_plugin", None)
+    check_distributed_type(accelerator.distributed_type, getattr(fsdp_plugin, "fsdp_version", None))
+    # Accelerate shards with FSDP only on accelerators; a caller may pass a model it sharded itself
+    presharded = shard is not None or any(isinstance(p, DTensor) for p in model.parameters())
+    sharded = presharded or accelerator.distributed_type == DistributedType.FSDP
+    if presharded and shard is None and objective.needs_reference:
+        raise ValueError(f"objective {config.objective!r} needs a frozen reference copy, and an FSDP-sharded "
+                         "model cannot be deep-copied: pass the unsharded model with train(..., shard=fn) "
+                         "so the reference is copied before fn shards it")
+    if sharded and (config.checkpoint_every or resume_from is not None):
+        raise NotImplementedError("checkpoint_every / resume_from are not supported under FSDP sharding yet "
+                                  "(they save unsharded state); drop them or launch with DDP (ddp.yaml)")
     world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
     set_seed(config.seed)
     model = parametrization.prepare(model, needs_reference=objective.needs_reference)
     if getattr(parametrization, "reference", None) is not None:
         parametrization.reference.to(device)
+    if shard is not None:
+        shard(model)
     named = parametrization.trainable_parameters(model)
-    model = accelerator.prepare(model)
+    if not presharded:  # Accelerate would wrap an already sharded model in DDP
+        model = accelerator.prepare(model)
     model.train()
     bare = accelerator.unwrap_model(model)
+    if sharded:  # FSDP replaces the parameters, so take them after sharding
+        named = parametrization.trainable_parameters(bare)
     reference = (lambda batch: parametrization.reference_logits(bare, batch)) if objective.needs_reference else None
 
     buffers = TaskBuffers(named, plan.buffers + probes, device)
-    space = GradSpace(buffers.segments)
+    if sharded and not buffers.sharded:
+        raise RuntimeError("FSDP launch but the trainable parameters are not DTensors; use fsdp_version: 2")
+    space = GradSpace(buffers.segments, shard_group=shard_group([p for _, p in named]) if sharded else None)
+    # FSDP must reduce-scatter every backward (one per task) to keep the tasks apart; no_sync would
+    # accumulate them together unsharded
+    no_sync = (lambda: contextlib.nullcontext()) if sharded else (lambda: accelerator.no_sync(model))
     layout = {name: slice(o, o + n) for name, (o, n) in zip(buffers.names, buffers.segments)}
     optimizer = torch.optim.AdamW(decay_groups(bare, named, config.weight_decay), lr=config.lr,
                                   betas=tuple(config.adam_betas), eps=config.adam_eps)
@@ -292,13 +333,19 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         started, started_cpu = time.perf_counter(), time.process_time()
         buffers.zero()
         micro_batches, n_micro = schedule.for_rank(step, rank)
-        scale = world / n_micro  # after the mean all-reduce: the mean over the window's micro-batches
+        # after the mean all-reduce (DDP) or FSDP's mean reduce-scatter: the mean over the window's micro-batches
+        scales = [world / n_micro] * len(micro_batches)
+        if sharded:  # every rank joins every FSDP collective: pad a partial window with zero-weight repeats
+            idle = math.ceil(n_micro / world) - len(micro_batches)
+            micro_batches = micro_batches + schedule.micro_batches(step)[:1] * idle
+            scales += [0.0] * idle
         loss_sums = torch.zeros(len(loss_names), dtype=torch.float64, device=device)
 
         # ---- 1. forward and backward per micro-batch, no DDP communication
-        for micro in micro_batches:
+        for micro, scale in zip(micro_batches, scales):
+            counted = int(scale > 0)
             batches = gather(streams, micro, pad_token_id, device)
-            with accelerator.no_sync(model):
+            with no_sync():
                 losses = parametrization.task_losses(objective, model, batches, reference, step + 1)
                 if plan.adds_retain_nll:
                     retain = batches["retain"]
@@ -307,20 +354,21 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                 if not plan.separate:
                     fused = sum(plan.weights[k] * losses[k] for k in plan.weights)
                     buffers.backward(FUSED, fused * scale)
-                    backward_passes += 1
+                    backward_passes += counted
                 else:
                     for i, task in enumerate(plan.buffers):
                         buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
-                        backward_passes += 1
+                        backward_passes += counted
                 del losses
                 for analyzer in analyzers:  # probe gradients (G-effect risks): read-only, never in the update
                     for task, probe in analyzer.probe_losses(step + 1, model, batches).items():
                         buffers.backward(task, probe * scale)
-                        backward_passes += 1
+                        backward_passes += counted
 
         # ---- 2. reduce at the optimizer boundary, observe, combine
-        for flat in buffers.buffers.values():
-            _all_reduce_mean(flat, world)
+        if not sharded:  # FSDP already averaged the shards over ranks
+            for flat in buffers.buffers.values():
+                _all_reduce_mean(flat, world)
         loss_values = _all_reduce_mean(loss_sums, world).tolist()
         row = {"step": step + 1, "epoch": step // schedule.steps_per_epoch,
                "losses": dict(zip(loss_names, loss_values)),
