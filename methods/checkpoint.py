@@ -47,13 +47,19 @@ def load(path: str | Path) -> dict:
     return torch.load(file, map_location="cpu", weights_only=False)
 
 
+def is_sharded(model: torch.nn.Module) -> bool:
+    """True when FSDP2 has sharded the model's parameters into DTensors."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+
 def full_model_state(model: torch.nn.Module) -> dict:
     """The unsharded model state on CPU, for saving after FSDP2 training (`save_pretrained(...,
     state_dict=...)` on the main process). It all-gathers the shards: every rank must call it;
     rank 0 gets the tensors, other ranks an empty dict. Unsharded models: their own state_dict."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-    from torch.distributed.tensor import DTensor
 
-    if not any(isinstance(p, DTensor) for p in model.parameters()):
+    if not is_sharded(model):
         return model.state_dict()
     return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))

@@ -69,6 +69,7 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
 
     from evaluation import models
     from evaluation.encoding import encode_qa
+    from methods.checkpoint import full_model_state, is_sharded
     from methods.data import build_streams
     from methods.registry import PARAMETRIZATIONS
     from methods.train import train
@@ -97,12 +98,15 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
             "gradient_buffer_bytes": result.gradient_buffer_bytes,
             "spec": spec, "target": target, "train_config": dataclasses.asdict(config),
         }
+        # FSDP2: gathering the full weights is a collective, so every rank joins before rank 0 saves
+        full_state = full_model_state(model) if result.status == "ok" and is_sharded(model) else None
         if not main:
             return document
         with atomic.atomic_dir(out_model) as tmp:
             if result.status == "ok":
                 model.eval()
-                PARAMETRIZATIONS.get(config.parametrization)(**config.parametrization_args).save(model, tmp)
+                saver = PARAMETRIZATIONS.get(config.parametrization)(**config.parametrization_args)
+                saver.save(model, tmp, **({} if full_state is None else {"state_dict": full_state}))
                 tokenizer.save_pretrained(tmp)
                 card = _target_card(target)
                 models.write_model_card(tmp, card.get("preset", "custom"), fmt.name, unlearned=spec)

@@ -54,5 +54,6 @@ class Parametrization:
             for name, p in params.items():
                 p.copy_(state[name])
 
-    def save(self, model: nn.Module, path: str | Path) -> None:
-        model.save_pretrained(str(path))
+    def save(self, model: nn.Module, path: str | Path, state_dict: dict | None = None) -> None:
+        """`state_dict`: the gathered full weights when the model was trained sharded (FSDP2)."""
+        model.save_pretrained(str(path), state_dict=state_dict)

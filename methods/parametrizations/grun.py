@@ -299,10 +299,13 @@ class GRUN(Parametrization):
     def trainable_parameters(self, model):
         return [(f"grun.{name}", p) for name, p in self.edits.named_parameters()]
 
-    def save(self, model, path):
+    def save(self, model, path, state_dict=None):
         """grun_config.json (base reference + settings) and grun_edits.safetensors into the folder
         `path` (the caller makes it atomic); the base weights are copied to `base/` only when the
         model was not loaded from a folder or Hub id. Works on the model `train()` was given."""
+        if state_dict is not None:
+            raise NotImplementedError("saving GRUN edits trained under FSDP2 is not supported yet; GRUN "
+                                      "trains ~0.1-3 M parameters, so run it single-process or with DDP")
         edits = self.edits if self.edits is not None else getattr(model, "grun", None)
         if edits is None:
             raise ValueError("this model carries no GRUN edits (was it trained with parametrization 'grun'?)")

@@ -52,9 +52,12 @@ class LoRA(Parametrization):
         with torch.no_grad(), model.disable_adapter():
             return tokens.logits_of(model, batch)
 
-    def save(self, model, path):
+    def save(self, model, path, state_dict=None):
         """Into the folder `path` (the caller makes it atomic). Merged: the adapters are folded into the
         base weights in place, so afterwards `model` is a plain Hugging Face model."""
+        if state_dict is not None:
+            raise NotImplementedError("saving a LoRA model trained under FSDP2 is not supported yet; train "
+                                      "LoRA single-process or with DDP (its memory needs rarely call for sharding)")
         if self.args["save"] == "adapter":
             save_adapter(model, path)
         else:

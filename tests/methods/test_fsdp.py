@@ -10,6 +10,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from methods import checkpoint
+from methods.parametrizations.full import Full
 from methods.train import TrainConfig, train
 from tests.methods.conftest import make_streams, tiny_llama
 from tests.methods.test_distributed import _set_env, free_port
@@ -67,6 +68,8 @@ def _fsdp_worker(rank, world, port, out_dir):
         saved = checkpoint.full_model_state(model)  # every rank gathers; rank 0 keeps the tensors
         assert (saved.keys() == full.keys() and all(torch.equal(saved[k], full[k]) for k in full)
                 if rank == 0 else saved == {})
+        if case == 0 and rank == 0:  # what `ubench unlearn` does after sharded training
+            Full().save(model, f"{out_dir}/saved", state_dict=saved)
         results[(objective, rectifier, str(args))] = (result.optimizer_steps, result.backward_passes, full)
     if rank == 0:
         torch.save(results, f"{out_dir}/fsdp.pt")
@@ -94,6 +97,12 @@ def test_fsdp2_two_ranks_equal_one_unsharded_rank(tmp_path):
                         "cos_update_forget", "intervened"):
                 expected = want[key] if want[key] is None else pytest.approx(want[key], rel=1e-4, abs=1e-6)
                 assert row[key] == expected, (objective, rectifier, key, row["step"])
+        if case == 0:  # the gathered weights saved from the sharded model reload as a plain HF model
+            from transformers import LlamaForCausalLM
+
+            reloaded = LlamaForCausalLM.from_pretrained(tmp_path / "saved").state_dict()
+            for name, value in state.items():
+                torch.testing.assert_close(reloaded[name], value)
         start = tiny_llama().state_dict()
         for name, value in model.state_dict().items():
             assert not torch.equal(value, start[name]), f"{objective}+{rectifier} {name} did not train"

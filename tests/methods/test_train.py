@@ -158,7 +158,7 @@ def test_partial_last_window_and_epochs(tmp_path):
     assert result.backward_passes == 2 * 2 * (2 + 2)  # two tasks × (2 + 2) micro-batches per epoch
 
 
-def test_sharded_launches_are_refused_with_a_way_out():
+def test_unversioned_fsdp_and_deepspeed_launches_are_refused_with_a_way_out():
     from accelerate.utils import DistributedType
 
     from methods.train import check_distributed_type
