@@ -13,15 +13,7 @@ from methods import checkpoint
 from methods.parametrizations.full import Full
 from methods.train import TrainConfig, train
 from tests.methods.conftest import make_streams, tiny_llama
-from tests.methods.test_distributed import _set_env, free_port
-
-CASES = [
-    ("graddiff", "none", {}),
-    ("graddiff", "gru", {}),
-    ("npo", "pcgrad", {"granularity": "global"}),
-    ("graddiff", "pcgrad", {"granularity": "tensor"}),
-    ("graddiff", "sago", {}),
-]
+from tests.methods.test_distributed import CASES, _set_env, free_port  # the same rectifier cases as DDP
 
 
 def config(objective, rectifier, args, grad_accum):
