@@ -28,7 +28,6 @@ import torch
 import torch.distributed as dist
 from accelerate import Accelerator
 from accelerate.utils import DistributedType, set_seed
-from torch.distributed.tensor import DTensor
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
@@ -246,7 +245,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     fsdp_plugin = getattr(accelerator.state, "fsdp_plugin", None)
     check_distributed_type(accelerator.distributed_type, getattr(fsdp_plugin, "fsdp_version", None))
     # Accelerate shards with FSDP only on accelerators; a caller may pass a model it sharded itself
-    presharded = shard is not None or any(isinstance(p, DTensor) for p in model.parameters())
+    presharded = shard is not None or checkpoint.is_sharded(model)
     sharded = presharded or accelerator.distributed_type == DistributedType.FSDP
     if presharded and shard is None and objective.needs_reference:
         raise ValueError(f"objective {config.objective!r} needs a frozen reference copy, and an FSDP-sharded "
