@@ -47,3 +47,36 @@ def pad_batch(examples: list[dict[str, torch.Tensor]], pad_token_id: int) -> dic
         rows = [torch.nn.functional.pad(e[key], (0, width - len(e[key])), value=fill) for e in examples]
         batch[key] = torch.stack(rows)
     return batch
+
+
+def encode_text_chunks(tokenizer, texts: list[str] | tuple[str, ...], max_length: int) -> list[dict[str, torch.Tensor]]:
+    """Raw-text training data (MUSE, WMDP, RWKU corpora): the documents are tokenised without special
+    tokens, joined with EOS between documents, and cut into consecutive pieces of `max_length` tokens
+    (BOS first when the tokenizer has one); every token after BOS is labelled. A short last piece
+    is kept (it is padded, never silently dropped)."""
+    if max_length < 2:
+        raise ValueError(f"max_length must be >= 2 for text chunks, got {max_length}")
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token before encoding")
+    stream: list[int] = []
+    for index, text in enumerate(texts):
+        if index:
+            stream.append(tokenizer.eos_token_id)
+        stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    width = max_length - len(bos)
+    chunks = []
+    for start in range(0, len(stream), width):
+        ids = bos + stream[start:start + width]
+        labels = [IGNORE_INDEX] * len(bos) + ids[len(bos):]
+        chunks.append({"input_ids": torch.tensor(ids, dtype=torch.long),
+                       "attention_mask": torch.ones(len(ids), dtype=torch.long),
+                       "labels": torch.tensor(labels, dtype=torch.long)})
+    return chunks
+
+
+def encode_corpus(tokenizer, prompt_format: PromptFormat, corpus, max_length: int) -> list[dict[str, torch.Tensor]]:
+    """Encoded training examples of a benchmark `Corpus` (QA pairs or raw texts)."""
+    if corpus.kind == "qa":
+        return [encode_qa(tokenizer, prompt_format, q, a, max_length) for q, a in corpus.items]
+    return encode_text_chunks(tokenizer, corpus.items, max_length)
