@@ -313,9 +313,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                              backward_passes=int(round(passes.item() * world)), train_seconds=train_seconds,
                              peak_memory_bytes=peak_memory_bytes(device),
                              trainable_parameters=sum(p.numel() for _, p in named),
-                             gradient_buffer_bytes=buffers.nbytes() + sum(
-                                 t.numel() * t.element_size() for t in rectifier.state_dict().values()
-                                 if isinstance(t, torch.Tensor)))
+                             gradient_buffer_bytes=buffers.nbytes() + rectifier.state_nbytes())
         if accelerator.is_main_process:
             atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
             atomic.write_json(out_dir / "train_status.json", dataclasses.asdict(result))

@@ -70,5 +70,8 @@ class GRU(Rectifier):
     def state_dict(self):
         return {"ema": None if self.ema is None else self.ema.detach().cpu().clone()}
 
+    def state_nbytes(self):
+        return 0 if self.ema is None else self.ema.numel() * self.ema.element_size()
+
     def load_state_dict(self, state):
         self.ema = None if state.get("ema") is None else state["ema"].clone()
