@@ -50,8 +50,11 @@ def cost_from_train_result(path: str | Path | None) -> dict:
 def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str, out_dir: str | Path,
         *, retain_reference: str | None = None, train_result: str | None = None,
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
-        prompt_format: str | None = None) -> dict:
-    """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark)."""
+        prompt_format: str | None = None, dtype: str | None = None) -> dict:
+    """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
+
+    `dtype` defaults to bf16 on a GPU and fp32 on the CPU (models.evaluation_dtype); the evaluator
+    block records the one used."""
     bench = benchmarks.get(benchmark)
     if split not in bench.splits:
         raise ValueError(f"split {split!r} is not a {benchmark} unlearning split; choose from {bench.splits}")
@@ -59,7 +62,9 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     data = bench.open(data_dir)
     reference = tofu_eval.RetainReference.load(retain_reference) if retain_reference else None
     start = time.perf_counter()
-    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format)
+    device = models.evaluation_device()
+    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
+                                              dtype=dtype or models.evaluation_dtype(device))
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **(identity or {})}
     result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, split, chosen, reference,
