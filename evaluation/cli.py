@@ -10,6 +10,17 @@ from evaluation import benchmarks
 from evaluation.prompts import FORMATS
 
 
+NO_RETAIN_REFERENCE = "n/a (no retain reference)"
+
+
+def summary_metrics(metrics: dict) -> dict:
+    """The metrics a CLI summary prints: a null forget quality says why; other nulls are left out."""
+    shown = {k: v for k, v in metrics.items() if v is not None}
+    if "forget_quality" in metrics and metrics["forget_quality"] is None:
+        shown["forget_quality"] = NO_RETAIN_REFERENCE
+    return shown
+
+
 def _evaluate(args) -> int:
     from evaluation import evaluate
 
@@ -18,8 +29,8 @@ def _evaluate(args) -> int:
         retain_reference=args.retain_reference, train_result=args.train_result,
         identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size,
         progress=not args.quiet, prompt_format=args.prompt_format)
-    shown = {k: v for k, v in document["metrics"].items() if v is not None}
-    print(json.dumps({"out": args.out, "metrics": shown, "cost": document["cost"]}, indent=2))
+    print(json.dumps({"out": args.out, "metrics": summary_metrics(document["metrics"]),
+                      "cost": document["cost"]}, indent=2))
     return 0
 
 

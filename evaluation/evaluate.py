@@ -51,12 +51,13 @@ def cost_from_train_result(path: str | Path | None) -> dict:
 def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str | None,
         out_dir: str | Path, *, retain_reference: str | None = None, train_result: str | None = None,
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
-        prompt_format: str | None = None) -> dict:
+        prompt_format: str | None = None, dtype: str | None = None) -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
     folder of this function on the benchmark's reference model (TOFU retain model, MUSE retrain).
-    """
+    `dtype` defaults to bf16 on a GPU and fp32 on the CPU (models.evaluation_dtype); the evaluator
+    block records the one used."""
     bench = benchmarks.get(benchmark)
     bench.check_split(split)
     variant = variant or bench.default_variant
@@ -64,7 +65,9 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     data = bench.open(data_dir)  # data problems surface before any model is loaded
     reference = bench.load_reference(retain_reference) if retain_reference else None
     start = time.perf_counter()
-    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format)
+    device = models.evaluation_device()
+    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
+                                              dtype=dtype or models.evaluation_dtype(device))
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,

@@ -231,8 +231,10 @@ def _evaluate_run(args) -> int:
     document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
                             variant=args.variant, retain_reference=args.retain_reference,
                             batch_size=args.batch_size, progress=not args.quiet)
-    shown = {k: v for k, v in document["metrics"].items() if v is not None}
-    print(json.dumps({"out": args.out, "status": document["status"], "metrics": shown}, indent=2))
+    from evaluation.cli import summary_metrics
+
+    print(json.dumps({"out": args.out, "status": document["status"],
+                      "metrics": summary_metrics(document["metrics"])}, indent=2))
     return 0
 
 
