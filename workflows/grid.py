@@ -117,11 +117,25 @@ class Grid:
 # loading and validation
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except UnicodeDecodeError as error:
+        raise GridError(f"{path}: not UTF-8 text (byte {error.start}); save the config as UTF-8") from error
+    except yaml.YAMLError as error:
+        raise GridError(yaml_error_message(path, error)) from error
     if not isinstance(data, dict):
         raise GridError(f"{path}: expected a YAML mapping at the top level")
     return data
+
+
+def yaml_error_message(path: str | Path, error: yaml.YAMLError) -> str:
+    """`file:line:column: what is wrong` for a YAML syntax error (PyYAML counts from 0)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = " ".join(str(part) for part in (getattr(error, "context", None), getattr(error, "problem", None))
+                       if part) or str(error)
+    return f"{where}: YAML syntax error: {problem}"
 
 
 def schema() -> dict[str, Any]:
