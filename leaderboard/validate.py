@@ -316,6 +316,10 @@ def _results_fingerprint(path: Path, document: dict[str, Any]) -> str | None:
         table = pd.read_parquet(per_item)
         if len(table):
             table = table.drop(columns=[c for c in table.columns if c == "seed"])
+            for column in table.columns:  # array cells (per-option losses) are not hashable as they are
+                if table[column].dtype == object:
+                    table[column] = table[column].map(
+                        lambda v: _canonical(v.tolist() if hasattr(v, "tolist") else v))
             content = pd.util.hash_pandas_object(table, index=False).values.tobytes()
             return "items:" + hashlib.sha256(content + _canonical(list(table.columns)).encode()).hexdigest()
     return "metrics:" + hashlib.sha256(_canonical(metrics).encode()).hexdigest()

@@ -179,7 +179,8 @@ def test_same_results_relabelled_as_another_seed_are_refused(tmp_path):
 
 def test_relabelled_per_item_results_are_refused_even_with_edited_metrics(tmp_path):
     root = tmp_path / "r"
-    items = pd.DataFrame({"eval_set": ["forget"] * 3, "item_index": [0, 1, 2], "prob": [0.1, 0.2, 0.3]})
+    items = pd.DataFrame({"eval_set": ["forget"] * 3, "item_index": [0, 1, 2], "prob": [0.1, 0.2, 0.3],
+                          "perturbed_losses": [[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]})  # array cells, as written
     for seed, fq in ((0, 0.5), (1, 0.51)):
         path = syn.write(root, syn.document(seed=seed, metrics={"forget_quality": fq, "model_utility": 0.5}))
         items.to_parquet(path.with_name("per_item.parquet"), index=False)
