@@ -51,7 +51,7 @@ include: "workflows/rules/leaderboard.smk"
 
 localrules:
     all,
-    generate_tofu_tiny,
+    generate_data,
     leaderboard,
 
 

@@ -1,11 +1,24 @@
-"""`ubench` subcommands of the evaluation package: finetune, evaluate, tofu import-log, tofu-tiny."""
+"""`ubench` subcommands of the evaluation package: evaluate, finetune, data (list, generate),
+tofu import-log, tofu-tiny."""
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 
+from evaluation import benchmarks
 from evaluation.prompts import FORMATS
+
+
+NO_RETAIN_REFERENCE = "n/a (no retain reference)"
+
+
+def summary_metrics(metrics: dict) -> dict:
+    """The metrics a CLI summary prints: a null forget quality says why; other nulls are left out."""
+    shown = {k: v for k, v in metrics.items() if v is not None}
+    if "forget_quality" in metrics and metrics["forget_quality"] is None:
+        shown["forget_quality"] = NO_RETAIN_REFERENCE
+    return shown
 
 
 def _evaluate(args) -> int:
@@ -16,8 +29,8 @@ def _evaluate(args) -> int:
         retain_reference=args.retain_reference, train_result=args.train_result,
         identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size,
         progress=not args.quiet, prompt_format=args.prompt_format)
-    shown = {k: v for k, v in document["metrics"].items() if v is not None}
-    print(json.dumps({"out": args.out, "metrics": shown, "cost": document["cost"]}, indent=2))
+    print(json.dumps({"out": args.out, "metrics": summary_metrics(document["metrics"]),
+                      "cost": document["cost"]}, indent=2))
     return 0
 
 
@@ -29,11 +42,27 @@ def _import_log(args) -> int:
 
 
 def _tofu_tiny(args) -> int:
-    from evaluation.benchmarks import tofu_tiny
-
-    folder = tofu_tiny.write(args.out, authors=args.authors, seed=args.seed,
-                             holdout_authors=max(args.authors // 10, tofu_tiny.DEFAULT_HOLDOUT_AUTHORS))
+    folder = benchmarks.get("tofu-tiny").generate(args.out, authors=args.authors, seed=args.seed)
     print(f"wrote tofu-tiny ({args.authors} authors, seed {args.seed}) to {folder}")
+    return 0
+
+
+def _data_generate(args) -> int:
+    from evaluation.finetune import parse_json_pairs
+
+    options = parse_json_pairs(args.set or [], "--set")
+    folder = benchmarks.get(args.benchmark).generate(args.out, **options)
+    print(f"wrote {args.benchmark} to {folder}")
+    return 0
+
+
+def _data_list(args) -> int:
+    for name in benchmarks.names():
+        bench = benchmarks.get(name)
+        where = "generated (ubench data generate)" if bench.generated else f"data_dir/{bench.data_subdir or ''}"
+        splits = ", ".join(bench.splits) if bench.splits else "see `check_split`"
+        print(f"{name:12s} {bench.description}\n{'':12s} splits: {splits}; variants: {', '.join(bench.variants)} "
+              f"(default {bench.default_variant}); data: {where}")
     return 0
 
 
@@ -58,14 +87,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--prompt-format", default=None, choices=sorted(FORMATS),
                     help="prompt format of the model family (default: from the model folder's card, "
                          "else inferred from the model type)")
-    ev.add_argument("--benchmark", default="tofu-tiny", choices=["tofu", "tofu-tiny"])
-    ev.add_argument("--data", default=None, help="local data folder (omit for the Hub copy of TOFU)")
-    ev.add_argument("--split", default="forget10", help="forget split: forget01, forget05, forget10")
-    ev.add_argument("--variant", default="full", choices=["full", "legacy"],
-                    help="full: all rows, 200 new tokens; legacy: TOFU repo (300 rows, max_length 200)")
+    ev.add_argument("--benchmark", default="tofu-tiny", choices=benchmarks.names())
+    ev.add_argument("--data", default=None, help="local data folder (omit for the benchmark's Hub copy)")
+    ev.add_argument("--split", default="forget10", help="unlearning split (TOFU: forget01, forget05, forget10; "
+                                                        "`ubench data list` shows every benchmark's)")
+    ev.add_argument("--variant", default=None,
+                    help="evaluator variant (default: the benchmark's; TOFU: full = all rows, 200 new tokens; "
+                         "legacy = TOFU repo, 300 rows, max_length 200)")
     ev.add_argument("--out", required=True, help="output folder")
     ev.add_argument("--retain-reference", default=None,
-                    help="output folder of this command on the retain model (for forget quality, privleak)")
+                    help="output folder of this command on the benchmark's reference model (TOFU retain "
+                         "model: forget quality, privleak; MUSE retrained model)")
     ev.add_argument("--train-result", default=None, help="JSON written by the unlearning run, to fill cost")
     ev.add_argument("--identity", nargs="*", metavar="KEY=VALUE",
                     help="identity fields: role, method, rectifier, parametrization, seed, model, "
@@ -82,8 +114,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     imp.add_argument("--retain", default=None, help="the retain model's eval_log_aggregated.json (for FQ)")
     imp.set_defaults(func=_import_log)
 
+    data = subparsers.add_parser("data", help="benchmark data: list the benchmarks, generate a tiny twin")
+    data_sub = data.add_subparsers(dest="data_command", metavar="<data command>", required=True)
+    listing = data_sub.add_parser("list", help="every registered benchmark: splits, variants, where its data lives")
+    listing.set_defaults(func=_data_list)
+    gen = data_sub.add_parser("generate", formatter_class=fmt,
+                              help="write a generated benchmark (tiny twin) in its official file layout")
+    gen.add_argument("--benchmark", required=True,
+                     choices=[name for name in benchmarks.names() if benchmarks.get(name).generated])
+    gen.add_argument("--out", required=True, help="folder to write (atomically)")
+    gen.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="generator options, e.g. seed=1 (JSON values)")
+    gen.set_defaults(func=_data_generate)
+
     tiny = subparsers.add_parser("tofu-tiny", formatter_class=fmt,
-                                 help="generate the synthetic tofu-tiny benchmark (TOFU file schema)")
+                                 help="generate the synthetic tofu-tiny benchmark (same as `data generate "
+                                      "--benchmark tofu-tiny`)")
     tiny.add_argument("--out", required=True, help="folder to write")
     tiny.add_argument("--authors", type=int, default=100, help="number of authors (multiple of 100)")
     tiny.add_argument("--seed", type=int, default=0)
@@ -93,12 +138,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                help="fine-tune the target (split full) or a retain model (retainXX)",
                                description="TOFU recipe: loss on answer tokens only; saves the model "
                                            "and tokenizer atomically in Hugging Face format.")
-    ft.add_argument("--benchmark", default="tofu-tiny", choices=["tofu", "tofu-tiny"])
-    ft.add_argument("--data", default=None, help="local data folder (omit for the Hub copy of TOFU)")
-    ft.add_argument("--split", default="full", help="full (target) or retain90/retain95/retain99")
+    ft.add_argument("--benchmark", default="tofu-tiny", choices=benchmarks.names())
+    ft.add_argument("--data", default=None, help="local data folder (omit for the benchmark's Hub copy)")
+    ft.add_argument("--split", default="full", help="training split (TOFU: full for the target, "
+                                                    "retain90/retain95/retain99 for the retain model)")
     ft.add_argument("--model", default="tiny-llama", help="preset, Hub id or folder to start from")
     ft.add_argument("--preset", default=None,
-                    help="fine-tuning hyperparameter preset (default: tofu-tiny for tiny-llama, else tofu)")
+                    help="fine-tuning hyperparameter preset (default: the benchmark's tiny preset for "
+                         "tiny-llama, else tofu / tofu-phi)")
     ft.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override preset fields, e.g. epochs=5")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--out", required=True, help="folder for the fine-tuned model")

@@ -2,6 +2,13 @@
 
 TOFU recipe (metrics.md §1.1): the prompt and answer are tokenised together (with BOS), truncated
 to `max_length`; labels are −100 on the prompt tokens, then the answer tokens, then one EOS.
+
+Which tokens are "answer" is decided by character offsets of the full text, not by tokenising
+the prompt alone: a byte-level BPE tokenizer (GPT-2, Llama-3, Phi) tokenises "…Answer: " alone
+with a lone trailing space token, which in the full text merges into the first answer word
+(" Oslo"); counting prompt tokens would mask that first answer token. A token is labelled when
+its characters reach past the label boundary, so the merged token is labelled (its leading space
+is the prompt's). This needs a fast tokenizer (offset mapping); every tokenizer we load is one.
 """
 from __future__ import annotations
 
@@ -10,31 +17,62 @@ import torch
 from evaluation.prompts import PromptFormat
 
 IGNORE_INDEX = -100
+# which text the labels cover: the answer (ours, OU) or, like TOFU-legacy, everything after the
+# question end tag, so for Phi the "Answer: " tag is labelled too (legacy counts only the tokens of
+# q_start + question + q_end as the question)
+LABEL_ANSWER = "answer"
+LABEL_AFTER_QUESTION = "answer_tag+answer"
+LABEL_SPANS = (LABEL_ANSWER, LABEL_AFTER_QUESTION)
 
 
 def encode_qa(tokenizer, prompt_format: PromptFormat, question: str, answer: str,
-              max_length: int) -> dict[str, torch.Tensor]:
+              max_length: int, *, labels_from: str = LABEL_ANSWER) -> dict[str, torch.Tensor]:
     """`{"input_ids", "attention_mask", "labels"}`, 1-D long tensors; labels −100 on the prompt."""
     prompt = prompt_format.prompt(question, tokenizer)
-    return encode_prompt_continuation(tokenizer, prompt, answer, max_length)
+    return encode_prompt_continuation(tokenizer, prompt, answer, max_length,
+                                      label_start=label_start(prompt_format, prompt, labels_from))
 
 
-def encode_prompt_continuation(tokenizer, prompt: str, continuation: str,
-                               max_length: int) -> dict[str, torch.Tensor]:
-    """Encode `prompt + continuation` + EOS with only the continuation and EOS labelled."""
+def label_start(prompt_format: PromptFormat, prompt: str, labels_from: str = LABEL_ANSWER) -> int:
+    """Character index in `prompt + answer` where the labelled text begins."""
+    if labels_from not in LABEL_SPANS:
+        raise ValueError(f"labels_from must be one of {LABEL_SPANS}, got {labels_from!r}")
+    if labels_from == LABEL_ANSWER or prompt_format.chat_template:
+        return len(prompt)
+    return len(prompt) - len(prompt_format.answer_tag)
+
+
+def encode_prompt_continuation(tokenizer, prompt: str, continuation: str, max_length: int,
+                               *, label_start: int | None = None) -> dict[str, torch.Tensor]:
+    """Encode `prompt + continuation` + EOS with only the continuation and EOS labelled.
+
+    `label_start` (default `len(prompt)`) moves the label boundary into the prompt (TOFU-legacy's
+    labelled answer tag). The result also holds `prefix_labels`: how many labelled tokens lie
+    before `len(prompt)` (the tag), so metrics over the answer alone can skip them, and `eos_kept`
+    (False when truncation cut the EOS label off).
+    """
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token before encoding")
+    if not getattr(tokenizer, "is_fast", False):
+        raise TypeError(f"{type(tokenizer).__name__} is a slow tokenizer: answer labels need character "
+                        "offsets; load the fast one (AutoTokenizer.from_pretrained(..., use_fast=True))")
+    boundary = len(prompt) if label_start is None else label_start
     chat_rendered = prompt.startswith(tokenizer.bos_token or "\0")  # chat templates add BOS themselves
-    add_special = not chat_rendered
-    full_ids = tokenizer(prompt + continuation, add_special_tokens=add_special)["input_ids"]
-    prompt_len = len(tokenizer(prompt, add_special_tokens=add_special)["input_ids"])
-    ids = (full_ids + [tokenizer.eos_token_id])[:max_length]
-    labels = list(ids)
-    labels[: min(prompt_len, len(labels))] = [IGNORE_INDEX] * min(prompt_len, len(labels))
+    encoded = tokenizer(prompt + continuation, add_special_tokens=not chat_rendered, return_offsets_mapping=True)
+    ids = list(encoded["input_ids"])
+    # special tokens added by the post-processor have offsets (0, 0): never labelled
+    labelled = [end > boundary and end > start for start, end in encoded["offset_mapping"]]
+    in_tag = [lab and end <= len(prompt) for lab, (_, end) in zip(labelled, encoded["offset_mapping"])]
+    eos_kept = len(ids) < max_length
+    ids, labelled, in_tag = ids + [tokenizer.eos_token_id], labelled + [True], in_tag + [False]
+    ids, labelled, in_tag = ids[:max_length], labelled[:max_length], in_tag[:max_length]
+    labels = [i if keep else IGNORE_INDEX for i, keep in zip(ids, labelled)]
     return {
         "input_ids": torch.tensor(ids, dtype=torch.long),
         "attention_mask": torch.ones(len(ids), dtype=torch.long),
         "labels": torch.tensor(labels, dtype=torch.long),
+        "prefix_labels": sum(in_tag),   # plain ints: the training collator reads only the tensors
+        "eos_kept": eos_kept,
     }
 
 
@@ -47,3 +85,36 @@ def pad_batch(examples: list[dict[str, torch.Tensor]], pad_token_id: int) -> dic
         rows = [torch.nn.functional.pad(e[key], (0, width - len(e[key])), value=fill) for e in examples]
         batch[key] = torch.stack(rows)
     return batch
+
+
+def encode_text_chunks(tokenizer, texts: list[str] | tuple[str, ...], max_length: int) -> list[dict[str, torch.Tensor]]:
+    """Raw-text training data (MUSE, WMDP, RWKU corpora): the documents are tokenised without special
+    tokens, joined with EOS between documents, and cut into consecutive pieces of `max_length` tokens
+    (BOS first when the tokenizer has one); every token after BOS is labelled. A short last piece
+    is kept (it is padded, never silently dropped)."""
+    if max_length < 2:
+        raise ValueError(f"max_length must be >= 2 for text chunks, got {max_length}")
+    if tokenizer.eos_token_id is None:
+        raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token before encoding")
+    stream: list[int] = []
+    for index, text in enumerate(texts):
+        if index:
+            stream.append(tokenizer.eos_token_id)
+        stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    width = max_length - len(bos)
+    chunks = []
+    for start in range(0, len(stream), width):
+        ids = bos + stream[start:start + width]
+        labels = [IGNORE_INDEX] * len(bos) + ids[len(bos):]
+        chunks.append({"input_ids": torch.tensor(ids, dtype=torch.long),
+                       "attention_mask": torch.ones(len(ids), dtype=torch.long),
+                       "labels": torch.tensor(labels, dtype=torch.long)})
+    return chunks
+
+
+def encode_corpus(tokenizer, prompt_format: PromptFormat, corpus, max_length: int) -> list[dict[str, torch.Tensor]]:
+    """Encoded training examples of a benchmark `Corpus` (QA pairs or raw texts)."""
+    if corpus.kind == "qa":
+        return [encode_qa(tokenizer, prompt_format, q, a, max_length) for q, a in corpus.items]
+    return encode_text_chunks(tokenizer, corpus.items, max_length)

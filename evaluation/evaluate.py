@@ -7,7 +7,8 @@ import time
 from pathlib import Path
 
 from common import atomic, contract, provenance
-from evaluation import benchmarks, models, tofu_eval
+from evaluation import benchmarks, models
+from evaluation.benchmarks.base import EvalContext
 
 COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes", "trainable_parameters")
 IDENTITY_DEFAULTS = {"role": "unlearned", "method": "unknown", "rectifier": "none",
@@ -47,33 +48,39 @@ def cost_from_train_result(path: str | Path | None) -> dict:
     return {key: source[key] for key in COST_FIELDS if key in source}
 
 
-def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str, out_dir: str | Path,
-        *, retain_reference: str | None = None, train_result: str | None = None,
+def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str | None,
+        out_dir: str | Path, *, retain_reference: str | None = None, train_result: str | None = None,
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
-        prompt_format: str | None = None) -> dict:
-    """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark)."""
+        prompt_format: str | None = None, dtype: str | None = None) -> dict:
+    """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
+
+    `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
+    folder of this function on the benchmark's reference model (TOFU retain model, MUSE retrain).
+    `dtype` defaults to bf16 on a GPU and fp32 on the CPU (models.evaluation_dtype); the evaluator
+    block records the one used."""
     bench = benchmarks.get(benchmark)
-    if split not in bench.splits:
-        raise ValueError(f"split {split!r} is not a {benchmark} unlearning split; choose from {bench.splits}")
-    chosen = tofu_eval.get_variant(variant)
-    data = bench.open(data_dir)
-    reference = tofu_eval.RetainReference.load(retain_reference) if retain_reference else None
+    bench.check_split(split)
+    variant = variant or bench.default_variant
+    bench.check_variant(variant)
+    data = bench.open(data_dir)  # data problems surface before any model is loaded
+    reference = bench.load_reference(retain_reference) if retain_reference else None
     start = time.perf_counter()
-    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format)
+    device = models.evaluation_device()
+    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
+                                              dtype=dtype or models.evaluation_dtype(device))
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
-             **IDENTITY_DEFAULTS, **(identity or {})}
-    result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, split, chosen, reference,
-                                                batch_size=batch_size, progress=progress,
-                                                is_retain_model=ident["role"] == "retain")
-    cost = {**cost_from_train_result(train_result), **harness.cost(),
+             **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
+    output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
+                                        batch_size=batch_size, progress=progress, role=ident["role"]))
+    cost = {**cost_from_train_result(train_result), **output.cost,
             "eval_seconds": round(time.perf_counter() - start, 3)}
-    document = {"identity": ident, **result, "cost": cost,
-                "provenance": provenance.provenance({"identity": ident, "evaluator": result["evaluator"],
+    document = {"identity": ident, **output.result, "cost": cost,
+                "provenance": provenance.provenance({"identity": ident, "evaluator": output.result["evaluator"],
                                                      "model": str(model_path)}),
                 "status": {"state": "ok"}}
     out = Path(out_dir)
     (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: never pair it with a newer table
     with atomic.atomic_path(out / "per_item.parquet") as tmp:
-        table.to_parquet(tmp, index=False)
+        output.table.to_parquet(tmp, index=False)
     contract.write_metrics(out / "metrics.json", document)
     return document

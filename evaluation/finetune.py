@@ -1,20 +1,22 @@
-"""Fine-tuning the starting (target, split `full`) and reference (retain, split `retainXX`) models.
+"""Fine-tuning a benchmark's reference models: the target and the retain/retrain reference.
 
-TOFU recipe: loss on the answer tokens only (encode_qa), AdamW, linear schedule with one epoch of
-warmup. The loop is the team's one training loop (`methods.train`, objective `finetune`, stream
-`train`). The result is saved atomically in Hugging Face format together with its tokenizer.
+Which split each is trained on is the benchmark's call (`Benchmark.finetune_split`: TOFU `full` /
+`retainXX`); the corpus is QA pairs (loss on the answer tokens, encode_qa) or raw text (every
+token, encode_text_chunks). AdamW, linear schedule with one epoch of warmup. The loop is the team's
+one training loop (`methods.train`, objective `finetune`, stream `train`). The result is saved
+atomically in Hugging Face format together with its tokenizer.
 """
 from __future__ import annotations
 
 import dataclasses
 import json
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.atomic import atomic_dir
 from evaluation import benchmarks, models
-from evaluation.encoding import encode_qa
+from evaluation.encoding import encode_corpus
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class FinetunePreset:
     # general-knowledge sets stand in for it (both target and retain see them).
     extra_splits: tuple[str, ...] = ()
     scheduler: str = "linear"
+    # LlamaConfig overrides of the tiny Llama this preset starts from (e.g. a longer context)
+    tiny_model: dict = field(default_factory=dict)
 
     @property
     def warmup_ratio(self) -> float:
@@ -53,39 +57,45 @@ def get_preset(name: str) -> FinetunePreset:
         raise ValueError(f"unknown fine-tuning preset {name!r}; available: {sorted(FINETUNE_PRESETS)}") from None
 
 
-def parse_overrides(pairs: list[str]) -> dict:
-    """`key=value` overrides of preset fields; values parsed as JSON when possible (numbers, lists)."""
-    fields = {f.name for f in dataclasses.fields(FinetunePreset)}
+def parse_json_pairs(pairs: list[str], flag: str, accepted: set[str] | None = None) -> dict:
+    """`key=value` strings; values parsed as JSON when possible (numbers, lists), else kept as text."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
-        if not sep or key not in fields:
-            raise ValueError(f"--set expects one of {sorted(fields)} as key=value, got {pair!r}")
+        if not sep or not key or (accepted is not None and key not in accepted):
+            expected = f"one of {sorted(accepted)}" if accepted is not None else "a key"
+            raise ValueError(f"{flag} expects {expected} as key=value, got {pair!r}")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
+    return out
+
+
+def parse_overrides(pairs: list[str]) -> dict:
+    """`key=value` overrides of preset fields (`ubench finetune --set`)."""
+    out = parse_json_pairs(pairs, "--set", {f.name for f in dataclasses.fields(FinetunePreset)})
+    for key in list(out):
         if key == "extra_splits":
             out[key] = tuple(out[key]) if isinstance(out[key], list) else tuple(filter(None, str(out[key]).split(",")))
     return out
 
 
-def default_preset(model: str) -> str:
-    return "tofu-tiny" if model == "tiny-llama" else ("tofu-phi" if "phi" in model.lower() else "tofu")
+def default_preset(model: str, benchmark: str = "tofu") -> str:
+    if model == "tiny-llama":
+        preset = benchmarks.get(benchmark).tiny_finetune_preset
+        if preset is None:
+            raise ValueError(f"benchmark {benchmark!r} has no fine-tuning preset for tiny-llama; pass --preset")
+        return preset
+    return "tofu-phi" if "phi" in model.lower() else "tofu"
 
 
-def training_pairs(data, split: str, extra_splits: tuple[str, ...]) -> list[tuple[str, str]]:
-    if not (split == "full" or split.startswith("retain")) or split == "retain_perturbed":
-        raise ValueError(f"fine-tune on 'full' (target) or 'retain90/95/99' (retain model), got {split!r}")
-    rows = list(data[split]) + [row for extra in extra_splits for row in data[extra]]
-    return [(row["question"], row["answer"]) for row in rows]
-
-
-def starting_model(model: str, data, seed: int):
+def starting_model(model: str, bench, data, seed: int, **tiny_overrides):
     """(model, tokenizer, PromptFormat, preset name): a fresh tiny-llama, or a loaded checkpoint."""
     if model == "tiny-llama":
         with tempfile.TemporaryDirectory() as tmp:
-            folder = models.build_tiny_llama(models.benchmark_texts(data), Path(tmp) / "init", seed=seed)
+            folder = models.build_tiny_llama(bench.vocabulary_texts(data), Path(tmp) / "init", seed=seed,
+                                             **tiny_overrides)
             loaded = models.load_model(str(folder))
         return (*loaded, "tiny-llama")
     return (*models.load_model(model), model if model in models.PRESETS else "custom")
@@ -96,12 +106,13 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
     """Fine-tune `model` on `split` (+ the preset's extra splits) and save it to `out_dir`."""
     from methods.train import TrainConfig, train
 
-    preset_name = preset or default_preset(model)
+    preset_name = preset or default_preset(model, benchmark)
     recipe = dataclasses.replace(get_preset(preset_name), **(overrides or {}))
-    data = benchmarks.get(benchmark).open(data_dir)
-    pairs = training_pairs(data, split, recipe.extra_splits)
-    net, tokenizer, fmt, model_preset = starting_model(model, data, seed)
-    examples = [encode_qa(tokenizer, fmt, q, a, recipe.max_length) for q, a in pairs]
+    bench = benchmarks.get(benchmark)
+    data = bench.open(data_dir)
+    corpus = bench.finetune_corpus(data, split, recipe.extra_splits)
+    net, tokenizer, fmt, model_preset = starting_model(model, bench, data, seed, **recipe.tiny_model)
+    examples = encode_corpus(tokenizer, fmt, corpus, recipe.max_length)
     config = TrainConfig(objective="finetune", lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size,
                          grad_accum=recipe.grad_accum, weight_decay=recipe.weight_decay,
                          warmup_ratio=recipe.warmup_ratio, scheduler=recipe.scheduler, seed=seed)
@@ -111,7 +122,8 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
             raise RuntimeError(f"fine-tuning diverged at step {result.diverged_step}: {result.reason}")
         net.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        summary = {"benchmark": benchmark, "split": split, "start": model, "finetune_preset": preset_name,
+        summary = {"benchmark": benchmark, "split": split, "corpus": corpus.source, "start": model,
+                   "finetune_preset": preset_name,
                    "recipe": dataclasses.asdict(recipe), "examples": len(examples), "seed": seed,
                    "train_result": dataclasses.asdict(result)}
         models.write_model_card(tmp, model_preset, fmt.name, finetune=summary)

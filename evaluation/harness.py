@@ -7,6 +7,7 @@ hits, and Min-K++'s μ_t / σ_t. Counts and seconds go into the result's `cost` 
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 
@@ -28,6 +29,13 @@ class TokenScores:
     hits: np.ndarray        # argmax_v p(v | y_<t) == y_t
     mu: np.ndarray          # Σ_v p_v log p_v
     sigma: np.ndarray       # sqrt(Σ_v p_v (log p_v)² − μ_t²), variance clamped
+    tag_tokens: int = 0     # leading labelled tokens of the answer tag (TOFU-legacy labelling), not answer
+    eos_labelled: bool = True  # the last value is the EOS position (False when truncation cut it)
+
+    def answer_slice(self, include_eos: bool) -> slice:
+        """Positions of the answer tokens (tag skipped), with or without the EOS position."""
+        stop = self.num_tokens - (1 if self.eos_labelled and not include_eos else 0)
+        return slice(min(self.tag_tokens, stop), stop)
 
     @property
     def num_tokens(self) -> int:
@@ -49,6 +57,10 @@ class Harness:
     max_new_tokens: int | None = 200
     gen_max_length: int | None = None  # legacy TOFU: total length incl. the (padded) prompt
     progress: bool = True
+    # text at the end of every prompt the labels also cover (TOFU-legacy labels Phi's "Answer: ")
+    labelled_prompt_suffix: str = ""
+    # generation stops on any of these ids (the model's generation_config list); None: tokenizer EOS
+    eos_token_ids: list[int] | None = None
     sequences_scored: int = 0
     prompts_generated: int = 0
     seconds: float = 0.0
@@ -69,18 +81,24 @@ class Harness:
         """Teacher-forced scores for every unique (prompt, continuation) not scored yet."""
         start = time.perf_counter()
         todo = list(dict.fromkeys(p for p in pairs if p not in self._scores))
-        encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length) for p, c in todo]
+        encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p))
+                   for p, c in todo]
         indices = list(range(len(todo)))
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
         for chunk in self._batches(indices, [len(e["input_ids"]) for e in encoded], self.batch_size):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
             for i, scores in zip(chunk, self._score_batch(batch)):
-                self._scores[todo[i]] = scores
+                self._scores[todo[i]] = dataclasses.replace(
+                    scores, tag_tokens=encoded[i]["prefix_labels"], eos_labelled=encoded[i]["eos_kept"])
             bar.update(len(chunk))
         bar.close()
         self.sequences_scored += len(todo)
         self.seconds += time.perf_counter() - start
         return {p: self._scores[p] for p in pairs}
+
+    def _label_start(self, prompt: str) -> int:
+        suffix = self.labelled_prompt_suffix
+        return len(prompt) - len(suffix) if suffix and prompt.endswith(suffix) else len(prompt)
 
     def _score_batch(self, batch: dict[str, torch.Tensor]) -> list[TokenScores]:
         batch = {k: v.to(self.device) for k, v in batch.items()}
@@ -121,7 +139,7 @@ class Harness:
                 budget = ({"max_length": self.gen_max_length} if self.gen_max_length
                           else {"max_new_tokens": self.max_new_tokens})
                 output = self.model.generate(**inputs, do_sample=False, pad_token_id=tok.pad_token_id,
-                                             eos_token_id=tok.eos_token_id, **budget)
+                                             eos_token_id=self.stop_ids(), **budget)
                 new_tokens = output[:, inputs["input_ids"].shape[1]:]
                 for prompt, text in zip(chunk, tok.batch_decode(new_tokens, skip_special_tokens=True)):
                     self._generations[prompt] = text.strip()
@@ -133,6 +151,20 @@ class Harness:
         self.seconds += time.perf_counter() - start
         return {p: self._generations[p] for p in prompts}
 
+    def stop_ids(self) -> list[int]:
+        """The model's own EOS ids (Llama-3 Instruct: three) plus the tokenizer's EOS."""
+        ids = list(self.eos_token_ids) if self.eos_token_ids is not None else model_eos_ids(self.model)
+        return list(dict.fromkeys(ids + [self.tokenizer.eos_token_id]))
+
     def cost(self) -> dict:
         return {"sequences_scored": self.sequences_scored, "prompts_generated": self.prompts_generated,
                 "eval_seconds": round(self.seconds, 3)}
+
+
+def model_eos_ids(model) -> list[int]:
+    """generation_config.eos_token_id as a list (it may be an int, a list or None)."""
+    config = getattr(model, "generation_config", None)
+    value = getattr(config, "eos_token_id", None) if config is not None else None
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]

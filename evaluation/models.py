@@ -197,6 +197,19 @@ def infer_format(name: str, tokenizer=None) -> PromptFormat:
     return get_format("phi")
 
 
+def evaluation_dtype(device) -> str:
+    """bf16 on GPUs (both official TOFU pipelines evaluate in bf16), fp32 on the CPU."""
+    import torch
+
+    return "bfloat16" if torch.device(device).type == "cuda" else "float32"
+
+
+def evaluation_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def load_tokenizer(name_or_path: str):
     from transformers import AutoTokenizer
 

@@ -6,13 +6,15 @@ holdout = holdoutXX (MIA non-members only).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from evaluation.harness import Harness
+from evaluation.encoding import LABEL_AFTER_QUESTION, LABEL_ANSWER
+from evaluation.harness import Harness, TokenScores
 from evaluation.metrics import memorization, mia
 from evaluation.metrics import tofu as m
 from evaluation.prompts import PromptFormat
@@ -28,15 +30,23 @@ class Variant:
     max_new_tokens: int | None
     gen_max_length: int | None
     generation_prompt_has_answer_tag: bool
+    labels: str = LABEL_ANSWER  # encoding.LABEL_SPANS: what the teacher-forced labels cover
+    # ES, EM, Min-K and Min-K++ over the answer tokens with (ours) or without (OU) the EOS position
+    memorization_mia_include_eos: bool = False
 
 
 VARIANTS = {
     # TOFU-legacy: first 300 rows per file, generation max_length 200 counting the prompt, Phi prompt
-    # without "Answer: " (its quirk, reproduced for comparability with official logs).
-    "legacy": Variant("legacy", 300, 200, None, 200, False),
-    # All rows, 200 new tokens, the prompt the model was trained with (OU-style).
-    "full": Variant("full", None, 512, 200, None, True),
+    # without "Answer: " (its quirk, reproduced for comparability with official logs); its labels
+    # start after the question end tag, so Phi's "Answer: " tag is scored as part of the answer.
+    "legacy": Variant("legacy", 300, 200, None, 200, False, LABEL_AFTER_QUESTION),
+    # All rows, 200 new tokens, the prompt the model was trained with, OU's token conventions.
+    "full": Variant("full", None, 512, 200, None, True, LABEL_ANSWER, memorization_mia_include_eos=False),
 }
+# The evaluator fields a retain reference must share with the run that uses it.
+REFERENCE_VARIANT_FIELDS = ("variant", "item_cap", "encode_max_length", "max_new_tokens", "gen_max_length",
+                            "generation_prompt_has_answer_tag", "labels", "memorization_mia_include_eos",
+                            "prompt_template")
 
 SET_SPECS = {  # eval set -> (file pattern, field with â, number of perturbations)
     "forget": ("forget{p}_perturbed", "paraphrased_answer", 5),
@@ -87,10 +97,13 @@ def build_requests(rows: dict[str, list[dict]], fmt: PromptFormat, tokenizer, va
     return Requests(pairs, prompts)
 
 
-def _mia_scores(scores, text: str) -> dict[str, float]:
-    return {"mia_loss": mia.loss_score(scores.logprobs), "mia_zlib": mia.zlib_score(scores.logprobs, text),
-            "mia_mink": mia.mink_score(scores.logprobs),
-            "mia_minkpp": mia.minkpp_score(scores.logprobs, scores.mu, scores.sigma)}
+def _mia_scores(scores: TokenScores, text: str, include_eos: bool) -> dict[str, float]:
+    """LOSS and ZLib over the answer + EOS (as the probability); Min-K / Min-K++ per the variant."""
+    whole, part = scores.answer_slice(include_eos=True), scores.answer_slice(include_eos)
+    return {"mia_loss": mia.loss_score(scores.logprobs[whole]),
+            "mia_zlib": mia.zlib_score(scores.logprobs[whole], text),
+            "mia_mink": mia.mink_score(scores.logprobs[part]),
+            "mia_minkpp": mia.minkpp_score(scores.logprobs[part], scores.mu[part], scores.sigma[part])}
 
 
 def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.DataFrame:
@@ -102,22 +115,24 @@ def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.Dat
             gt = scores[(prompt, row["answer"])]
             record = {"eval_set": name, "item_index": index, "question": row["question"],
                       "answer": row["answer"], "gt_loss_mean": gt.mean_loss, "num_tokens": gt.num_tokens,
-                      "prob": float(np.exp(-gt.mean_loss)), **_mia_scores(gt, row["answer"])}
+                      "prob": float(np.exp(-gt.mean_loss)),
+                      **_mia_scores(gt, row["answer"], variant.memorization_mia_include_eos)}
             if name != "holdout":
                 _, hat_field, _ = SET_SPECS[name]
                 hat = scores[(prompt, row[hat_field])].mean_loss
                 wrong = [scores[(prompt, w)].mean_loss for w in row["perturbed_answer"]]
                 gen_prompt = fmt.prompt(row["question"], tokenizer,
                                         with_answer_tag=variant.generation_prompt_has_answer_tag)
-                answer_ids = gt.target_ids[gt.target_ids != tokenizer.eos_token_id]
+                answer_ids = gt.target_ids[gt.answer_slice(include_eos=False)]
                 reference = tokenizer.decode(answer_ids, skip_special_tokens=True).strip()
                 generation = generations[gen_prompt]
+                hits = gt.hits[gt.answer_slice(variant.memorization_mia_include_eos)]
                 record.update(
                     paraphrased_loss_mean=hat, perturbed_loss_means=wrong,
                     truth_ratio=float(m.truth_ratio_items([hat], [wrong])[0]),
                     generation=generation, **m.rouge_recall(reference, generation),
-                    extraction_strength=memorization.extraction_strength(gt.hits),
-                    exact_memorization=memorization.exact_memorization(gt.hits))
+                    extraction_strength=memorization.extraction_strength(hits),
+                    exact_memorization=memorization.exact_memorization(hits))
                 if name in ("ra", "wf"):
                     record["prob_options"] = float(m.probability_with_options_items([gt.mean_loss], [wrong])[0])
             records.append(record)
@@ -128,7 +143,8 @@ def _set(table: pd.DataFrame, name: str) -> pd.DataFrame:
     return table[table.eval_set == name].sort_values("item_index")
 
 
-def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None") -> dict:
+def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
+              evaluator: dict | None = None) -> dict:
     """metrics, metric_details and flags from a per-item table (and the retain model's one)."""
     metrics, details, flags = {}, {}, {}
     for name in SET_SPECS:
@@ -157,6 +173,8 @@ def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None") -
     metrics["forget_quality"] = None
     reference_auc, reference_source = mia.FALLBACK_REFERENCE_AUC, "fallback 0.5 (no retain reference)"
     if retain_reference is not None:
+        if evaluator is not None:
+            retain_reference.check_evaluator(evaluator)
         ref_forget = retain_reference.forget_truth_ratios(forget["question"].tolist())
         fq = m.forget_quality(forget["truth_ratio"].to_numpy(), ref_forget)
         metrics["forget_quality"] = fq["pvalue"]
@@ -177,14 +195,33 @@ class RetainReference:
 
     table: pd.DataFrame
     source: str
+    evaluator: dict | None = None  # the reference's evaluator block; None: built in this run
 
     @classmethod
     def load(cls, folder: str | Path) -> "RetainReference":
-        path = Path(folder) / "per_item.parquet"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: --retain-reference must be the output folder of "
-                                    "`ubench evaluate` run on the retain model (holding per_item.parquet)")
-        return cls(pd.read_parquet(path), str(folder))
+        path, metrics = Path(folder) / "per_item.parquet", Path(folder) / "metrics.json"
+        if not path.is_file() or not metrics.is_file():
+            raise FileNotFoundError(f"{path if not path.is_file() else metrics} not found: --retain-reference "
+                                    "must be the output folder of `ubench evaluate` run on the retain model "
+                                    "(holding per_item.parquet and metrics.json)")
+        evaluator = json.loads(metrics.read_text(encoding="utf-8")).get("evaluator")
+        if not isinstance(evaluator, dict):
+            raise ValueError(f"{metrics} has no `evaluator` block: cannot tell which evaluator variant built "
+                             "this retain reference; re-run `ubench evaluate` on the retain model")
+        return cls(pd.read_parquet(path), str(folder), evaluator)
+
+    def check_evaluator(self, evaluator: dict) -> None:
+        """Refuse a reference scored under another evaluator variant (its truth ratios and MIA scores
+        are not comparable to this run's)."""
+        if self.evaluator is None:
+            return
+        differ = [k for k in REFERENCE_VARIANT_FIELDS if self.evaluator.get(k) != evaluator.get(k)]
+        if differ:
+            shown = "; ".join(f"{k}: reference {self.evaluator.get(k)!r} vs this run {evaluator.get(k)!r}"
+                              for k in differ)
+            raise ValueError(f"the retain reference {self.source} was evaluated with another evaluator "
+                             f"variant ({shown}); evaluate the retain model with the same --variant and "
+                             "prompt format")
 
     def forget_truth_ratios(self, questions: list[str]) -> np.ndarray:
         forget = _set(self.table, "forget")
@@ -207,22 +244,30 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
     `retain_reference`; that keeps it on the forget-vs-utility plot without a circular dependency.
     """
     rows = eval_rows(data, split, variant)
+    tag_labelled = variant.labels == LABEL_AFTER_QUESTION and not fmt.chat_template
     harness = Harness(model, tokenizer, max_length=variant.encode_max_length, batch_size=batch_size,
                       gen_batch_size=max(batch_size, 64), max_new_tokens=variant.max_new_tokens,
-                      gen_max_length=variant.gen_max_length, progress=progress)
+                      gen_max_length=variant.gen_max_length, progress=progress,
+                      labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "")
     requests = build_requests(rows, fmt, tokenizer, variant)
     scores = harness.score(requests.pairs)
     generations = harness.generate(requests.prompts)
     table = per_item_table(rows, fmt, tokenizer, variant, scores, generations)
     if retain_reference is None and is_retain_model:
         retain_reference = RetainReference(table, "self (this is the retain model)")
-    result = aggregate(table, retain_reference)
-    result["evaluator"] = {
+    evaluator = {
         **asdict(variant), "name": "ubench-tofu", "variant": variant.name,
         "prompt_template": fmt.as_record(), "rouge": "rouge_score rougeL recall, stemming on",
+        "labelled_tokens": ("answer tag + answer + EOS (TOFU-legacy)" if tag_labelled
+                            else "answer + EOS (character offsets of the full text)"),
+        "memorization_mia_tokens": "answer + EOS (ours)" if variant.memorization_mia_include_eos
+        else "answer without EOS (OU)",
+        "generation_stop_ids": harness.stop_ids(),
         "mia_k": mia.MINK_K, "extraction_strength_ou_quirk": False, "batch_size": batch_size,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "retain_reference": retain_reference.source if retain_reference else None,
-        "fq_saturated": result["flags"].get("fq_saturated"),
     }
+    result = aggregate(table, retain_reference, evaluator)
+    evaluator["fq_saturated"] = result["flags"].get("fq_saturated")
+    result["evaluator"] = evaluator
     return result, table, harness

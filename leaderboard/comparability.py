@@ -48,10 +48,10 @@ def main_variant(variants: list[str], configured: str | None) -> str | None:
 def evaluator_family(name: str) -> str | None:
     """`ubench-<family>` evaluators (ubench-tofu, ...) score one benchmark family; other names
     (e.g. `not-evaluated` for a diverged run) fit every benchmark."""
-    from leaderboard.headline import HEADLINES
+    from leaderboard.headline import headlines
 
     prefix, _, rest = name.partition("-")
-    return rest if prefix == "ubench" and rest in HEADLINES else None
+    return rest if prefix == "ubench" and rest in headlines() else None
 
 
 def evaluator_mismatch(evaluator: str, benchmark: str) -> str | None:

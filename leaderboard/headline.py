@@ -1,79 +1,78 @@
 """Which two numbers a benchmark is judged on, and which way each metric is better.
 
-This is the one place the leaderboard decides "forget axis" versus "utility axis". Metric
-directions come first from the evaluation package's metadata (`evaluation.metrics.registry`),
-then from the small fallback table below for benchmarks it does not cover yet.
+Both come from the benchmark interface (`evaluation/benchmarks/base.py`: each benchmark's
+`headline` and `metrics`), so a new benchmark brings its own axes and directions; this module only
+maps them to the leaderboard's words and compares values.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 HIGHER, LOWER, ZERO, HALF = "higher", "lower", "zero", "half"  # zero/half: closer to 0 / 0.5 is better
 _FROM_EVALUATION = {"higher": HIGHER, "lower": LOWER, "closer_to_zero": ZERO, "closer_to_half": HALF}
 
 
-@dataclass(frozen=True)
-class Headline:
-    family: str
-    forget: tuple[str, ...]   # candidate metric names, first one present in the data is plotted
-    utility: tuple[str, ...]
-    main_variant: str | None = None  # None: the most common evaluator variant of the benchmark
+def _benchmarks():
+    """The evaluation package's benchmark registry (None when it is not importable here)."""
+    try:
+        return importlib.import_module("evaluation.benchmarks")
+    except ImportError:
+        return None
 
 
-# Forget axis + utility axis per benchmark family (benchmark names are matched by prefix).
-HEADLINES: dict[str, Headline] = {
-    "tofu": Headline("tofu", forget=("forget_quality",), utility=("model_utility",)),
-    "muse": Headline("muse", forget=("knowmem_forget", "verbmem_forget"), utility=("knowmem_retain",)),
-    "wmdp": Headline("wmdp", forget=("wmdp", "wmdp_bio", "wmdp_cyber", "wmdp_chem"), utility=("mmlu",)),
-    "rwku": Headline("rwku", forget=("forget",), utility=("neighbor",)),
-}
-
-# Fallback direction table; metric names not listed here are shown but never used for ranking.
-LOCAL_DIRECTIONS: dict[str, str] = {
-    "forget_quality": HIGHER,
-    "model_utility": HIGHER,
-    "forget_truth_ratio": HIGHER,  # mean min(R, 1/R): 1 = indifferent between true and false
-    "forget_rouge": LOWER,
-    "forget_prob": LOWER,
-    "privleak": ZERO,
-    "extraction_strength": LOWER,
-    "exact_memorization": LOWER,
-    "knowmem_forget": LOWER,
-    "verbmem_forget": LOWER,
-    "knowmem_retain": HIGHER,
-    "wmdp": LOWER, "wmdp_bio": LOWER, "wmdp_cyber": LOWER, "wmdp_chem": LOWER,
-    "mmlu": HIGHER,
-    "forget": LOWER,
-    "neighbor": HIGHER,
-}
+@lru_cache(maxsize=1)
+def headlines() -> dict[str, Any]:
+    """Family → the benchmark interface's Headline (forget axis, utility axis, main variant)."""
+    module = _benchmarks()
+    if module is None:
+        return {}
+    found: dict[str, Any] = {}
+    for bench in module.BENCHMARKS.values():
+        found.setdefault(bench.family, bench.headline)
+    return found
 
 
 def family(benchmark: str) -> str:
-    """`tofu-tiny` -> `tofu`; unknown benchmarks are their own family."""
-    for name in HEADLINES:
+    """`tofu-tiny` -> `tofu` (the registry's family); unknown benchmarks are their own family."""
+    module = _benchmarks()
+    if module is not None and benchmark in module.BENCHMARKS:
+        return module.BENCHMARKS[benchmark].family
+    for name in headlines():
         if benchmark == name or benchmark.startswith(name + "-") or benchmark.startswith(name + "_"):
             return name
     return benchmark
 
 
-def headline(benchmark: str) -> Headline | None:
-    return HEADLINES.get(family(benchmark))
+def headline(benchmark: str):
+    return headlines().get(family(benchmark))
 
 
 @lru_cache(maxsize=1)
-def _evaluation_directions() -> dict[str, str]:
+def _directions() -> dict[str, str]:
+    """Metric name → direction, from evaluation.metrics.registry and every benchmark's metrics."""
+    found: dict[str, str] = {}
     try:
-        module = importlib.import_module("evaluation.metrics.registry")
+        registry = importlib.import_module("evaluation.metrics.registry")
+        infos = list(getattr(registry, "METRICS", {}).values())
     except ImportError:
-        return {}
-    return {name: _FROM_EVALUATION[info.better] for name, info in getattr(module, "METRICS", {}).items()
-            if info.better in _FROM_EVALUATION}
+        infos = []
+    module = _benchmarks()
+    if module is not None:
+        infos += [info for bench in module.BENCHMARKS.values() for info in bench.metrics]
+    for info in infos:
+        if info.better in _FROM_EVALUATION:
+            found[info.name] = _FROM_EVALUATION[info.better]
+    return found
 
 
 def metric_direction(metric: str) -> str | None:
-    return _evaluation_directions().get(metric) or LOCAL_DIRECTIONS.get(metric)
+    return _directions().get(metric)
+
+
+def known_metrics() -> set[str]:
+    return set(_directions())
 
 
 def pick(candidates: tuple[str, ...], available: set[str]) -> str | None:

@@ -18,11 +18,11 @@ ASSETS = ("app.js", "style.css")
 
 
 def _headlines() -> dict[str, Any]:
-    names = {n for spec in headline.HEADLINES.values() for n in spec.forget + spec.utility}
-    names |= set(headline.LOCAL_DIRECTIONS)
+    specs = headline.headlines()
+    names = {n for spec in specs.values() for n in spec.forget + spec.utility} | headline.known_metrics()
     return {
         "axes": {fam: {"forget": list(spec.forget), "utility": list(spec.utility)}
-                 for fam, spec in headline.HEADLINES.items()},
+                 for fam, spec in specs.items()},
         "directions": {name: headline.metric_direction(name) for name in sorted(names)},
     }
 

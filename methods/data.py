@@ -64,6 +64,21 @@ def build_streams(objective, forget_pairs: Sequence[tuple[str, str]], retain_pai
     return {name: builders[name]() for name in sorted(needed)}
 
 
+def build_text_streams(objective, forget: Sequence[Example], retain: Sequence[Example]) -> dict[str, list[Example]]:
+    """Streams from raw-text chunks (MUSE, WMDP, RWKU corpora): forget, retain, and train = forget
+    then retain. Objectives that need question/answer structure (forget_idk) cannot run on text."""
+    from methods.registry import OBJECTIVES
+    if isinstance(objective, str):
+        objective = OBJECTIVES.get(objective)()
+    available = {"forget": list(forget), "retain": list(retain), "train": list(forget) + list(retain)}
+    needed = set(objective.streams) | ({"retain"} if retain else set())
+    unknown = sorted(needed - set(available))
+    if unknown:
+        raise ValueError(f"objective {objective.name!r} reads stream(s) {unknown}, which a raw-text corpus "
+                         "cannot provide (they need question/answer pairs); choose another objective")
+    return {name: available[name] for name in sorted(needed)}
+
+
 def _idk_stream(forget_pairs, encode, seed):
     lines = refusals()
     picks = np.random.default_rng([seed, 0x1D]).integers(len(lines), size=len(forget_pairs))

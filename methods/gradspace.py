@@ -4,6 +4,8 @@ A flat buffer holds one value per trainable coordinate this rank stores; `segmen
 parameter's (offset, numel) inside it. Under DDP every rank holds the full, already all-reduced
 buffer, so local sums are global. Under sharding (FSDP2 DTensor gradients) a rank holds only its
 shard, so partial sums are all-reduced over `shard_group` — the step SAGO's official code misses.
+Every partial sum stays on the buffers' device: NCCL accepts only device tensors, so nothing here
+(or in an analyzer) may build a host tensor for a collective.
 Hand-written because no library exposes global dot products over a sharded gradient set.
 """
 from __future__ import annotations
@@ -35,7 +37,7 @@ class GradSpace:
         return float(self._global(values.sum().double().reshape(1))[0])
 
     def size(self, a: torch.Tensor) -> int:
-        return int(self.sum(torch.tensor([a.numel()], dtype=torch.float64)))
+        return int(self.sum(torch.full((1,), float(a.numel()), dtype=torch.float64, device=a.device)))
 
     def views(self, a: torch.Tensor):
         return [a[offset:offset + numel] for offset, numel in self.segments]

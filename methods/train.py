@@ -219,6 +219,17 @@ def build_analyzer(spec):
     return spec
 
 
+def reference_forward(parametrization, bare, accelerator) -> Callable:
+    """The frozen reference's logits under the same autocast as the trained model: `accelerator.prepare`
+    wraps only the trained model's forward in autocast (mixed_precision bf16), and the full
+    parametrization's deep copy was taken before that, so without this NPO's log-ratio would not
+    be 0 at step 0."""
+    def forward(batch):
+        with accelerator.autocast():
+            return parametrization.reference_logits(bare, batch)
+    return forward
+
+
 def _is_finite(value: Optional[float]) -> bool:
     return value is not None and math.isfinite(value)
 
@@ -268,7 +279,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     bare = accelerator.unwrap_model(model)
     if sharded:  # FSDP replaces the parameters, so take them after sharding
         named = parametrization.trainable_parameters(bare)
-    reference = (lambda batch: parametrization.reference_logits(bare, batch)) if objective.needs_reference else None
+    reference = reference_forward(parametrization, bare, accelerator) if objective.needs_reference else None
 
     buffers = TaskBuffers(named, plan.buffers + probes, device)
     if sharded and not buffers.sharded:
@@ -313,9 +324,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                              backward_passes=int(round(passes.item() * world)), train_seconds=train_seconds,
                              peak_memory_bytes=peak_memory_bytes(device),
                              trainable_parameters=sum(p.numel() for _, p in named),
-                             gradient_buffer_bytes=buffers.nbytes() + sum(
-                                 t.numel() * t.element_size() for t in rectifier.state_dict().values()
-                                 if isinstance(t, torch.Tensor)))
+                             gradient_buffer_bytes=buffers.nbytes() + rectifier.state_nbytes())
         if accelerator.is_main_process:
             atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
             atomic.write_json(out_dir / "train_status.json", dataclasses.asdict(result))
@@ -394,6 +403,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
             update = combined.update
             update_norm = space.norm(update)
             geometry["intervened"] = combined.intervened
+            row.update(combined.extra)  # e.g. GRU's cos_update_constraint (update vs the EMA)
             if combined.dot_update_forget is not None:
                 geometry["cos_update_forget"] = cosine(combined.dot_update_forget, update_norm, norms[forget])
             if retain_side:

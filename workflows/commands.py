@@ -15,8 +15,6 @@ from typing import Any
 
 from common import atomic, contract, provenance
 
-# Tokens per encoded QA pair when a config does not say (TOFU-legacy uses 500).
-DEFAULT_MAX_LENGTH = {"tofu-tiny": 64, "tofu": 500}
 TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers")  # run-spec keys that are not TrainConfig fields
 
 
@@ -39,15 +37,17 @@ def train_config_from_spec(spec: dict[str, Any]):
                        parametrization=spec.get("parametrization", "full"), seed=int(spec["seed"]), **hyper)
 
 
-def forget_and_retain_pairs(benchmark: str, data_dir: str | None, split: str):
-    """(forget, retain) question/answer pairs through the evaluation package's loaders."""
-    from evaluation import benchmarks
-    from workflows.grid import retain_split
+def unlearning_streams(objective: str, corpora: dict, tokenizer, fmt, max_length: int, seed: int):
+    """The objective's streams from a benchmark's forget/retain corpora (QA pairs or raw text)."""
+    from evaluation.encoding import encode_corpus, encode_qa
+    from methods.data import build_streams, build_text_streams
 
-    data = benchmarks.get(benchmark).open(data_dir)
-    forget = [(row["question"], row["answer"]) for row in data[split]]
-    retain = [(row["question"], row["answer"]) for row in data[retain_split(benchmark, split)]]
-    return forget, retain
+    forget, retain = corpora["forget"], corpora.get("retain")
+    if forget.kind == "qa":
+        return build_streams(objective, forget.items, retain.items if retain else [],
+                             lambda q, a: encode_qa(tokenizer, fmt, q, a, max_length), seed)
+    return build_text_streams(objective, encode_corpus(tokenizer, fmt, forget, max_length),
+                              encode_corpus(tokenizer, fmt, retain, max_length) if retain else [])
 
 
 def _is_main_process() -> bool:
@@ -67,10 +67,8 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
     """
     import torch
 
-    from evaluation import models
-    from evaluation.encoding import encode_qa
+    from evaluation import benchmarks, models
     from methods.checkpoint import full_model_state, is_sharded
-    from methods.data import build_streams
     from methods.registry import PARAMETRIZATIONS
     from methods.train import train
 
@@ -78,11 +76,11 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
         torch.set_num_threads(threads)
     config = train_config_from_spec(spec)
     config.validate()
-    max_length = int(spec["hyperparameters"].get("max_length", DEFAULT_MAX_LENGTH.get(spec["benchmark"], 512)))
-    forget, retain = forget_and_retain_pairs(spec["benchmark"], data_dir, spec["split"])
+    bench = benchmarks.get(spec["benchmark"])
+    corpora = bench.unlearning_corpora(bench.open(data_dir), spec["split"])  # data errors before the model loads
+    max_length = int(spec["hyperparameters"].get("max_length", bench.default_max_length))
     model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"))
-    streams = build_streams(config.objective, forget, retain,
-                            lambda q, a: encode_qa(tokenizer, fmt, q, a, max_length), config.seed)
+    streams = unlearning_streams(config.objective, corpora, tokenizer, fmt, max_length, config.seed)
 
     out_model, main = Path(out_model), _is_main_process()
     scratch = out_model.with_name(f".{out_model.name}.training")  # same path on every rank
@@ -135,7 +133,7 @@ def _target_card(target: str) -> dict[str, Any]:
 # evaluate-run
 
 def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
-                 out_dir: str | Path, *, variant: str = "full", retain_reference: str | None = None,
+                 out_dir: str | Path, *, variant: str | None = None, retain_reference: str | None = None,
                  batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
     """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated."""
     identity = {"role": "unlearned", "model": spec["model"], "method": spec["objective"],
@@ -161,7 +159,8 @@ def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict
         "identity": ident,
         "metrics": {},
         "flags": {"diverged": True},
-        "evaluator": {"name": "not-evaluated", "variant": variant, "item_cap": None},
+        "evaluator": {"name": "not-evaluated", "variant": variant or _default_variant(spec["benchmark"]),
+                      "item_cap": None},
         "cost": trained.get("cost", {}),
         "provenance": provenance.provenance({"identity": ident, "train_config": trained.get("train_config")}),
         "status": {"state": "diverged", "step": trained.get("diverged_step"), "reason": trained.get("reason")},
@@ -172,6 +171,12 @@ def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict
             tmp, index=False)
     contract.write_metrics(out / "metrics.json", document)
     return document
+
+
+def _default_variant(benchmark: str) -> str:
+    from evaluation import benchmarks
+
+    return benchmarks.get(benchmark).default_variant
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,8 +231,10 @@ def _evaluate_run(args) -> int:
     document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
                             variant=args.variant, retain_reference=args.retain_reference,
                             batch_size=args.batch_size, progress=not args.quiet)
-    shown = {k: v for k, v in document["metrics"].items() if v is not None}
-    print(json.dumps({"out": args.out, "status": document["status"], "metrics": shown}, indent=2))
+    from evaluation.cli import summary_metrics
+
+    print(json.dumps({"out": args.out, "status": document["status"],
+                      "metrics": summary_metrics(document["metrics"])}, indent=2))
     return 0
 
 
@@ -262,7 +269,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--model", required=True, help="the unlearned model folder")
     ev.add_argument("--train-result", required=True, help="JSON written by `ubench unlearn`")
     ev.add_argument("--data", default=None, help="benchmark data folder")
-    ev.add_argument("--variant", default="full", help="evaluator variant (full, legacy)")
+    ev.add_argument("--variant", default=None,
+                    help="evaluator variant of the benchmark (default: the benchmark's own default)")
     ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--out", required=True, help="run folder for metrics.json and per_item.parquet")

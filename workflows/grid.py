@@ -12,7 +12,7 @@ import copy
 import itertools
 import json
 import math
-import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -21,19 +21,20 @@ import jsonschema
 import yaml
 
 from common import contract
+from evaluation import benchmarks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "config" / "default.yaml"
 
-# Benchmarks whose target is a model fine-tuned on the benchmark's `full` split and whose
-# retain reference is fine-tuned on the complement of the forget split (TOFU recipe).
-FINETUNED_BENCHMARKS = ("tofu", "tofu-tiny")
-FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
 
 
 class GridError(ValueError):
     """A config that validates against the schema but cannot describe a grid."""
+
+
+class UnusedOverride(UserWarning):
+    """An override whose `when:` selects no run (almost always a misspelt name)."""
 
 
 @dataclass(frozen=True)
@@ -217,12 +218,15 @@ def hyperparameters_for(experiment: dict[str, Any], identity: dict[str, Any]) ->
 
 
 def retain_split(benchmark: str, split: str) -> str:
-    """TOFU pairing: forget01 ↔ retain99, forget05 ↔ retain95, forget10 ↔ retain90."""
-    match = FORGET_SPLIT.match(split)
-    if not match:
-        raise GridError(f"{benchmark} split {split!r} is not of the form forgetXX (e.g. forget10): "
-                        "cannot derive the retain split")
-    return f"retain{100 - int(match.group(1)):02d}"
+    """The training split of `benchmark`'s retain reference for unlearning split `split` (TOFU:
+    forget01 ↔ retain99, forget05 ↔ retain95, forget10 ↔ retain90)."""
+    try:
+        found = benchmarks.get(benchmark).finetune_split("retain", split)
+    except ValueError as error:
+        raise GridError(str(error)) from None
+    if found is None:
+        raise GridError(f"{benchmark} has no retain fine-tuning split for {split!r}")
+    return found
 
 
 def _fill(template: str, benchmark: str, split: str) -> str:
@@ -233,19 +237,22 @@ def _fill(template: str, benchmark: str, split: str) -> str:
 
 
 def _source(choice: str, *, role: str, benchmark: str, split: str, model: dict[str, Any]) -> ModelSource | None:
-    finetuned = benchmark in FINETUNED_BENCHMARKS
+    bench = benchmarks.get(benchmark)
+    train_split = bench.finetune_split(role, split)
     if choice == "auto":
-        choice = "finetune" if finetuned else ("base" if role == "target" else "none")
+        if bench.fine_tunes_by_default and train_split is not None:
+            choice = "finetune"
+        else:
+            choice = "base" if role == "target" else "none"
     if choice == "none":
         if role == "target":
             raise GridError("a target model cannot be `none`: use `base`, `finetune` or a path / Hub id")
         return None
     if choice == "finetune":
-        if not finetuned:
-            raise GridError(f"`finetune` for the {role} model needs a TOFU-like benchmark "
-                            f"({', '.join(FINETUNED_BENCHMARKS)}); {benchmark} has no fine-tuning split: "
-                            "give a Hub id / folder, `base` or `none`")
-        return ModelSource("finetune", "full" if role == "target" else retain_split(benchmark, split))
+        if train_split is None:
+            raise GridError(f"`finetune` for the {role} model needs a benchmark that fine-tunes one; {benchmark} "
+                            f"has no fine-tuning split for it: give a Hub id / folder, `base` or `none`")
+        return ModelSource("finetune", train_split)
     if choice == "base":
         return ModelSource("external", model["base"])
     return ModelSource("external", _fill(choice, benchmark, split))
@@ -304,6 +311,12 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
     experiments += [(f"extra_experiments[{i}]", e) for i, e in enumerate(config.get("extra_experiments", []))]
     for index, experiment in experiments:
         benchmark = experiment["benchmark"]
+        try:
+            bench = benchmarks.get(benchmark)
+            for split in experiment["splits"]:
+                bench.check_split(split)
+        except ValueError as error:
+            raise GridError(f"{index}: {error}") from None
         for model_name in experiment["models"]:
             if model_name not in models:
                 raise GridError(f"{index} uses model {model_name!r}, which is not defined "
@@ -333,6 +346,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                                    split=split, model=model),
                 )
     grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()))
+    check_evaluation_variants(config, {run.benchmark for run in grid.runs})
     check_prompt_formats(models)
     check_model_locations(grid)
     if check_names:
@@ -356,9 +370,10 @@ def check_overrides_match(index: str, experiment: dict[str, Any]) -> None:
     for number, override in enumerate(experiment.get("overrides", [])):
         for key, selector in override.get("when", {}).items():
             if not set(_as_list(selector)) & set(choices[key]):
-                raise GridError(f"{index}.overrides[{number}].when.{key}: {selector!r} matches no run of "
-                                f"this experiment (its {SELECTOR_LISTS[key]}: {', '.join(choices[key])}); "
-                                "fix the name or remove the override")
+                # a warning, not an error: narrowing an experiment's lists legitimately leaves overrides idle
+                warnings.warn(f"{index}.overrides[{number}].when.{key}: {selector!r} matches no run of "
+                              f"this experiment (its {SELECTOR_LISTS[key]}: {', '.join(choices[key])}); "
+                              "a typo? fix the name or remove the override", UnusedOverride, stacklevel=2)
 
 
 def check_prompt_formats(models: dict[str, Any]) -> None:
@@ -424,12 +439,28 @@ def check_method_arguments(runs: Iterable[Run]) -> None:
                 raise GridError(f"run {label}: hyperparameters.{key}: {message}") from None
 
 
+def check_evaluation_variants(config: dict[str, Any], used: set[str]) -> None:
+    """`evaluation.variants` names registered benchmarks and their variants; `evaluation.variant`
+    belongs to at least one benchmark of the grid."""
+    options = config.get("evaluation", {})
+    for name, variant in options.get("variants", {}).items():
+        try:
+            benchmarks.get(name).check_variant(variant)
+        except ValueError as error:
+            raise GridError(f"evaluation.variants.{name}: {error}") from None
+    variant = options.get("variant")
+    if variant is not None and used and not any(variant in benchmarks.get(b).variants for b in used):
+        offered = {b: list(benchmarks.get(b).variants) for b in sorted(used)}
+        raise GridError(f"evaluation.variant {variant!r} is not a variant of any benchmark in this grid; "
+                        f"variants: {offered}")
+
+
 def summary(grid: Grid) -> dict[str, int]:
     """Job counts per rule, as Snakemake should plan them from scratch."""
-    benchmarks = {run.benchmark for run in grid.runs}
+    used = {run.benchmark for run in grid.runs}
     n_refs = sum(1 + (ref.retain is not None) for ref in grid.references)
     return {
-        "generate_tofu_tiny": int("tofu-tiny" in benchmarks),
+        "generate_data": sum(benchmarks.get(name).generated for name in used),
         "finetune": len(grid.finetune_jobs()),
         "evaluate_reference": n_refs,
         "unlearn": len(grid.runs),

@@ -10,7 +10,8 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from workflows.grid import FINETUNED_BENCHMARKS, REPO_ROOT, Grid, ModelSource, Reference, Run
+from evaluation import benchmarks
+from workflows.grid import REPO_ROOT, Grid, ModelSource, Reference, Run
 
 # Wildcard value patterns: result-contract names, a method folder `obj+rect[+param]`, a seed.
 NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
@@ -30,9 +31,13 @@ class Layout:
         self.threads = int(config.get("threads", 1))
 
     # ---- file patterns (Snakemake wildcards in braces) ------------------------------------
+    def generated_data_dir(self, benchmark: str = "{benchmark}") -> str:
+        return f"{self.work}/data/{benchmark}"
+
     @property
-    def tofu_tiny_dir(self) -> str:
-        return f"{self.work}/data/tofu-tiny"
+    def generated_benchmarks(self) -> list[str]:
+        """Generated benchmarks (tiny twins) this grid uses: the `generate_data` rule's wildcard values."""
+        return sorted({run.benchmark for run in self.grid.runs if benchmarks.get(run.benchmark).generated})
 
     def finetuned_dir(self, benchmark="{benchmark}", model="{model}", train_split="{train_split}") -> str:
         return f"{self.work}/models/{benchmark}/{model}/finetuned-{train_split}"
@@ -71,11 +76,14 @@ class Layout:
 
     # ---- per-job lookups -----------------------------------------------------------------
     def data_location(self, benchmark: str) -> str:
-        return self.tofu_tiny_dir if benchmark == "tofu-tiny" else f"{self.data_dir}/{benchmark}"
+        bench = benchmarks.get(benchmark)
+        if bench.generated:
+            return self.generated_data_dir(benchmark)
+        return str(Path(self.data_dir) / bench.data_subdir) if bench.data_subdir else self.data_dir
 
     def data_inputs(self, benchmark: str) -> list[str]:
         """Only generated data is a DAG input; the shared copy is checked by the command itself."""
-        return [self.tofu_tiny_dir] if benchmark == "tofu-tiny" else []
+        return [self.generated_data_dir(benchmark)] if benchmarks.get(benchmark).generated else []
 
     def source_path(self, ref: Reference, source: ModelSource) -> str:
         if source.is_finetuned:
@@ -133,13 +141,15 @@ class Layout:
             flags += ["--set"] + [f"{key}={json.dumps(value)}" for key, value in sorted(recipe.items())]
         return " ".join(shlex.quote(f) for f in flags)
 
-    def tofu_tiny_args(self) -> str:
-        options = self.grid.config.get("tofu_tiny", {})
-        flags = []
-        for key in ("authors", "seed"):
-            if key in options:
-                flags += [f"--{key}", str(options[key])]
-        return " ".join(flags)
+    def generator_options(self, benchmark: str) -> dict[str, Any]:
+        """Options of a generated benchmark: `generators: {name: {...}}` (and the older `tofu_tiny:` key)."""
+        options = dict(self.grid.config.get("tofu_tiny", {})) if benchmark == "tofu-tiny" else {}
+        options.update(self.grid.config.get("generators", {}).get(benchmark, {}))
+        return options
+
+    def generator_args(self, benchmark: str) -> str:
+        flags = [f"{key}={json.dumps(value)}" for key, value in sorted(self.generator_options(benchmark).items())]
+        return " ".join(shlex.quote(f) for f in (["--set", *flags] if flags else []))
 
     def run_spec(self, wildcards) -> dict[str, Any]:
         run: Run = self.grid.run(wildcards.benchmark, wildcards.split, wildcards.model, wildcards.method,
@@ -154,10 +164,21 @@ class Layout:
             "dtype": model.get("dtype", "float32"),
         }
 
-    def evaluation_options(self) -> str:
-        """`ubench evaluate` flags shared by every evaluation of this grid."""
+    def evaluation_variant(self, benchmark: str) -> str:
+        """`evaluation.variants[benchmark]`, else `evaluation.variant` when the benchmark has it,
+        else the benchmark's default variant."""
         options = self.grid.config.get("evaluation", {})
-        flags = ["--variant", options.get("variant", "full")]
+        bench = benchmarks.get(benchmark)
+        if benchmark in options.get("variants", {}):
+            return options["variants"][benchmark]
+        if options.get("variant") in bench.variants:
+            return options["variant"]
+        return bench.default_variant
+
+    def evaluation_options(self, benchmark: str) -> str:
+        """`ubench evaluate` flags of every evaluation of `benchmark` in this grid."""
+        options = self.grid.config.get("evaluation", {})
+        flags = ["--variant", self.evaluation_variant(benchmark)]
         if "batch_size" in options:
             flags += ["--batch-size", str(options["batch_size"])]
         return " ".join(shlex.quote(f) for f in flags)
@@ -173,8 +194,6 @@ class Layout:
         pairs = [f"role={role}", f"method={role}", "rectifier=none", f"model={model}"]
         return " ".join(shlex.quote(p) for p in pairs)
 
-    def uses_finetuning(self, benchmark: str) -> bool:
-        return benchmark in FINETUNED_BENCHMARKS
 
 
 def shlex_json(value: Any) -> str:

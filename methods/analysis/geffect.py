@@ -41,10 +41,11 @@ def group_of(name: str) -> str:
 
 
 def group_dots(a: torch.Tensor, b: torch.Tensor, layout: dict[str, slice]) -> dict[str, float]:
-    """Local (this rank's) ⟨a, b⟩ restricted to each parameter group (fp32 dots, float64 sums)."""
-    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64))
+    """Local (this rank's) ⟨a, b⟩ restricted to each parameter group (fp32 dots, float64 sums on the
+    buffers' device, ready for the collective)."""
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64, device=a.device))
     for name, part in layout.items():
-        sums[group_of(name)] += torch.dot(a[part], b[part]).double().cpu()
+        sums[group_of(name)] += torch.dot(a[part], b[part]).double()
     return sums
 
 

@@ -29,15 +29,15 @@ class Geometry(Analyzer):
     def observe(self, step, tasks, layout, space):
         if "forget" not in tasks or "retain" not in tasks:
             return {}
-        sums = defaultdict(lambda: torch.zeros(3, dtype=torch.float64))
         f, r = tasks["forget"], tasks["retain"]
+        sums = defaultdict(lambda: torch.zeros(3, dtype=torch.float64, device=f.device))  # stays on device for NCCL
         for name, part in layout.items():
             fs, rs = f[part], r[part]
-            sums[group_of(name)] += torch.stack([torch.dot(fs, rs), torch.dot(fs, fs), torch.dot(rs, rs)]).double().cpu()
+            sums[group_of(name)] += torch.stack([torch.dot(fs, rs), torch.dot(fs, fs), torch.dot(rs, rs)]).double()
+        groups = sorted(sums)  # the same on every rank: one collective for all groups
+        reduced = space._global(torch.stack([sums[g] for g in groups])).tolist() if groups else []
         cosines = {}
-        for group, (fr, ff, rr) in sorted(sums.items()):
-            stacked = space._global(torch.stack([fr, ff, rr]))
-            fr, ff, rr = stacked.tolist()
+        for group, (fr, ff, rr) in zip(groups, reduced):
             cosines[group] = fr / (ff * rr) ** 0.5 if ff > 0 and rr > 0 else None
         self.history.append({"step": step, "cos_forget_retain": cosines})
         return {"group_cos_forget_retain": cosines}

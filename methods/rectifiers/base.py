@@ -71,7 +71,13 @@ class Rectifier:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
+        """Cross-step state for checkpoints (host copies)."""
         return {}
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+    def state_nbytes(self) -> int:
+        """Bytes of cross-step state held on the device, counted without copying it (GRU's EMA is one
+        value per trainable parameter: copying it to the host just to count it would cost ~29 GB at 7B)."""
+        return 0

@@ -12,7 +12,7 @@ from typing import Optional
 
 import torch
 
-from methods.gradspace import GradSpace
+from methods.gradspace import GradSpace, cosine
 from methods.rectifiers.base import Combined, Rectifier
 from methods.registry import RECTIFIERS
 
@@ -39,6 +39,11 @@ def gru_project(g_u, m, space: GradSpace, cos_clip: Optional[float] = None) -> t
     return g_u, c
 
 
+def cos_to_ema(update, m, space: GradSpace) -> Optional[float]:
+    """cos(update, m) with m the post-EMA reference: GRU guarantees ≥ 0 for the projected update."""
+    return cosine(space.dot(update, m), space.norm(update), space.norm(m))
+
+
 @RECTIFIERS.register("gru")
 class GRU(Rectifier):
     defaults = {"gamma": 0.8, "cos_clip": None}  # cos_clip: None (plain projection) or e.g. -0.5
@@ -50,25 +55,34 @@ class GRU(Rectifier):
             raise ValueError(f"gru gamma (EMA weight of the current gradient) must be in (0, 1], got {self.args['gamma']}")
         self.ema: Optional[torch.Tensor] = None
 
-    def combine(self, tasks, space):
+    def update_ema(self, tasks) -> torch.Tensor:
         g_c = tasks.buffers[tasks.constraint]
         if self.ema is None:
             self.ema = torch.zeros_like(g_c)
         elif self.ema.device != g_c.device:  # restored from a checkpoint on the CPU
             self.ema = self.ema.to(g_c.device)
-        ema_update(self.ema, g_c, float(self.args["gamma"]))
+        return ema_update(self.ema, g_c, float(self.args["gamma"]))
+
+    def clip(self) -> Optional[float]:
+        return None if self.args["cos_clip"] is None else float(self.args["cos_clip"])
+
+    def combine(self, tasks, space):
+        self.update_ema(tasks)
         forget = tasks.objective_tasks[0]
         g_f = tasks.buffers[forget]
         # ⟨update, g_f⟩ from dot products taken before g_f's buffer is reused for the update
         dot_uf = sum(tasks.weights[t] * space.dot(tasks.buffers[t], g_f) for t in tasks.objective_tasks)
         dot_mf = space.dot(self.ema, g_f)
         g_u = tasks.objective_sum()
-        clip = self.args["cos_clip"]
-        update, c = gru_project(g_u, self.ema, space, None if clip is None else float(clip))
-        return Combined(update, intervened=float(c != 0.0), dot_update_forget=dot_uf - c * dot_mf)
+        update, c = gru_project(g_u, self.ema, space, self.clip())
+        return Combined(update, intervened=float(c != 0.0), dot_update_forget=dot_uf - c * dot_mf,
+                        extra={"cos_update_constraint": cos_to_ema(update, self.ema, space)})
 
     def state_dict(self):
         return {"ema": None if self.ema is None else self.ema.detach().cpu().clone()}
+
+    def state_nbytes(self):
+        return 0 if self.ema is None else self.ema.numel() * self.ema.element_size()
 
     def load_state_dict(self, state):
         self.ema = None if state.get("ema") is None else state["ema"].clone()

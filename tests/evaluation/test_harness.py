@@ -127,3 +127,56 @@ def test_retain_model_is_its_own_reference(tiny_folder, tiny_model):
     assert result["metrics"]["privleak"] == pytest.approx(0.0, abs=1e-6)
     assert not result["flags"]["privleak_reference_fallback"]
     assert result["metric_details"]["forget_quality"]["retain_reference"].startswith("self")
+
+
+def test_memorization_and_mink_token_convention_is_a_recorded_switch(tiny_folder, tiny_model):
+    """OU (full): ES, EM, Min-K, Min-K++ over the answer without EOS; ours: with the EOS position."""
+    model, tokenizer, fmt = tiny_model
+    data = TofuData(tiny_folder)
+    ours = dataclasses.replace(QUICK, memorization_mia_include_eos=True)
+    result_ou, table_ou, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", QUICK,
+                                                      batch_size=16, progress=False)
+    result_ours, table_ours, _ = tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", ours,
+                                                    batch_size=16, progress=False)
+    assert tofu_eval.VARIANTS["full"].memorization_mia_include_eos is False
+    assert result_ou["evaluator"]["memorization_mia_tokens"] == "answer without EOS (OU)"
+    assert result_ours["evaluator"]["memorization_mia_tokens"] == "answer + EOS (ours)"
+    row = tofu_eval.eval_rows(data, "forget01", QUICK)["forget"][0]
+    scores = harness._scores[(fmt.prompt(row["question"]), row["answer"])]
+    from evaluation.metrics import memorization
+    first = table_ou[table_ou.eval_set == "forget"].sort_values("item_index").iloc[0]
+    assert first["exact_memorization"] == pytest.approx(memorization.exact_memorization(scores.hits[:-1]))
+    first_ours = table_ours[table_ours.eval_set == "forget"].sort_values("item_index").iloc[0]
+    assert first_ours["exact_memorization"] == pytest.approx(memorization.exact_memorization(scores.hits))
+    # the probability (and LOSS attack) keep the EOS position in both
+    assert first["gt_loss_mean"] == first_ours["gt_loss_mean"] == pytest.approx(scores.mean_loss)
+    assert first["mia_loss"] == pytest.approx(scores.mean_loss)
+
+
+def test_retain_reference_from_another_variant_is_refused(tiny_folder, tiny_model, tmp_path):
+    import json
+
+    model, tokenizer, fmt = tiny_model
+    data = TofuData(tiny_folder)
+    result, table, _ = tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", QUICK,
+                                          batch_size=16, progress=False, is_retain_model=True)
+    table.to_parquet(tmp_path / "per_item.parquet", index=False)
+    (tmp_path / "metrics.json").write_text(json.dumps({"evaluator": result["evaluator"]}))
+    reference = tofu_eval.RetainReference.load(tmp_path)
+    same, _, _ = tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", QUICK, reference,
+                                    batch_size=16, progress=False)
+    assert same["metrics"]["forget_quality"] == pytest.approx(1.0)
+    other = dataclasses.replace(QUICK, memorization_mia_include_eos=True)
+    with pytest.raises(ValueError, match="memorization_mia_include_eos"):
+        tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", other, reference, batch_size=16, progress=False)
+    (tmp_path / "metrics.json").write_text("{}")
+    with pytest.raises(ValueError, match="no `evaluator` block"):
+        tofu_eval.RetainReference.load(tmp_path)
+
+
+def test_cli_summary_says_why_forget_quality_is_missing():
+    from evaluation.cli import summary_metrics
+
+    shown = summary_metrics({"forget_quality": None, "model_utility": 0.5, "exact_memorization": None})
+    assert shown == {"forget_quality": "n/a (no retain reference)", "model_utility": 0.5}
+    assert summary_metrics({"forget_quality": 0.2})["forget_quality"] == 0.2

@@ -75,8 +75,8 @@ def test_benchmark_registry_opens_and_validates(tiny_folder):
 
     data = benchmarks.get("tofu-tiny").open(tiny_folder)
     assert len(data["forget05"]) == 25
-    with pytest.raises(ValueError, match="unknown benchmark 'muse'.*tofu-tiny"):
-        benchmarks.get("muse")
+    with pytest.raises(ValueError, match="unknown benchmark 'nope'.*tofu-tiny"):
+        benchmarks.get("nope")
     with pytest.raises(ValueError, match="no Hub copy"):
         benchmarks.get("tofu-tiny").open(None)
 

@@ -129,8 +129,14 @@ def test_training_moves_only_edits_and_opens_gates_on_forget(tmp_path):
 def test_grun_combines_with_objectives_and_rectifiers(tmp_path, objective, rectifier):
     config = TrainConfig(objective=objective, rectifier=rectifier, parametrization="grun", lr=1e-2, max_steps=2,
                          batch_size=4, seed=0, parametrization_args={"layers": [1], "rank": 2, "gate": "mlp_3"})
-    result = train(tiny_llama(), split_streams(8), config, tmp_path, pad_token_id=0, progress=False)
+    model, streams = tiny_llama(), split_streams(8)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    result = train(model, streams, config, tmp_path, pad_token_id=0, progress=False)
     assert result.status == "ok" and result.optimizer_steps == 2
+    # the base stays frozen while the edits train: the gate loss (BCE) must fall over the steps
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters() if name in before)
+    log = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert log[-1]["update_norm"] > 0 and log[-1]["losses"]["gate"] != log[0]["losses"]["gate"]
 
 
 def test_save_and_load_reproduce_edited_forward_and_generate(tmp_path):

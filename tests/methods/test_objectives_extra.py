@@ -108,9 +108,44 @@ def test_kl_variants_keep_the_forget_term_and_use_kl_retain():
                                                  ("npo_kl", "gru"), ("simnpo_kl", "none"), ("wga_kl", "pcgrad"),
                                                  ("satimp", "none")])
 def test_objectives_run_through_the_loop(tmp_path, objective, rectifier):
+    import json
+
+    model = tiny_llama()
+    start = {name: p.detach().clone() for name, p in model.named_parameters()}
     config = TrainConfig(objective=objective, rectifier=rectifier, lr=1e-3, max_steps=2, batch_size=4)
-    result = train(tiny_llama(), make_streams(), config, tmp_path, pad_token_id=0, progress=False)
+    result = train(model, make_streams(), config, tmp_path, pad_token_id=0, progress=False)
     assert result.status == "ok" and result.optimizer_steps == 2
+    rows = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert all(r["update_norm"] > 0 for r in rows)
+    assert any(not torch.equal(p, start[name]) for name, p in model.named_parameters())
+
+
+@pytest.mark.parametrize("objective,lr,measure", [("undial", 1e-3, "own"), ("ceu", 1e-2, "own"),
+                                                  ("satimp", 1e-2, "nll")])
+def test_objective_moves_the_number_it_targets(tmp_path, objective, lr, measure):
+    """UNDIAL and CE-U lower their own forget term (a distillation target built from the start model);
+    SatImp is a weighted ascent whose loss is not monotone (its weight p^β1 shrinks as p falls), so
+    its number is the forget NLL, which must rise."""
+    import copy
+
+    from methods import tokens
+    from methods.data import collate
+
+    streams, model = make_streams(), tiny_llama()
+    start = copy.deepcopy(model).eval()
+    fixed = {name: collate(streams[name], 0) for name in ("forget", "retain")}
+    measured = OBJECTIVES.get(objective)()
+
+    def number():
+        with torch.no_grad():
+            if measure == "nll":
+                return -tokens.mean_nll(tokens.logits_of(model, fixed["forget"]), fixed["forget"]["labels"]).item()
+            return measured.losses(model, fixed, lambda b: tokens.logits_of(start, b))["forget"].item()
+
+    before = number()
+    config = TrainConfig(objective=objective, lr=lr, max_steps=3, batch_size=4)
+    assert train(model, streams, config, tmp_path, pad_token_id=0, progress=False).status == "ok"
+    assert number() < before
 
 
 def test_bad_retain_loss_is_explained():

@@ -156,3 +156,74 @@ def test_pcgrad_global_is_registered_under_its_own_name():
     assert RECTIFIERS.get("pcgrad-global")().args["granularity"] == "global"
     with pytest.raises(ValueError, match="global by definition"):
         RECTIFIERS.get("pcgrad-global")(granularity="tensor")
+
+
+# ---- pinned against hand-computed vectors: a wrong rule (zeroing instead of projecting, a dropped
+# retain term, a swapped projection direction) gives other numbers. Two tensors: [0:2] and [2:4].
+PIN_SPACE = GradSpace([(0, 2), (2, 2)])
+PIN_F = torch.tensor([1.0, 0.0, 2.0, -1.0])   # g_f
+PIN_R = torch.tensor([-1.0, 1.0, 1.0, 1.0])   # g_r: ⟨f,r⟩ = -1 on tensor 0, +1 on tensor 1, 0 globally
+PIN_F2 = torch.tensor([1.0, 0.0, 0.0, -2.0])  # global conflict with PIN_R: ⟨f,r⟩ = -3, ‖r‖² = 4
+
+
+def test_pcgrad_tensor_pinned():
+    # tensor 0 conflicts: f̃ = [1,0] − (−1/2)[−1,1] = [0.5, 0.5]; tensor 1 agrees: kept [2,−1]
+    # g = 1·f̃ + 2·r = [0.5−2, 0.5+2, 2+2, −1+2]
+    update = pcgrad_tensor(PIN_F.clone(), PIN_R, 1.0, 2.0, PIN_SPACE).update
+    torch.testing.assert_close(update, torch.tensor([-1.5, 2.5, 4.0, 1.0]))
+
+
+def test_pcgrad_global_pinned():
+    # f̃ = f − (−3/4)·r = [1−0.75, 0.75, 0.75, −2+0.75]; g = 0.5·f̃ + 1·r
+    update = pcgrad_global(PIN_F2.clone(), PIN_R, 0.5, 1.0, SPACE4).update
+    torch.testing.assert_close(update, torch.tensor([0.125 - 1, 0.375 + 1, 0.375 + 1, -0.625 + 1]))
+
+
+def test_pcgrad_symmetric_pinned():
+    # d = −3, ‖r‖² = 4, ‖f‖² = 5: f' = f + 0.75 r = [0.25, 0.75, 0.75, −1.25]; r' = r + 0.6 f = [−0.4, 1, 1, −0.2]
+    update = pcgrad_symmetric(PIN_F2.clone(), PIN_R.clone(), 1.0, 1.0, SPACE4).update
+    torch.testing.assert_close(update, torch.tensor([-0.15, 1.75, 1.75, -1.45]))
+
+
+def test_blur_pinned():
+    # ⟨r,f⟩ = −3, ‖f‖² = 5: r − (−3/5) f = [−0.4, 1, 1, −0.2]; g = 1·f + 2·that
+    update = blur(PIN_F2.clone(), PIN_R, 1.0, 2.0, SPACE4).update
+    torch.testing.assert_close(update, torch.tensor([0.2, 2.0, 2.0, -2.4]))
+
+
+SPACE4 = GradSpace([(0, 4)])
+
+
+def test_gru_guarantee_against_post_step_ema_over_many_steps():
+    """⟨update, m_t⟩ ≥ 0 with m_t the EMA *after* this step's update, for every step, while the
+    current retain gradient may still conflict (the test would fail against g_c)."""
+    rectifier = GRU(gamma=0.3)
+    g = torch.Generator().manual_seed(5)
+    conflicts_with_current = projected = 0
+    for _ in range(40):
+        f, r = torch.randn(N, generator=g), torch.randn(N, generator=g)
+        tasks = TaskGradients({"forget": f.clone(), "retain_nll": r.clone()}, {"forget": 1.0},
+                              retain="retain_nll", constraint="retain_nll")
+        combined = rectifier.combine(tasks, SPACE)
+        assert torch.dot(combined.update, rectifier.ema) >= -tol(combined.update, rectifier.ema)
+        assert combined.extra["cos_update_constraint"] >= -1e-6
+        conflicts_with_current += int(torch.dot(combined.update, r) < 0)
+        projected += int(combined.intervened)
+    assert projected > 0 and conflicts_with_current > 0
+
+
+def test_gru_ce_and_kl_add_the_retain_gradient_after_the_projection():
+    from methods.rectifiers.gru_after import GRUPlusCE, GRUPlusKL
+
+    f, c = torch.tensor([1.0, -2.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0, 0.0])
+    # first step: m = 0.8 c; ⟨f, m⟩ < 0 → f − (⟨f,m⟩/‖m‖²) m = [1, 0, 0, 0]; then + α·g_c
+    tasks = TaskGradients({"forget": f.clone(), "retain_nll": c.clone()}, {"forget": 1.0},
+                          retain="retain_nll", retain_weight=1.0, constraint="retain_nll")
+    torch.testing.assert_close(GRUPlusCE().combine(tasks, SPACE4).update, torch.tensor([1.0, 1.0, 0.0, 0.0]))
+    kl = torch.tensor([0.0, 0.0, 3.0, 0.0])
+    tasks = TaskGradients({"forget": f.clone(), "retain": kl.clone(), "retain_nll": c.clone()},
+                          {"forget": 1.0, "retain": 0.5}, retain="retain", retain_weight=0.5, constraint="retain_nll")
+    torch.testing.assert_close(GRUPlusKL().combine(tasks, SPACE4).update, torch.tensor([1.0, 0.0, 1.5, 0.0]))
+    with pytest.raises(ValueError, match="KL to the reference"):
+        GRUPlusKL().combine(TaskGradients({"forget": f.clone(), "retain_nll": c.clone()}, {"forget": 1.0},
+                                          retain="retain_nll", constraint="retain_nll"), SPACE4)

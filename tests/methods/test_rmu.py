@@ -84,4 +84,8 @@ def test_wmdp_zephyr_preset_and_explicit_arguments_win():
 def test_rmu_runs_through_other_parametrizations(tmp_path, parametrization, args):
     config = TrainConfig(objective="rmu", rectifier="gru", parametrization=parametrization, lr=1e-2, max_steps=2,
                          batch_size=4, objective_args={"layer": 1}, parametrization_args=args)
-    assert train(tiny_llama(), make_streams(), config, tmp_path, pad_token_id=0, progress=False).status == "ok"
+    streams, model = make_streams(), tiny_llama()
+    u = control_vector(32, 42, "cpu")  # RMU's default seed; c = 2 (default steering_coeff)
+    before = distance_to_target(model, streams["forget"], u, 2.0)
+    assert train(model, streams, config, tmp_path, pad_token_id=0, progress=False).status == "ok"
+    assert distance_to_target(model, streams["forget"], u, 2.0) < before  # toward c·u at the hooked layer

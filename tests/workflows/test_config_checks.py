@@ -74,8 +74,8 @@ def test_hub_id_fails_at_once_when_unreachable(monkeypatch):
 
 def test_override_that_matches_no_run_is_reported():
     overrides = [{"when": {"objective": "npoo"}, "set": {"lr": 1e-3}}]
-    with pytest.raises(grid.GridError, match=r"experiments\[0\]\.overrides\[0\]\.when\.objective: 'npoo' matches "
-                                             r"no run of this experiment \(its objectives: ga, npo\)"):
+    with pytest.warns(grid.UnusedOverride, match=r"experiments\[0\]\.overrides\[0\]\.when\.objective: 'npoo' "
+                                                 r"matches no run of this experiment \(its objectives: ga, npo\)"):
         grid.build(_config(overrides=overrides))
     grid.build(_config(overrides=[{"when": {"objective": ["npoo", "npo"]}, "set": {"lr": 1e-3}}]))
 
@@ -125,3 +125,8 @@ def test_corrupt_model_card(model_folder):
         models.resolve(str(model_folder))
     (model_folder / models.MODEL_CARD).write_text(json.dumps({"prompt_format": "phi"}))
     assert models.resolve(str(model_folder)) == (str(model_folder), "phi")
+
+
+def test_unknown_split_is_named_with_the_accepted_ones():
+    with pytest.raises(grid.GridError, match=r"split 'forget11' is not a tofu-tiny unlearning split; .*forget10"):
+        grid.build(_config(splits=["forget11"]))

@@ -1,17 +1,18 @@
-# Data: the embedded tofu-tiny benchmark is generated; real benchmarks are read from `data_dir`.
+# Data: generated benchmarks (the tiny twins: tofu-tiny, ...) are written by their generator;
+# real benchmarks are read from `data_dir` and checked by each command when it opens them.
 
 
-rule generate_tofu_tiny:
+rule generate_data:
     output:
-        directory(L.tofu_tiny_dir),
+        directory(L.generated_data_dir()),
     params:
-        options=L.tofu_tiny_args(),
+        options=lambda wc: L.generator_args(wc.benchmark),
     log:
-        f"{L.logs}/generate_tofu_tiny.log",
+        f"{L.logs}/generate_data/{{benchmark}}.log",
     benchmark:
-        f"{L.logs}/benchmarks/generate_tofu_tiny.tsv"
+        f"{L.logs}/benchmarks/generate_data/{{benchmark}}.tsv"
     threads: 1
     conda:
         "../../environment.yml"
     shell:
-        "ubench tofu-tiny --out {output} {params.options} > {log} 2>&1"
+        "ubench data generate --benchmark {wildcards.benchmark} --out {output} {params.options} > {log} 2>&1"

@@ -20,7 +20,7 @@ rule evaluate_reference:
         ),
         identity=lambda wc: L.reference_identity(wc.model, wc.role),
         out_dir=lambda wc, output: os.path.dirname(output.metrics),
-        options=L.evaluation_options(),
+        options=lambda wc: L.evaluation_options(wc.benchmark),
         format_flag=lambda wc: L.prompt_format_flag(wc.model),
     log:
         f"{L.logs}/evaluate/{{benchmark}}/{{split}}/{{model}}/reference-{{role}}.log",
@@ -54,7 +54,7 @@ rule evaluate_run:
             f"--retain-reference {os.path.dirname(input.retain[0])}" if input.retain else ""
         ),
         out_dir=lambda wc, output: os.path.dirname(output.metrics),
-        options=L.evaluation_options(),
+        options=lambda wc: L.evaluation_options(wc.benchmark),
     log:
         f"{L.logs}/evaluate/{{benchmark}}/{{split}}/{{model}}/{{method}}/seed{{seed}}.log",
     benchmark:

@@ -1,0 +1,161 @@
+"""What a benchmark is: the one interface the pipeline, the harness and the leaderboard talk to.
+
+A benchmark says
+- how to open and validate its data (`open`: a local folder, or the Hub for real users) and, for a
+  tiny twin, how to generate it (`generate`);
+- which unlearning splits it has (`check_split`) and which training corpora a split provides
+  (`unlearning_corpora`: QA pairs for TOFU, raw text for MUSE / WMDP / RWKU);
+- its reference models: which split the target and the retain/retrain reference are fine-tuned on
+  (`finetune_split`), or none when the base model is unlearned directly;
+- its evaluator variants and the evaluation itself (`evaluate` → metrics, per-item table, evaluator
+  block, cost), and how to read back a reference model's evaluation (`load_reference`);
+- its headline forget / utility metrics and every metric's direction (`headline`, `metrics`).
+
+Everything outside a benchmark's own modules goes through this class, so a new benchmark is a new
+module (or folder) plus one registry line in `evaluation/benchmarks/__init__.py`. Importing a
+benchmark definition must stay cheap (no torch): `ubench grid` and Snakemake plan with it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from evaluation.metrics.registry import MetricInfo
+
+QA, TEXT = "qa", "text"
+TARGET, RETAIN = "target", "retain"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """The training data of one stream: question/answer pairs (loss on the answer tokens) or raw
+    texts (concatenated and cut into max_length-token chunks, loss on every token)."""
+
+    kind: str                 # QA | TEXT
+    items: tuple              # (question, answer) pairs, or strings
+    source: str               # where it came from (file or Hub config), for messages and provenance
+    official: bool = True     # False for stand-ins (e.g. MUSE-News retain_standin)
+
+    def __post_init__(self):
+        if self.kind not in (QA, TEXT):
+            raise ValueError(f"corpus kind must be {QA!r} or {TEXT!r}, got {self.kind!r}")
+        if not self.items:
+            raise ValueError(f"corpus {self.source} is empty")
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+@dataclass(frozen=True)
+class Headline:
+    """The two axes a benchmark is judged on: candidate metric names, the first present is used."""
+
+    forget: tuple[str, ...]
+    utility: tuple[str, ...]
+    main_variant: str | None = None   # None: the most common evaluator variant of the benchmark
+
+
+@dataclass
+class EvalContext:
+    """Everything one evaluation needs; built by `evaluation.evaluate.run`."""
+
+    model: Any
+    tokenizer: Any
+    prompt_format: Any        # evaluation.prompts.PromptFormat
+    data: Any                 # what `Benchmark.open` returned
+    split: str
+    variant: str
+    reference: Any = None     # what `Benchmark.load_reference` returned, or None
+    batch_size: int = 32
+    progress: bool = True
+    role: str = "unlearned"   # unlearned | target | retain (a retain model is its own reference)
+
+
+@dataclass
+class EvalOutput:
+    """`result` holds the metrics.json blocks `metrics`, `metric_details`, `flags`, `evaluator`."""
+
+    result: dict[str, Any]
+    table: Any                # pandas.DataFrame, one row per item (per_item.parquet)
+    cost: dict[str, Any] = field(default_factory=dict)
+
+
+class Benchmark:
+    name: str = "?"
+    family: str = "?"                 # leaderboard family: tofu | muse | wmdp | rwku
+    description: str = ""
+    hub_id: str | None = None         # where real users get the data
+    splits: tuple[str, ...] = ()      # the unlearning splits (`check_split` may accept a pattern instead)
+    variants: tuple[str, ...] = ()
+    default_variant: str = ""
+    default_max_length: int = 512     # tokens per training example when a config does not say
+    headline: Headline = Headline((), ())
+    metrics: tuple[MetricInfo, ...] = ()
+    data_subdir: str | None = None    # folder under data_dir; None for a generated benchmark
+    fine_tunes_by_default: bool = False  # model `target: auto` fine-tunes (TOFU-like, tiny twins)
+    tiny_finetune_preset: str | None = None  # the fine-tuning preset for the tiny Llama
+
+    # ---- data ---------------------------------------------------------------------------------
+    @property
+    def generated(self) -> bool:
+        return self.data_subdir is None
+
+    def generate(self, out_dir: str | Path, **options) -> Path:
+        raise ValueError(f"benchmark {self.name!r} is read from data_dir, not generated")
+
+    def open(self, folder: str | Path | None):
+        """The benchmark's data object, validated (counts, fields, relations) before any model loads."""
+        raise NotImplementedError
+
+    def check_split(self, split: str) -> None:
+        if split not in self.splits:
+            raise ValueError(f"split {split!r} is not a {self.name} unlearning split; "
+                             f"choose from {', '.join(self.splits)}")
+
+    def check_variant(self, variant: str) -> None:
+        if variant not in self.variants:
+            raise ValueError(f"unknown {self.name} evaluator variant {variant!r}; "
+                             f"available: {', '.join(self.variants)}")
+
+    def unlearning_corpora(self, data, split: str) -> dict[str, Corpus | None]:
+        """{"forget": Corpus, "retain": Corpus or None} for unlearning split `split`."""
+        raise NotImplementedError
+
+    def identity_notes(self, data, split: str) -> dict[str, str]:
+        """Extra identity fields a run on this split carries (e.g. a non-official retain corpus)."""
+        return {}
+
+    # ---- reference models ---------------------------------------------------------------------
+    def finetune_split(self, role: str, split: str) -> str | None:
+        """The training split of the target (role "target") or the retain/retrain reference (role
+        "retain") for unlearning split `split`; None when this benchmark does not fine-tune it."""
+        return None
+
+    def finetune_corpus(self, data, train_split: str, extra_splits: tuple[str, ...] = ()) -> Corpus:
+        raise ValueError(f"benchmark {self.name!r} has no fine-tuning split {train_split!r}")
+
+    def vocabulary_texts(self, data) -> list[str]:
+        """Every string of the benchmark (for the tiny Llama's word-level tokenizer)."""
+        raise NotImplementedError
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, context: EvalContext) -> EvalOutput:
+        raise NotImplementedError(f"evaluation of {self.name} is not implemented")
+
+    def load_reference(self, folder: str | Path):
+        """A reference model's evaluation (the output folder of `ubench evaluate` on it)."""
+        raise ValueError(f"benchmark {self.name!r} takes no reference evaluation")
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "family": self.family, "description": self.description,
+                "splits": list(self.splits), "variants": list(self.variants),
+                "default_variant": self.default_variant, "hub_id": self.hub_id,
+                "generated": self.generated}
+
+
+def qa_pairs(rows: list[dict], source: str, *, official: bool = True) -> Corpus:
+    return Corpus(QA, tuple((row["question"], row["answer"]) for row in rows), source, official)
+
+
+Generator = Callable[..., Path]

@@ -1,0 +1,104 @@
+"""TOFU and its tiny twin on the benchmark interface: QA streams, fine-tuned target and retain
+models (TOFU recipe), the `full` / `legacy` evaluators of `evaluation.tofu_eval`."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from evaluation.benchmarks import tofu, tofu_tiny
+from evaluation.benchmarks.base import RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline, qa_pairs
+from evaluation.metrics.registry import METRICS as TOFU_METRICS
+
+FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
+
+
+def retain_split_of(split: str) -> str:
+    """TOFU pairing: forget01 ↔ retain99, forget05 ↔ retain95, forget10 ↔ retain90."""
+    match = FORGET_SPLIT.match(split)
+    if not match:
+        raise ValueError(f"TOFU split {split!r} is not of the form forgetXX (e.g. forget10): "
+                         "cannot derive the retain split")
+    return f"retain{100 - int(match.group(1)):02d}"
+
+
+class Tofu(Benchmark):
+    name = "tofu"
+    family = "tofu"
+    description = "TOFU (locuslab/TOFU): 200 fictitious authors x 20 QA"
+    hub_id = tofu.HUB_ID
+    splits = ("forget01", "forget05", "forget10")
+    variants = ("full", "legacy")
+    default_variant = "full"
+    default_max_length = 500  # TOFU-legacy training length
+    headline = Headline(forget=("forget_quality",), utility=("model_utility",))
+    metrics = tuple(TOFU_METRICS.values())
+    data_subdir = "tofu"
+    fine_tunes_by_default = True
+    tiny_finetune_preset = "tofu-tiny"
+
+    def open(self, folder):
+        data = tofu.official(folder)
+        data.validate()  # counts and split relations fail loudly here, before any model is loaded
+        return data
+
+    def unlearning_corpora(self, data, split):
+        self.check_split(split)
+        retain = retain_split_of(split)
+        return {"forget": qa_pairs(data[split], data.where(split)),
+                "retain": qa_pairs(data[retain], data.where(retain))}
+
+    def finetune_split(self, role, split):
+        self.check_split(split)
+        return "full" if role == TARGET else retain_split_of(split) if role == RETAIN else None
+
+    def finetune_corpus(self, data, train_split, extra_splits=()) -> Corpus:
+        if not (train_split == "full" or re.fullmatch(r"retain\d{2}", train_split)):
+            raise ValueError(f"fine-tune on 'full' (target) or 'retain90/95/99' (retain model), got {train_split!r}")
+        rows = list(data[train_split]) + [row for extra in extra_splits for row in data[extra]]
+        return qa_pairs(rows, data.where(train_split))
+
+    def vocabulary_texts(self, data) -> list[str]:
+        from evaluation import models
+
+        return models.benchmark_texts(data)
+
+    def evaluate(self, context: EvalContext) -> EvalOutput:
+        from evaluation import tofu_eval
+
+        result, table, harness = tofu_eval.evaluate(
+            context.model, context.tokenizer, context.prompt_format, context.data, context.split,
+            tofu_eval.get_variant(context.variant), context.reference, batch_size=context.batch_size,
+            progress=context.progress, is_retain_model=context.role == "retain")
+        return EvalOutput(result, table, harness.cost())
+
+    def load_reference(self, folder):
+        from evaluation import tofu_eval
+
+        return tofu_eval.RetainReference.load(folder)
+
+
+class TofuTiny(Tofu):
+    name = "tofu-tiny"
+    description = "synthetic TOFU-schema benchmark for CPU runs (`ubench data generate --benchmark tofu-tiny`)"
+    hub_id = None
+    default_max_length = 64
+    data_subdir = None
+
+    def generate(self, out_dir, **options) -> Path:
+        authors = int(options.pop("authors", tofu_tiny.DEFAULT_AUTHORS))
+        seed = int(options.pop("seed", tofu_tiny.DEFAULT_SEED))
+        if options:
+            raise ValueError(f"unknown tofu-tiny generator option(s) {sorted(options)}; accepted: authors, seed")
+        return tofu_tiny.write(out_dir, authors=authors, seed=seed,
+                               holdout_authors=max(authors // 10, tofu_tiny.DEFAULT_HOLDOUT_AUTHORS))
+
+    def open(self, folder):
+        if folder is None:
+            raise ValueError("tofu-tiny has no Hub copy: generate it with `ubench data generate --benchmark "
+                             "tofu-tiny --out DIR` and pass --data DIR")
+        data = tofu.TofuData(folder, expected_counts=tofu_tiny.expected_counts(folder))
+        data.validate()
+        return data
+
+
+TOFU, TOFU_TINY = Tofu(), TofuTiny()
