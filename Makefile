@@ -2,24 +2,41 @@
 #   make demo    the embedded default grid (tofu-tiny, 16 runs) end to end on this machine
 #   make test    the test suite
 #   make bench   speed / memory benchmarks (figures under benchmarks/results/)
+#   make lock    re-resolve requirements.lock (exact versions) from pyproject.toml + lock.in
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
+# pip-compile runs in a venv of its own (with the pip it was released against), never in .venv.
+LOCK_TOOLS := .lock-tools
+PIP_TOOLS  := pip-tools==7.6.2
 CORES  ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv demo demo-run dry-run test bench lint clean-results
+.PHONY: venv lock demo demo-run dry-run test bench lint clean-results
 
 venv: $(STAMP)
 
 # torch is pinned and installed first: an unpinned torch would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# Every other package comes at the exact version of requirements.lock (the versions CI passed with);
+# the suite itself is installed without dependencies so nothing is re-resolved.
+$(STAMP): pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -r $(LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
+
+# Refresh the lock: newest versions that satisfy pyproject.toml ([dev] and [slurm] extras) with
+# torch 2.13.0 (lock.in). torch itself is left out of the lock (installed first, above).
+lock:
+	$(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/python -m pip install --quiet $(PIP_TOOLS)
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --upgrade --strip-extras --extra dev --extra slurm \
+	  --unsafe-package torch --no-emit-find-links --no-emit-index-url --output-file $(LOCK) \
+	  pyproject.toml lock.in
 
 # Jobs call `ubench`: put the venv's scripts on PATH without requiring `source .venv/bin/activate`.
 SNAKEMAKE := PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --workflow-profile profiles/default

@@ -13,6 +13,13 @@ from snakemake.utils import min_version, validate
 min_version("8.20")
 
 
+# Parsed once by our loader first: Snakemake's own message for a YAML syntax error names neither
+# the file nor the line (workflows.grid.load_yaml does).
+from workflows.grid import load_yaml
+
+load_yaml(os.path.join(workflow.basedir, "config", "default.yaml"))
+
+
 configfile: os.path.join(workflow.basedir, "config", "default.yaml")
 
 

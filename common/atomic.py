@@ -8,6 +8,7 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -79,17 +80,71 @@ def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> Path:
     return write_text(path, "".join(dumps(row, indent=None) + "\n" for row in rows))
 
 
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete temporary siblings of `path` left by killed writers (`.<name>.<pid>.<random>.tmp`).
+
+    A writer that is killed (SIGKILL, OOM, a cancelled cluster job) never reaches its `finally`, so
+    its temporary folder would stay forever. Each name records the writer's process id; folders of
+    processes that are gone are removed on the next write. Folders without a pid (written before
+    this naming) have no live owner to ask and are removed too, as are those of this process that
+    are no longer in use (an exception cleans up after itself, so these only exist after a kill).
+    """
+    path = Path(path)
+    removed = []
+    for candidate in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        # exactly `<pid>.<mkdtemp letters>` or (older) `<mkdtemp letters>`: never another file's temporary
+        match = TEMPORARY_MIDDLE.match(candidate.name[len(path.name) + 2:-len(".tmp")])
+        if match is None:
+            continue
+        owner = int(match.group(1)) if match.group(1) else None
+        if owner is not None and owner != os.getpid() and _pid_alive(owner):
+            continue
+        if owner == os.getpid() and candidate in _IN_USE:
+            continue
+        if candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
+        removed.append(candidate)
+    return removed
+
+
+TEMPORARY_MIDDLE = re.compile(r"^(?:(\d+)\.)?[a-z0-9_]{8}$")
+
+
+def glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+_IN_USE: set[Path] = set()
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Build a whole folder (e.g. a saved model) in a temporary sibling, then rename it into place."""
+    """Build a whole folder (e.g. a saved model) in a temporary sibling, then rename it into place.
+
+    Temporary folders left by killed earlier writers of the same `path` are removed first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    remove_stale_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent))
+    _IN_USE.add(tmp)
     try:
         yield tmp
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
     finally:
+        _IN_USE.discard(tmp)
         if tmp.exists():
             shutil.rmtree(tmp)

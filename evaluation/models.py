@@ -5,9 +5,14 @@ the benchmark text, saved with `save_pretrained`, so one loading path serves tin
 """
 from __future__ import annotations
 
+import difflib
 import json
+import os
+import socket
+import struct
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from evaluation.prompts import PromptFormat, get_format
 
@@ -51,29 +56,134 @@ def get_preset(name: str) -> ModelPreset:
         raise ValueError(f"unknown model preset {name!r}; available: {', '.join(sorted(PRESETS))}") from None
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+OFFLINE_VARIABLES = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+HUB_PROBE_SECONDS = 3.0
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or Path(name).exists() or name.count("/") > 1
 
 
+def read_model_card(folder: Path) -> dict | None:
+    """The folder's ubench_model.json, or None; a corrupt card is an error naming the file."""
+    card = folder / MODEL_CARD
+    if not card.is_file():
+        return None
+    try:
+        content = json.loads(card.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ValueError(f"{card}: corrupt model card ({error}); delete it (the prompt format is then "
+                         "inferred from the model name) or rewrite it with "
+                         "evaluation.models.write_model_card") from None
+    if not isinstance(content, dict) or not isinstance(content.get("prompt_format"), str):
+        raise ValueError(f"{card}: model card without a `prompt_format` string; delete it or rewrite it "
+                         "with evaluation.models.write_model_card")
+    return content
+
+
+def check_safetensors(file: Path) -> None:
+    """A safetensors file holds an 8-byte header length, a JSON header and the tensor bytes the header
+    promises; a file cut short by a killed save fails here, naming the file, instead of deep in torch."""
+    size = file.stat().st_size
+    advice = (f"{file} is truncated or corrupt ({size} bytes): the save that wrote it was interrupted; "
+              "delete the model folder and re-run the job that writes it")
+    with open(file, "rb") as handle:
+        prefix = handle.read(8)
+        if len(prefix) < 8:
+            raise ValueError(advice)
+        (header_length,) = struct.unpack("<Q", prefix)
+        if header_length > size - 8:
+            raise ValueError(advice)
+        try:
+            header = json.loads(handle.read(header_length))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise ValueError(advice) from None
+    ends = [entry["data_offsets"][1] for key, entry in header.items()
+            if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry]
+    if ends and 8 + header_length + max(ends) > size:
+        raise ValueError(advice.replace("truncated or corrupt", f"truncated (expected "
+                                        f"{8 + header_length + max(ends)} bytes)"))
+
+
+def check_model_folder(path: Path) -> None:
+    """What from_pretrained needs in a folder, each missing piece named with the fix."""
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"{path} has no config.json: not a saved Hugging Face model folder "
+                                "(save one with model.save_pretrained(path))")
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):
+        raise FileNotFoundError(f"{path} has no tokenizer ({' / '.join(TOKENIZER_FILES[:2])}): save it "
+                                "next to the weights with tokenizer.save_pretrained(path)")
+    for file in sorted(path.glob("*.safetensors")):
+        check_safetensors(file)
+
+
+def _offline() -> str | None:
+    return next((name for name in OFFLINE_VARIABLES
+                 if os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")), None)
+
+
+def _cached(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return False
+    try:
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
+
+
+def _hub_reachable() -> bool:
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((endpoint.hostname, port), timeout=HUB_PROBE_SECONDS).close()
+        return True
+    except OSError:
+        return False
+
+
+def check_reference(name: str, *, hub: bool = True, allow_built_presets: bool = True) -> None:
+    """Refuse, at once and by name, what cannot be loaded: a missing or incomplete folder, a preset
+    typo (`tiny-lama`), or a Hub id while the Hub is offline or unreachable (and it is not cached)."""
+    path = Path(name).expanduser()
+    presets = ", ".join(sorted(PRESETS))
+    if path.is_dir():
+        check_model_folder(path)
+        read_model_card(path)
+        return
+    if name in PRESETS:
+        if PRESETS[name].hub_id is None and not allow_built_presets:
+            raise ValueError(f"preset {name!r} is built locally, not downloaded: pass the folder "
+                             "written by `ubench finetune` (or `evaluation.models.build_tiny_llama`)")
+        return
+    if _looks_like_path(name):
+        raise FileNotFoundError(f"model folder {name!r} does not exist; pass a folder saved with "
+                                f"save_pretrained, a Hub id, or a preset ({presets})")
+    close = difflib.get_close_matches(name, PRESETS, n=1, cutoff=0.75)
+    if close and "/" not in name:
+        raise ValueError(f"{name!r} is neither a model preset nor a local folder (did you mean "
+                         f"{close[0]!r}?); presets: {presets}; Hub models are named owner/name")
+    if not hub or _cached(name):
+        return
+    offline = _offline()
+    if offline or not _hub_reachable():
+        why = f"{offline}=1 is set" if offline else "the Hugging Face Hub cannot be reached"
+        raise ValueError(f"{name!r} is neither a model preset ({presets}) nor a local folder, and as a "
+                         f"Hub id it cannot be downloaded: {why} and it is not in the local cache")
+
+
 def resolve(name_or_path: str) -> tuple[str, str | None]:
     """(what to pass to from_pretrained, prompt format name or None when unknown)."""
+    check_reference(name_or_path, allow_built_presets=False)
     path = Path(name_or_path).expanduser()
     if path.is_dir():
-        card = path / MODEL_CARD
-        fmt = json.loads(card.read_text())["prompt_format"] if card.is_file() else None
-        if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"{path} has no config.json: not a saved Hugging Face model folder "
-                                    "(save one with model.save_pretrained(path))")
-        return str(path), fmt
+        card = read_model_card(path)
+        return str(path), card["prompt_format"] if card else None
     if name_or_path in PRESETS:
         preset = PRESETS[name_or_path]
-        if preset.hub_id is None:
-            raise ValueError(f"preset {name_or_path!r} is built locally, not downloaded: pass the folder "
-                             "written by `ubench finetune` (or `evaluation.models.build_tiny_llama`)")
         return preset.hub_id, preset.prompt_format
-    if _looks_like_path(name_or_path):
-        raise FileNotFoundError(f"model folder {name_or_path!r} does not exist; pass a folder saved with "
-                                f"save_pretrained, a Hub id, or a preset ({', '.join(sorted(PRESETS))})")
     return name_or_path, None
 
 

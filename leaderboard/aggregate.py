@@ -1,11 +1,15 @@
 """Every `metrics.json` under one or more results folders -> one leaderboard table (list of rows).
 
-One row per (benchmark, split, model, role, method, rectifier, parametrization): seeds are
-averaged with a 95% t-interval. Rows that cannot be compared fairly stay in the table with
-`comparable = False` and their reasons in `flags`; `pareto_rank` ranks comparable unlearned rows only.
+One row per (benchmark, split, model, role, method, rectifier, parametrization, evaluator variant,
+hyperparameters): seeds of one row share everything but the seed, so a run with another learning
+rate is its own row, never a second seed of another. Seeds are averaged with a 95% t-interval. Rows
+that cannot be compared fairly stay in the table with `comparable = False` and their reasons in
+`flags`; `pareto_rank` ranks comparable unlearned rows only, within one benchmark, split, model and
+evaluator variant.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -21,25 +25,38 @@ COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memo
 # Fixed columns; metric and cost columns follow them. Changing this list is a schema change.
 FIXED_COLUMNS = (
     "row_id", "benchmark", "family", "split", "model", "role", "method", "rectifier",
-    "parametrization", "display_name", "n_seeds", "seeds", "hyperparameters", "evaluator_name",
+    "parametrization", "display_name", "n_seeds", "seeds", "hyperparameters", "hyperparameters_hash",
+    "evaluator_name",
     "evaluator_variant", "item_cap", "status", "comparable", "flags", "pareto_rank",
     "forget_metric", "utility_metric", "config_hash", "code_version", "hardware", "source",
 )
-TABLE_FORMAT = 1
+# 2: row ids carry the evaluator variant and the hyperparameters hash (one row = one configuration).
+TABLE_FORMAT = 2
+HASH_DIGITS = 8  # of the hyperparameters hash in row ids: short to read, 2^32 configurations per method
 
 
 class AggregationError(ValueError):
     pass
 
 
-def row_id(identity: dict[str, Any]) -> str:
+def hyperparameters_hash(hyperparameters: dict[str, Any]) -> str:
+    digest = hashlib.sha256(_canonical(hyperparameters).encode()).hexdigest()
+    return "sha256:" + digest
+
+
+def row_id(document: dict[str, Any]) -> str:
+    """`<benchmark>/<split>/<model>/<method dir>/<evaluator variant>/hp-<hash>`: what a row is."""
+    identity = document["identity"]
     base = f"{identity['benchmark']}/{identity['split']}/{identity['model']}"
     role = identity["role"]
     if role in contract.REFERENCE_ROLES:
-        return f"{base}/reference/{role}"
-    dirname = contract.method_dirname(identity["method"], identity["rectifier"],
-                                      identity["parametrization"])
-    return f"{base}/imported/{dirname}" if role == "imported" else f"{base}/{dirname}"
+        what = f"reference/{role}"
+    else:
+        dirname = contract.method_dirname(identity["method"], identity["rectifier"],
+                                          identity["parametrization"])
+        what = f"imported/{dirname}" if role == "imported" else dirname
+    short = hyperparameters_hash(identity["hyperparameters"]).split(":", 1)[1][:HASH_DIGITS]
+    return f"{base}/{what}/{document['evaluator']['variant']}/hp-{short}"
 
 
 def load_results(roots: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
@@ -59,10 +76,10 @@ def load_results(roots: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
                 continue
             seen[key] = path
             documents.append((path, document))
+    errors += validate.relabelled_seed_problems({path: d for path, d in documents})
     if errors:
         raise AggregationError("invalid results:\n  " + "\n  ".join(errors))
-    return sorted(documents, key=lambda item: (row_id(item[1]["identity"]),
-                                               item[1]["identity"]["seed"]))
+    return sorted(documents, key=lambda item: (row_id(item[1]), item[1]["identity"]["seed"]))
 
 
 def _canonical(value: Any) -> str:
@@ -93,13 +110,10 @@ def _seed_flags(seeds: list[dict[str, Any]], main_variant: str | None) -> list[s
         if comparability.at_ks_floor(document["metrics"].get("forget_quality")) \
                 and headline.family(document["identity"]["benchmark"]) == "tofu":
             flags.add("fq_at_ks_floor")
-    variants = {d["evaluator"]["variant"] for d in seeds}
-    if len(variants) > 1:
-        flags.add("seeds_disagree_on_evaluator")
-    elif main_variant is not None and variants != {main_variant}:
-        flags.add(f"evaluator_variant_{next(iter(variants))}_not_main_{main_variant}")
-    if len({_canonical(d["identity"]["hyperparameters"]) for d in seeds}) > 1:
-        flags.add("seeds_disagree_on_hyperparameters")
+    # seeds of a row share the variant and hyperparameters by construction (both are in row_id)
+    variant = seeds[0]["evaluator"]["variant"]
+    if main_variant is not None and variant != main_variant:
+        flags.add(f"evaluator_variant_{variant}_not_main_{main_variant}")
     if seeds[0]["identity"]["role"] == "imported":
         flags.add("imported")
     return sorted(flags)
@@ -123,6 +137,7 @@ def _aggregate_row(rid: str, seeds: list[dict[str, Any]], main_variant: str | No
         "n_seeds": len(seeds),
         "seeds": ",".join(str(d["identity"]["seed"]) for d in seeds),
         "hyperparameters": _canonical(identity["hyperparameters"]),
+        "hyperparameters_hash": hyperparameters_hash(identity["hyperparameters"]),
         "evaluator_name": evaluator["name"],
         "evaluator_variant": _unique_text([d["evaluator"]["variant"] for d in seeds]),
         "item_cap": evaluator.get("item_cap"),
@@ -155,12 +170,15 @@ def _aggregate_row(rid: str, seeds: list[dict[str, Any]], main_variant: str | No
     return row
 
 
+RANK_GROUP = ("benchmark", "split", "model", "evaluator_variant")  # only these rows are compared
+
+
 def _rank(rows: list[dict[str, Any]]) -> None:
-    """Pareto layers per (benchmark, split, model) among comparable unlearned rows."""
+    """Pareto layers per (benchmark, split, model, evaluator variant) among comparable unlearned rows."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["comparable"] and row["role"] == "unlearned":
-            groups[(row["benchmark"], row["split"], row["model"])].append(row)
+            groups[tuple(row[key] for key in RANK_GROUP)].append(row)
     for members in groups.values():
         points = {}
         for row in members:
@@ -190,7 +208,7 @@ def main_variants(documents: list[tuple[Path, dict[str, Any]]]) -> dict[str, str
 def aggregate(documents: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for _, document in documents:
-        by_row[row_id(document["identity"])].append(document)
+        by_row[row_id(document)].append(document)
     main = main_variants(documents)
     rows = []
     for rid in sorted(by_row):

@@ -20,6 +20,25 @@ from leaderboard import aggregate, page, published, versioning
 
 TABLE_FILES = ("leaderboard.parquet", "leaderboard.csv", "leaderboard.json")
 INTEGER_COLUMNS = ("n_seeds", "item_cap", "pareto_rank")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); submitted
+# text (display names, flags, hardware labels) reaches the CSV, so such cells get a leading quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """The table as CSV with text cells escaped for spreadsheets (Parquet and JSON keep them as is)."""
+    text_columns = [c for c in frame.columns
+                    if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
+    safe = frame.copy()
+    for column in text_columns:
+        safe[column] = safe[column].map(spreadsheet_safe)
+    return safe.to_csv(index=False)
 
 
 def table_frame(canonical: list[dict[str, Any]], columns: list[str]) -> pd.DataFrame:
@@ -93,7 +112,7 @@ def build(results: list[str | Path], out: str | Path, previous: str | Path | Non
     frame.to_parquet(parquet, index=False)
     with atomic.atomic_dir(out) as tmp:
         (tmp / "leaderboard.parquet").write_bytes(parquet.getvalue())
-        (tmp / "leaderboard.csv").write_text(frame.to_csv(index=False), encoding="utf-8")
+        (tmp / "leaderboard.csv").write_text(csv_text(frame), encoding="utf-8")
         (tmp / "leaderboard.json").write_text(
             atomic.dumps({**meta, "columns": columns, "rows": canonical}) + "\n", encoding="utf-8")
         (tmp / "version.json").write_text(atomic.dumps(record) + "\n", encoding="utf-8")

@@ -47,7 +47,7 @@ def _publish(args: argparse.Namespace) -> int:
     from leaderboard import publish
 
     try:
-        result = publish.publish(args.build, args.repo, target=args.target)
+        result = publish.publish(args.build, args.repo, target=args.target, force=args.force)
     except publish.PublishError as error:
         print(f"leaderboard publish: {error}", file=sys.stderr)
         return 2
@@ -92,4 +92,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pub.add_argument("--repo", required=True, help="dataset repository, e.g. user/unlearn-bench")
     pub.add_argument("--target", default="hub", metavar="hub|local:DIR",
                      help="hub (default) or local:DIR for a dry run into a folder")
+    pub.add_argument("--force", action="store_true",
+                     help="local:DIR only: write into a non-empty folder that publish did not create")
     pub.set_defaults(func=_publish)

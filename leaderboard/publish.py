@@ -4,7 +4,9 @@ The repository gets the table as Parquet (the dataset viewer's default config), 
 a dataset card, version.json, CHANGELOG.md and the offline page under site/. A version that
 is already tagged is left alone, so publishing is idempotent. The token is read from HF_TOKEN
 only and is masked out of every message and log record this module lets through.
-`--target local:DIR` writes the same layout into DIR with the tags in DIR/tags.json (dry run).
+`--target local:DIR` writes the same layout into DIR with the tags in DIR/tags.json (dry run);
+it refuses a non-empty DIR that an earlier local publish did not create (no tags.json) unless
+`force=True`, because it replaces DIR/data, DIR/site and DIR/README.md.
 """
 from __future__ import annotations
 
@@ -121,7 +123,18 @@ def stage(build: Path, repo_id: str, into: Path) -> dict[str, Any]:
     return record
 
 
-def _publish_local(build: Path, repo_id: str, folder: Path) -> PublishResult:
+def _check_local_folder(folder: Path, force: bool) -> None:
+    if folder.exists() and not folder.is_dir():
+        raise PublishError(f"--target local:{folder}: exists and is not a folder")
+    if force or not folder.exists() or (folder / "tags.json").is_file() or not any(folder.iterdir()):
+        return
+    raise PublishError(f"--target local:{folder}: the folder is not empty and was not created by "
+                       "`ubench leaderboard publish` (no tags.json); publishing would replace its "
+                       "data/, site/ and README.md. Choose an empty or new folder, or pass --force")
+
+
+def _publish_local(build: Path, repo_id: str, folder: Path, force: bool = False) -> PublishResult:
+    _check_local_folder(folder, force)
     tags_file = folder / "tags.json"
     tags = json.loads(tags_file.read_text(encoding="utf-8")) if tags_file.is_file() else {}
     version = json.loads((build / "version.json").read_text(encoding="utf-8"))["version"] \
@@ -165,14 +178,14 @@ def _publish_hub(build: Path, repo_id: str, token: str) -> PublishResult:
     return PublishResult(record["version"], tag, True, f"{repo_id}: published {tag} ({commit.oid})")
 
 
-def publish(build: str | Path, repo_id: str, target: str = "hub") -> PublishResult:
+def publish(build: str | Path, repo_id: str, target: str = "hub", force: bool = False) -> PublishResult:
     """Publish one build; raises PublishError with a token-free message on any failure."""
     build = Path(build)
     if target.startswith("local:"):
         folder = target.split(":", 1)[1]
         if not folder:
             raise PublishError("--target local:DIR needs a folder, e.g. local:/tmp/hub-dry-run")
-        return _publish_local(build, repo_id, Path(folder))
+        return _publish_local(build, repo_id, Path(folder), force=force)
     if target != "hub":
         raise PublishError(f"--target {target!r}: use hub or local:DIR")
     token = os.environ.get(TOKEN_VARIABLE)

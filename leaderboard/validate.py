@@ -1,15 +1,22 @@
 """Check submitted (or produced) `metrics.json` files before they can become leaderboard rows.
 
 Every problem is reported as `<file>: <field>: <what is wrong and how to fix it>`, all at once, so
-a contributor fixes a submission in one round. Checks: strict JSON (no NaN/Infinity literals),
-the result-contract schema, safe names, no markup or path tricks in any text, provenance (present,
-hash format, equal to the hash of a submitted config file), metric value ranges, duplicates.
+a contributor fixes a submission in one round. Checks: no symbolic links anywhere (refused
+without being followed), file size caps, strict JSON (no NaN/Infinity literals, no duplicate
+keys, bounded nesting), the result-contract schema, safe names, no control or non-printing
+characters, no markup or path tricks in any text, metric names without the ':' that the table
+reserves for its own columns, provenance (present, hash format, equal to the hash of a submitted
+config file), metric value ranges, duplicates, and one run's results relabelled as another seed.
+Text from a submission is never echoed raw: file names and values go through `shown()`.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +33,10 @@ HASH_FORMAT = re.compile(r"^sha256:[0-9a-f]{64}$")
 MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|javascript:", re.IGNORECASE)
 PARENT_SEGMENT = re.compile(r"(^|[/\\])\.\.([/\\]|$)")
 ABSOLUTE_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
+MAX_FILE_BYTES = 1 << 20       # a metrics.json or config is a few KiB; larger is a mistake or an attack
+MAX_DEPTH = 32                 # nesting of JSON objects/arrays (the contract needs about 5)
+FREE_TEXT_CONTROLS = "\n\t"   # the only control characters a free-text value may hold
+PER_ITEM = "per_item.parquet"
 # Fields that name things or point at data a submission brings: no '..' segments, no absolute paths.
 PATH_CHECKED = ("identity", "provenance.source")
 # Metrics that are probabilities, AUCs or fractions by definition, in every evaluator variant.
@@ -53,9 +64,76 @@ class Report:
         return not self.errors
 
 
+class SubmissionError(ValueError):
+    """A file that is refused before its content is looked at (size, encoding, JSON structure)."""
+
+
+def shown(text: Any, limit: int = 60) -> str:
+    """Quote submitted text for a message: control/non-printing characters come out escaped."""
+    return repr(str(text)[:limit])
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise SubmissionError(f"duplicate key {shown(key)}: a JSON object may name each key once "
+                                  "(readers disagree on which value wins)")
+        document[key] = value
+    return document
+
+
+def json_depth(text: str) -> int:
+    """Deepest nesting of [ and { outside strings, without recursion (a deep file cannot crash it)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def read_capped(path: Path, limit: int = MAX_FILE_BYTES) -> str:
+    """UTF-8 text of a regular file of at most `limit` bytes (checked before reading)."""
+    size = path.lstat().st_size
+    if size > limit:
+        raise SubmissionError(f"{size} bytes is over the {limit}-byte limit for this file; "
+                              "a metrics.json or config holds a few kilobytes")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SubmissionError(f"not UTF-8 text (byte {error.start}); save the file as UTF-8") from None
+
+
 def load_strict(path: Path) -> Any:
-    """json.loads accepts NaN and Infinity; keep them visible instead of letting them through."""
-    return json.loads(path.read_text(encoding="utf-8"), parse_constant=NonFinite)
+    """Parse a submitted JSON file, refusing what json.loads would let through or crash on.
+
+    json.loads accepts NaN and Infinity (kept visible as NonFinite so the field can be named),
+    keeps the last of duplicate keys, and recurses once per nesting level.
+    """
+    text = read_capped(path)
+    depth = json_depth(text)
+    if depth > MAX_DEPTH:
+        raise SubmissionError(f"nested {depth} levels deep (limit {MAX_DEPTH}); the result contract "
+                              "needs about 5")
+    return json.loads(text, parse_constant=NonFinite, object_pairs_hook=_unique_keys)
+
+
+def _printable(text: str, allowed: str = "") -> bool:
+    return all(char in allowed or (char.isprintable() and unicodedata.category(char) != "Cf")
+               for char in text)
 
 
 def _walk(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
@@ -77,6 +155,9 @@ def _text_problems(document: dict[str, Any]) -> list[str]:
         elif isinstance(value, float) and not math.isfinite(value):
             problems.append(f"{where}: {value} is not a finite number")
         elif isinstance(value, str):
+            if not _printable(value, FREE_TEXT_CONTROLS):
+                problems.append(f"{where}: {shown(value)} contains control or non-printing "
+                                "characters; use plain printable text")
             if MARKUP.search(value):
                 problems.append(f"{where}: {value[:60]!r} contains markup (e.g. <script>); "
                                 "use plain text")
@@ -90,7 +171,46 @@ def _text_problems(document: dict[str, Any]) -> list[str]:
                                 "do not leak local paths, use a name or a relative path")
         for key in (value.keys() if isinstance(value, dict) else ()):
             if MARKUP.search(str(key)):
-                problems.append(f"{where or '<root>'}: key {str(key)[:60]!r} contains markup")
+                problems.append(f"{where or '<root>'}: key {shown(key)} contains markup")
+            if not _printable(str(key)):
+                problems.append(f"{where or '<root>'}: key {shown(key)} contains control or "
+                                "non-printing characters")
+    return problems
+
+
+def _metric_name_problems(document: dict[str, Any]) -> list[str]:
+    """`metric:<name>:ci_low` etc. are the table's own columns: a ':' in a name could overwrite one."""
+    problems = []
+    for block in ("metrics", "metric_details"):
+        names = document.get(block)
+        for name in (names if isinstance(names, dict) else ()):
+            if ":" in str(name):
+                problems.append(f"{block}.{shown(name)}: ':' is reserved for the leaderboard's "
+                                "columns (metric:<name>:ci_low, ...); use '_' in metric names")
+    return problems
+
+
+def _evaluator_problems(document: dict[str, Any]) -> list[str]:
+    """A row's evaluator must score its benchmark (a TOFU evaluator on a MUSE row cannot be ranked)."""
+    from leaderboard import comparability
+
+    identity, evaluator = document.get("identity"), document.get("evaluator")
+    if not isinstance(identity, dict) or not isinstance(evaluator, dict):
+        return []
+    problems = []
+    for field_name in ("name", "variant"):
+        value = evaluator.get(field_name)
+        if isinstance(value, str):
+            try:
+                contract.check_safe_name(f"evaluator {field_name}", value)
+            except ValueError:
+                problems.append(f"evaluator.{field_name}: {shown(value)} is not a safe name: use 1-64 "
+                                "letters, digits, '.', '_' or '-'")
+    benchmark, name = identity.get("benchmark"), evaluator.get("name")
+    if isinstance(benchmark, str) and isinstance(name, str):
+        problem = comparability.evaluator_mismatch(name, benchmark)
+        if problem:
+            problems.append(f"evaluator.name: {problem}")
     return problems
 
 
@@ -119,11 +239,11 @@ def _provenance_problems(document: dict[str, Any], config_file: Path | None) -> 
                 "use common.provenance.config_hash(config)"]
     if config_file is not None:
         try:
-            text = config_file.read_text(encoding="utf-8")
-            config = json.loads(text) if config_file.suffix == ".json" else yaml.safe_load(text)
+            config = load_strict(config_file) if config_file.suffix == ".json" else \
+                yaml.safe_load(read_capped(config_file))
         except (OSError, ValueError, yaml.YAMLError) as error:
             return [f"provenance.config_hash: cannot read the submitted config {config_file.name}: "
-                    f"{error}"]
+                    f"{_parse_error(error)}"]
         actual = config_hash(config)
         if actual != declared:
             return [f"provenance.config_hash: {declared} does not match the submitted "
@@ -158,18 +278,81 @@ def _schema_problems(document: Any) -> list[str]:
     return problems
 
 
+def _parse_error(error: BaseException) -> str:
+    """Where a parse failed, without quoting the file's content back (it may not be the submitter's)."""
+    if isinstance(error, SubmissionError):
+        return str(error)
+    mark = getattr(error, "problem_mark", None)
+    if mark is not None:
+        return f"YAML syntax error at line {mark.line + 1}, column {mark.column + 1}"
+    if isinstance(error, json.JSONDecodeError):
+        return f"JSON syntax error at line {error.lineno}, column {error.colno}: {error.msg}"
+    return type(error).__name__
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
 def identity_key(document: dict[str, Any]) -> tuple:
+    """What makes two files the same result: their names, seed, evaluator variant, hyperparameters."""
     identity = document.get("identity", {})
     return tuple(identity.get(name) for name in ("benchmark", "split", "model", "role", "method",
-                                                 "rectifier", "parametrization", "seed"))
+                                                 "rectifier", "parametrization", "seed")) + (
+        (document.get("evaluator") or {}).get("variant"), _canonical(identity.get("hyperparameters")))
+
+
+def _results_fingerprint(path: Path, document: dict[str, Any]) -> str | None:
+    """Hash of what a seed measured: its per-item table when there is one, else its metrics.
+
+    None for results that carry nothing to compare (a diverged run, no metrics)."""
+    metrics = document.get("metrics") or {}
+    if document.get("status", {}).get("state") != "ok" or not any(v is not None for v in metrics.values()):
+        return None
+    per_item = path.with_name(PER_ITEM)
+    if per_item.is_file() and not per_item.is_symlink():
+        import pandas as pd
+
+        table = pd.read_parquet(per_item)
+        if len(table):
+            table = table.drop(columns=[c for c in table.columns if c == "seed"])
+            for column in table.columns:  # array cells (per-option losses) are not hashable as they are
+                if table[column].dtype == object:
+                    table[column] = table[column].map(
+                        lambda v: _canonical(v.tolist() if hasattr(v, "tolist") else v))
+            content = pd.util.hash_pandas_object(table, index=False).values.tobytes()
+            return "items:" + hashlib.sha256(content + _canonical(list(table.columns)).encode()).hexdigest()
+    return "metrics:" + hashlib.sha256(_canonical(metrics).encode()).hexdigest()
+
+
+def relabelled_seed_problems(documents: dict[Path, dict[str, Any]], root: Path | None = None) -> list[str]:
+    """Two seeds of one row with identical per-item results (or identical metrics) are one run
+    submitted twice under different seed labels: the interval over them would be a lie."""
+    problems = []
+    first: dict[tuple, tuple[Path, Any]] = {}
+    for path, document in documents.items():
+        fingerprint = _results_fingerprint(path, document)
+        if fingerprint is None:
+            continue
+        row = identity_key(document)[:7] + identity_key(document)[8:]  # everything but the seed
+        earlier = first.setdefault((row, fingerprint), (path, document["identity"]["seed"]))
+        if earlier[0] != path:
+            what = "per-item results" if fingerprint.startswith("items:") else "metrics"
+            other = earlier[0].relative_to(root) if root else earlier[0]
+            problems.append(f"{path.relative_to(root) if root else path}: identity.seed: seed "
+                            f"{document['identity']['seed']} has the same {what} as seed {earlier[1]} "
+                            f"({other}); each seed must be a separate run")
+    return problems
 
 
 def find_config(metrics_path: Path, root: Path) -> Path | None:
-    """The submitted config next to the metrics file, or in a parent folder up to `root`."""
+    """The submitted config next to the metrics file, or in a parent folder up to `root`.
+
+    A symbolic link is returned as found (never followed): the caller refuses it."""
     folder = metrics_path.parent
     while True:
         for name in CONFIG_NAMES:
-            if (folder / name).is_file():
+            if (folder / name).is_symlink() or (folder / name).is_file():
                 return folder / name
         if folder == root or root not in folder.parents:
             return None
@@ -185,19 +368,41 @@ def check_document(document: Any, config_file: Path | None = None) -> list[str]:
         # Schema messages about the NonFinite placeholders would only repeat the same problem.
         return problems + _name_problems(document) + _provenance_problems(document, config_file)
     problems += _name_problems(document)
+    problems += _metric_name_problems(document)
+    problems += _evaluator_problems(document)
     problems += _provenance_problems(document, config_file)
     schema = [p for p in _schema_problems(document)
               if not any(p.split(":", 1)[0] == q.split(":", 1)[0] for q in problems)]
     return problems + schema + _range_problems(document)
 
 
-def metrics_files(path: Path) -> list[Path]:
-    if path.is_file():
+def symlinks(path: Path) -> list[Path]:
+    """Every symbolic link at or below `path`, found without following any of them."""
+    if path.is_symlink():
         return [path]
-    if not path.is_dir():
+    found = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        found += [Path(folder) / name for name in dirs + files if (Path(folder) / name).is_symlink()]
+    return sorted(found)
+
+
+def metrics_files(path: Path) -> list[Path]:
+    if path.is_file() and not path.is_symlink():
+        return [path]
+    if not path.is_dir() or path.is_symlink():
         raise FileNotFoundError(f"{path}: no such file or folder")
-    return sorted(p for p in path.rglob("metrics.json") if not any(
-        part.startswith(".") for part in p.relative_to(path).parts))
+    found = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [Path(folder) / name for name in files if name == "metrics.json"]
+    return sorted(found)
+
+
+def _name_of_file_problems(shown_path: Path) -> list[str]:
+    if all(_printable(part) for part in shown_path.parts):
+        return []
+    return [f"{shown(shown_path, 200)}: <file>: the path contains control or non-printing "
+            "characters; use plain names"]
 
 
 def validate_path(path: str | Path) -> Report:
@@ -205,26 +410,41 @@ def validate_path(path: str | Path) -> Report:
     path = Path(path)
     root = path if path.is_dir() else path.parent
     report = Report()
+    links = symlinks(path)
+    for link in links:
+        where = link.relative_to(root) if link != path else Path(link.name)
+        report.errors.append(f"{shown(where, 200)}: <file>: symbolic links are not accepted (not "
+                             "followed); copy the file into the submission")
     seen: dict[tuple, Path] = {}
     for file in metrics_files(path):
-        shown = file.relative_to(root) if file != path else Path(file.name)
-        if file.is_symlink():
-            report.errors.append(f"{shown}: <file>: symbolic links are not accepted; copy the file")
+        where = file.relative_to(root) if file != path else Path(file.name)
+        name_problems = _name_of_file_problems(where)
+        if name_problems:
+            report.errors += name_problems
+            continue
+        if file in links:
             continue
         try:
             document = load_strict(file)
-        except (OSError, ValueError) as error:
-            report.errors.append(f"{shown}: <file>: not valid JSON ({error})")
+        except SubmissionError as error:
+            report.errors.append(f"{where}: <file>: {error}")
             continue
-        problems = check_document(document, find_config(file, root))
+        except (OSError, ValueError, RecursionError) as error:
+            report.errors.append(f"{where}: <file>: not valid JSON ({_parse_error(error)})")
+            continue
+        config_file = find_config(file, root)
+        if config_file is not None and config_file in links:
+            continue  # already reported; its target is never read
+        problems = check_document(document, config_file)
         if not problems:
             key = identity_key(document)
             if key in seen:
                 problems.append(f"identity: duplicate of {seen[key].relative_to(root)} (same "
                                 "benchmark, split, model, role, method, rectifier, "
-                                "parametrization and seed); keep one")
+                                "parametrization, seed, evaluator variant and hyperparameters); keep one")
             else:
                 seen[key] = file
                 report.documents[file] = document
-        report.errors.extend(f"{shown}: {problem}" for problem in problems)
+        report.errors.extend(f"{where}: {problem}" for problem in problems)
+    report.errors += relabelled_seed_problems(report.documents, root)
     return report

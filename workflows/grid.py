@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
+import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -28,6 +31,10 @@ DEFAULT_CONFIG = REPO_ROOT / "config" / "default.yaml"
 
 class GridError(ValueError):
     """A config that validates against the schema but cannot describe a grid."""
+
+
+class UnusedOverride(UserWarning):
+    """An override whose `when:` selects no run (almost always a misspelt name)."""
 
 
 @dataclass(frozen=True)
@@ -113,11 +120,25 @@ class Grid:
 # loading and validation
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    with open(path, encoding="utf-8") as handle:
-        data = yaml.safe_load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except UnicodeDecodeError as error:
+        raise GridError(f"{path}: not UTF-8 text (byte {error.start}); save the config as UTF-8") from error
+    except yaml.YAMLError as error:
+        raise GridError(yaml_error_message(path, error)) from error
     if not isinstance(data, dict):
         raise GridError(f"{path}: expected a YAML mapping at the top level")
     return data
+
+
+def yaml_error_message(path: str | Path, error: yaml.YAMLError) -> str:
+    """`file:line:column: what is wrong` for a YAML syntax error (PyYAML counts from 0)."""
+    mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+    where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+    problem = " ".join(str(part) for part in (getattr(error, "context", None), getattr(error, "problem", None))
+                       if part) or str(error)
+    return f"{where}: YAML syntax error: {problem}"
 
 
 def schema() -> dict[str, Any]:
@@ -145,6 +166,7 @@ def load_config(*paths: str | Path, with_default: bool = True) -> dict[str, Any]
 
 def validate(config: dict[str, Any]) -> None:
     """Schema check with an error that names the offending key path and what was wrong."""
+    check_finite(config)
     validator = jsonschema.Draft202012Validator(schema())
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
@@ -154,6 +176,18 @@ def validate(config: dict[str, Any]) -> None:
             lines.append(f"  at {where}: {_explain(error)}")
         raise GridError("invalid config:\n" + "\n".join(lines)
                         + f"\n(schema: {SCHEMA_PATH.relative_to(REPO_ROOT)})")
+
+
+def check_finite(config: Any, where: str = "") -> None:
+    """NaN and inf pass JSON-schema bounds (every comparison with NaN is false): refuse them by name."""
+    if isinstance(config, float) and not math.isfinite(config):
+        raise GridError(f"invalid config:\n  at {where or '(top level)'}: {config} is not a finite number")
+    if isinstance(config, dict):
+        for key, value in config.items():
+            check_finite(value, f"{where}/{key}" if where else str(key))
+    elif isinstance(config, list):
+        for index, value in enumerate(config):
+            check_finite(value, f"{where}/{index}")
 
 
 def _explain(error: jsonschema.ValidationError) -> str:
@@ -292,6 +326,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
             experiment["rectifiers"], experiment.get("parametrizations", ["full"]),
             experiment.get("seeds", [0]),
         )
+        check_overrides_match(index, experiment)
         for split, model_name, objective, rectifier, parametrization, seed in product:
             identity = dict(benchmark=benchmark, split=split, model=model_name, objective=objective,
                             rectifier=rectifier, parametrization=parametrization, seed=seed)
@@ -312,9 +347,96 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                 )
     grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()))
     check_evaluation_variants(config, {run.benchmark for run in grid.runs})
+    check_prompt_formats(models)
+    check_model_locations(grid)
     if check_names:
         check_registered(grid.runs)
+        check_method_arguments(grid.runs)
     return grid
+
+
+# ---------------------------------------------------------------------------------------------
+# config-time checks of what a job would otherwise discover after data generation and fine-tuning
+
+SELECTOR_LISTS = {"split": "splits", "model": "models", "objective": "objectives", "rectifier": "rectifiers",
+                  "parametrization": "parametrizations", "seed": "seeds"}
+
+
+def check_overrides_match(index: str, experiment: dict[str, Any]) -> None:
+    """An override whose `when:` selects no run of its experiment is almost always a typo."""
+    defaults = {"parametrizations": ["full"], "seeds": [0]}
+    choices = {key: [str(v) for v in experiment.get(plural, defaults.get(plural, []))]
+               for key, plural in SELECTOR_LISTS.items()}
+    for number, override in enumerate(experiment.get("overrides", [])):
+        for key, selector in override.get("when", {}).items():
+            if not set(_as_list(selector)) & set(choices[key]):
+                # a warning, not an error: narrowing an experiment's lists legitimately leaves overrides idle
+                warnings.warn(f"{index}.overrides[{number}].when.{key}: {selector!r} matches no run of "
+                              f"this experiment (its {SELECTOR_LISTS[key]}: {', '.join(choices[key])}); "
+                              "a typo? fix the name or remove the override", UnusedOverride, stacklevel=2)
+
+
+def check_prompt_formats(models: dict[str, Any]) -> None:
+    from evaluation.prompts import FORMATS
+
+    for name, model in models.items():
+        chosen = model.get("prompt_format")
+        if chosen is not None and chosen not in FORMATS:
+            raise GridError(f"models.{name}.prompt_format: unknown prompt format {chosen!r}; "
+                            f"accepted: {', '.join(sorted(FORMATS))}")
+
+
+def check_model_locations(grid: Grid) -> None:
+    """A base/target/retain that names a local folder must exist; a bare name must be a preset or
+    look like a Hub id (evaluation.models.check_reference: `tiny-lama` is a typo, not a Hub id)."""
+    from evaluation import models
+
+    seen = set()
+    for ref in grid.references:
+        model = grid.model(ref.model)
+        for role, source in (("base", ModelSource("external", model["base"])), ("target", ref.target),
+                             ("retain", ref.retain)):
+            if source is None or source.is_finetuned or (ref.model, role, source.location) in seen:
+                continue
+            seen.add((ref.model, role, source.location))
+            location = source.location
+            if not Path(location).is_absolute() and (REPO_ROOT / location).exists():
+                continue  # relative to the workflow folder, where the jobs run
+            try:
+                models.check_reference(location, hub=False)
+            except (FileNotFoundError, ValueError) as error:
+                raise GridError(f"models.{ref.model}.{role}: {error}") from None
+
+
+def check_method_arguments(runs: Iterable[Run]) -> None:
+    """Build every objective, rectifier, parametrization and analyzer with the arguments its runs
+    give it, so an unknown argument (`betta`) or analyzer (`geffekt`) fails now, naming the run."""
+    try:
+        from methods.registry import ANALYZERS, OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
+    except ImportError:
+        return
+    tried: set[str] = set()
+    for run in runs:
+        hyper = run.hyperparameters
+        parts = [("objective_args", OBJECTIVES, run.objective, hyper.get("objective_args", {})),
+                 ("rectifier_args", RECTIFIERS, run.rectifier, hyper.get("rectifier_args", {})),
+                 ("parametrization_args", PARAMETRIZATIONS, run.parametrization,
+                  hyper.get("parametrization_args", {}))]
+        for position, spec in enumerate(hyper.get("analyzers", [])):
+            name = spec if isinstance(spec, str) else spec.get("name")
+            args = {} if isinstance(spec, str) else {k: v for k, v in spec.items() if k != "name"}
+            parts.append((f"analyzers[{position}]", ANALYZERS, name, args))
+        for key, registry, name, args in parts:
+            attempt = f"{key}|{name}|{json.dumps(args, sort_keys=True, default=str)}"
+            if attempt in tried:
+                continue
+            tried.add(attempt)
+            label = f"{run.benchmark}/{run.split}/{run.model}/{run.method}/seed{run.seed}"
+            try:
+                registry.get(name)(**args)
+            except (KeyError, ValueError, TypeError) as error:
+                message = error.args[0] if isinstance(error, KeyError) and error.args else error
+                raise GridError(f"run {label}: hyperparameters.{key}: {message}") from None
 
 
 def check_evaluation_variants(config: dict[str, Any], used: set[str]) -> None:

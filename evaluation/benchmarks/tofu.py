@@ -88,7 +88,33 @@ def _check_rows(split: str, rows: list, origin: str) -> list[dict]:
         if "perturbed_answer" in needed and not isinstance(row["perturbed_answer"], list):
             raise TofuDataError(f"{origin}: row {index} perturbed_answer must be a list of strings; "
                                 + _schema_hint(split))
+        problem = _text_problem(row, needed)
+        if problem:
+            raise TofuDataError(f"{origin}: row {index} {problem}; " + _schema_hint(split))
     return [{name: row[name] for name in needed} for row in rows]
+
+
+def _text_problem(row: dict, needed: tuple[str, ...]) -> str | None:
+    """Every text field a non-empty string; perturbed answers strings that differ from the answer
+    (an empty or true 'perturbed' answer would silently change truth ratio and MU)."""
+    for name in needed:
+        if name == "perturbed_answer":
+            continue
+        if not isinstance(row[name], str) or not row[name].strip():
+            return f"{name} must be a non-empty string, got {row[name]!r:.60}"
+    if "perturbed_answer" not in needed:
+        return None
+    perturbed = row["perturbed_answer"]
+    if not perturbed:
+        return "perturbed_answer is an empty list; give at least one wrong answer"
+    for position, answer in enumerate(perturbed):
+        if not isinstance(answer, str):
+            return f"perturbed_answer[{position}] is {type(answer).__name__}, not a string"
+        if not answer.strip():
+            return f"perturbed_answer[{position}] is empty"
+        if answer.strip() == row["answer"].strip():
+            return f"perturbed_answer[{position}] equals the true answer; a perturbed answer must be wrong"
+    return None
 
 
 def load_split(split: str, source: str | Path | None = None) -> list[dict]:

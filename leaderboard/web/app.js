@@ -222,7 +222,8 @@
     table.appendChild(tbody);
   }
 
-  // ---- Pareto plots: one per (split, model) group of the current tab
+  // ---- Pareto plots: one per (benchmark, split, model, evaluator variant) group of the current tab:
+  // rows of another benchmark or evaluator variant are never drawn on, or ranked by, the same front
   function goodness(v, dir) {
     return dir === "higher" ? v : dir === "lower" ? -v : dir === "half" ? -Math.abs(v - 0.5) : -Math.abs(v);
   }
@@ -239,7 +240,7 @@
     var rows = visibleRows();
     var groups = {};
     rows.forEach(function (r) {
-      var key = r.split + " · " + r.model;
+      var key = [r.benchmark, r.split, r.model, r.evaluator_variant].join(" · ");
       (groups[key] = groups[key] || []).push(r);
     });
     Object.keys(groups).sort().forEach(function (key) { host.appendChild(plot(key, groups[key])); });

@@ -22,7 +22,10 @@ def test_tofu_tiny_command_writes_the_schema(tmp_path, capsys):
     assert len(json.loads((tmp_path / "d" / "full.json").read_text())) == 500
 
 
-def test_evaluate_rejects_a_missing_model_folder(tmp_path, tiny_folder):
+def test_evaluate_rejects_a_missing_model_folder(tmp_path, tiny_folder, capsys):
+    argv = ["evaluate", "--model", str(tmp_path / "nope"), "--data", str(tiny_folder), "--out", str(tmp_path / "o")]
+    assert main(argv) == 1
+    assert "does not exist" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        main(["evaluate", "--model", str(tmp_path / "nope"), "--data", str(tiny_folder), "--out", str(tmp_path / "o")])
+        main(["--debug", *argv])
     assert not (tmp_path / "o" / "metrics.json").exists()

@@ -90,7 +90,7 @@ def test_plot_command_draws_a_png(tmp_path, capsys):
     assert main(["plot", "geffect", str(tmp_path / "geffect.jsonl"), "--out", str(out), "--title", "graddiff"]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(FileNotFoundError, match="analyzers"):
-        main(["plot", "geffect", str(tmp_path / "missing.jsonl"), "--out", str(out)])
+        main(["--debug", "plot", "geffect", str(tmp_path / "missing.jsonl"), "--out", str(out)])
 
 
 def test_analyzers_are_built_from_config_names_and_mappings():
