@@ -4,6 +4,11 @@ Metrics never call the model. They declare (prompt, continuation) pairs to score
 generate from; the harness de-duplicates both, runs each set once in length-sorted batches (little
 padding waste), and caches per-token values every metric reads: answer-token log-probs, argmax
 hits, and Min-K++'s μ_t / σ_t. Counts and seconds go into the result's `cost` block.
+
+Continuations of one prompt share its tokens: TOFU scores 7-8 answers after each question. With
+`share_prefixes` the shared token prefix of such a group runs once (its keys/values cached) and
+each continuation runs only its own tokens against that cache, so the token positions processed
+approach the number of unique tokens; the values equal per-sequence scoring up to float rounding.
 """
 from __future__ import annotations
 
@@ -61,7 +66,11 @@ class Harness:
     labelled_prompt_suffix: str = ""
     # generation stops on any of these ids (the model's generation_config list); None: tokenizer EOS
     eos_token_ids: list[int] | None = None
+    # score continuations of one prompt against its cached keys/values (plain HF causal LMs only)
+    share_prefixes: bool = True
     sequences_scored: int = 0
+    positions_scored: int = 0      # token positions the model processed while scoring
+    unique_tokens: int = 0         # distinct token positions of the scored sequences (shared prefixes once)
     prompts_generated: int = 0
     seconds: float = 0.0
     _scores: dict = field(default_factory=dict, repr=False)
@@ -83,18 +92,90 @@ class Harness:
         todo = list(dict.fromkeys(p for p in pairs if p not in self._scores))
         encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p))
                    for p, c in todo]
-        indices = list(range(len(todo)))
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
-        for chunk in self._batches(indices, [len(e["input_ids"]) for e in encoded], self.batch_size):
+        groups = shared_prefix_groups(todo, encoded) if self._can_share_prefixes() else [
+            (0, [i]) for i in range(len(todo))]
+        self.unique_tokens += sum(prefix + sum(len(encoded[i]["input_ids"]) - prefix for i in members)
+                                  for prefix, members in groups)
+        single = [members[0] for prefix, members in groups if prefix == 0 or len(members) == 1]
+        shared = [(prefix, members) for prefix, members in groups if prefix > 0 and len(members) > 1]
+        for chunk in self._batches(single, [len(encoded[i]["input_ids"]) for i in single], self.batch_size):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
-            for i, scores in zip(chunk, self._score_batch(batch)):
-                self._scores[todo[i]] = dataclasses.replace(
-                    scores, tag_tokens=encoded[i]["prefix_labels"], eos_labelled=encoded[i]["eos_kept"])
+            self.positions_scored += int(batch["input_ids"].numel())
+            self._store(todo, encoded, chunk, self._score_batch(batch))
             bar.update(len(chunk))
+        for chunk in self._group_batches(shared, encoded):
+            members = [i for _, group in chunk for i in group]
+            self._store(todo, encoded, members, self._score_shared(chunk, encoded))
+            bar.update(len(members))
         bar.close()
         self.sequences_scored += len(todo)
         self.seconds += time.perf_counter() - start
         return {p: self._scores[p] for p in pairs}
+
+    def _store(self, todo, encoded, indices, scores) -> None:
+        for i, score in zip(indices, scores):
+            self._scores[todo[i]] = dataclasses.replace(
+                score, tag_tokens=encoded[i]["prefix_labels"], eos_labelled=encoded[i]["eos_kept"])
+
+    def _can_share_prefixes(self) -> bool:
+        # GRUN's edits locate their position from the whole input: keep those models on full sequences
+        return self.share_prefixes and not hasattr(self.model, "grun")
+
+    def _group_batches(self, groups, encoded):
+        """Groups of continuations, longest first, in chunks of at most `batch_size` continuations."""
+        longest = [max(len(encoded[i]["input_ids"]) for i in members) for _, members in groups]
+        order = np.argsort(-np.asarray(longest), kind="stable")
+        chunk, size = [], 0
+        for g in order:
+            count = len(groups[g][1])
+            if chunk and size + count > self.batch_size:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(groups[g])
+            size += count
+        if chunk:
+            yield chunk
+
+    def _score_shared(self, chunk, encoded) -> list[TokenScores]:
+        """Prefixes once (left-padded, cached), then every continuation's own tokens against its
+        group's cache; logits[t] predicts token t+1 exactly as in a full-sequence forward."""
+        pad, device = self.tokenizer.pad_token_id, self.device
+        prefixes = [encoded[members[0]]["input_ids"][:length] for length, members in chunk]
+        width = max(len(p) for p in prefixes)
+        prefix_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
+        prefix_mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        for row, ids in enumerate(prefixes):
+            prefix_ids[row, width - len(ids):] = ids
+            prefix_mask[row, width - len(ids):] = 1
+        prefix_ids, prefix_mask = prefix_ids.to(device), prefix_mask.to(device)
+        positions = (prefix_mask.cumsum(1) - 1).clamp_min(0)
+        out = self.model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
+                         use_cache=True, logits_to_keep=1)
+        last_logits = out.logits[:, -1]
+        cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+        owner = [g for g, (_, members) in enumerate(chunk) for _ in members]
+        members = [i for _, group in chunk for i in group]
+        suffixes = [encoded[i]["input_ids"][chunk[g][0]:] for i, g in zip(members, owner)]
+        labels = [encoded[i]["labels"][chunk[g][0]:] for i, g in zip(members, owner)]
+        suffix_width = max(len(x) for x in suffixes)
+        suffix_ids = torch.full((len(members), suffix_width), pad, dtype=torch.long)
+        suffix_mask = torch.zeros((len(members), suffix_width), dtype=torch.long)
+        targets = torch.full((len(members), suffix_width), IGNORE_INDEX, dtype=torch.long)
+        for row, (ids, lab) in enumerate(zip(suffixes, labels)):
+            suffix_ids[row, :len(ids)], suffix_mask[row, :len(ids)], targets[row, :len(lab)] = ids, 1, lab
+        index = torch.tensor(owner, device=device)
+        cache.batch_select_indices(index)
+        lengths = torch.tensor([chunk[g][0] for g in owner], device=device)
+        suffix_positions = lengths[:, None] + torch.arange(suffix_width, device=device)[None, :]
+        mask = torch.cat([prefix_mask[index], suffix_mask.to(device)], dim=1)
+        logits = self.model(input_ids=suffix_ids.to(device), attention_mask=mask, position_ids=suffix_positions,
+                            use_cache=True, cache_position=torch.arange(width, width + suffix_width, device=device),
+                            **{cache_argument(self.model): cache}).logits
+        self.positions_scored += int(prefix_ids.numel() + suffix_ids.numel())
+        # prediction of suffix token j comes from position j-1: the prefix's last logits for j = 0
+        logits = torch.cat([last_logits[index][:, None], logits[:, :-1]], dim=1)
+        return self._token_scores(logits, targets.to(device))
 
     def _label_start(self, prompt: str) -> int:
         suffix = self.labelled_prompt_suffix
@@ -103,16 +184,22 @@ class Harness:
     def _score_batch(self, batch: dict[str, torch.Tensor]) -> list[TokenScores]:
         batch = {k: v.to(self.device) for k, v in batch.items()}
         logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        targets = batch["labels"][:, 1:]
+        return self._token_scores(logits[:, :-1], batch["labels"][:, 1:])
+
+    @staticmethod
+    def _token_scores(logits: torch.Tensor, targets: torch.Tensor) -> list[TokenScores]:
+        """Per-row TokenScores where logits[b, t] predicts targets[b, t] (−100 = not scored)."""
         mask = targets != IGNORE_INDEX
         # Only labelled positions go through the vocabulary-wide maths: [N, V] instead of [B, T, V].
-        logp = torch.log_softmax(logits[:, :-1][mask].float(), dim=-1)
+        logp = torch.log_softmax(logits[mask].float(), dim=-1)
         flat_targets = targets[mask]
         token_logp = logp.gather(1, flat_targets[:, None])[:, 0]
         hits = logp.argmax(dim=-1) == flat_targets
         p = logp.exp()
         mu = (p * logp).sum(-1)
-        variance = ((p * logp.square()).sum(-1) - mu.square()).clamp_min(MINKPP_VARIANCE_FLOOR)
+        # Σ p (log p − μ)², the two-pass form of Σ p (log p)² − μ²: the one-pass difference of two
+        # numbers near (log V)² cancels catastrophically in fp32 (errors ~1e-4 in σ)
+        variance = (p * (logp - mu[:, None]).square()).sum(-1).clamp_min(MINKPP_VARIANCE_FLOOR)
         columns = [flat_targets, token_logp, hits, mu, variance.sqrt()]
         columns = [c.cpu().numpy() for c in columns]
         counts = mask.sum(dim=1).tolist()
@@ -157,8 +244,45 @@ class Harness:
         return list(dict.fromkeys(ids + [self.tokenizer.eos_token_id]))
 
     def cost(self) -> dict:
-        return {"sequences_scored": self.sequences_scored, "prompts_generated": self.prompts_generated,
+        return {"sequences_scored": self.sequences_scored, "positions_scored": self.positions_scored,
+                "unique_tokens_scored": self.unique_tokens, "prompts_generated": self.prompts_generated,
                 "eval_seconds": round(self.seconds, 3)}
+
+
+def cache_argument(model) -> str:
+    """The forward's keyword for a key/value cache: `cache` (transformers >= 5.2x) or `past_key_values`."""
+    import inspect
+
+    forward = getattr(model, "forward", None)
+    try:
+        parameters = inspect.signature(forward).parameters
+    except (TypeError, ValueError):
+        return "past_key_values"
+    return "cache" if "cache" in parameters else "past_key_values"
+
+
+def first_labelled(labels: torch.Tensor) -> int:
+    """Index of the first labelled token (the length when none is)."""
+    positions = (labels != IGNORE_INDEX).nonzero()
+    return int(positions[0]) if len(positions) else len(labels)
+
+
+def shared_prefix_groups(keys: list[tuple[str, str]], encoded: list[dict]) -> list[tuple[int, list[int]]]:
+    """(shared prefix length, member indices) per prompt: the longest token prefix common to every
+    continuation of that prompt, cut before the first labelled position so each member's first
+    prediction comes from the prefix's last logits. Length 0: nothing to share."""
+    by_prompt: dict[str, list[int]] = {}
+    for index, (prompt, _) in enumerate(keys):
+        by_prompt.setdefault(prompt, []).append(index)
+    groups = []
+    for members in by_prompt.values():
+        rows = [encoded[i]["input_ids"] for i in members]
+        shortest = min(first_labelled(encoded[i]["labels"]) for i in members)
+        common = 0
+        while common < shortest and all(r[common] == rows[0][common] for r in rows[1:]):
+            common += 1
+        groups.append((common, members))
+    return groups
 
 
 def model_eos_ids(model) -> list[int]:

@@ -60,9 +60,14 @@ def test_one_scoring_and_one_generation_pass_for_all_metrics(tiny_folder, tiny_m
                 unique_prompts.add(prompt)
                 unique_pairs.add((prompt, row["paraphrased_answer" if name in ("forget", "retain") else "answer"]))
                 unique_pairs.update((prompt, w) for w in row["perturbed_answer"])
-    assert harness.sequences_scored == len(unique_pairs) == counts["score_rows"]
+    # every unique pair is scored once; each prompt with several continuations runs its shared
+    # prefix once more (one row), then every continuation only its own tokens
+    prompts_of_pairs = [q for q, _ in unique_pairs]
+    shared_prompts = {q for q in prompts_of_pairs if prompts_of_pairs.count(q) > 1}
+    assert harness.sequences_scored == len(unique_pairs)
+    assert counts["score_rows"] == len(unique_pairs) + len(shared_prompts)
+    assert harness.positions_scored < harness.unique_tokens * 1.5
     assert harness.prompts_generated == len(unique_prompts) == counts["generate_rows"]
-    assert counts["score_calls"] == -(-len(unique_pairs) // 16)
     assert counts["generate_calls"] == -(-len(unique_prompts) // 64)
     metric_names = set(result["metrics"])
     assert {"forget_prob", "forget_rouge", "forget_truth_ratio", "model_utility", "extraction_strength",
@@ -72,8 +77,9 @@ def test_one_scoring_and_one_generation_pass_for_all_metrics(tiny_folder, tiny_m
     assert set(table.eval_set) == {"forget", "retain", "ra", "wf", "holdout"}
     assert len(table) == sum(len(v) for v in rows.values())
     # asking again costs nothing: everything is cached
+    rows_before = counts["score_rows"]
     harness.score([(fmt.prompt(rows["forget"][0]["question"]), rows["forget"][0]["answer"])])
-    assert counts["score_rows"] == len(unique_pairs)
+    assert counts["score_rows"] == rows_before
 
 
 def test_cached_scores_equal_a_direct_forward(tiny_model):

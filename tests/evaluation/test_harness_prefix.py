@@ -1,0 +1,67 @@
+"""Scoring each prompt once (cached prefix, continuations against it) gives per-sequence values."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from evaluation import models, tofu_eval
+from evaluation.benchmarks.tofu import TofuData
+from evaluation.harness import Harness, shared_prefix_groups
+from evaluation.encoding import encode_prompt_continuation
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_folder, tmp_path_factory):
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+                                     tmp_path_factory.mktemp("prefix") / "m", seed=1)
+    return models.load_model(str(folder))
+
+
+def _pairs(tiny_folder, tokenizer, fmt):
+    variant = tofu_eval.VARIANTS["full"]
+    rows = tofu_eval.eval_rows(TofuData(tiny_folder), "forget01", variant)
+    return tofu_eval.build_requests(rows, fmt, tokenizer, variant).pairs
+
+
+@pytest.mark.parametrize("batch_size", [3, 32])
+def test_shared_prefix_scores_equal_per_sequence_scores(tiny_folder, tiny, batch_size):
+    model, tokenizer, fmt = tiny
+    pairs = _pairs(tiny_folder, tokenizer, fmt)
+    plain = Harness(model, tokenizer, max_length=64, batch_size=batch_size, share_prefixes=False, progress=False)
+    shared = Harness(model, tokenizer, max_length=64, batch_size=batch_size, share_prefixes=True, progress=False)
+    a, b = plain.score(pairs), shared.score(pairs)
+    for key in pairs:
+        for field in ("target_ids", "hits"):
+            assert np.array_equal(getattr(a[key], field), getattr(b[key], field)), (key, field)
+        for field in ("logprobs", "mu", "sigma"):
+            np.testing.assert_allclose(getattr(a[key], field), getattr(b[key], field), atol=1e-5, rtol=0)
+    assert shared.positions_scored < 0.6 * plain.positions_scored  # 7-8 continuations share each prompt
+    assert shared.unique_tokens == plain.unique_tokens - sum(
+        (len(m) - 1) * p for p, m in shared_prefix_groups(list(dict.fromkeys(pairs)), [
+            encode_prompt_continuation(tokenizer, q, c, 64) for q, c in dict.fromkeys(pairs)]))
+    assert shared.positions_scored >= shared.unique_tokens
+
+
+def test_prefix_stops_before_the_first_labelled_token(tiny_folder, tiny):
+    model, tokenizer, fmt = tiny
+    prompt = fmt.prompt("Who wrote Emma?", tokenizer)
+    keys = [(prompt, "Jane Austen"), (prompt, "Jane Eyre"), ("other", "x")]
+    encoded = [encode_prompt_continuation(tokenizer, p, c, 64) for p, c in keys]
+    groups = dict((tuple(m), length) for length, m in shared_prefix_groups(keys, encoded))
+    first = int((encoded[0]["labels"] != -100).nonzero()[0])
+    assert groups[(0, 1)] == first  # "Jane" is labelled: the shared prefix ends before it
+    assert groups[(2,)] >= 0
+
+
+def test_grun_models_are_scored_on_full_sequences(tiny):
+    model, tokenizer, _ = tiny
+    harness = Harness(model, tokenizer, progress=False)
+    assert harness._can_share_prefixes()
+    model.grun = object()  # what load_grun_model attaches
+    try:
+        assert not harness._can_share_prefixes()
+    finally:
+        del model.grun
