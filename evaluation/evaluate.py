@@ -68,11 +68,12 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     device = models.evaluation_device()
     model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
                                               dtype=dtype or models.evaluation_dtype(device))
+    load_seconds = time.perf_counter() - start
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
                                         batch_size=batch_size, progress=progress, role=ident["role"]))
-    cost = {**cost_from_train_result(train_result), **output.cost,
+    cost = {**cost_from_train_result(train_result), **output.cost, "load_seconds": round(load_seconds, 3),
             "eval_seconds": round(time.perf_counter() - start, 3)}
     document = {"identity": ident, **output.result, "cost": cost,
                 "provenance": provenance.provenance({"identity": ident, "evaluator": output.result["evaluator"],

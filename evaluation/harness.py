@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from evaluation.encoding import IGNORE_INDEX, encode_prompt_continuation, pad_batch
+from evaluation.greedy import cache_keyword, greedy_decode, plain_greedy_model
 
 MINKPP_VARIANCE_FLOOR = 1e-6  # OU clamps σ_t² here so near-deterministic positions do not divide by 0
 
@@ -72,6 +73,10 @@ class Harness:
     positions_scored: int = 0      # token positions the model processed while scoring
     unique_tokens: int = 0         # distinct token positions of the scored sequences (shared prefixes once)
     prompts_generated: int = 0
+    tokens_generated: int = 0      # new tokens produced (stop tokens included)
+    generation_seconds: float = 0.0
+    # drop finished rows from the batch (evaluation.greedy); False: model.generate keeps them to the end
+    evict_finished: bool = True
     seconds: float = 0.0
     _scores: dict = field(default_factory=dict, repr=False)
     _generations: dict = field(default_factory=dict, repr=False)
@@ -171,7 +176,7 @@ class Harness:
         mask = torch.cat([prefix_mask[index], suffix_mask.to(device)], dim=1)
         logits = self.model(input_ids=suffix_ids.to(device), attention_mask=mask, position_ids=suffix_positions,
                             use_cache=True, cache_position=torch.arange(width, width + suffix_width, device=device),
-                            **{cache_argument(self.model): cache}).logits
+                            **{cache_keyword(self.model): cache}).logits
         self.positions_scored += int(prefix_ids.numel() + suffix_ids.numel())
         # prediction of suffix token j comes from position j-1: the prefix's last logits for j = 0
         logits = torch.cat([last_logits[index][:, None], logits[:, :-1]], dim=1)
@@ -223,11 +228,8 @@ class Harness:
         try:
             for chunk in self._batches(todo, lengths, self.gen_batch_size):
                 inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
-                budget = ({"max_length": self.gen_max_length} if self.gen_max_length
-                          else {"max_new_tokens": self.max_new_tokens})
-                output = self.model.generate(**inputs, do_sample=False, pad_token_id=tok.pad_token_id,
-                                             eos_token_id=self.stop_ids(), **budget)
-                new_tokens = output[:, inputs["input_ids"].shape[1]:]
+                new_tokens = self._greedy(inputs["input_ids"], inputs["attention_mask"])
+                self.tokens_generated += sum(len(t) for t in new_tokens)
                 for prompt, text in zip(chunk, tok.batch_decode(new_tokens, skip_special_tokens=True)):
                     self._generations[prompt] = text.strip()
                 bar.update(len(chunk))
@@ -235,8 +237,30 @@ class Harness:
             tok.padding_side = previous_side
             bar.close()
         self.prompts_generated += len(todo)
+        self.generation_seconds += time.perf_counter() - start
         self.seconds += time.perf_counter() - start
         return {p: self._generations[p] for p in prompts}
+
+    @property
+    def generation_backend(self) -> str:
+        return "greedy-evict" if self.evict_finished and plain_greedy_model(self.model) else "transformers-generate"
+
+    def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[list[int]]:
+        """New tokens per row of a left-padded batch, stop tokens included; legacy `gen_max_length`
+        counts the padded prompt, as `generate(max_length=...)` does."""
+        budget = (self.gen_max_length - input_ids.shape[1]) if self.gen_max_length else self.max_new_tokens
+        if self.generation_backend == "greedy-evict":
+            tokens, _ = greedy_decode(self.model, input_ids, attention_mask, budget, self.stop_ids())
+            return tokens
+        output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
+                                     pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids(),
+                                     max_new_tokens=max(budget, 0))
+        stops = set(self.stop_ids())
+        rows = []
+        for row in output[:, input_ids.shape[1]:].tolist():
+            cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))  # generate pads after a stop
+            rows.append(row[:cut])
+        return rows
 
     def stop_ids(self) -> list[int]:
         """The model's own EOS ids (Llama-3 Instruct: three) plus the tokenizer's EOS."""
@@ -246,19 +270,8 @@ class Harness:
     def cost(self) -> dict:
         return {"sequences_scored": self.sequences_scored, "positions_scored": self.positions_scored,
                 "unique_tokens_scored": self.unique_tokens, "prompts_generated": self.prompts_generated,
-                "eval_seconds": round(self.seconds, 3)}
-
-
-def cache_argument(model) -> str:
-    """The forward's keyword for a key/value cache: `cache` (transformers >= 5.2x) or `past_key_values`."""
-    import inspect
-
-    forward = getattr(model, "forward", None)
-    try:
-        parameters = inspect.signature(forward).parameters
-    except (TypeError, ValueError):
-        return "past_key_values"
-    return "cache" if "cache" in parameters else "past_key_values"
+                "tokens_generated": self.tokens_generated,
+                "generation_seconds": round(self.generation_seconds, 3), "eval_seconds": round(self.seconds, 3)}
 
 
 def first_labelled(labels: torch.Tensor) -> int:

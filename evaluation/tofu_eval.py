@@ -262,7 +262,8 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
                             else "answer + EOS (character offsets of the full text)"),
         "memorization_mia_tokens": "answer + EOS (ours)" if variant.memorization_mia_include_eos
         else "answer without EOS (OU)",
-        "generation_stop_ids": harness.stop_ids(),
+        "generation_stop_ids": harness.stop_ids(), "generation_backend": harness.generation_backend,
+        "scoring": "shared prompt prefixes (keys/values cached)" if harness.share_prefixes else "per sequence",
         "mia_k": mia.MINK_K, "extraction_strength_ou_quirk": False, "batch_size": batch_size,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "retain_reference": retain_reference.source if retain_reference else None,

@@ -21,26 +21,31 @@ def tiny_model(tiny_folder, tmp_path_factory):
 
 
 def _count_model_calls(model):
+    """Rows and calls of the model during scoring and during generation (prompt forwards: the
+    harness decodes with `model.generate` or its own greedy loop, which calls the model directly)."""
     counts = {"score_rows": 0, "score_calls": 0, "generate_rows": 0, "generate_calls": 0}
-    inside_generate = [False]
-    forward, generate = model.forward, model.generate
+    inside_generation = [False]
+    forward, generate, harness_generate = model.forward, model.generate, Harness.generate
 
     def counting_forward(*args, **kwargs):
-        if not inside_generate[0]:
+        if not inside_generation[0]:
             counts["score_rows"] += kwargs["input_ids"].shape[0]
             counts["score_calls"] += 1
+        elif kwargs["input_ids"].shape[1] > 1 and kwargs.get("cache") is None and kwargs.get("past_key_values") is None:
+            counts["generate_rows"] += kwargs["input_ids"].shape[0]  # a batch of prompts
+            counts["generate_calls"] += 1
         return forward(*args, **kwargs)
 
-    def counting_generate(*args, **kwargs):
-        inside_generate[0] = True
+    def counting_harness_generate(self, prompts):
+        inside_generation[0] = True
         try:
-            counts["generate_rows"] += kwargs["input_ids"].shape[0]
-            counts["generate_calls"] += 1
-            return generate(*args, **kwargs)
+            return harness_generate(self, prompts)
         finally:
-            inside_generate[0] = False
+            inside_generation[0] = False
 
-    model.forward, model.generate = counting_forward, counting_generate
+    model.forward = counting_forward
+    Harness.generate = counting_harness_generate
+    counts["restore"] = lambda: setattr(Harness, "generate", harness_generate)
     return counts
 
 
@@ -48,8 +53,11 @@ def test_one_scoring_and_one_generation_pass_for_all_metrics(tiny_folder, tiny_m
     model, tokenizer, fmt = tiny_model
     data = TofuData(tiny_folder)
     counts = _count_model_calls(model)
-    result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", QUICK,
-                                                batch_size=16, progress=False)
+    try:
+        result, table, harness = tofu_eval.evaluate(model, tokenizer, fmt, data, "forget01", QUICK,
+                                                    batch_size=16, progress=False)
+    finally:
+        counts["restore"]()
     rows = tofu_eval.eval_rows(data, "forget01", QUICK)
     unique_pairs, unique_prompts = set(), set()
     for name, items in rows.items():

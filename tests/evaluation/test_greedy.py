@@ -1,0 +1,67 @@
+"""Greedy decoding with per-row eviction returns exactly what `model.generate` returns."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from evaluation import models
+from evaluation.benchmarks.tofu import TofuData
+from evaluation.greedy import greedy_decode, plain_greedy_model
+from evaluation.harness import Harness
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_folder, tmp_path_factory):
+    torch.set_num_threads(1)
+    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+                                     tmp_path_factory.mktemp("greedy") / "m", seed=2)
+    return models.load_model(str(folder))
+
+
+PROMPTS = ["Question: Who wrote Emma?\nAnswer: ", "Question: What is the capital of Peru?\nAnswer: ",
+           "Question: Which award did Amara Lisbon win, and in which year was it given?\nAnswer: ",
+           "Question: Name two books.\nAnswer: "]
+
+
+def _generate_reference(model, tokenizer, prompts, budget, stops):
+    tokenizer.padding_side = "left"
+    inputs = tokenizer(prompts, return_tensors="pt", padding=True)
+    output = model.generate(**inputs, do_sample=False, max_new_tokens=budget, eos_token_id=stops,
+                            pad_token_id=tokenizer.pad_token_id)
+    rows = []
+    for row in output[:, inputs["input_ids"].shape[1]:].tolist():
+        cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))
+        rows.append(row[:cut])
+    return inputs, rows
+
+
+def test_greedy_with_eviction_equals_generate(tiny):
+    model, tokenizer, _ = tiny
+    # frequent tokens as extra stops, so rows finish at different steps and get evicted mid-batch
+    inputs = tokenizer(PROMPTS, return_tensors="pt", padding=True)
+    first = model(**inputs).logits[:, -1].argmax(-1).tolist()
+    stops = sorted({tokenizer.eos_token_id, first[1], first[3]})
+    inputs, expected = _generate_reference(model, tokenizer, PROMPTS, 12, stops)
+    tokens, processed = greedy_decode(model, inputs["input_ids"], inputs["attention_mask"], 12, stops)
+    assert tokens == expected
+    assert any(len(t) < 12 for t in tokens) and any(len(t) == 12 for t in tokens)  # eviction happened
+    assert processed < inputs["input_ids"].numel() + 12 * len(PROMPTS)
+
+
+def test_harness_generation_is_the_same_with_and_without_eviction(tiny):
+    model, tokenizer, _ = tiny
+    fast = Harness(model, tokenizer, max_new_tokens=10, gen_batch_size=3, progress=False)
+    slow = Harness(model, tokenizer, max_new_tokens=10, gen_batch_size=3, progress=False, evict_finished=False)
+    assert fast.generation_backend == "greedy-evict" and slow.generation_backend == "transformers-generate"
+    assert fast.generate(PROMPTS) == slow.generate(PROMPTS)
+    assert fast.tokens_generated == slow.tokens_generated > 0
+
+
+def test_models_with_logits_processors_keep_generate(tiny):
+    model, _, _ = tiny
+    assert plain_greedy_model(model)
+    model.generation_config.repetition_penalty = 1.3
+    try:
+        assert not plain_greedy_model(model)
+    finally:
+        model.generation_config.repetition_penalty = 1.0
