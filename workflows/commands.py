@@ -231,6 +231,13 @@ def _config_show(args) -> int:
     return 0
 
 
+def _plan_memory(args) -> int:
+    from methods import memory_plan
+
+    g = _load_grid(args.configfile, args.config)
+    return 0 if memory_plan.report(g) else 1
+
+
 def _unlearn(args) -> int:
     document = unlearn(json.loads(args.spec), args.data, args.target, args.out_model, args.train_log,
                        args.train_result, threads=args.threads, progress=not args.quiet)
@@ -298,6 +305,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_args(gr)
     gr.add_argument("--json", action="store_true", help="machine-readable output")
     gr.set_defaults(func=_grid)
+
+    pm = subparsers.add_parser(
+        "plan-memory", formatter_class=fmt, help="predicted per-GPU memory of every unlearning job of a config",
+        description="Per job: weights, optimizer, gradient buffers, frozen reference, FSDP unsharded blocks, "
+                    "activations (estimate) and runtime, in GB per GPU, and whether that fits the launcher's "
+                    "GPUs (launcher.gpu_memory_gb, default 80). Architectures come from a built-in table "
+                    "(methods/memory_plan.py), nothing is downloaded. Exit status 1 when a job does not fit.")
+    add_config_args(pm)
+    pm.set_defaults(func=_plan_memory)
 
     cfg = subparsers.add_parser("config", help="config utilities (show)")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="<config command>", required=True)

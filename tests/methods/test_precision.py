@@ -96,3 +96,17 @@ def test_lora_and_grun_refuse_sharding_before_training(name):
     check_parametrization_launch(name, sharded=False)
     with pytest.raises(NotImplementedError, match="ddp.yaml"):
         check_parametrization_launch(name, sharded=True)
+
+
+def test_activation_checkpointing_changes_no_grun_edit(tmp_path):
+    """GRUN's forward hooks run again when a checkpointed block is recomputed: same result."""
+    trained = []
+    for flag in (False, True):
+        model = tiny_llama()
+        train(model, make_streams(), TrainConfig(objective="graddiff", parametrization="grun", lr=1e-2,
+                                                 max_steps=2, batch_size=2, gradient_checkpointing=flag,
+                                                 parametrization_args={"layers": [0, 1], "rank": 2}),
+              tmp_path / str(flag), pad_token_id=0, progress=False)
+        trained.append({k: v.detach().clone() for k, v in model.grun.state_dict().items()})
+    for k in trained[0]:
+        torch.testing.assert_close(trained[0][k], trained[1][k], rtol=1e-5, atol=1e-6)
