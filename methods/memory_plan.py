@@ -19,6 +19,8 @@ until the last task's backward. A fixed 2 GiB covers the CUDA context and alloca
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -27,6 +29,8 @@ GIB = 1024 ** 3
 RUNTIME_BYTES = 2 * GIB
 DEFAULT_GPU_MEMORY_GB = 80
 DEFAULT_MAX_LENGTH = 512
+MEMORY_KEYS = ("batch_size", "max_length", "gradient_checkpointing", "compute_dtype", "objective_args",
+               "rectifier_args", "parametrization_args", "analyzers")  # hyperparameters a plan reads
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 # config.json sizes of the paper models (model_type, fields); Zephyr-7B-beta is a Mistral-7B fine-tune
@@ -223,8 +227,12 @@ def report(grid, *, out=print) -> bool:
     seen: dict[str, int] = {}
     ok = True
     lines = []
+    plans: dict[str, Plan] = {}  # building a meta model per job is slow; most jobs differ only in lr
     for label, job, launch in jobs_of_grid(grid):
-        plan = plan_job(job, launch)
+        key = json.dumps([job.model, job.objective, job.rectifier, job.parametrization, job.dtype,
+                          {k: job.hyperparameters.get(k) for k in MEMORY_KEYS}, dataclasses.asdict(launch)],
+                         sort_keys=True, default=str)
+        plan = plans[key] = plans.get(key) or plan_job(job, launch)
         line = format_row(label, plan, launch)
         ok &= fits(plan, launch)
         if launch.gpus and launch.gpus < launch.num_processes:
