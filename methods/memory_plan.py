@@ -116,7 +116,7 @@ class Launch:
 
 @dataclass
 class Job:
-    model: str                       # architecture name (see architecture_config)
+    model: Any                       # architecture name (see architecture_config) or a transformers config
     objective: str
     rectifier: str = "none"
     parametrization: str = "full"
@@ -149,7 +149,7 @@ def plan_job(job: Job, launch: Launch) -> Plan:
     from methods.registry import OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
     from methods.train import build_analyzer, plan_tasks
 
-    config = architecture_config(job.model)
+    config = architecture_config(job.model) if isinstance(job.model, str) else job.model  # or a config object
     model = meta_model(config)
     hyper = job.hyperparameters
     objective = OBJECTIVES.get(job.objective)(**hyper.get("objective_args", {}))

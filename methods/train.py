@@ -329,7 +329,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     space = GradSpace(buffers.segments, shard_group=shard_group([p for _, p in named]) if sharded else None)
     layout = {name: slice(o, o + n) for name, (o, n) in zip(buffers.names, buffers.segments)}
     optimizer = torch.optim.AdamW(decay_groups(bare, named, config.weight_decay), lr=config.lr,
-                                  betas=tuple(config.adam_betas), eps=config.adam_eps)
+                                  betas=tuple(config.adam_betas), eps=config.adam_eps,
+                                  fused=True)  # foreach would allocate ~2 parameter-sized temporaries
     schedule = Schedule({name: len(streams[name]) for name in plan.streams}, plan.streams[0],
                         tuple(s for s in objective.aligned_streams if s in plan.streams),
                         config.batch_size, config.grad_accum, world, config.seed)
