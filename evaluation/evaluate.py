@@ -10,7 +10,8 @@ from common import atomic, contract, provenance
 from evaluation import benchmarks, models
 from evaluation.benchmarks.base import EvalContext
 
-COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes", "trainable_parameters")
+COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes", "trainable_parameters",
+               "gradient_buffer_bytes", "precision")
 IDENTITY_DEFAULTS = {"role": "unlearned", "method": "unknown", "rectifier": "none",
                      "parametrization": "full", "seed": 0, "hyperparameters": {}}
 

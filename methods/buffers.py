@@ -5,8 +5,13 @@ buffer's view before the backward, so autograd accumulates in place and nothing 
 Other dtypes (bf16 models) backward into a normal `.grad`, which is then added into the buffer.
 
 Sharded (FSDP2) parameters are DTensors: a buffer then holds this rank's local shards only.
-FSDP reduce-scatters (and averages over ranks) each backward's gradient into a fresh sharded
-`param.grad`, so after every backward its local shard is added into the buffer and cleared.
+FSDP reduce-scatters (and averages over ranks) each backward's gradient and adds it into an
+existing sharded `param.grad` in place, so `param.grad` is pointed at a DTensor over the buffer's
+view before the backward, as in the unsharded case.
+
+Memory: with fp32 (master) parameters no gradient exists outside the buffers, and the update is
+handed to the optimizer as views of the buffer the rectifier wrote it into, so `none` holds one
+gradient copy (its fused buffer) and a k-buffer rectifier k copies.
 """
 from __future__ import annotations
 
@@ -65,23 +70,27 @@ class TaskBuffers:
             param.grad = None
 
     def _sharded_backward(self, task: str, loss: torch.Tensor, retain_graph: bool) -> None:
-        # FSDP owns the sharded grad (it accumulates into an existing one), so start each backward
-        # from none and move the reduce-scattered local shard into the buffer afterwards
-        for param in self.params:
-            param.grad = None
+        # FSDP2 adds each reduce-scattered shard into an existing sharded grad in place, so point every
+        # `param.grad` at a DTensor over the buffer's view: no transient full set of sharded grads
+        for param, view in zip(self.params, self.views(self.buffers[task])):
+            param.grad = self._as_dtensor(view, param) if param.dtype == view.dtype else None
         loss.backward(retain_graph=retain_graph)
         for param, view in zip(self.params, self.views(self.buffers[task])):
-            if param.grad is not None:
-                view.add_(local(param.grad).float())
+            if param.grad is not None and local(param.grad).data_ptr() != view.data_ptr():
+                view.add_(local(param.grad).float())  # non-fp32 parameter: FSDP made its own grad
             param.grad = None
+
+    @staticmethod
+    def _as_dtensor(view: torch.Tensor, param) -> DTensor:
+        return DTensor.from_local(view, param.device_mesh, param.placements, run_check=False,
+                                  shape=param.shape, stride=param.stride())
 
     def set_param_grads(self, flat: torch.Tensor) -> None:
         """Hand the combined update to the optimizer through `param.grad`."""
         for param, view in zip(self.params, self.views(flat)):
             grad = view if param.dtype == torch.float32 else view.to(param.dtype)
             if self.sharded:
-                grad = DTensor.from_local(grad, param.device_mesh, param.placements, run_check=False,
-                                          shape=param.shape, stride=param.stride())
+                grad = self._as_dtensor(grad, param)
             param.grad = grad
 
     def nbytes(self) -> int:

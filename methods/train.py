@@ -9,13 +9,20 @@ Per optimizer step:
 Under FSDP2 (Accelerate's FSDP launch with fsdp_version 2, or a model the caller already sharded
 with `fully_shard`) buffers hold local shards: FSDP reduce-scatters and averages every backward,
 so step 2 skips the loop's all-reduce and the rectifiers' dot products are all-reduced partial sums.
+Precision (methods/precision.py): fp32 master weights, gradients, buffers and AdamW states on every
+launcher; forwards under autocast in `compute_dtype` (the model's configured dtype).
+Memory: a rectifier's extra memory over `none` is its extra task buffers only: fp32 parameters
+backward straight into buffer views (no transient `.grad`), the update is handed to the optimizer as
+views of the buffer it was written into, and data-parallel runs are not wrapped in DDP (the loop
+all-reduces the buffers itself, so DDP's gradient buckets, a full gradient copy, are never allocated).
+`gradient_checkpointing` recomputes activations in the backward; under FSDP2 the frozen reference is
+sharded too (methods/sharding.py).
 Writes train_log.jsonl (one line per optimizer step), train_status.json and checkpoints to out_dir.
 `model` is always the starting model (the frozen reference is copied from it); `resume_from` then
 loads the trainable state, optimizer, scheduler, rectifier state and RNG from a checkpoint folder.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import resource
@@ -32,7 +39,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from common import atomic
-from methods import checkpoint, tokens
+from methods import checkpoint, precision, sharding, tokens
 from methods.buffers import TaskBuffers
 from methods.data import Schedule, check_examples, gather
 from methods.gradspace import GradSpace, cosine
@@ -67,6 +74,8 @@ class TrainConfig:
     optimizer: str = "adamw"
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
+    compute_dtype: str = "float32"    # forward dtype under autocast (the model's `dtype`); weights stay fp32
+    gradient_checkpointing: bool = False  # recompute activations in the backward (HF models)
 
     def validate(self) -> None:
         problems = []
@@ -85,6 +94,10 @@ class TrainConfig:
             problems.append("set warmup_steps or warmup_ratio, not both")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             problems.append("checkpoint_every must be >= 1 or None")
+        try:
+            precision.check_compute_dtype(self.compute_dtype)
+        except ValueError as error:
+            problems.append(str(error))
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
 
@@ -100,6 +113,7 @@ class TrainResult:
     peak_memory_bytes: int
     trainable_parameters: int
     gradient_buffer_bytes: int = 0   # persistent flat buffers (+ rectifier state such as GRU's EMA)
+    precision: dict = field(default_factory=dict)  # what weights/compute/reference were held in
 
 
 @dataclass
@@ -219,15 +233,20 @@ def build_analyzer(spec):
     return spec
 
 
-def reference_forward(parametrization, bare, accelerator) -> Callable:
-    """The frozen reference's logits under the same autocast as the trained model: `accelerator.prepare`
-    wraps only the trained model's forward in autocast (mixed_precision bf16), and the full
-    parametrization's deep copy was taken before that, so without this NPO's log-ratio would not
-    be 0 at step 0."""
-    def forward(batch):
-        with accelerator.autocast():
-            return parametrization.reference_logits(bare, batch)
-    return forward
+def broadcast_from_main(model, world: int) -> None:
+    """What DDP does when it wraps a model: every rank starts from rank 0's parameters and buffers
+    (the loop does not wrap in DDP, see the module docstring)."""
+    if world > 1:
+        for tensor in list(model.parameters()) + list(model.buffers()):
+            dist.broadcast(tensor.data, src=0)
+
+
+def check_parametrization_launch(name: str, sharded: bool) -> None:
+    """LoRA and GRUN save only unsharded state: refuse FSDP before training rather than after it."""
+    if sharded and name in ("lora", "grun"):
+        raise NotImplementedError(
+            f"parametrization {name!r} cannot be saved after FSDP2 training; it trains few parameters over a "
+            "frozen base, so launch it single-process or with DDP (config/accelerate/ddp.yaml)")
 
 
 def _is_finite(value: Optional[float]) -> bool:
@@ -251,10 +270,14 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     check_streams(plan, streams, config)
     out_dir = Path(out_dir)
 
-    # cpu=True is how accelerate recognises a multi-process CPU (gloo) launch
-    accelerator = Accelerator(cpu=not torch.cuda.is_available())
+    # cpu=True is how accelerate recognises a multi-process CPU (gloo) launch; precision is the loop's
+    # own (methods/precision.py), so Accelerate's mixed precision stays off whatever the launcher says
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
     fsdp_plugin = getattr(accelerator.state, "fsdp_plugin", None)
     check_distributed_type(accelerator.distributed_type, getattr(fsdp_plugin, "fsdp_version", None))
+    if fsdp_plugin is not None:  # fp32 all-gathers and reduce-scatters; compute is cast by the autocast
+        from torch.distributed.fsdp import MixedPrecisionPolicy
+        fsdp_plugin.mixed_precision_policy = MixedPrecisionPolicy()
     # Accelerate shards with FSDP only on accelerators; a caller may pass a model it sharded itself
     presharded = shard is not None or checkpoint.is_sharded(model)
     sharded = presharded or accelerator.distributed_type == DistributedType.FSDP
@@ -262,35 +285,52 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         raise ValueError(f"objective {config.objective!r} needs a frozen reference copy, and an FSDP-sharded "
                          "model cannot be deep-copied: pass the unsharded model with train(..., shard=fn) "
                          "so the reference is copied before fn shards it")
+    check_parametrization_launch(config.parametrization, sharded)
     if sharded and (config.checkpoint_every or resume_from is not None):
         raise NotImplementedError("checkpoint_every / resume_from are not supported under FSDP sharding yet "
                                   "(they save unsharded state); drop them or launch with DDP (ddp.yaml)")
     world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
     set_seed(config.seed)
+    if config.gradient_checkpointing:
+        # non-reentrant: recomputes correctly for each of the several backwards of one graph
+        if hasattr(model, "activation_checkpointing_enable"):  # transformers' newer name
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        elif hasattr(model, "gradient_checkpointing_enable"):
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            raise ValueError(f"gradient_checkpointing: {type(model).__name__} is not a Hugging Face model "
+                             "(no gradient_checkpointing_enable); set gradient_checkpointing: false")
     model = parametrization.prepare(model, needs_reference=objective.needs_reference)
-    if getattr(parametrization, "reference", None) is not None:
-        parametrization.reference.to(device)
+    frozen_reference = getattr(parametrization, "reference", None)
+    if frozen_reference is not None:
+        frozen_reference.to(device)
+    if not presharded or shard is not None:  # a pre-sharded model's parameters are DTensors already
+        precision.upcast_trainable(parametrization.trainable_parameters(model))
     if shard is not None:
         shard(model)
-    named = parametrization.trainable_parameters(model)
-    if not presharded:  # Accelerate would wrap an already sharded model in DDP
+        if frozen_reference is not None:
+            shard(frozen_reference)
+    if sharded and not presharded:  # Accelerate's FSDP2 shards the trained model
         model = accelerator.prepare(model)
+    elif not sharded:  # no DDP wrapper: the loop all-reduces its own buffers (no bucket copies)
+        model.to(device)
+        broadcast_from_main(model, world)
     model.train()
     bare = accelerator.unwrap_model(model)
-    if sharded:  # FSDP replaces the parameters, so take them after sharding
-        named = parametrization.trainable_parameters(bare)
-    reference = reference_forward(parametrization, bare, accelerator) if objective.needs_reference else None
+    named = parametrization.trainable_parameters(bare)  # FSDP replaces the parameters: take them after
+    if sharded and frozen_reference is not None and not checkpoint.is_sharded(frozen_reference):
+        sharding.shard_frozen(frozen_reference, next(iter(named))[1].device_mesh)
+    forward_context = lambda: precision.autocast(device, config.compute_dtype)  # noqa: E731
+    reference = (lambda batch: parametrization.reference_logits(bare, batch)) if objective.needs_reference else None
 
     buffers = TaskBuffers(named, plan.buffers + probes, device)
     if sharded and not buffers.sharded:
         raise RuntimeError("FSDP launch but the trainable parameters are not DTensors; use fsdp_version: 2")
     space = GradSpace(buffers.segments, shard_group=shard_group([p for _, p in named]) if sharded else None)
-    # FSDP must reduce-scatter every backward (one per task) to keep the tasks apart; no_sync would
-    # accumulate them together unsharded
-    no_sync = (lambda: contextlib.nullcontext()) if sharded else (lambda: accelerator.no_sync(model))
     layout = {name: slice(o, o + n) for name, (o, n) in zip(buffers.names, buffers.segments)}
     optimizer = torch.optim.AdamW(decay_groups(bare, named, config.weight_decay), lr=config.lr,
-                                  betas=tuple(config.adam_betas), eps=config.adam_eps)
+                                  betas=tuple(config.adam_betas), eps=config.adam_eps,
+                                  fused=True)  # foreach would allocate ~2 parameter-sized temporaries
     schedule = Schedule({name: len(streams[name]) for name in plan.streams}, plan.streams[0],
                         tuple(s for s in objective.aligned_streams if s in plan.streams),
                         config.batch_size, config.grad_accum, world, config.seed)
@@ -324,7 +364,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                              backward_passes=int(round(passes.item() * world)), train_seconds=train_seconds,
                              peak_memory_bytes=peak_memory_bytes(device),
                              trainable_parameters=sum(p.numel() for _, p in named),
-                             gradient_buffer_bytes=buffers.nbytes() + rectifier.state_nbytes())
+                             gradient_buffer_bytes=buffers.nbytes() + rectifier.state_nbytes(),
+                             precision=precision.describe(config.compute_dtype, bare, named, frozen_reference))
         if accelerator.is_main_process:
             atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
             atomic.write_json(out_dir / "train_status.json", dataclasses.asdict(result))
@@ -353,25 +394,28 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         for micro, scale in zip(micro_batches, scales):
             counted = int(scale > 0)
             batches = gather(streams, micro, pad_token_id, device)
-            with no_sync():
+            # forwards (trained model and frozen reference alike) under the precision's autocast
+            with forward_context():
                 losses = parametrization.task_losses(objective, model, batches, reference, step + 1)
                 if plan.adds_retain_nll:
                     retain = batches["retain"]
                     losses[RETAIN_NLL] = tokens.mean_nll(tokens.logits_of(model, retain), retain["labels"])
-                loss_sums += torch.stack([losses[k].detach().double() for k in loss_names]) * scale
-                if not plan.separate:
-                    fused = sum(plan.weights[k] * losses[k] for k in plan.weights)
-                    buffers.backward(FUSED, fused * scale)
+            loss_sums += torch.stack([losses[k].detach().double() for k in loss_names]) * scale
+            if not plan.separate:
+                fused = sum(plan.weights[k] * losses[k] for k in plan.weights)
+                buffers.backward(FUSED, fused * scale)
+                backward_passes += counted
+            else:
+                for i, task in enumerate(plan.buffers):
+                    buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
                     backward_passes += counted
-                else:
-                    for i, task in enumerate(plan.buffers):
-                        buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
-                        backward_passes += counted
-                del losses
-                for analyzer in analyzers:  # probe gradients (G-effect risks): read-only, never in the update
-                    for task, probe in analyzer.probe_losses(step + 1, model, batches).items():
-                        buffers.backward(task, probe * scale)
-                        backward_passes += counted
+            del losses
+            for analyzer in analyzers:  # probe gradients (G-effect risks): read-only, never in the update
+                with forward_context():
+                    probes_now = analyzer.probe_losses(step + 1, model, batches)
+                for task, probe in probes_now.items():
+                    buffers.backward(task, probe * scale)
+                    backward_passes += counted
 
         # ---- 2. reduce at the optimizer boundary, observe, combine
         if not sharded:  # FSDP already averaged the shards over ranks

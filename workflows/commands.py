@@ -33,6 +33,8 @@ def train_config_from_spec(spec: dict[str, Any]):
                          f"{sorted(known - {'objective', 'rectifier', 'parametrization', 'seed'})}")
     if "adam_betas" in hyper:
         hyper["adam_betas"] = tuple(hyper["adam_betas"])
+    # the model's configured dtype is the compute dtype; weights train as fp32 masters (methods/precision.py)
+    hyper.setdefault("compute_dtype", spec.get("dtype", "float32"))
     return TrainConfig(objective=spec["objective"], rectifier=spec["rectifier"],
                        parametrization=spec.get("parametrization", "full"), seed=int(spec["seed"]), **hyper)
 
@@ -79,7 +81,9 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
     bench = benchmarks.get(spec["benchmark"])
     corpora = bench.unlearning_corpora(bench.open(data_dir), spec["split"])  # data errors before the model loads
     max_length = int(spec["hyperparameters"].get("max_length", bench.default_max_length))
-    model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"))
+    # loaded in the configured dtype: frozen weights stay in it, train() upcasts the trainable ones to fp32
+    model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"),
+                                              dtype=_torch_dtype(spec.get("dtype", "float32")))
     streams = unlearning_streams(config.objective, corpora, tokenizer, fmt, max_length, config.seed)
 
     out_model, main = Path(out_model), _is_main_process()
@@ -92,7 +96,8 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
         document = {
             "status": result.status, "diverged_step": result.diverged_step, "reason": result.reason,
             "cost": {k: getattr(result, k) for k in ("train_seconds", "optimizer_steps", "backward_passes",
-                                                     "peak_memory_bytes", "trainable_parameters")},
+                                                     "peak_memory_bytes", "trainable_parameters",
+                                                     "gradient_buffer_bytes", "precision")},
             "gradient_buffer_bytes": result.gradient_buffer_bytes,
             "spec": spec, "target": target, "train_config": dataclasses.asdict(config),
         }
@@ -120,6 +125,12 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
     finally:
         if main and scratch.exists():
             shutil.rmtree(scratch)
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return getattr(torch, name)
 
 
 def _target_card(target: str) -> dict[str, Any]:
@@ -220,6 +231,13 @@ def _config_show(args) -> int:
     return 0
 
 
+def _plan_memory(args) -> int:
+    from methods import memory_plan
+
+    g = _load_grid(args.configfile, args.config)
+    return 0 if memory_plan.report(g) else 1
+
+
 def _unlearn(args) -> int:
     document = unlearn(json.loads(args.spec), args.data, args.target, args.out_model, args.train_log,
                        args.train_result, threads=args.threads, progress=not args.quiet)
@@ -289,6 +307,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_args(gr)
     gr.add_argument("--json", action="store_true", help="machine-readable output")
     gr.set_defaults(func=_grid)
+
+    pm = subparsers.add_parser(
+        "plan-memory", formatter_class=fmt, help="predicted per-GPU memory of every unlearning job of a config",
+        description="Per job: weights, optimizer, gradient buffers, frozen reference, FSDP unsharded blocks, "
+                    "activations (estimate) and runtime, in GB per GPU, and whether that fits the launcher's "
+                    "GPUs (launcher.gpu_memory_gb, default 80). Architectures come from a built-in table "
+                    "(methods/memory_plan.py), nothing is downloaded. Exit status 1 when a job does not fit.")
+    add_config_args(pm)
+    pm.set_defaults(func=_plan_memory)
 
     cfg = subparsers.add_parser("config", help="config utilities (show)")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="<config command>", required=True)

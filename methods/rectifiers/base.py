@@ -62,6 +62,7 @@ class Rectifier:
     separate_gradients = True  # False: the loop does one fused backward of Σ w_k L_k
     needs_retain = True        # needs a retain-side gradient (objective retain task or retain NLL)
     needs_retain_nll = False   # needs ∇ retain-NLL specifically (GRU's constraint)
+    state_copies = 0           # gradient-sized tensors kept across steps (GRU's EMA: 1), for memory plans
 
     def __init__(self, **args):
         # every rectifier takes retain_weight: α for the retain-NLL task added when the objective has none

@@ -48,6 +48,7 @@ def cos_to_ema(update, m, space: GradSpace) -> Optional[float]:
 class GRU(Rectifier):
     defaults = {"gamma": 0.8, "cos_clip": None}  # cos_clip: None (plain projection) or e.g. -0.5
     needs_retain_nll = True
+    state_copies = 1  # the EMA m
 
     def __init__(self, **args):
         super().__init__(**args)

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The GPU checks of issue #13, prepared to run unchanged on one GPU in <= 8 minutes with no network:
+#   1. the CUDA/bf16 tests (tests marked `gpu`, skipped elsewhere) and the collectives-device test;
+#   2. single-GPU FSDP2 through `accelerate launch` (benchmarks/fsdp_check.py: none / GRU / NPO+PCGrad,
+#      bf16 compute, sharded reference, full-state gather);
+#   3. rectifier step time and peak memory on a random ~1B Llama (no download) for none/gru/pcgrad/sago
+#      next to the memory plan (benchmarks/bench_memory.py --device cuda);
+#   4. the evaluation harness throughput (benchmarks/bench_eval.py).
+# Figures go to benchmarks/results/ (and $OUT when set). Usage:
+#   benchmarks/gpu_check.sh              on a GPU machine
+#   benchmarks/gpu_check.sh --cpu-smoke  the same steps with tiny sizes on CPU (validates the script)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY="${PYTHON:-}"
+if [ -z "$PY" ]; then
+  if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python; fi
+fi
+BIN="$(dirname "$(command -v "$PY")")"
+export PATH="$BIN:$PATH" PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+SMOKE=0; [ "${1:-}" = "--cpu-smoke" ] && SMOKE=1
+RESULTS=benchmarks/results; mkdir -p "$RESULTS"
+LOG="$RESULTS/gpu_check$([ $SMOKE = 1 ] && echo -smoke).log"; : > "$LOG"
+status=0
+step() {  # step NAME SECONDS CMD...: run with a time limit, log, keep going on failure
+  local name=$1 limit=$2; shift 2
+  echo "=== $name (limit ${limit}s)" | tee -a "$LOG"
+  local start=$SECONDS
+  if timeout "$limit" "$@" 2>&1 | tee -a "$LOG"; then echo "=== $name: ok in $((SECONDS-start)) s" | tee -a "$LOG"
+  else echo "=== $name: FAILED (exit ${PIPESTATUS[0]}) after $((SECONDS-start)) s" | tee -a "$LOG"; status=1; fi
+}
+
+if [ $SMOKE = 0 ]; then
+  "$PY" -c "import torch; assert torch.cuda.is_available(), 'no CUDA device'; print(torch.cuda.get_device_name(0))" | tee -a "$LOG"
+  step "cuda tests" 90 "$PY" -m pytest -q -m gpu tests/methods tests/methods/test_collectives_device.py
+  step "fsdp2 via accelerate launch" 150 "$BIN/accelerate" launch --config_file config/accelerate/fsdp.yaml \
+       --num_processes 1 benchmarks/fsdp_check.py
+  step "rectifier bench 1B" 180 "$PY" benchmarks/bench_memory.py --device cuda --hidden 2048 --layers 16 \
+       --intermediate 5632 --heads 16 --vocab 32000 --batch-size 4 --length 512 --steps 6 \
+       --compute-dtype bfloat16 --tag cuda-1b
+  step "eval throughput" 90 "$PY" benchmarks/bench_eval.py
+else
+  step "cuda tests (skip on CPU)" 60 "$PY" -m pytest -q -m gpu tests/methods/test_cuda.py
+  step "fsdp check, one CPU process" 120 nice -n 10 "$PY" benchmarks/fsdp_check.py --tiny
+  step "rectifier bench tiny" 120 nice -n 10 "$PY" benchmarks/bench_memory.py --hidden 128 --layers 2 \
+       --intermediate 256 --heads 4 --vocab 512 --tag cpu-smoke
+fi
+[ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp "$LOG" "$RESULTS"/memory-*.* "$RESULTS"/fsdp_check*.json "$OUT"/ 2>/dev/null || true
+echo "gpu_check: $([ $status = 0 ] && echo all steps ok || echo some steps FAILED) (log: $LOG)"
+exit $status

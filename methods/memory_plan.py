@@ -1,0 +1,254 @@
+"""Predicted per-GPU memory of one unlearning job, from the architecture alone (no download).
+
+The model is built on the meta device from a known architecture (`ARCHITECTURES`: sizes of the
+paper models from their published config.json files), the parametrization is applied there, so the
+trainable count is exact for full / subset / LoRA / GRUN, and the loop's own task plan
+(methods.train.plan_tasks) says how many gradient buffers the rectifier and analyzers need.
+
+Bytes per trainable parameter follow methods/precision.py and methods/buffers.py: fp32 master
+weight 4, AdamW moments 8, one fp32 buffer 4 per task buffer (`none`: 1, the fused gradient;
+two-task rectifiers 2; GRU 2 + its EMA 1; G-effect + 2 probes), all divided by the world size under
+FSDP2. Frozen weights (LoRA/GRUN base) and the `full` frozen reference are held in the model's dtype,
+sharded under FSDP2. FSDP2 also holds, unsharded, the root module's parameters (embeddings, lm_head,
+final norm: the root is not resharded after forward) and up to two blocks being gathered, with
+their gradients. Activations follow Korthikanti et al. (2022) for a transformer layer with fused
+(SDPA) attention, ~34·b·s·h bytes per layer in 16-bit compute (68 in fp32), or 2·b·s·h per layer
+plus one layer's 34·b·s·h with activation checkpointing; the logits add b·s·V·(2 + 4 + 4) (compute
+dtype, the fp32 log-softmax, its gradient). Every stream forwarded with gradients keeps its graph
+until the last task's backward. A fixed 2 GiB covers the CUDA context and allocator slack.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+GIB = 1024 ** 3
+RUNTIME_BYTES = 2 * GIB
+DEFAULT_GPU_MEMORY_GB = 80
+DEFAULT_MAX_LENGTH = 512
+MEMORY_KEYS = ("batch_size", "max_length", "gradient_checkpointing", "compute_dtype", "objective_args",
+               "rectifier_args", "parametrization_args", "analyzers")  # hyperparameters a plan reads
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
+
+# config.json sizes of the paper models (model_type, fields); Zephyr-7B-beta is a Mistral-7B fine-tune
+_LLAMA2_7B = ("llama", dict(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32,
+                            num_attention_heads=32, num_key_value_heads=32, vocab_size=32000))
+_LLAMA3_8B = ("llama", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                            num_attention_heads=32, num_key_value_heads=8, vocab_size=128256))
+_MISTRAL_7B = ("mistral", dict(hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
+                               num_attention_heads=32, num_key_value_heads=8, vocab_size=32000))
+ARCHITECTURES: dict[str, tuple[str, dict]] = {
+    "phi-1.5": ("phi", dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=24,
+                            num_attention_heads=32, vocab_size=51200, partial_rotary_factor=0.5)),
+    "llama2-7b": _LLAMA2_7B,
+    "llama-3.2-1b": ("llama", dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                                   num_attention_heads=32, num_key_value_heads=8, vocab_size=128256,
+                                   tie_word_embeddings=True)),
+    "llama-3.2-3b": ("llama", dict(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
+                                   num_attention_heads=24, num_key_value_heads=8, vocab_size=128256,
+                                   tie_word_embeddings=True)),
+    "llama-3-8b": _LLAMA3_8B,
+    "mistral-7b": _MISTRAL_7B,
+}
+# names used in configs (presets, Hub ids) → architecture
+ALIASES = {
+    "phi-1.5": "phi-1.5", "microsoft/phi-1_5": "phi-1.5", "locuslab/tofu_ft_phi-1.5": "phi-1.5",
+    "llama2-7b-chat": "llama2-7b", "NousResearch/Llama-2-7b-chat-hf": "llama2-7b",
+    "meta-llama/Llama-2-7b-hf": "llama2-7b", "meta-llama/Llama-2-7b-chat-hf": "llama2-7b",
+    "locuslab/tofu_ft_llama2-7b": "llama2-7b",
+    "llama-3.2-1b-instruct": "llama-3.2-1b", "meta-llama/Llama-3.2-1B-Instruct": "llama-3.2-1b",
+    "llama-3.2-3b-instruct": "llama-3.2-3b", "meta-llama/Llama-3.2-3B-Instruct": "llama-3.2-3b",
+    "llama-3-8b-instruct": "llama-3-8b", "meta-llama/Meta-Llama-3-8B-Instruct": "llama-3-8b",
+    "llama-3.1-8b": "llama-3-8b", "llama-3.1-8b-instruct": "llama-3-8b", "meta-llama/Llama-3.1-8B": "llama-3-8b",
+    "meta-llama/Llama-3.1-8B-Instruct": "llama-3-8b",
+    "mistral-7b": "mistral-7b", "mistralai/Mistral-7B-v0.1": "mistral-7b",
+    "zephyr-7b-beta": "mistral-7b", "HuggingFaceH4/zephyr-7b-beta": "mistral-7b",
+}
+
+
+def architecture_config(name: str):
+    """A transformers config for a known model name, a local folder's config.json or the tiny preset."""
+    from transformers import AutoConfig, LlamaConfig
+
+    if name in ALIASES:
+        model_type, fields = ARCHITECTURES[ALIASES[name]]
+        return AutoConfig.for_model(model_type, **fields)
+    if name == "tiny-llama":
+        from evaluation.models import TINY_LLAMA_CONFIG
+        return LlamaConfig(vocab_size=1024, **TINY_LLAMA_CONFIG)  # word vocabulary of tofu-tiny: ~1k
+    if (Path(name) / "config.json").is_file():
+        return AutoConfig.from_pretrained(name)
+    raise ValueError(f"plan-memory: no architecture known for model {name!r}; known: {sorted(ALIASES)} "
+                     "(add its config.json sizes to methods/memory_plan.py ARCHITECTURES, or point `base` "
+                     "at a local folder with a config.json)")
+
+
+def meta_model(config):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+@dataclass
+class Launch:
+    gpus: int = 0
+    num_processes: int = 1
+    sharded: bool = False            # FSDP2 (accelerate_config with distributed_type FSDP)
+    gpu_memory_gb: float = DEFAULT_GPU_MEMORY_GB
+
+    @classmethod
+    def from_launcher(cls, launcher: dict[str, Any], repo: Path) -> "Launch":
+        import yaml
+
+        sharded = False
+        if launcher.get("accelerate_config"):
+            path = Path(launcher["accelerate_config"])
+            path = path if path.is_absolute() else repo / path
+            sharded = (yaml.safe_load(path.read_text()) or {}).get("distributed_type") == "FSDP"
+        return cls(int(launcher.get("gpus", 0)), int(launcher.get("num_processes", 1)), sharded,
+                   float(launcher.get("gpu_memory_gb", DEFAULT_GPU_MEMORY_GB)))
+
+
+@dataclass
+class Job:
+    model: Any                       # architecture name (see architecture_config) or a transformers config
+    objective: str
+    rectifier: str = "none"
+    parametrization: str = "full"
+    hyperparameters: dict = field(default_factory=dict)
+    dtype: str = "float32"
+
+
+@dataclass
+class Plan:
+    parts: dict[str, int]            # bytes per GPU
+    parameters: int
+    trainable: int
+    buffers: int                     # gradient copies (task buffers + rectifier state)
+    world: int
+    sharded: bool
+
+    @property
+    def total(self) -> int:
+        return sum(self.parts.values())
+
+
+def _block_params(model) -> int:
+    from methods.sharding import block_classes
+
+    classes = block_classes(model)
+    return max(sum(p.numel() for p in m.parameters()) for m in model.modules() if type(m).__name__ in classes)
+
+
+def plan_job(job: Job, launch: Launch) -> Plan:
+    from methods.registry import OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
+    from methods.train import build_analyzer, plan_tasks
+
+    config = architecture_config(job.model) if isinstance(job.model, str) else job.model  # or a config object
+    model = meta_model(config)
+    hyper = job.hyperparameters
+    objective = OBJECTIVES.get(job.objective)(**hyper.get("objective_args", {}))
+    rectifier = RECTIFIERS.get(job.rectifier)(**hyper.get("rectifier_args", {}))
+    parametrization = PARAMETRIZATIONS.get(job.parametrization)(**hyper.get("parametrization_args", {}))
+    analyzers = [build_analyzer(a) for a in hyper.get("analyzers", ())]
+    parameters = sum(p.numel() for p in model.parameters())
+    model = parametrization.prepare(model, needs_reference=False)  # the reference is counted below
+    trainable = sum(p.numel() for _, p in parametrization.trainable_parameters(model))
+    plan = plan_tasks(objective, rectifier, analyzers, parametrization)
+    probes = sum(len(a.probe_tasks) for a in analyzers)
+    buffers = len(plan.buffers) + probes + rectifier.state_copies
+    world = max(launch.num_processes, 1)
+    shard = world if launch.sharded else 1
+    frozen_bytes = DTYPE_BYTES[job.dtype]
+    compute = hyper.get("compute_dtype", job.dtype if job.dtype != "float16" else "bfloat16")
+    parts = {
+        "weights": (trainable * 4 + (parameters - trainable) * frozen_bytes) // shard,
+        "optimizer": trainable * 8 // shard,
+        "gradient_buffers": trainable * 4 * buffers // shard,
+        # full/subset keep a frozen copy in the loaded dtype; LoRA/GRUN switch their edits off instead
+        "reference": (parameters * frozen_bytes // shard
+                      if objective.needs_reference and job.parametrization in ("full", "subset") else 0),
+    }
+    if launch.sharded:  # unsharded root (embeddings, lm_head, norm) + two gathered blocks, with grads
+        root = parameters - config.num_hidden_layers * _block_params(model)
+        parts["fsdp_unsharded"] = (root + 2 * _block_params(model)) * 4 * 2
+    parts["activations"] = activation_bytes(config, int(hyper.get("batch_size", 4)),
+                                            int(hyper.get("max_length", DEFAULT_MAX_LENGTH)),
+                                            len(objective.streams) + plan.adds_retain_nll,
+                                            DTYPE_BYTES[compute], bool(hyper.get("gradient_checkpointing")))
+    parts["runtime"] = RUNTIME_BYTES
+    return Plan(parts, parameters, trainable, buffers, world, launch.sharded)
+
+
+def activation_bytes(config, batch: int, length: int, streams: int, compute_bytes: int, checkpointing: bool) -> int:
+    tokens = batch * length
+    per_layer = 17 * compute_bytes * tokens * config.hidden_size  # 34·b·s·h at 2 bytes
+    layers = config.num_hidden_layers
+    body = (2 * tokens * config.hidden_size * layers + per_layer) if checkpointing else per_layer * layers
+    logits = tokens * config.vocab_size * (compute_bytes + 4 + 4)
+    return streams * (body + logits)
+
+
+def fits(plan: Plan, launch: Launch) -> bool:
+    return plan.total <= launch.gpu_memory_gb * 1e9
+
+
+def jobs_of_grid(grid) -> list[tuple[str, Job, Launch]]:
+    """(label, job, launch) per unlearning run of a grid."""
+    from workflows.grid import REPO_ROOT
+
+    out = []
+    for run in grid.runs:
+        entry = grid.model(run.model)
+        launch = Launch.from_launcher(entry.get("launcher", {}), REPO_ROOT)
+        job = Job(entry.get("base", run.model), run.objective, run.rectifier, run.parametrization,
+                  dict(run.hyperparameters), entry.get("dtype", "float32"))
+        out.append((f"{run.benchmark}/{run.split}/{run.model}/{run.method}", job, launch))
+    return out
+
+
+def format_row(label: str, plan: Plan, launch: Launch) -> str:
+    gb = {k: v / 1e9 for k, v in plan.parts.items()}
+    cells = " ".join(f"{k}={v:.1f}" for k, v in gb.items())
+    verdict = "fits" if fits(plan, launch) else "DOES NOT FIT"
+    mode = f"{'FSDP2' if plan.sharded else 'DDP' if plan.world > 1 else 'single'}x{plan.world}"
+    return (f"{label}  [{mode}, {plan.trainable / 1e9:.3g}B/{plan.parameters / 1e9:.3g}B trainable, "
+            f"{plan.buffers} grad copies]  total={plan.total / 1e9:.1f} GB of {launch.gpu_memory_gb:g} GB: "
+            f"{verdict}  ({cells})")
+
+
+def report(grid, *, out=print) -> bool:
+    """Print one line per distinct job of the grid; True when every job fits its GPUs."""
+    seen: dict[str, int] = {}
+    ok = True
+    lines = []
+    plans: dict[str, Plan] = {}  # building a meta model per job is slow; most jobs differ only in lr
+    for label, job, launch in jobs_of_grid(grid):
+        key = json.dumps([job.model, job.objective, job.rectifier, job.parametrization, job.dtype,
+                          {k: job.hyperparameters.get(k) for k in MEMORY_KEYS}, dataclasses.asdict(launch)],
+                         sort_keys=True, default=str)
+        plan = plans[key] = plans.get(key) or plan_job(job, launch)
+        line = format_row(label, plan, launch)
+        ok &= fits(plan, launch)
+        if launch.gpus and launch.gpus < launch.num_processes:
+            ok = False
+            line += f"  (launcher asks {launch.num_processes} processes on {launch.gpus} GPUs)"
+        seen[line] = seen.get(line, 0) + 1
+        if seen[line] == 1:
+            lines.append(line)
+    for line in lines:
+        out(line)
+    out(f"{sum(seen.values())} jobs: {'all fit' if ok else 'some DO NOT FIT'} their declared GPUs")
+    return ok
+
+
+def plan_for(model: str, objective: str, rectifier: str, hyperparameters: Optional[dict] = None,
+             dtype: str = "float32", **launch) -> Plan:
+    """One job's plan on a simple launch (benchmarks, tests)."""
+    return plan_job(Job(model, objective, rectifier, hyperparameters=hyperparameters or {}, dtype=dtype),
+                    Launch(**launch))
