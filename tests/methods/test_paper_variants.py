@@ -8,7 +8,7 @@ import torch
 from methods import tokens
 from methods.data import collate
 from methods.registry import OBJECTIVES
-from methods.train import TrainConfig, reference_forward, train
+from methods.train import TrainConfig, train
 from tests.methods.conftest import make_streams, tiny_llama
 from tests.methods.test_objectives import BATCHES, FixedLogits, hf_mean, per_token_ce, reference
 
@@ -64,25 +64,21 @@ def test_idkdpo_trains_and_lowers_the_refusal_nll_relative_to_the_answer(tmp_pat
 
 
 def test_npo_log_ratio_is_zero_at_step_zero_under_bf16_autocast():
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState
+    """The loop runs the trained model and the frozen reference under the same autocast
+    (methods.precision), so NPO's log-ratio is exactly 0 before the first update."""
+    from methods import precision
     from methods.parametrizations.full import Full
 
-    AcceleratorState._reset_state(True)
-    try:
-        accelerator = Accelerator(cpu=True, mixed_precision="bf16")
-        parametrization = Full()
-        prepared = accelerator.prepare(parametrization.prepare(tiny_llama(), needs_reference=True))
-        bare = accelerator.unwrap_model(prepared)
-        batch = collate(make_streams()["forget"][:4], 0)
-        nll = tokens.sequence_nll(tokens.logits_of(prepared, batch), batch["labels"])
-        ref = tokens.sequence_nll(reference_forward(parametrization, bare, accelerator)(batch), batch["labels"])
-        assert torch.equal(nll - ref, torch.zeros_like(nll))
-        # the bare reference (outside autocast) would differ: the test can fail
-        plain = tokens.sequence_nll(parametrization.reference_logits(bare, batch), batch["labels"])
-        assert not torch.equal(nll, plain)
-    finally:
-        AcceleratorState._reset_state(True)
+    parametrization = Full()
+    model = parametrization.prepare(tiny_llama(), needs_reference=True)
+    batch = collate(make_streams()["forget"][:4], 0)
+    with precision.autocast(torch.device("cpu"), "bfloat16"):
+        nll = tokens.sequence_nll(tokens.logits_of(model, batch), batch["labels"])
+        ref = tokens.sequence_nll(parametrization.reference_logits(model, batch), batch["labels"])
+    assert torch.equal(nll - ref, torch.zeros_like(nll))
+    # the reference outside the autocast would differ: the test can fail
+    plain = tokens.sequence_nll(parametrization.reference_logits(model, batch), batch["labels"])
+    assert not torch.equal(nll, plain)
 
 
 def _runs(path):
