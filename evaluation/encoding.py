@@ -113,8 +113,9 @@ def encode_text_chunks(tokenizer, texts: list[str] | tuple[str, ...], max_length
     return chunks
 
 
-def encode_corpus(tokenizer, prompt_format: PromptFormat, corpus, max_length: int) -> list[dict[str, torch.Tensor]]:
+def encode_corpus(tokenizer, prompt_format: PromptFormat, corpus, max_length: int, *,
+                  labels_from: str = LABEL_ANSWER) -> list[dict[str, torch.Tensor]]:
     """Encoded training examples of a benchmark `Corpus` (QA pairs or raw texts)."""
     if corpus.kind == "qa":
-        return [encode_qa(tokenizer, prompt_format, q, a, max_length) for q, a in corpus.items]
+        return [encode_qa(tokenizer, prompt_format, q, a, max_length, labels_from=labels_from) for q, a in corpus.items]
     return encode_text_chunks(tokenizer, corpus.items, max_length)

@@ -31,6 +31,8 @@ class FinetunePreset:
     # general-knowledge sets stand in for it (both target and retain see them).
     extra_splits: tuple[str, ...] = ()
     scheduler: str = "linear"
+    # which QA tokens carry the loss: "answer", or "answer_tag+answer" as TOFU-legacy trains (Phi's tag)
+    answer_labels: str = "answer"
     # LlamaConfig overrides of the tiny Llama this preset starts from (e.g. a longer context)
     tiny_model: dict = field(default_factory=dict)
 
@@ -42,8 +44,11 @@ class FinetunePreset:
 FINETUNE_PRESETS = {
     # TOFU-legacy README command (benchmarks.md §1): 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5),
     # wd 0.01, effective batch 32, max_length 500.
-    "tofu": FinetunePreset(lr=1e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500),
-    "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500),
+    # TOFU-legacy counts only q_start + question + q_end as the question, so Phi's "Answer: " is trained on.
+    "tofu": FinetunePreset(lr=1e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500,
+                           answer_labels="answer_tag+answer"),
+    "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500,
+                               answer_labels="answer_tag+answer"),
     # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
     "tofu-tiny": FinetunePreset(lr=3e-3, epochs=50, batch_size=32, grad_accum=1, weight_decay=0.0,
                                 max_length=64, extra_splits=("real_authors", "world_facts")),
@@ -112,7 +117,7 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
     data = bench.open(data_dir)
     corpus = bench.finetune_corpus(data, split, recipe.extra_splits)
     net, tokenizer, fmt, model_preset = starting_model(model, bench, data, seed, **recipe.tiny_model)
-    examples = encode_corpus(tokenizer, fmt, corpus, recipe.max_length)
+    examples = encode_corpus(tokenizer, fmt, corpus, recipe.max_length, labels_from=recipe.answer_labels)
     config = TrainConfig(objective="finetune", lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size,
                          grad_accum=recipe.grad_accum, weight_decay=recipe.weight_decay,
                          warmup_ratio=recipe.warmup_ratio, scheduler=recipe.scheduler, seed=seed)

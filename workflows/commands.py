@@ -15,7 +15,7 @@ from typing import Any
 
 from common import atomic, contract, provenance
 
-TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers")  # run-spec keys that are not TrainConfig fields
+TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels")  # run-spec keys that are not TrainConfig fields
 
 
 # ---------------------------------------------------------------------------------------------
@@ -39,15 +39,17 @@ def train_config_from_spec(spec: dict[str, Any]):
                        parametrization=spec.get("parametrization", "full"), seed=int(spec["seed"]), **hyper)
 
 
-def unlearning_streams(objective: str, corpora: dict, tokenizer, fmt, max_length: int, seed: int):
-    """The objective's streams from a benchmark's forget/retain corpora (QA pairs or raw text)."""
+def unlearning_streams(objective: str, corpora: dict, tokenizer, fmt, max_length: int, seed: int,
+                       answer_labels: str = "answer"):
+    """The objective's streams from a benchmark's forget/retain corpora (QA pairs or raw text).
+    `answer_labels` "answer_tag+answer" labels Phi's "Answer: " tag too, as TOFU-legacy code trains."""
     from evaluation.encoding import encode_corpus, encode_qa
     from methods.data import build_streams, build_text_streams
 
     forget, retain = corpora["forget"], corpora.get("retain")
     if forget.kind == "qa":
         return build_streams(objective, forget.items, retain.items if retain else [],
-                             lambda q, a: encode_qa(tokenizer, fmt, q, a, max_length), seed)
+                             lambda q, a: encode_qa(tokenizer, fmt, q, a, max_length, labels_from=answer_labels), seed)
     return build_text_streams(objective, encode_corpus(tokenizer, fmt, forget, max_length),
                               encode_corpus(tokenizer, fmt, retain, max_length) if retain else [])
 
@@ -84,7 +86,8 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
     # loaded in the configured dtype: frozen weights stay in it, train() upcasts the trainable ones to fp32
     model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"),
                                               dtype=_torch_dtype(spec.get("dtype", "float32")))
-    streams = unlearning_streams(config.objective, corpora, tokenizer, fmt, max_length, config.seed)
+    streams = unlearning_streams(config.objective, corpora, tokenizer, fmt, max_length, config.seed,
+                                 spec["hyperparameters"].get("answer_labels", "answer"))
 
     out_model, main = Path(out_model), _is_main_process()
     scratch = out_model.with_name(f".{out_model.name}.training")  # same path on every rank

@@ -103,3 +103,18 @@ def test_corpus_rejects_unknown_kinds_and_empty_data():
         Corpus("images", ("x",), "here")
     with pytest.raises(ValueError, match="empty"):
         Corpus(TEXT, (), "raw/forget.json")
+
+
+def test_training_can_label_the_answer_tag_as_tofu_legacy_does(tiny_folder):
+    from evaluation.prompts import PHI
+    from workflows.commands import unlearning_streams
+
+    bench = benchmarks.get("tofu-tiny")
+    data = bench.open(tiny_folder)
+    corpora = bench.unlearning_corpora(data, "forget01")
+    tokenizer = models.train_word_tokenizer(bench.vocabulary_texts(data))
+    ours = unlearning_streams("graddiff", corpora, tokenizer, PHI, 64, 0)
+    legacy = unlearning_streams("graddiff", corpora, tokenizer, PHI, 64, 0, "answer_tag+answer")
+    tag_tokens = len(tokenizer("Answer: ", add_special_tokens=False)["input_ids"])
+    for a, b in zip(ours["forget"], legacy["forget"]):
+        assert int((b["labels"] != IGNORE_INDEX).sum()) == int((a["labels"] != IGNORE_INDEX).sum()) + tag_tokens
