@@ -55,6 +55,12 @@ class WmdpData:
     def subsets(self) -> tuple[str, ...]:
         return tuple(s for s in SUBSETS if s in self.questions)
 
+    def forget_texts(self, subset: str) -> list[str]:
+        return corpus_texts(require_corpus(self, f"{subset}-forget-corpus"))
+
+    def retain_texts(self, subset: str) -> list[str]:
+        return corpus_texts(require_corpus(self, f"{subset}-retain-corpus"))
+
     def corpus_path(self, name: str) -> Path:
         """The first existing copy of corpus `name` (e.g. bio-forget-corpus), else where it belongs."""
         candidates = [d / f"{name}.jsonl" for d in self.corpora_dirs]

@@ -86,15 +86,16 @@ def _restore(previous: dict) -> None:
             os.environ[key] = value
 
 
-def run_lm_eval(lm, task_dir: str, task_names: list[str], shots: int, progress: bool = False) -> dict:
-    """`lm_eval.simple_evaluate` on local tasks, offline, with per-sample logs."""
+def run_lm_eval(lm, task_dir: str, task_names: list[str], shots: int, limit: int | None = None) -> dict:
+    """`lm_eval.simple_evaluate` on local tasks, offline, with per-sample logs; `limit`: the first
+    `limit` questions of every task (lm-eval's own --limit), None = all."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=task_dir, include_defaults=False)
     try:
         return lm_eval.simple_evaluate(model=lm, tasks=task_names, num_fewshot=shots, task_manager=manager,
-                                       log_samples=True, verbosity="ERROR")
+                                       limit=limit, log_samples=True, verbosity="ERROR")
     except Exception as error:
         raise ValueError(f"lm-eval rejected the task definitions in {task_dir} ({type(error).__name__}: {error})") from error
 
@@ -128,8 +129,10 @@ def per_item_table(out: dict, family: str) -> pd.DataFrame:
 
 
 def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, progress: bool = False,
-             work_dir: str | None = None) -> tuple[dict, pd.DataFrame, dict]:
-    """(result blocks metrics / metric_details / flags / evaluator, per-item table, cost)."""
+             work_dir: str | None = None, limit: int | None = None) -> tuple[dict, pd.DataFrame, dict]:
+    """(result blocks metrics / metric_details / flags / evaluator, per-item table, cost).
+
+    `limit` caps every task at its first `limit` questions (recorded as `item_cap`; CI subsets)."""
     import time
 
     import lm_eval
@@ -143,8 +146,8 @@ def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, 
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             rendered = task_defs.render(data, tmp)
             lm = in_memory_lm(model, tokenizer, batch_size)
-            outs = {"wmdp": run_lm_eval(lm, rendered["task_dir"], rendered["wmdp"], variant.wmdp_shots),
-                    "mmlu": run_lm_eval(lm, rendered["task_dir"], rendered["mmlu"], variant.mmlu_shots)}
+            outs = {"wmdp": run_lm_eval(lm, rendered["task_dir"], rendered["wmdp"], variant.wmdp_shots, limit),
+                    "mmlu": run_lm_eval(lm, rendered["task_dir"], rendered["mmlu"], variant.mmlu_shots, limit)}
     finally:
         _restore(previous)
     metrics, details = {}, {}
@@ -156,7 +159,7 @@ def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, 
                                       if t == name or t in _members(out, name)))}
     table = pd.concat([per_item_table(outs["wmdp"], "wmdp"), per_item_table(outs["mmlu"], "mmlu")], ignore_index=True)
     evaluator = {
-        "name": "lm-eval", "variant": variant.name, "item_cap": None,
+        "name": "lm-eval", "variant": variant.name, "item_cap": limit,
         "lm_eval_version": lm_eval.__version__, "harness": "lm_eval.simple_evaluate, HFLM (in-memory model + tokenizer)",
         "wmdp_num_fewshot": variant.wmdp_shots, "mmlu_num_fewshot": variant.mmlu_shots,
         "batch_size": batch_size, "reference_batch_size": variant.reference_batch_size,

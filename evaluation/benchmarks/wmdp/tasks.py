@@ -84,7 +84,7 @@ def mmlu_task(subject: str, category: str, files: dict[str, Path], cache_dir: Pa
 
 
 def mmlu_category_group(category: str) -> dict:
-    return {"group": f"mmlu_{category}", "group_alias": category, "task": [f"mmlu_{category}_tasks"],
+    return {"group": f"mmlu_{category}", "group_alias": category.replace("_", " "), "task": [f"mmlu_{category}_tasks"],
             "aggregate_metric_list": [{"metric": "acc", "weight_by_size": True}], "metadata": {"version": 2}}
 
 
