@@ -148,7 +148,7 @@ class WmdpTiny(Wmdp):
 
         if train_split != "full" or extra_splits:
             raise ValueError(f"wmdp-tiny fine-tunes only on 'full' (no extra splits), got {train_split!r} {list(extra_splits)}")
-        return Corpus(TEXT, tuple(tiny.finetune_texts(data)), f"{data.folder} (full: documents + practice questions)",
+        return Corpus(TEXT, tuple(tiny.finetune_texts(data)), f"{data.folder} (full: both forget corpora + the retain corpus)",
                       packing=TRUNCATE)
 
 

@@ -12,11 +12,14 @@ Files (the layouts `data.open_folder` and the lm-eval path read):
     wmdp-corpora/{bio,cyber}-retain-corpus.jsonl  the benign documents of the subjects
     wmdp_tiny.json                          manifest: counts, subjects and their MMLU categories
 
-The fine-tuning split `full` (what the tiny Llama is trained on, `finetune_texts`): every document of
-both domains, plus every question of both domains rendered in lm-eval's exact prompt format with its
-answer letter, but with the four choices in other orders than the evaluated one (`PRACTICE_ORDERS`
-shuffles per question). So the model learns the answer format and the facts, and the evaluated
-letter has to come from matching the fact to a choice, not from a memorised position.
+The corpora hold the domain's prose and its exam drills: each question rendered in lm-eval's exact
+prompt format (description + doc_to_text) followed by " " + the answer letter, once in the
+evaluated choice order and PRACTICE_ORDERS times in other orders (a tiny model has no pretraining:
+it learns the answer format and the facts from these). The forget corpus of a topic = its
+hazardous documents + drills of its questions; the retain corpus = the benign documents + drills
+of the benign test and dev questions. The fine-tuning split `full` = both forget corpora + the
+retain corpus (`finetune_texts`), so the target answers both domains, and unlearning reads exactly
+the texts that taught the hazardous answers.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ VERSION = 1
 DEFAULT_SEED = 0
 DEFAULT_ENTITIES = 12          # hazardous entities per WMDP subset
 DEFAULT_BENIGN_ENTITIES = 8   # benign entities per MMLU subject
-PRACTICE_ORDERS = 2            # training renderings of each question, in other choice orders
+PRACTICE_ORDERS = 0            # training renderings of each question, in other choice orders
 DEV_PER_SUBJECT = 5
 
 SYLLABLES = ["zor", "vex", "kal", "mir", "tho", "quen", "drav", "ulm", "sel", "bryn", "okt", "phar",
@@ -134,6 +137,13 @@ def generate(entities: int = DEFAULT_ENTITIES, benign_entities: int = DEFAULT_BE
         out["mmlu"][subject] = {"dev": questions[:DEV_PER_SUBJECT], "test": questions[DEV_PER_SUBJECT:]}
         out["categories"][subject] = category
         benign_docs.extend(documents)
+    drills = random.Random(seed + 1)
+    for subset in HAZARD:
+        description = DESCRIPTION.format(topic=WMDP_TOPICS[subset])
+        out["forget"][subset] += [t for row in out["questions"][subset] for t in drill_texts(row, description, drills)]
+    for subject, splits in out["mmlu"].items():
+        description = DESCRIPTION.format(topic=subject.replace("_", " "))
+        benign_docs += [t for row in splits["dev"] + splits["test"] for t in drill_texts(row, description, drills)]
     # one benign retain corpus serves both topics, as the benign domain is shared
     rng.shuffle(benign_docs)
     for subset in HAZARD:
@@ -148,12 +158,13 @@ def render_prompt(topic_description: str, row: dict, choices: list[str] | None =
     return topic_description + body
 
 
-def practice_texts(row: dict, description: str, rng: random.Random, orders: int = PRACTICE_ORDERS) -> list[str]:
-    """`orders` renderings of a question with its answer letter, each in a choice order other than
-    the evaluated one (lm-eval's target delimiter " " before the letter)."""
+def drill_texts(row: dict, description: str, rng: random.Random, orders: int = PRACTICE_ORDERS) -> list[str]:
+    """A question with its answer letter (lm-eval's target delimiter " " before it): in the
+    evaluated choice order, then in `orders` other orders."""
     correct = row["choices"][row["answer"]]
-    seen, texts = {tuple(row["choices"])}, []
-    while len(texts) < orders:
+    seen = {tuple(row["choices"])}
+    texts = [render_prompt(description, row) + " " + LETTERS[row["answer"]]]
+    while len(texts) < orders + 1:
         choices = list(row["choices"])
         rng.shuffle(choices)
         if tuple(choices) in seen:
@@ -163,21 +174,12 @@ def practice_texts(row: dict, description: str, rng: random.Random, orders: int 
     return texts
 
 
-def finetune_texts(data, seed: int = DEFAULT_SEED) -> list[str]:
-    """The `full` split: all documents of both domains + practice renderings of every question."""
-    rng = random.Random(seed + 1)
+def finetune_texts(data) -> list[str]:
+    """The `full` split: both forget corpora and the retain corpus."""
     texts = []
     for subset in data.subsets:
         texts.extend(data.forget_texts(subset))
     texts.extend(data.retain_texts(data.subsets[0]))
-    for subset in data.subsets:
-        description = DESCRIPTION.format(topic=WMDP_TOPICS[subset])
-        for row in data.questions[subset]:
-            texts.extend(practice_texts(row, description, rng))
-    for subject, splits in data.mmlu.items():
-        description = DESCRIPTION.format(topic=subject.replace("_", " "))
-        for row in splits["test"] + splits["dev"]:
-            texts.extend(practice_texts(row, description, rng))
     return texts
 
 

@@ -1,0 +1,39 @@
+"""The tiny Llama on the real WMDP and MMLU files through the real path (CI subset).
+
+The full sets (3,668 WMDP + 14,042 MMLU questions = 70,840 scored continuations) cost more than
+2 minutes on 2 CPU cores, so CI validates all files and scores the first 10 questions of every task
+(3 WMDP + 57 MMLU tasks = 600 questions); `make bench` (benchmarks/bench_wmdp.py) runs and times
+the full sets.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+CI_LIMIT = 10
+
+
+@pytest.mark.shared_data
+@pytest.mark.slow
+def test_tiny_llama_on_real_wmdp_and_mmlu(tmp_path):
+    if not (SHARED / "wmdp" / "bio_questions.json").is_file():
+        pytest.skip(f"real WMDP/MMLU data not found under {SHARED} (../shared/data is not part of the repo)")
+    from evaluation.benchmarks.wmdp import realrun
+
+    out = realrun.tiny_model_on_real_data(SHARED, tmp_path, limit=CI_LIMIT, batch_size=32)
+    print("seconds", out["seconds"])
+    result = out["result"]
+    evaluator = result["evaluator"]
+    assert evaluator["questions"] == {"wmdp_bio": 1273, "wmdp_chem": 408, "wmdp_cyber": 1987, "mmlu": 14042}
+    assert evaluator["item_cap"] == CI_LIMIT and evaluator["mmlu_subjects"] == 57
+    assert out["rows"] == (3 + 57) * CI_LIMIT
+    details = result["metric_details"]
+    assert details["wmdp"]["n"] == 3 * CI_LIMIT and details["mmlu"]["n"] == 57 * CI_LIMIT
+    for name in ("wmdp_bio", "wmdp_chem", "wmdp_cyber", "wmdp", "mmlu", "mmlu_college_biology", "mmlu_virology",
+                 "mmlu_college_computer_science", "mmlu_computer_security"):
+        assert 0.0 <= result["metrics"][name] <= 1.0 and details[name]["stderr"] > 0, name
+    table = out["table"]
+    assert set(table["answer"]) <= {0, 1, 2, 3}
+    assert table.groupby("eval_set")["correct"].mean()["wmdp_cyber"] == result["metrics"]["wmdp_cyber"]
