@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 from evaluation import benchmarks
 from evaluation.benchmarks.base import TRUNCATE
@@ -76,9 +77,16 @@ def test_task_file_lm_eval_rejects_is_reported(tiny_data_folder, tmp_path):
     from evaluation.benchmarks.wmdp import scoring
 
     (tmp_path / "tasks").mkdir()
-    (tmp_path / "tasks" / "broken.yaml").write_text("task: broken\ndataset_path: json\noutput_type: no_such_type\n")
-    with pytest.raises(ValueError, match=r"lm-eval rejected the task definitions in .*tasks"):
-        scoring.run_lm_eval(object(), str(tmp_path / "tasks"), ["broken"], 0)
+    (tmp_path / "tasks" / "ok.yaml").write_text(yaml.safe_dump(
+        scoring.task_defs.wmdp_task("bio", tiny_data_folder / "wmdp" / "bio_questions.json", tmp_path / "cache")))
+    (tmp_path / "tasks" / "_group.yaml").write_text("group: both\ntask: [wmdp_bio, broken]\n")
+    (tmp_path / "tasks" / "broken.yaml").write_text(
+        "task: broken\ndataset_path: json\ntest_split: test\noutput_type: no_such_type\ndoc_to_text: q\n")
+    with pytest.raises(ValueError, match=r"lm-eval rejected task file .*broken.yaml \(task 'broken'\): "
+                                         r"ValueError: Got invalid output_type 'no_such_type'"):
+        scoring.run_lm_eval(object(), str(tmp_path / "tasks"), ["both"], 0)
+    with pytest.raises(ValueError, match=r"lm-eval found no task or group \['wmdp_chem'\]"):
+        scoring.run_lm_eval(object(), str(tmp_path / "tasks"), ["wmdp_chem"], 0)
 
 
 def test_real_release_counts_are_checked(tmp_path):

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from evaluation.benchmarks.wmdp import tasks as task_defs
 
@@ -88,16 +89,40 @@ def _restore(previous: dict) -> None:
 
 def run_lm_eval(lm, task_dir: str, task_names: list[str], shots: int, limit: int | None = None) -> dict:
     """`lm_eval.simple_evaluate` on local tasks, offline, with per-sample logs; `limit`: the first
-    `limit` questions of every task (lm-eval's own --limit), None = all."""
+    `limit` questions of every task (lm-eval's own --limit), None = all. The task files are loaded
+    first, so a definition lm-eval rejects is reported with its file before any scoring."""
     import lm_eval
     from lm_eval.tasks import TaskManager
 
     manager = TaskManager(include_path=task_dir, include_defaults=False)
+    check_task_files(manager, task_dir, task_names)
+    return lm_eval.simple_evaluate(model=lm, tasks=task_names, num_fewshot=shots, task_manager=manager,
+                                   limit=limit, log_samples=True, verbosity="ERROR")
+
+
+def check_task_files(manager, task_dir: str, task_names: list[str]) -> None:
+    """Load `task_names`; on failure, name the YAML file lm-eval rejects and why."""
+    from pathlib import Path
+
     try:
-        return lm_eval.simple_evaluate(model=lm, tasks=task_names, num_fewshot=shots, task_manager=manager,
-                                       limit=limit, log_samples=True, verbosity="ERROR")
-    except Exception as error:
-        raise ValueError(f"lm-eval rejected the task definitions in {task_dir} ({type(error).__name__}: {error})") from error
+        manager.load_task_or_group(task_names)
+        return
+    except Exception as error:  # lm-eval raises ValueError, KeyError, jinja/yaml errors...
+        first = error
+    missing = [name for name in task_names if name not in manager.all_tasks]
+    if missing:
+        raise ValueError(f"lm-eval found no task or group {missing} in {task_dir} (its YAML files failed to "
+                         f"index or do not define them): {first}") from first
+    for path in sorted(Path(task_dir).glob("*.yaml")):
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        name = document.get("task") or document.get("group")
+        if isinstance(name, str) and name in manager.all_tasks:
+            try:
+                manager.load_task_or_group([name])
+            except Exception as error:
+                raise ValueError(f"lm-eval rejected task file {path} (task {name!r}): "
+                                 f"{type(error).__name__}: {error}") from error
+    raise ValueError(f"lm-eval rejected the task definitions in {task_dir}: {type(first).__name__}: {first}") from first
 
 
 def _value(out: dict, name: str, key: str):
