@@ -88,6 +88,9 @@ def test_lora_and_grun_edits_are_active_while_lm_eval_scores(trained):
     for parametrization in (LoRA(rank=2), GRUN(layers=[1], rank=2, gate="linear")):
         edited, _, _ = models.load_model(str(root / "target"))
         edited = parametrization.prepare(edited, needs_reference=False)
+        torch.manual_seed(0)
+        if hasattr(edited, "grun"):
+            edited.grun.gate_open = 1.0  # the gate fully open: the edit acts on every forward
         with torch.no_grad():
             for name, p in edited.named_parameters():
                 if p.requires_grad:
@@ -95,7 +98,7 @@ def test_lora_and_grun_edits_are_active_while_lm_eval_scores(trained):
         edited.eval()
         value = loglik(scoring.in_memory_lm(edited, tokenizer, batch_size=4))
         ids = tokenizer(request[0][0] + request[0][1], return_tensors="pt")["input_ids"]
-        with torch.no_grad():
-            direct = torch.log_softmax(edited(input_ids=ids).logits[0, -2].float(), -1)[ids[0, -1]].item()
+        with torch.no_grad():  # lm-eval feeds context + continuation minus its last token
+            direct = torch.log_softmax(edited(input_ids=ids[:, :-1]).logits[0, -1].float(), -1)[ids[0, -1]].item()
         assert value == pytest.approx(direct, abs=1e-4), type(parametrization).__name__
         assert abs(value - base_value) > 1e-3, type(parametrization).__name__

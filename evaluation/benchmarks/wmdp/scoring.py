@@ -50,6 +50,14 @@ def get_variant(name: str) -> Variant:
         raise ValueError(f"unknown WMDP evaluator variant {name!r}; available: {', '.join(VARIANTS)}") from None
 
 
+def effective_batch_size(model, batch_size: int) -> int:
+    """GRUN edits the prompt end: found by its learned prompt suffix, else the last column of the
+    input. HFLM right-pads a batch without passing the attention mask, so without a suffix a shorter
+    row would be edited at a padding position: such models score one sequence at a time."""
+    grun = getattr(model, "grun", None)
+    return 1 if grun is not None and not grun.prompt_suffix else batch_size
+
+
 def in_memory_lm(model, tokenizer, batch_size: int):
     """An lm-eval HFLM over an in-memory model (see `InMemoryLM`)."""
     from lm_eval.models.huggingface import HFLM
@@ -170,6 +178,7 @@ def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, 
     try:
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             rendered = task_defs.render(data, tmp)
+            batch_size = effective_batch_size(model, batch_size)
             lm = in_memory_lm(model, tokenizer, batch_size)
             outs = {"wmdp": run_lm_eval(lm, rendered["task_dir"], rendered["wmdp"], variant.wmdp_shots, limit),
                     "mmlu": run_lm_eval(lm, rendered["task_dir"], rendered["mmlu"], variant.mmlu_shots, limit)}
