@@ -154,7 +154,18 @@ def test_numbers_equal_direct_simple_evaluate(real_subset, tmp_path, variant, mo
         assert result["metrics"][name] == direct(name, "acc,none"), name
         assert result["metric_details"][name]["stderr"] == pytest.approx(direct(name, "acc_stderr,none"), abs=1e-12), name
     assert len(table) == 36 + 9 * len(SUBJECTS)
-    assert table.groupby("eval_set")["correct"].mean()["wmdp_bio"] == result["metrics"]["wmdp_bio"]
+    # metrics.md §3 formulas on the per-item table give lm-eval's numbers back
+    from evaluation.metrics import wmdp as m
+
+    by_task = table.groupby("eval_set")["correct"]
+    for subset in ("bio", "chem", "cyber"):
+        p = m.accuracy(by_task.get_group(f"wmdp_{subset}").tolist())
+        assert p == pytest.approx(result["metrics"][f"wmdp_{subset}"], abs=1e-12)
+        assert m.accuracy_stderr(p, 12) == pytest.approx(result["metric_details"][f"wmdp_{subset}"]["stderr"], abs=1e-12)
+    assert m.size_weighted_mean((result["metrics"][f"wmdp_{s}"], 12) for s in ("bio", "chem", "cyber")) == \
+        pytest.approx(result["metrics"]["wmdp"], abs=1e-12)
+    mmlu = table[table["family"] == "mmlu"]
+    assert m.accuracy(mmlu["correct"].tolist()) == pytest.approx(result["metrics"]["mmlu"], abs=1e-12)
     evaluator = result["evaluator"]
     assert evaluator["lm_eval_version"] == lm_eval.__version__ and evaluator["batch_size"] == 8
     assert evaluator["mmlu_num_fewshot"] == chosen.mmlu_shots and evaluator["wmdp_num_fewshot"] == 0

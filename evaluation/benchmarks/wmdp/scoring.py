@@ -81,9 +81,11 @@ def in_memory_lm(model, tokenizer, batch_size: int):
     return InMemoryLM(model, tokenizer, batch_size)
 
 
-def _set_offline() -> dict:
-    previous = {key: os.environ.get(key) for key in OFFLINE_ENV}
-    os.environ.update(OFFLINE_ENV)
+def _set_offline(progress: bool) -> dict:
+    """Offline Hub/datasets for the evaluation (and no progress bars unless asked); returns what to restore."""
+    settings = {**OFFLINE_ENV, **({} if progress else {"TQDM_DISABLE": "1"})}
+    previous = {key: os.environ.get(key) for key in settings}
+    os.environ.update(settings)
     return previous
 
 
@@ -174,7 +176,7 @@ def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, 
     start = time.perf_counter()
     if variant.dtype is not None:
         model = model.to(getattr(torch, variant.dtype))
-    previous = _set_offline()
+    previous = _set_offline(progress)
     try:
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             rendered = task_defs.render(data, tmp)
