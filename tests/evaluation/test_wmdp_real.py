@@ -21,6 +21,7 @@ def test_tiny_llama_on_real_wmdp_and_mmlu(tmp_path):
     if not (SHARED / "wmdp" / "bio_questions.json").is_file():
         pytest.skip(f"real WMDP/MMLU data not found under {SHARED} (../shared/data is not part of the repo)")
     from evaluation.benchmarks.wmdp import realrun
+    from evaluation.metrics import wmdp as m
 
     out = realrun.tiny_model_on_real_data(SHARED, tmp_path, limit=CI_LIMIT, batch_size=32)
     print("seconds", out["seconds"])
@@ -33,7 +34,11 @@ def test_tiny_llama_on_real_wmdp_and_mmlu(tmp_path):
     assert details["wmdp"]["n"] == 3 * CI_LIMIT and details["mmlu"]["n"] == 57 * CI_LIMIT
     for name in ("wmdp_bio", "wmdp_chem", "wmdp_cyber", "wmdp", "mmlu", "mmlu_college_biology", "mmlu_virology",
                  "mmlu_college_computer_science", "mmlu_computer_security"):
-        assert 0.0 <= result["metrics"][name] <= 1.0 and details[name]["stderr"] > 0, name
+        p, n = result["metrics"][name], details[name]["n"]
+        assert 0.0 <= p <= 1.0, name
+        if not name.startswith(("wmdp", "mmlu")) or name in ("wmdp", "mmlu"):
+            continue  # group stderrs are pooled by lm-eval; leaves follow the binomial formula
+        assert details[name]["stderr"] == pytest.approx(m.accuracy_stderr(p, n), abs=1e-12), name
     table = out["table"]
     assert set(table["answer"]) <= {0, 1, 2, 3}
     assert table.groupby("eval_set")["correct"].mean()["wmdp_cyber"] == result["metrics"]["wmdp_cyber"]
