@@ -13,6 +13,12 @@ model (benchmarks.md §3). The `corpus:` hyperparameter of a run picks the unlea
 documents joined and cut into max_length chunks, OU) or `truncate` (one example per document,
 truncated: official RMU), `retain_max_length` (official RMU: 512 next to 768-token cyber
 documents), `min_chars` (drop documents of at most this many characters; official RMU: 50).
+
+Deviations from the official RMU code, on purpose: every corpus line is parsed as JSON and its `text`
+taken (the official `get_data` parses only bio-forget and feeds cyber lines as raw JSON text,
+methods.md §7); each split is its own run (the official run alternates bio and cyber batches with
+one control vector per topic); batches follow the project's seeded schedule (the official loop
+walks the corpora in file order).
 """
 from __future__ import annotations
 
