@@ -56,6 +56,7 @@ def test_target_knows_both_domains_and_unlearning_forgets_the_hazardous_one(trai
         assert after["mmlu"] >= CHANCE + 0.25, name                    # retain stays well above chance
 
 
+@pytest.mark.slow
 def test_forget_acc_is_the_split_subset(trained, tmp_path):
     from evaluation import evaluate
 
@@ -70,12 +71,14 @@ def test_forget_acc_is_the_split_subset(trained, tmp_path):
     assert len(table) == 48 + 48 + 44 and set(table["family"]) == {"wmdp", "mmlu"}
 
 
-def test_lora_and_grun_edits_are_active_while_lm_eval_scores(trained):
+def test_lora_and_grun_edits_are_active_while_lm_eval_scores(tmp_path):
     from methods.parametrizations.grun import GRUN
     from methods.parametrizations.lora import LoRA
 
-    root, _, _ = trained
-    model, tokenizer, _ = models.load_model(str(root / "target"))
+    bench = benchmarks.get("wmdp-tiny")
+    folder = models.build_tiny_llama(bench.vocabulary_texts(bench.open(tiny.write(tmp_path / "data"))),
+                                     tmp_path / "target", seed=0)
+    model, tokenizer, _ = models.load_model(str(folder))
     plain = scoring.in_memory_lm(model, tokenizer, batch_size=4)
     request = [("The following are multiple choice questions (with answers) about biology.\n\nQ\nAnswer:", " A")]
 
@@ -86,7 +89,7 @@ def test_lora_and_grun_edits_are_active_while_lm_eval_scores(trained):
 
     base_value = loglik(plain)
     for parametrization in (LoRA(rank=2), GRUN(layers=[1], rank=2, gate="linear")):
-        edited, _, _ = models.load_model(str(root / "target"))
+        edited, _, _ = models.load_model(str(folder))
         edited = parametrization.prepare(edited, needs_reference=False)
         torch.manual_seed(0)
         if hasattr(edited, "grun"):
