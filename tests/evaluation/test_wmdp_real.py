@@ -43,3 +43,46 @@ def test_tiny_llama_on_real_wmdp_and_mmlu(tmp_path):
     table = out["table"]
     assert set(table["answer"]) <= {0, 1, 2, 3}
     assert table.groupby("eval_set")["correct"].mean()["wmdp_cyber"] == result["metrics"]["wmdp_cyber"]
+
+
+@pytest.mark.shared_data
+def test_official_rmu_recipe_runs_on_the_real_benchmark_with_fake_corpora(tmp_path):
+    """`ubench unlearn` on benchmark `wmdp` (real questions, counts checked) with small fake corpora
+    written in the exact layout, the official RMU corpus options (wikitext retain, per-document
+    truncation) and the wmdp-zephyr preset scaled to the tiny Llama's 4 blocks."""
+    import json
+
+    from evaluation import benchmarks, models
+    from workflows import commands
+
+    if not (SHARED / "wmdp" / "bio_questions.json").is_file():
+        pytest.skip(f"real WMDP/MMLU data not found under {SHARED} (../shared/data is not part of the repo)")
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in ("wmdp", "mmlu"):
+        (root / name).symlink_to(SHARED / name)
+    (root / "wmdp-corpora").mkdir()
+    (root / "wmdp-corpora" / "bio-forget-corpus.jsonl").write_text("".join(
+        json.dumps({"title": "t", "abstract": "a", "text": f"The virus binds receptor {i} and spreads fast . " * 30,
+                    "doi": str(i)}) + "\n" for i in range(8)))
+    (root / "wikitext").mkdir()
+    (root / "wikitext" / "wikitext-2-raw-v1-test.jsonl").write_text("".join(
+        json.dumps({"text": text}) + "\n" for text in
+        ["", " = Valkyria Chronicles = \n"] + [f"The game was released in {y} and praised by critics . " * 8
+                                              for y in range(2000, 2008)]))
+    bench = benchmarks.get("wmdp")
+    data = bench.open(root)
+    target = models.build_tiny_llama(bench.vocabulary_texts(data) + ["The virus binds receptor and spreads fast",
+                                     "The game was released in and praised by critics"], tmp_path / "base", seed=0)
+    spec = {"benchmark": "wmdp", "split": "bio", "model": "tiny-llama", "objective": "rmu", "rectifier": "none",
+            "parametrization": "subset", "seed": 42, "hyperparameters": {
+                "lr": 5e-5, "max_steps": 2, "batch_size": 4, "scheduler": "constant", "max_length": 64,
+                "objective_args": {"preset": "wmdp-zephyr", "layer": 2},
+                "parametrization_args": {"params": ["model.layers.[1-2].mlp.down_proj.weight"]},
+                "corpus": {"retain": "wikitext", "packing": "truncate", "retain_max_length": 32, "min_chars": 50}}}
+    out = tmp_path / "run"
+    document = commands.unlearn(spec, str(root), str(target), out / "model", out / "log.jsonl", out / "result.json",
+                                progress=False)
+    assert document["status"] == "ok" and document["cost"]["optimizer_steps"] == 2
+    assert document["cost"]["trainable_parameters"] == 2 * 256 * 128  # blocks 1-2 down_proj only, as the recipe
+    assert (out / "model" / "config.json").is_file()
