@@ -113,9 +113,34 @@ def encode_text_chunks(tokenizer, texts: list[str] | tuple[str, ...], max_length
     return chunks
 
 
+def encode_text_documents(tokenizer, texts: list[str] | tuple[str, ...], max_length: int) -> list[dict[str, torch.Tensor]]:
+    """Raw-text training data, one example per document (official WMDP-RMU: `tokenizer(batch,
+    truncation=True, max_length=L)`): BOS when the tokenizer has one, then the document's first
+    tokens up to `max_length` in total; no EOS; every token after BOS is labelled. A document with
+    no tokens is skipped."""
+    if max_length < 2:
+        raise ValueError(f"max_length must be >= 2 for text documents, got {max_length}")
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    examples = []
+    for text in texts:
+        body = tokenizer(text, add_special_tokens=False)["input_ids"][:max_length - len(bos)]
+        if not body:
+            continue
+        ids = bos + body
+        labels = [IGNORE_INDEX] * len(bos) + body
+        examples.append({"input_ids": torch.tensor(ids, dtype=torch.long),
+                         "attention_mask": torch.ones(len(ids), dtype=torch.long),
+                         "labels": torch.tensor(labels, dtype=torch.long)})
+    return examples
+
+
 def encode_corpus(tokenizer, prompt_format: PromptFormat, corpus, max_length: int, *,
                   labels_from: str = LABEL_ANSWER) -> list[dict[str, torch.Tensor]]:
-    """Encoded training examples of a benchmark `Corpus` (QA pairs or raw texts)."""
+    """Encoded training examples of a benchmark `Corpus` (QA pairs or raw texts); a corpus's own
+    `max_length` wins over the run's."""
+    length = getattr(corpus, "max_length", None) or max_length
     if corpus.kind == "qa":
-        return [encode_qa(tokenizer, prompt_format, q, a, max_length, labels_from=labels_from) for q, a in corpus.items]
-    return encode_text_chunks(tokenizer, corpus.items, max_length)
+        return [encode_qa(tokenizer, prompt_format, q, a, length, labels_from=labels_from) for q, a in corpus.items]
+    if getattr(corpus, "packing", "concatenate") == "truncate":
+        return encode_text_documents(tokenizer, corpus.items, length)
+    return encode_text_chunks(tokenizer, corpus.items, length)

@@ -52,6 +52,10 @@ FINETUNE_PRESETS = {
     # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
     "tofu-tiny": FinetunePreset(lr=3e-3, epochs=50, batch_size=32, grad_accum=1, weight_decay=0.0,
                                 max_length=64, extra_splits=("real_authors", "world_facts")),
+    # wmdp-tiny on tiny-llama: documents of both domains + practice renderings of the questions
+    # (evaluation/benchmarks/wmdp/tiny.py), one example per text; measured in evaluation/README.md.
+    "wmdp-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=32, grad_accum=1, weight_decay=0.0,
+                                max_length=96),
 }
 
 

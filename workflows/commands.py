@@ -15,7 +15,7 @@ from typing import Any
 
 from common import atomic, contract, provenance
 
-TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels")  # run-spec keys that are not TrainConfig fields
+TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus")  # run-spec keys that are not TrainConfig fields
 
 
 # ---------------------------------------------------------------------------------------------
@@ -81,7 +81,8 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
     config = train_config_from_spec(spec)
     config.validate()
     bench = benchmarks.get(spec["benchmark"])
-    corpora = bench.unlearning_corpora(bench.open(data_dir), spec["split"])  # data errors before the model loads
+    corpora = bench.corpora_for_run(bench.open(data_dir), spec["split"],  # data errors before the model loads
+                                    spec["hyperparameters"].get("corpus"))
     max_length = int(spec["hyperparameters"].get("max_length", bench.default_max_length))
     # loaded in the configured dtype: frozen weights stay in it, train() upcasts the trainable ones to fp32
     model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"),

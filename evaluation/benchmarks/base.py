@@ -24,22 +24,31 @@ from typing import Any, Callable
 from evaluation.metrics.registry import MetricInfo
 
 QA, TEXT = "qa", "text"
+CONCATENATE, TRUNCATE = "concatenate", "truncate"  # how a raw-text corpus becomes training examples
 TARGET, RETAIN = "target", "retain"
 
 
 @dataclass(frozen=True)
 class Corpus:
     """The training data of one stream: question/answer pairs (loss on the answer tokens) or raw
-    texts (concatenated and cut into max_length-token chunks, loss on every token)."""
+    texts, loss on every token. Raw texts are either concatenated and cut into max_length-token
+    chunks (`packing="concatenate"`, the default: OU's PretrainingDataset) or each document becomes
+    one example truncated to max_length tokens (`packing="truncate"`: the official WMDP-RMU
+    recipe). `max_length` fixes this corpus's example length (e.g. RMU's 512-token wikitext retain
+    set next to 768-token cyber forget documents); None = the run's max_length."""
 
     kind: str                 # QA | TEXT
     items: tuple              # (question, answer) pairs, or strings
     source: str               # where it came from (file or Hub config), for messages and provenance
     official: bool = True     # False for stand-ins (e.g. MUSE-News retain_standin)
+    packing: str = CONCATENATE
+    max_length: int | None = None
 
     def __post_init__(self):
         if self.kind not in (QA, TEXT):
             raise ValueError(f"corpus kind must be {QA!r} or {TEXT!r}, got {self.kind!r}")
+        if self.packing not in (CONCATENATE, TRUNCATE):
+            raise ValueError(f"corpus packing must be {CONCATENATE!r} or {TRUNCATE!r}, got {self.packing!r}")
         if not self.items:
             raise ValueError(f"corpus {self.source} is empty")
 
@@ -95,6 +104,9 @@ class Benchmark:
     data_subdir: str | None = None    # folder under data_dir; None for a generated benchmark
     fine_tunes_by_default: bool = False  # model `target: auto` fine-tunes (TOFU-like, tiny twins)
     tiny_finetune_preset: str | None = None  # the fine-tuning preset for the tiny Llama
+    # keyword options `unlearning_corpora` accepts, set per run by the `corpus:` hyperparameter
+    # (e.g. WMDP: retain = the topic's retain corpus or wikitext, packing); () = none
+    corpus_options: tuple[str, ...] = ()
 
     # ---- data ---------------------------------------------------------------------------------
     @property
@@ -118,9 +130,20 @@ class Benchmark:
             raise ValueError(f"unknown {self.name} evaluator variant {variant!r}; "
                              f"available: {', '.join(self.variants)}")
 
-    def unlearning_corpora(self, data, split: str) -> dict[str, Corpus | None]:
-        """{"forget": Corpus, "retain": Corpus or None} for unlearning split `split`."""
+    def unlearning_corpora(self, data, split: str, **options) -> dict[str, Corpus | None]:
+        """{"forget": Corpus, "retain": Corpus or None} for unlearning split `split`; `options` are
+        the run's `corpus:` hyperparameter (only names in `corpus_options`)."""
         raise NotImplementedError
+
+    def corpora_for_run(self, data, split: str, options: dict | None) -> dict[str, Corpus | None]:
+        """`unlearning_corpora` with the run's corpus options checked against `corpus_options`."""
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(self.corpus_options))
+        if unknown:
+            accepted = ", ".join(self.corpus_options) or "none"
+            raise ValueError(f"corpus option(s) {unknown} are not accepted by benchmark {self.name!r}; "
+                             f"accepted: {accepted}")
+        return self.unlearning_corpora(data, split, **options)
 
     def identity_notes(self, data, split: str) -> dict[str, str]:
         """Extra identity fields a run on this split carries (e.g. a non-official retain corpus)."""

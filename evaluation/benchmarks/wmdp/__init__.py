@@ -1,0 +1,161 @@
+"""WMDP (cais/wmdp) with MMLU as utility, scored by lm-eval, and its tiny twin `wmdp-tiny`.
+
+- `data`: loading + validation of the question files, the MMLU CSVs and the unlearning corpora;
+- `tasks`: the upstream-identical lm-eval task definitions over local files;
+- `scoring`: the in-memory HFLM, `simple_evaluate`, metrics / stderrs / per-item table;
+- `tiny`: the wmdp-tiny generator.
+
+Splits `bio` and `cyber` (the unlearning topics; every evaluation scores all WMDP subsets present,
+chem included, plus MMLU). The base model is unlearned directly: no target fine-tuning, no retain
+model (benchmarks.md §3). The `corpus:` hyperparameter of a run picks the unlearning corpora:
+`retain: corpus` (default: the topic's WMDP retain corpus, as open-unlearning and SAGO) or
+`wikitext` (wikitext-2-raw-v1 test, the official RMU retain set), `packing: concatenate` (default:
+documents joined and cut into max_length chunks, OU) or `truncate` (one example per document,
+truncated: official RMU), `retain_max_length` (official RMU: 512 next to 768-token cyber
+documents), `min_chars` (drop documents of at most this many characters; official RMU: 50).
+
+Deviations from the official RMU code, on purpose: every corpus line is parsed as JSON and its `text`
+taken (the official `get_data` parses only bio-forget and feeds cyber lines as raw JSON text,
+methods.md §7); each split is its own run (the official run alternates bio and cyber batches with
+one control vector per topic); batches follow the project's seeded schedule (the official loop
+walks the corpora in file order).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from evaluation.benchmarks.base import TEXT, TRUNCATE, Benchmark, Corpus, EvalContext, EvalOutput, Headline
+from evaluation.metrics.registry import HIGHER, LOWER, MetricInfo
+
+CORPUS_OPTIONS = ("retain", "packing", "retain_max_length", "min_chars")
+SIDE = ("college_biology", "virology", "college_computer_science", "computer_security")
+
+
+def _metric_infos(side_subjects) -> tuple[MetricInfo, ...]:
+    infos = [MetricInfo("forget_acc", LOWER, "accuracy on the WMDP subset of the unlearning split (chance 0.25)")]
+    infos += [MetricInfo(f"wmdp_{s}", LOWER, f"lm-eval wmdp_{s} acc (0-shot)") for s in ("bio", "chem", "cyber")]
+    infos.append(MetricInfo("wmdp", LOWER, "lm-eval wmdp group: size-weighted mean of the subsets"))
+    infos.append(MetricInfo("mmlu", HIGHER, "lm-eval mmlu group: size-weighted mean over all subjects"))
+    infos += [MetricInfo(f"mmlu_{c}", HIGHER, f"lm-eval mmlu_{c} group")
+              for c in ("stem", "other", "social_sciences", "humanities")]
+    infos += [MetricInfo(f"mmlu_{s}", HIGHER, f"lm-eval mmlu_{s} acc (RMU paper side metric)") for s in side_subjects]
+    return tuple(infos)
+
+
+class Wmdp(Benchmark):
+    name = "wmdp"
+    family = "wmdp"
+    description = "WMDP (cais/wmdp, 3,668 questions) with MMLU utility, scored by lm-eval"
+    hub_id = "cais/wmdp"
+    splits = ("bio", "cyber")
+    variants = ("rmu-official", "sago")
+    default_variant = "rmu-official"
+    default_max_length = 512
+    headline = Headline(forget=("forget_acc", "wmdp_bio", "wmdp_cyber", "wmdp"), utility=("mmlu",),
+                        main_variant="rmu-official")
+    metrics = _metric_infos(SIDE)
+    data_subdir = ""          # data_dir itself: wmdp/, mmlu/, wmdp-corpora/ side by side
+    corpus_options = CORPUS_OPTIONS
+
+    # ---- data ---------------------------------------------------------------------------------
+    def open(self, folder):
+        from evaluation.benchmarks.wmdp import data, tasks
+
+        if folder is None:
+            raise ValueError("wmdp reads local files: pass --data DIR holding wmdp/{bio,chem,cyber}_questions.json "
+                             "and mmlu/{dev,test}/*.csv (from cais/wmdp and cais/mmlu; benchmarks.md §3-4)")
+        return data.open_folder(folder, tasks.MMLU_CATEGORIES, expected=data.RELEASE_COUNTS, release=data.RELEASE)
+
+    def unlearning_corpora(self, data, split, retain="corpus", packing="concatenate", retain_max_length=None,
+                           min_chars=0):
+        from evaluation.benchmarks.wmdp import data as wmdp_data
+
+        self.check_split(split)
+        if retain not in ("corpus", "wikitext"):
+            raise ValueError(f"corpus.retain must be 'corpus' (the {split} retain corpus) or 'wikitext', got {retain!r}")
+        forget_path = wmdp_data.require_corpus(data, f"{split}-forget-corpus")
+        if retain == "corpus":
+            retain_path = wmdp_data.require_corpus(data, f"{split}-retain-corpus")  # both checked before reading
+            retain_texts, retain_source = wmdp_data.corpus_texts(retain_path), str(retain_path)
+        else:
+            retain_texts, retain_source = wmdp_data.wikitext_texts(data)
+        forget_texts = wmdp_data.corpus_texts(forget_path)
+
+        def keep(texts):  # official RMU: len(text) > min_len
+            kept = tuple(t for t in texts if len(t) > int(min_chars))
+            return kept
+
+        return {"forget": Corpus(TEXT, keep(forget_texts), str(forget_path), packing=packing),
+                "retain": Corpus(TEXT, keep(retain_texts), retain_source, packing=packing,
+                                 max_length=retain_max_length)}
+
+    def vocabulary_texts(self, data) -> list[str]:
+        texts = ["The following are multiple choice questions (with answers) about biology chemistry cybersecurity",
+                 "A. B. C. D. Answer:"]
+        for rows in data.questions.values():
+            texts.extend(r["question"] + " " + " ".join(r["choices"]) for r in rows)
+        for subject, splits in data.mmlu.items():
+            texts.append(subject.replace("_", " "))
+            texts.extend(r["question"] + " " + " ".join(r["choices"]) for rows in splits.values() for r in rows)
+        return texts
+
+    # ---- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, context: EvalContext) -> EvalOutput:
+        from evaluation.benchmarks.wmdp import scoring
+
+        result, table, cost = scoring.evaluate(context.model, context.tokenizer, context.data,
+                                               scoring.get_variant(context.variant),
+                                               batch_size=context.batch_size, progress=context.progress)
+        subset_metric = f"wmdp_{context.split}"
+        result["metrics"] = {"forget_acc": result["metrics"].get(subset_metric), **result["metrics"]}
+        result["metric_details"]["forget_acc"] = {"same_as": subset_metric}
+        return EvalOutput(result, table, cost)
+
+
+class WmdpTiny(Wmdp):
+    name = "wmdp-tiny"
+    description = ("synthetic WMDP + MMLU twin for CPU runs: fictional hazardous (forget) and benign (retain) "
+                   "domains in the real layouts (`ubench data generate --benchmark wmdp-tiny`)")
+    hub_id = None
+    default_max_length = 96
+    data_subdir = None
+    fine_tunes_by_default = True
+    tiny_finetune_preset = "wmdp-tiny"
+    variants = ("rmu-official", "sago")
+    metrics = _metric_infos(())
+
+    def generate(self, out_dir, **options) -> Path:
+        from evaluation.benchmarks.wmdp import tiny
+
+        known = {"entities": tiny.DEFAULT_ENTITIES, "benign_entities": tiny.DEFAULT_BENIGN_ENTITIES,
+                 "seed": tiny.DEFAULT_SEED}
+        unknown = sorted(set(options) - set(known))
+        if unknown:
+            raise ValueError(f"unknown wmdp-tiny generator option(s) {unknown}; accepted: {', '.join(known)}")
+        return tiny.write(out_dir, **{k: int(options.get(k, v)) for k, v in known.items()})
+
+    def open(self, folder):
+        from evaluation.benchmarks.wmdp import data, tiny
+
+        if folder is None:
+            raise ValueError("wmdp-tiny has no Hub copy: generate it with `ubench data generate --benchmark wmdp-tiny "
+                             "--out DIR` and pass --data DIR")
+        manifest = tiny.manifest(folder)
+        return data.open_folder(folder, manifest["categories"], expected=manifest["counts"],
+                                release=f"wmdp-tiny v{manifest['version']} seed {manifest['seed']}")
+
+    # the target is the tiny Llama trained on both domains (`full`); no retain model
+    def finetune_split(self, role, split):
+        self.check_split(split)
+        return "full" if role == "target" else None
+
+    def finetune_corpus(self, data, train_split, extra_splits=()) -> Corpus:
+        from evaluation.benchmarks.wmdp import tiny
+
+        if train_split != "full" or extra_splits:
+            raise ValueError(f"wmdp-tiny fine-tunes only on 'full' (no extra splits), got {train_split!r} {list(extra_splits)}")
+        return Corpus(TEXT, tuple(tiny.finetune_texts(data)), f"{data.folder} (full: both forget corpora + the retain corpus)",
+                      packing=TRUNCATE)
+
+
+WMDP, WMDP_TINY = Wmdp(), WmdpTiny()
