@@ -5,13 +5,15 @@ Importing this module must stay cheap (no torch): the grid planner and Snakemake
 from __future__ import annotations
 
 from evaluation.benchmarks.base import Benchmark, Corpus, EvalContext, EvalOutput, Headline
-from evaluation.benchmarks.planned import MUSE, RWKU, WMDP
+from evaluation.benchmarks.muse import MUSE, MUSE_TINY
+from evaluation.benchmarks.planned import RWKU, WMDP
 from evaluation.benchmarks.tofu_benchmark import TOFU, TOFU_TINY
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     TOFU,
     TOFU_TINY,
     MUSE,
+    MUSE_TINY,
     WMDP,
     RWKU,
 )}

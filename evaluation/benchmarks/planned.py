@@ -1,5 +1,5 @@
 """Benchmarks whose grids plan today but whose data streams and evaluation are not built yet
-(MUSE, WMDP, RWKU). Each is replaced by its own module as it is implemented; until then a job that
+(WMDP, RWKU). Each is replaced by its own module as it is implemented; until then a job that
 needs it stops with an error naming what is missing, and the paper grids still plan."""
 from __future__ import annotations
 
@@ -35,9 +35,6 @@ class Planned(Benchmark):
         raise self._missing()
 
 
-MUSE = Planned("muse", "muse", "MUSE (muse-bench/MUSE-News, MUSE-Books)", ("news", "books"), "muse",
-               Headline(("knowmem_forget", "verbmem_forget"), ("knowmem_retain",)),
-               {"knowmem_forget": LOWER, "verbmem_forget": LOWER, "knowmem_retain": HIGHER})
 WMDP = Planned("wmdp", "wmdp", "WMDP (cais/wmdp) with MMLU utility", ("bio", "cyber", "chem"), "",
                Headline(("wmdp", "wmdp_bio", "wmdp_cyber", "wmdp_chem"), ("mmlu",)),
                {"wmdp": LOWER, "wmdp_bio": LOWER, "wmdp_cyber": LOWER, "wmdp_chem": LOWER, "mmlu": HIGHER})
