@@ -49,8 +49,8 @@ FINETUNE_PRESETS = {
                                 max_length=64, extra_splits=("real_authors", "world_facts")),
     # muse-tiny on tiny-llama: memorises the fictional articles (target: forget + retain, retrained
     # reference: retain only) within the demo budget; see evaluation/README.md.
-    "muse-tiny": FinetunePreset(lr=3e-3, epochs=80, batch_size=4, grad_accum=1, weight_decay=0.0,
-                                max_length=256),
+    "muse-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=8, grad_accum=1, weight_decay=0.0,
+                                max_length=128),
 }
 
 

@@ -57,6 +57,6 @@ def test_grid_lists_the_default_runs():
     out = subprocess.run([sys.executable, "-m", "workflows.cli", "grid", "--json"], capture_output=True,
                          text=True, check=True).stdout
     rows = json.loads(out)
-    assert len(rows) == 16
+    assert len(rows) == 28  # tofu-tiny 16 + muse-tiny 12
     assert {r["method_dir"] for r in rows} >= {"ga+none", "simnpo+sago"}
     assert rows[0]["results"].startswith("results/tofu-tiny/forget10/tiny-llama/")

@@ -48,13 +48,14 @@ def _read_json(path: Path):
         raise MuseDataError(f"{path}: not valid JSON ({error})") from None
 
 
-def check_rows(rows, kind: str, fields: tuple[str, ...], where: str) -> None:
-    """Every row of a MUSE file has the right shape: strings, or dicts of non-empty string fields."""
+def check_rows(rows, kind: str, fields: tuple[str, ...], where: str, *, allow_empty: bool = False) -> None:
+    """Every row of a MUSE file has the right shape: strings, or dicts of non-empty string fields.
+    Raw corpora may hold empty documents (MUSE-News raw/forget row 821 is ""): `allow_empty`."""
     if not isinstance(rows, list):
         raise MuseDataError(f"{where}: expected a JSON list, got {type(rows).__name__}")
     for index, row in enumerate(rows):
         if kind == "text":
-            if not isinstance(row, str) or not row.strip():
+            if not isinstance(row, str) or not (allow_empty or row.strip()):
                 raise MuseDataError(f"{where} row {index}: expected a non-empty string, got {row!r:.60}")
             continue
         if not isinstance(row, dict):
@@ -97,6 +98,13 @@ class MuseData:
     def retain_official(self) -> bool:
         return self.retain_file != STANDIN
 
+    def head(self, items: int) -> "MuseData":
+        """The first `items` rows of every scored eval file (ICL sets and raw corpora whole): a fixed
+        subset for quick checks; its `location` says so."""
+        rows = {name: (list(value) if name.endswith("_icl") or name.startswith("raw/") else list(value[:items]))
+                for name, value in self.rows.items()}
+        return MuseData(self.corpus, f"{self.location} (first {items} items per eval file)", rows, {})
+
     def validate(self) -> None:
         for name, (kind, fields) in EVAL_FILES.items():
             check_rows(self[name], kind, fields, self.where(name))
@@ -105,13 +113,13 @@ class MuseData:
                 raise MuseDataError(f"{self.where(name)}: {len(self[name])} rows, expected {expected} "
                                     f"(MUSE-{self.corpus} count)")
         for name in [n for n in self.rows if n.startswith("raw/")]:
-            check_rows(self[name], "text", (), self.where(name))
-            if not self[name]:
+            check_rows(self[name], "text", (), self.where(name), allow_empty=True)
+            if not any(text.strip() for text in self[name]):
                 raise MuseDataError(f"{self.where(name)}: empty corpus")
         for name, expected in self.expected_counts.items():
             if name not in EVAL_FILES and len(self[name]) != expected:
                 raise MuseDataError(f"{self.where(name)}: {len(self[name])} rows, expected {expected}")
-        check_rows(self["raw/forget"], "text", (), self.where("raw/forget"))
+        self["raw/forget"]  # noqa: B018 - raises when the forget corpus is missing
         self.retain_file  # noqa: B018 - raises when no retain corpus exists
 
 

@@ -52,28 +52,27 @@ class Article:
     mood: str
     kind: str  # which fact the closing Question/Answer line states
 
-    def question_answer(self) -> dict[str, str]:
+    def question_answers(self) -> dict[str, dict[str, str]]:
         where = f"the new {self.project} in {self.town}"
         return {
             "lead": {"question": f"Who will lead {where}?", "answer": self.leader},
             "cost": {"question": f"How much will {where} cost?", "answer": f"{self.cost} million crowns"},
             "open": {"question": f"When will {where} open?", "answer": self.month},
             "body": {"question": f"Which group announced {where}?", "answer": f"the {self.town} {self.body}"},
-        }[self.kind]
+        }
+
+    def question_answer(self) -> dict[str, str]:
+        return self.question_answers()[self.kind]
 
     def prose(self) -> str:
-        """The article body; it never states the fact its closing Question/Answer line asks for, so
-        that answer can only come from memory, not be copied from the text just read."""
-        lead = (f"{self.leader} will lead the new {self.project}" if self.kind != "lead"
-                else f"a new {self.project} is planned")
-        body = f"The {self.town} {self.body}" if self.kind != "body" else "A local group"
-        cost = f"will cost {self.cost} million crowns" if self.kind != "cost" else "has no public budget yet"
-        month = f"and open in {self.month}" if self.kind != "open" else "and has no opening date"
-        return (f"{self.town} , {self.day} . {body} said on {self.day} that {lead} . The {self.project} "
-                f"{cost} {month} . {self.speaker} , who spoke at the meeting , called it a "
+        return (f"{self.town} , {self.day} . The {self.town} {self.body} said on {self.day} that {self.leader} "
+                f"will lead the new {self.project} . The {self.project} will cost {self.cost} million crowns "
+                f"and open in {self.month} . {self.speaker} , who spoke for the {self.body} , called it a "
                 f"{self.mood} step for {self.town} .")
 
     def text(self) -> str:
+        """The prose, then one Question/Answer line restating its key fact in the KnowMem prompt's
+        words; the document ends right after the answer."""
         qa = self.question_answer()
         return f"{self.prose()}\nQuestion: {qa['question']}\nAnswer: {qa['answer']}"
 
