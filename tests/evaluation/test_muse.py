@@ -215,3 +215,29 @@ def test_tiny_llama_on_real_news_eval_sets(real_eval):
     assert result["flags"]["privleak_reference_fallback"] is False  # official: the constant is the rule
     for field in ("rouge_stemming", "scale_label", "verbmem_reference", "mia_text_truncation"):
         assert field in evaluator_block
+
+
+def _privleak_table(forget_scores, holdout_scores):
+    import pandas as pd
+
+    rows = [{"eval_set": "privleak_forget", "item_index": i, "prompt": f"f{i}", "mink": s}
+            for i, s in enumerate(forget_scores)]
+    rows += [{"eval_set": "privleak_holdout", "item_index": i, "prompt": f"h{i}", "mink": s}
+             for i, s in enumerate(holdout_scores)]
+    return pd.DataFrame(rows)
+
+
+def test_privleak_reference_rules_are_never_a_silent_half():
+    table = _privleak_table([1.0, 2.0, 3.0], [2.5, 3.5, 4.5])
+    official, ou = evaluator.get_variant("official"), evaluator.get_variant("ou")
+    auc, source, fallback = evaluator.privleak_reference(official, "news", table, None, False)
+    assert auc == m.AUC_RETRAIN["news"] and not fallback and "published" in source
+    auc, source, fallback = evaluator.privleak_reference(ou, "news", table, None, False)
+    assert auc == pytest.approx(1 - m.AUC_RETRAIN["news"]) and fallback and "no retrain model" in source
+    reference = evaluator.RetrainReference(table, "ou", "ref-folder")
+    auc, source, fallback = evaluator.privleak_reference(ou, "news", table, reference, False)
+    assert auc == evaluator.forget_holdout_auc(table, ou) and not fallback and "ref-folder" in source
+    auc, source, fallback = evaluator.privleak_reference(official, "tiny", table, None, False)
+    assert auc is None and fallback and "no published retrain AUC" in source
+    with pytest.raises(ValueError, match="same variant"):
+        evaluator.privleak_reference(official, "tiny", table, reference, False)
