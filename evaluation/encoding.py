@@ -87,20 +87,43 @@ def pad_batch(examples: list[dict[str, torch.Tensor]], pad_token_id: int) -> dic
     return batch
 
 
+DOCUMENT_SEPARATOR = "\n\n"  # open-unlearning PretrainingDataset joins the documents with a blank line
+
+
+def text_stream(tokenizer, texts: list[str] | tuple[str, ...]) -> tuple[list[int], str]:
+    """The token stream of a raw-text corpus and the document boundary used (for provenance).
+
+    open-unlearning's PretrainingDataset (src/data/pretraining.py) joins the documents with "\n\n"
+    and tokenises the joined text without special tokens; so do we. A tokenizer that encodes
+    "\n\n" to nothing (the tiny Llama's word-level tokenizer drops whitespace) would run the
+    documents together, so for it the boundary is one EOS token between documents instead.
+    """
+    if not tokenizer(DOCUMENT_SEPARATOR, add_special_tokens=False)["input_ids"]:
+        stream: list[int] = []
+        for index, text in enumerate(texts):
+            if index:
+                stream.append(tokenizer.eos_token_id)
+            stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return stream, "eos"
+    return tokenizer(DOCUMENT_SEPARATOR.join(texts), add_special_tokens=False)["input_ids"], "blank_line"
+
+
 def encode_text_chunks(tokenizer, texts: list[str] | tuple[str, ...], max_length: int) -> list[dict[str, torch.Tensor]]:
-    """Raw-text training data (MUSE, WMDP, RWKU corpora): the documents are tokenised without special
-    tokens, joined with EOS between documents, and cut into consecutive pieces of `max_length` tokens
-    (BOS first when the tokenizer has one); every token after BOS is labelled. A short last piece
-    is kept (it is padded, never silently dropped)."""
+    """Raw-text training data (MUSE, WMDP, RWKU corpora): the documents' token stream (`text_stream`)
+    cut into consecutive pieces, each BOS (when the tokenizer has one) + up to max_length − 1 stream
+    tokens; every token after BOS is labelled. A short last piece is kept (padded, never dropped).
+
+    Two deliberate differences from open-unlearning's PretrainingDataset: a piece is at most
+    `max_length` tokens in total, BOS included (OU puts BOS before `max_length` stream tokens, one
+    over the model's context when max_length equals it), and we cut token ids directly instead of
+    decoding each piece and re-tokenising it (OU's round trip can merge tokens at piece edges), so
+    no stream token is lost or duplicated. OU's empty extra piece when the stream length is a
+    multiple of max_length is not reproduced."""
     if max_length < 2:
         raise ValueError(f"max_length must be >= 2 for text chunks, got {max_length}")
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token before encoding")
-    stream: list[int] = []
-    for index, text in enumerate(texts):
-        if index:
-            stream.append(tokenizer.eos_token_id)
-        stream.extend(tokenizer(text, add_special_tokens=False)["input_ids"])
+    stream, _ = text_stream(tokenizer, texts)
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
     width = max_length - len(bos)
     chunks = []

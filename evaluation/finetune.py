@@ -56,6 +56,10 @@ FINETUNE_PRESETS = {
     # (evaluation/benchmarks/wmdp/tiny.py), one example per text; measured in evaluation/README.md.
     "wmdp-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=32, grad_accum=1, weight_decay=0.0,
                                 max_length=96),
+    # muse-tiny on tiny-llama: memorises the fictional articles (target: forget + retain, retrained
+    # reference: retain only) within the demo budget; see evaluation/README.md.
+    "muse-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=8, grad_accum=1, weight_decay=0.0,
+                                max_length=128),
 }
 
 

@@ -245,10 +245,12 @@ class Harness:
     def generation_backend(self) -> str:
         return "greedy-evict" if self.evict_finished and plain_greedy_model(self.model) else "transformers-generate"
 
-    def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[list[int]]:
-        """New tokens per row of a left-padded batch, stop tokens included; legacy `gen_max_length`
-        counts the padded prompt, as `generate(max_length=...)` does."""
-        budget = (self.gen_max_length - input_ids.shape[1]) if self.gen_max_length else self.max_new_tokens
+    def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, budget: int | None = None) -> list[list[int]]:
+        """New tokens per row of a left-padded batch, stop tokens included. Default budget: legacy
+        `gen_max_length` counts the padded prompt, as `generate(max_length=...)` does, else
+        `max_new_tokens`."""
+        if budget is None:
+            budget = (self.gen_max_length - input_ids.shape[1]) if self.gen_max_length else self.max_new_tokens
         if self.generation_backend == "greedy-evict":
             tokens, _ = greedy_decode(self.model, input_ids, attention_mask, budget, self.stop_ids())
             return tokens
@@ -272,6 +274,63 @@ class Harness:
                 "unique_tokens_scored": self.unique_tokens, "prompts_generated": self.prompts_generated,
                 "tokens_generated": self.tokens_generated,
                 "generation_seconds": round(self.generation_seconds, 3), "eval_seconds": round(self.seconds, 3)}
+
+    # ---- token-id requests (raw-text benchmarks: MUSE, ...) -------------------------------------
+    # The benchmark encodes (and, by its own recorded rule, truncates) the sequences itself; the
+    # harness only batches them. Caches are keyed by the token ids, so repeats run once.
+
+    @torch.inference_mode()
+    def score_ids(self, sequences: list[tuple[tuple[int, ...], int]]) -> dict[tuple[tuple[int, ...], int], TokenScores]:
+        """Teacher-forced scores of `ids[start:]` for every (ids, start) request, start >= 1."""
+        begin = time.perf_counter()
+        todo = list(dict.fromkeys(s for s in sequences if ("ids", s) not in self._scores))
+        bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
+        for chunk in self._batches(todo, [len(ids) for ids, _ in todo], self.batch_size):
+            examples = []
+            for ids, start in chunk:
+                if not 1 <= start <= len(ids):
+                    raise ValueError(f"score_ids: start {start} outside 1..{len(ids)}")
+                labels = [IGNORE_INDEX] * start + list(ids[start:])
+                examples.append({"input_ids": torch.tensor(ids, dtype=torch.long),
+                                 "attention_mask": torch.ones(len(ids), dtype=torch.long),
+                                 "labels": torch.tensor(labels, dtype=torch.long)})
+            batch = pad_batch(examples, self.tokenizer.pad_token_id)
+            for request, scores in zip(chunk, self._score_batch(batch)):
+                self._scores[("ids", request)] = scores
+            bar.update(len(chunk))
+        bar.close()
+        self.sequences_scored += len(todo)
+        self.seconds += time.perf_counter() - begin
+        return {s: self._scores[("ids", s)] for s in sequences}
+
+    @torch.inference_mode()
+    def generate_ids(self, requests: list[tuple[tuple[int, ...], int]]) -> dict[tuple[tuple[int, ...], int], str]:
+        """Greedy continuations of (prompt ids, max_new_tokens) requests, stopping at EOS, decoded
+        without special tokens (not stripped: stop strings are cut by the caller). One pass: the
+        requests are grouped by budget and batched by length, left-padded."""
+        begin = time.perf_counter()
+        todo = list(dict.fromkeys(r for r in requests if ("ids", r) not in self._generations))
+        tok = self.tokenizer
+        bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
+        for budget in sorted({n for _, n in todo}):
+            group = [r for r in todo if r[1] == budget]
+            for chunk in self._batches(group, [len(ids) for ids, _ in group], self.gen_batch_size):
+                width = max(len(ids) for ids, _ in chunk)
+                input_ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
+                mask = torch.zeros((len(chunk), width), dtype=torch.long)
+                for row, (ids, _) in enumerate(chunk):
+                    input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+                    mask[row, width - len(ids):] = 1
+                new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget)
+                self.tokens_generated += sum(len(t) for t in new_tokens)
+                texts = tok.batch_decode(new_tokens, skip_special_tokens=True)
+                for request, text in zip(chunk, texts):
+                    self._generations[("ids", request)] = text
+                bar.update(len(chunk))
+        bar.close()
+        self.prompts_generated += len(todo)
+        self.seconds += time.perf_counter() - begin
+        return {r: self._generations[("ids", r)] for r in requests}
 
 
 def first_labelled(labels: torch.Tensor) -> int:

@@ -5,7 +5,8 @@ Importing this module must stay cheap (no torch): the grid planner and Snakemake
 from __future__ import annotations
 
 from evaluation.benchmarks.base import Benchmark, Corpus, EvalContext, EvalOutput, Headline
-from evaluation.benchmarks.planned import MUSE, RWKU
+from evaluation.benchmarks.muse import MUSE, MUSE_TINY
+from evaluation.benchmarks.planned import RWKU
 from evaluation.benchmarks.tofu_benchmark import TOFU, TOFU_TINY
 from evaluation.benchmarks.wmdp import WMDP, WMDP_TINY
 
@@ -13,6 +14,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     TOFU,
     TOFU_TINY,
     MUSE,
+    MUSE_TINY,
     WMDP,
     WMDP_TINY,
     RWKU,

@@ -1,5 +1,5 @@
 """Benchmarks whose grids plan today but whose data streams and evaluation are not built yet
-(MUSE, RWKU). Each is replaced by its own module as it is implemented; until then a job that
+(RWKU). It is replaced by its own module as it is implemented; until then a job that
 needs it stops with an error naming what is missing, and the paper grids still plan."""
 from __future__ import annotations
 
@@ -35,9 +35,6 @@ class Planned(Benchmark):
         raise self._missing()
 
 
-MUSE = Planned("muse", "muse", "MUSE (muse-bench/MUSE-News, MUSE-Books)", ("news", "books"), "muse",
-               Headline(("knowmem_forget", "verbmem_forget"), ("knowmem_retain",)),
-               {"knowmem_forget": LOWER, "verbmem_forget": LOWER, "knowmem_retain": HIGHER})
 RWKU = Planned("rwku", "rwku", "RWKU (jinzhuoran/RWKU)", (), "rwku",
                Headline(("forget",), ("neighbor",)), {"forget": LOWER, "neighbor": HIGHER},
                split_pattern=r"target-\d+|batch-\d+-\d+")

@@ -14,8 +14,8 @@ from tests.workflows.conftest import REPO, job_counts, snakemake
 # Hand-counted plans (rule -> jobs). unlearn = evaluate_run = number of runs; evaluate_reference =
 # target (+ retain) per (split, model); finetune = target on full and/or retain on retainXX.
 EXPECTED = {
-    None: {"generate_data": 2, "finetune": 3, "evaluate_reference": 3, "unlearn": 26,
-           "evaluate_run": 26, "leaderboard": 1, "all": 1},   # tofu-tiny 4 x 4; wmdp-tiny 1 + 3 x 3 (target only)
+    None: {"generate_data": 3, "finetune": 5, "evaluate_reference": 5, "unlearn": 38,
+           "evaluate_run": 38, "leaderboard": 1, "all": 1},  # tofu-tiny 4 x 4; wmdp-tiny 1 + 3 x 3 (target only); muse-tiny 4 x 3
     "gru_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 60, "evaluate_run": 60,
                       "leaderboard": 1, "all": 1},                               # 3 x 2 x 5 x 2
     "geffect_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 42, "evaluate_run": 42,
@@ -135,7 +135,7 @@ def test_hub_target_skips_finetuning(tmp_path):
     result = snakemake("-n", "--cores", "1", "--configfile", str(path), "--directory", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
     counts = job_counts(result.stdout + result.stderr)
-    assert counts["finetune"] == 1  # only the retain model
+    assert counts["finetune"] == 2  # only the retain models (tofu-tiny retain90, muse-tiny retain)
     assert "locuslab/tofu_ft_phi-1.5" in result.stdout
 
 
