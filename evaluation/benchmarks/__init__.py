@@ -5,7 +5,8 @@ Importing this module must stay cheap (no torch): the grid planner and Snakemake
 from __future__ import annotations
 
 from evaluation.benchmarks.base import Benchmark, Corpus, EvalContext, EvalOutput, Headline
-from evaluation.benchmarks.planned import MUSE, RWKU, WMDP
+from evaluation.benchmarks.planned import MUSE, WMDP
+from evaluation.benchmarks.rwku import RWKU, RWKU_TINY
 from evaluation.benchmarks.tofu_benchmark import TOFU, TOFU_TINY
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
@@ -14,6 +15,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     MUSE,
     WMDP,
     RWKU,
+    RWKU_TINY,
 )}
 
 

@@ -1,5 +1,5 @@
 """Benchmarks whose grids plan today but whose data streams and evaluation are not built yet
-(MUSE, WMDP, RWKU). Each is replaced by its own module as it is implemented; until then a job that
+(MUSE, WMDP). Each is replaced by its own module as it is implemented; until then a job that
 needs it stops with an error naming what is missing, and the paper grids still plan."""
 from __future__ import annotations
 
@@ -41,6 +41,3 @@ MUSE = Planned("muse", "muse", "MUSE (muse-bench/MUSE-News, MUSE-Books)", ("news
 WMDP = Planned("wmdp", "wmdp", "WMDP (cais/wmdp) with MMLU utility", ("bio", "cyber", "chem"), "",
                Headline(("wmdp", "wmdp_bio", "wmdp_cyber", "wmdp_chem"), ("mmlu",)),
                {"wmdp": LOWER, "wmdp_bio": LOWER, "wmdp_cyber": LOWER, "wmdp_chem": LOWER, "mmlu": HIGHER})
-RWKU = Planned("rwku", "rwku", "RWKU (jinzhuoran/RWKU)", (), "rwku",
-               Headline(("forget",), ("neighbor",)), {"forget": LOWER, "neighbor": HIGHER},
-               split_pattern=r"target-\d+|batch-\d+-\d+")
