@@ -49,7 +49,7 @@ FINETUNE_PRESETS = {
                                 max_length=64, extra_splits=("real_authors", "world_facts")),
     # rwku-tiny on tiny-llama: raw text (passages, neighbour texts, level-1/2 probes in the tiny
     # chat format); positions up to 512 so BBH / fluency prompts plus 256 new tokens fit.
-    "rwku-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=16, grad_accum=1, weight_decay=0.0,
+    "rwku-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=16, grad_accum=1, weight_decay=0.0,
                                 max_length=64, tiny_model={"max_position_embeddings": 512}),
 }
 
