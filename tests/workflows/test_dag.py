@@ -14,8 +14,8 @@ from tests.workflows.conftest import REPO, job_counts, snakemake
 # Hand-counted plans (rule -> jobs). unlearn = evaluate_run = number of runs; evaluate_reference =
 # target (+ retain) per (split, model); finetune = target on full and/or retain on retainXX.
 EXPECTED = {
-    None: {"generate_data": 1, "finetune": 2, "evaluate_reference": 2, "unlearn": 16,
-           "evaluate_run": 16, "leaderboard": 1, "all": 1},                      # 4 x 4 x 1 seed
+    None: {"generate_data": 2, "finetune": 3, "evaluate_reference": 3, "unlearn": 25,
+           "evaluate_run": 25, "leaderboard": 1, "all": 1},  # tofu-tiny 4 x 4 + rwku-tiny 3 x 3 (target only)
     "gru_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 60, "evaluate_run": 60,
                       "leaderboard": 1, "all": 1},                               # 3 x 2 x 5 x 2
     "geffect_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 42, "evaluate_run": 42,
