@@ -133,6 +133,12 @@ class Harness:
         self.seconds += time.perf_counter() - start
         return {p: self._generations[p] for p in prompts}
 
+    def _prompt_lengths(self, prompts: list[str]) -> tuple[bool, list[int]]:
+        """(add special tokens?, token counts): prompts already rendered with BOS get no second one."""
+        tok = self.tokenizer
+        add_special = not (tok.bos_token and all(p.startswith(tok.bos_token) for p in prompts))
+        return add_special, [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in prompts]
+
     @torch.inference_mode()
     def generate_until(self, prompts: list[str], max_new_tokens: int, stop_ids: tuple[int, ...] = (),
                        stop_strings: tuple[str, ...] = ()) -> dict[str, str]:
@@ -148,8 +154,7 @@ class Harness:
         stops = tuple(dict.fromkeys(i for i in (tok.eos_token_id, *stop_ids) if i is not None))
         key = lambda p: (p, max_new_tokens, stops, tuple(stop_strings))  # noqa: E731
         todo = list(dict.fromkeys(p for p in prompts if key(p) not in self._generations))
-        add_special = not (tok.bos_token and all(p.startswith(tok.bos_token) for p in todo))
-        lengths = [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in todo]
+        add_special, lengths = self._prompt_lengths(todo)
         previous_side, tok.padding_side = tok.padding_side, "left"
         bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
         try:
@@ -203,8 +208,7 @@ class Harness:
         start = time.perf_counter()
         tok = self.tokenizer
         todo = list(dict.fromkeys(prompts))
-        add_special = not (tok.bos_token and all(p.startswith(tok.bos_token) for p in todo))
-        lengths = [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in todo]
+        add_special, lengths = self._prompt_lengths(todo)
         previous_side, tok.padding_side = tok.padding_side, "left"
         out = {}
         try:

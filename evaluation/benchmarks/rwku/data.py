@@ -149,22 +149,13 @@ class RwkuData:
 
 
 def load_json_rows(path: Path) -> list[dict]:
-    """A JSON array, JSON lines, or one JSON array per line; order preserved."""
-    text = path.read_text(encoding="utf-8")
+    """A JSON array, JSON lines, or one JSON array per line; order preserved (TOFU's reader)."""
+    from evaluation.benchmarks.tofu import TofuDataError, read_json_rows
+
     try:
-        document = json.loads(text)
-        return document if isinstance(document, list) else [document]
-    except json.JSONDecodeError:
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise RwkuDataError(f"{path}, line {number}: not JSON ({error.msg})") from None
-            rows.extend(value if isinstance(value, list) else [value])
-        return rows
+        return read_json_rows(path)
+    except TofuDataError as error:
+        raise RwkuDataError(str(error)) from None
 
 
 def validate_rows(rows: list, name: str, path: Path) -> list[dict]:
