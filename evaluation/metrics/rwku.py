@@ -32,7 +32,12 @@ def rouge_l_recall_official(prediction: str, reference: str) -> float:
     it per hypothesis before `avg=True` averages: the level score is the mean of these values."""
     from rouge import Rouge
 
-    return float(Rouge(metrics=["rouge-l"]).get_scores(prediction, reference)[0]["rouge-l"]["r"])
+    try:
+        return float(Rouge(metrics=["rouge-l"]).get_scores(prediction, reference)[0]["rouge-l"]["r"])
+    except ValueError:
+        # `rouge` splits on "." and refuses a hypothesis with no sentence left (e.g. "..."); the
+        # official batch call would crash the whole evaluation there. Such an output recalls nothing.
+        return 0.0
 
 
 def rouge_l_recall_stemmed(prediction: str, reference: str) -> float:
