@@ -138,8 +138,11 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
         details["bbh_em_official_char_quirk"] = utility_metrics.pop("bbh_em_official_char_quirk")
         metrics.update(utility_metrics)
         table = pd.DataFrame.from_records(records)
-    flags = {"utility_subset": bool(variant.utility and scope.utility_targets != scope.probe_targets),
-             "utility_evaluated": bool(variant.utility and scope.utility_targets)}
+    # flags mark results that are not comparable; evaluating MIA/utility on the targets of a batch
+    # that have those files does not touch the headline probes, so it is recorded, not flagged
+    flags: dict = {}
+    details["utility_evaluated"] = bool(variant.utility and scope.utility_targets)
+    details["utility_subset"] = bool(variant.utility and scope.utility_targets != scope.probe_targets)
     evaluator = {
         **asdict(variant), "variant": variant.name, "rouge_package": variant.rouge,
         "generation_budget": {"probes_max_new_tokens": variant.max_new_tokens,
