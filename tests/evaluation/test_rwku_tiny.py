@@ -69,32 +69,60 @@ def test_evaluation_output_records_every_variant_field(tiny_run):
     assert "mmlu" not in sago["metrics"] and 0.0 <= sago["metrics"]["forget_all"] <= 1.0
 
 
+class _FirstRows:
+    """A view of real RWKU data with the first `n` rows of every MIA / utility file (CI size)."""
+
+    def __init__(self, data, n):
+        self._data, self._n = data, n
+
+    def __getattr__(self, name):
+        return getattr(self._data, name)
+
+    def rows(self, target_id, name):
+        rows = self._data.rows(target_id, name)
+        return rows if name.startswith(("forget_level", "neighbor_level")) else rows[:self._n]
+
+    def rows_for(self, target_ids, name):
+        return [row for t in target_ids for row in self.rows(t, name)]
+
+
 @pytest.mark.slow
 @pytest.mark.shared_data
 def test_tiny_model_on_real_rwku_probes_of_target_1(tmp_path):
+    """Every real probe of target 1 and the first 3 rows of each MIA / utility file through the
+    official evaluator (targets 1-10 in full: benchmarks/bench_rwku.py)."""
     if not (SHARED_RWKU / "1_Stephen_King").is_dir():
         pytest.skip(f"real RWKU data not found at {SHARED_RWKU}")
+    from evaluation.benchmarks.rwku import evaluator
     from evaluation.benchmarks.rwku.data import RwkuData
 
     bench = benchmarks.get("rwku")
     data = RwkuData.from_folder(SHARED_RWKU)
-    texts = [s for t in range(1, 11) for name in ("forget_level1", "forget_level2", "forget_level3",
-                                                 "neighbor_level1", "neighbor_level2")
-             for row in data.rows(t, name) for s in (row["query"], row["answer"])] + bench.vocabulary_texts(
-        RwkuData(data.root, {1: data.target(1)}))
-    folder = models.build_tiny_llama(texts, tmp_path / "tiny", seed=0, max_position_embeddings=4096)
-    tok = models.load_tokenizer(str(folder))
+    folder = models.build_tiny_llama(bench.vocabulary_texts(RwkuData(data.root, {1: data.target(1)})),
+                                     tmp_path / "tiny", seed=0, max_position_embeddings=4096)
+    model, tok, _ = models.load_model(str(folder))
     bench.prepare_tiny_tokenizer(tok)
-    tok.save_pretrained(folder)
     start = time.perf_counter()
-    document = evaluate.run(str(folder), "rwku", str(SHARED_RWKU), "target-1", "official", tmp_path / "eval",
-                            progress=False)
-    print(f"tiny model, real RWKU target 1, official evaluator: {time.perf_counter() - start:.1f} s, "
-          f"cost {document['cost']}")
-    items = document["metric_details"]["items"]
-    assert items["forget_level1"] == len(data.rows(1, "forget_level1"))
-    assert document["evaluator"]["targets_evaluated"] == "1"
-    assert set(document["metrics"]) >= {"forget_all", "neighbor_all", "mmlu", "bbh", "fluency", "mia_fm_loss"}
-    with pytest.raises(Exception, match=r"retain_mmlu\.json is missing for target 11|forget_mia\.json is missing for target 11"):
-        evaluate.run(str(folder), "rwku", str(SHARED_RWKU), "target-11", "official", tmp_path / "eval11",
-                     progress=False)
+    result, table, harness = evaluator.evaluate(model, tok, _FirstRows(data, 3), evaluator.Scope([1], [1]),
+                                                evaluator.get_variant("official"), progress=False)
+    print(f"tiny model, real RWKU target 1 (probes all, utility 3 rows/file): {time.perf_counter() - start:.1f} s, "
+          f"{harness.cost()}")
+    items = result["metric_details"]["items"]
+    assert items["forget_level3"] == len(data.rows(1, "forget_level3")) and items["neighbor_level2"] > 0
+    assert set(result["metrics"]) >= {"forget_all", "neighbor_all", "mmlu", "bbh", "truthfulqa_mc2",
+                                      "triviaqa_f1", "fluency", "mia_fm_loss", "mia_rm_mink20"}
+    assert (table.eval_set == "mmlu").sum() == 3
+    assert result["evaluator"]["stop_ids_resolved"]["\n"] == tok.unk_token_id
+
+
+@pytest.mark.shared_data
+def test_real_target_without_utility_files_fails_naming_the_file(tmp_path):
+    if not (SHARED_RWKU / "1_Stephen_King").is_dir():
+        pytest.skip(f"real RWKU data not found at {SHARED_RWKU}")
+    from evaluation.benchmarks.rwku import evaluator
+    from evaluation.benchmarks.rwku.data import RwkuData, RwkuDataError
+
+    data = RwkuData.from_folder(SHARED_RWKU)
+    with pytest.raises(RwkuDataError, match=r"forget_mia\.json is missing for target 11"):
+        evaluator.utility_targets(data, [11], strict=True)
+    assert evaluator.utility_targets(data, list(range(1, 51)), strict=False) == list(range(1, 11))
