@@ -16,7 +16,7 @@ SHARED_RWKU = REPO.parent / "shared" / "data" / "rwku"
 SPLIT = "batch-1-4"
 NPO = {"benchmark": "rwku-tiny", "split": SPLIT, "model": "tiny-llama", "objective": "npo", "rectifier": "none",
        "parametrization": "full", "seed": 0,
-       "hyperparameters": {"lr": 1.0e-3, "max_steps": 20, "max_length": 64, "batch_size": 8, "grad_accum": 1,
+       "hyperparameters": {"lr": 5.0e-4, "max_steps": 20, "max_length": 64, "batch_size": 8, "grad_accum": 1,
                            "weight_decay": 0.0, "scheduler": "constant", "max_grad_norm": 1.0}}
 
 
