@@ -24,10 +24,10 @@ def main() -> int:
         return 0
     bench = benchmarks.get("rwku")
     data = RwkuData.from_folder(SHARED_RWKU)
-    targets = list(range(1, 11))
+    targets = [int(a) for a in sys.argv[1:]] or list(range(1, 11))   # e.g. `bench_rwku.py 1 2`
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        texts = bench.vocabulary_texts(RwkuData(data.root, {t: data.target(t) for t in targets}))
+        texts = bench.vocabulary_texts(RwkuData(data.root, {t: data.target(t) for t in range(1, 11)}))
         folder = models.build_tiny_llama(texts, Path(tmp) / "tiny", seed=0, max_position_embeddings=4096)
         tok = models.load_tokenizer(str(folder))
         bench.prepare_tiny_tokenizer(tok)
