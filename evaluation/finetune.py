@@ -60,6 +60,10 @@ FINETUNE_PRESETS = {
     # reference: retain only) within the demo budget; see evaluation/README.md.
     "muse-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=8, grad_accum=1, weight_decay=0.0,
                                 max_length=128),
+    # rwku-tiny on tiny-llama: raw text (passages, neighbour texts, level-1/2 probes in the tiny
+    # chat format); positions up to 512 so BBH / fluency prompts plus 256 new tokens fit.
+    "rwku-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=16, grad_accum=1, weight_decay=0.0,
+                                max_length=64, tiny_model={"max_position_embeddings": 512}),
 }
 
 
@@ -110,6 +114,7 @@ def starting_model(model: str, bench, data, seed: int, **tiny_overrides):
             folder = models.build_tiny_llama(bench.vocabulary_texts(data), Path(tmp) / "init", seed=seed,
                                              **tiny_overrides)
             loaded = models.load_model(str(folder))
+        bench.prepare_tiny_tokenizer(loaded[1])
         return (*loaded, "tiny-llama")
     return (*models.load_model(model), model if model in models.PRESETS else "custom")
 

@@ -221,8 +221,7 @@ class Harness:
         start = time.perf_counter()
         todo = list(dict.fromkeys(p for p in prompts if p not in self._generations))
         tok = self.tokenizer
-        add_special = not (tok.bos_token and all(p.startswith(tok.bos_token) for p in todo))
-        lengths = [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in todo]
+        add_special, lengths = self._prompt_lengths(todo)
         previous_side, tok.padding_side = tok.padding_side, "left"
         bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
         try:
@@ -245,19 +244,21 @@ class Harness:
     def generation_backend(self) -> str:
         return "greedy-evict" if self.evict_finished and plain_greedy_model(self.model) else "transformers-generate"
 
-    def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, budget: int | None = None) -> list[list[int]]:
-        """New tokens per row of a left-padded batch, stop tokens included. Default budget: legacy
+    def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, budget: int | None = None,
+                stop_ids: list[int] | None = None) -> list[list[int]]:
+        """New tokens per row of a left-padded batch, the stop token included. Default budget: legacy
         `gen_max_length` counts the padded prompt, as `generate(max_length=...)` does, else
-        `max_new_tokens`."""
+        `max_new_tokens`; default stops: `stop_ids()`."""
         if budget is None:
             budget = (self.gen_max_length - input_ids.shape[1]) if self.gen_max_length else self.max_new_tokens
+        stop_ids = list(stop_ids) if stop_ids is not None else self.stop_ids()
         if self.generation_backend == "greedy-evict":
-            tokens, _ = greedy_decode(self.model, input_ids, attention_mask, budget, self.stop_ids())
+            tokens, _ = greedy_decode(self.model, input_ids, attention_mask, budget, stop_ids)
             return tokens
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
-                                     pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.stop_ids(),
+                                     pad_token_id=self.tokenizer.pad_token_id, eos_token_id=stop_ids,
                                      max_new_tokens=max(budget, 0))
-        stops = set(self.stop_ids())
+        stops = set(stop_ids)
         rows = []
         for row in output[:, input_ids.shape[1]:].tolist():
             cut = next((i + 1 for i, t in enumerate(row) if t in stops), len(row))  # generate pads after a stop
@@ -268,6 +269,98 @@ class Harness:
         """The model's own EOS ids (Llama-3 Instruct: three) plus the tokenizer's EOS."""
         ids = list(self.eos_token_ids) if self.eos_token_ids is not None else model_eos_ids(self.model)
         return list(dict.fromkeys(ids + [self.tokenizer.eos_token_id]))
+
+    def _prompt_lengths(self, prompts: list[str]) -> tuple[bool, list[int]]:
+        """(add special tokens?, token counts): prompts already rendered with BOS get no second one."""
+        tok = self.tokenizer
+        add_special = not (tok.bos_token and all(p.startswith(tok.bos_token) for p in prompts))
+        return add_special, [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in prompts]
+
+    @torch.inference_mode()
+    def generate_until(self, prompts: list[str], max_new_tokens: int, stop_ids: tuple[int, ...] = (),
+                       stop_strings: tuple[str, ...] = ()) -> dict[str, str]:
+        """Greedy continuations with their own budget and stops (RWKU-style evaluators).
+
+        Each sequence stops at EOS or any id of `stop_ids` (the output is cut before the first
+        one, as open-instruct's KeyWordsCriteria post-processing does); the decoded text (special
+        tokens removed, not stripped) is then cut before the first occurrence of any of
+        `stop_strings` (OU's stop words). Cached by (prompt, budget, stops), so probes sharing a
+        budget share one generation pass; `generate` is untouched."""
+        start = time.perf_counter()
+        tok = self.tokenizer
+        stops = tuple(dict.fromkeys(i for i in (*self.stop_ids(), *stop_ids) if i is not None))
+        key = lambda p: (p, max_new_tokens, stops, tuple(stop_strings))  # noqa: E731
+        todo = list(dict.fromkeys(p for p in prompts if key(p) not in self._generations))
+        add_special, lengths = self._prompt_lengths(todo)
+        previous_side, tok.padding_side = tok.padding_side, "left"
+        bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
+        try:
+            for chunk in self._batches(todo, lengths, self.gen_batch_size):
+                inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
+                rows = self._greedy(inputs["input_ids"], inputs["attention_mask"], max_new_tokens, list(stops))
+                self.tokens_generated += sum(len(r) for r in rows)
+                for prompt, row in zip(chunk, rows):
+                    cut = next((i for i, token in enumerate(row) if token in stops), len(row))
+                    text = tok.decode(row[:cut], skip_special_tokens=True)
+                    for word in stop_strings:
+                        text = text.split(word)[0]
+                    self._generations[key(prompt)] = text
+                bar.update(len(chunk))
+        finally:
+            tok.padding_side = previous_side
+            bar.close()
+        self.prompts_generated += len(todo)
+        self.seconds += time.perf_counter() - start
+        return {p: self._generations[key(p)] for p in prompts}
+
+    @torch.inference_mode()
+    def score_texts(self, texts: list[str]) -> dict[str, TokenScores]:
+        """Teacher-forced scores of whole texts (MIA on raw text): BOS + text, every token after BOS
+        labelled, no EOS appended (RWKU's eval_mia: `model(ids, labels=ids)`). Truncated to
+        `max_length` tokens."""
+        start = time.perf_counter()
+        key = lambda t: ("\0text", t)  # noqa: E731  (never collides with a (prompt, continuation) pair)
+        todo = list(dict.fromkeys(t for t in texts if key(t) not in self._scores))
+        tok = self.tokenizer
+        encoded = []
+        for text in todo:
+            ids = tok(text, add_special_tokens=True)["input_ids"][:self.max_length]
+            labels = [IGNORE_INDEX] + ids[1:]
+            encoded.append({"input_ids": torch.tensor(ids, dtype=torch.long),
+                            "attention_mask": torch.ones(len(ids), dtype=torch.long),
+                            "labels": torch.tensor(labels, dtype=torch.long)})
+        indices = list(range(len(todo)))
+        for chunk in self._batches(indices, [len(e["input_ids"]) for e in encoded], self.batch_size):
+            batch = pad_batch([encoded[i] for i in chunk], tok.pad_token_id)
+            for i, scores in zip(chunk, self._score_batch(batch)):
+                self._scores[key(todo[i])] = scores
+        self.sequences_scored += len(todo)
+        self.seconds += time.perf_counter() - start
+        return {t: self._scores[key(t)] for t in texts}
+
+    @torch.inference_mode()
+    def next_token_logprobs(self, prompts: list[str], candidate_ids: list[int]) -> dict[str, np.ndarray]:
+        """log p(candidate | prompt) at the position after each prompt (MMLU-style next-token choice);
+        one forward per prompt, left-padded batches. Not cached across calls."""
+        start = time.perf_counter()
+        tok = self.tokenizer
+        todo = list(dict.fromkeys(prompts))
+        add_special, lengths = self._prompt_lengths(todo)
+        previous_side, tok.padding_side = tok.padding_side, "left"
+        out = {}
+        try:
+            for chunk in self._batches(todo, lengths, self.batch_size):
+                inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
+                mask = inputs["attention_mask"]
+                positions = (mask.cumsum(-1) - 1).clamp_min(0)  # left padding scores as if unpadded (batch 1)
+                logits = self.model(input_ids=inputs["input_ids"], attention_mask=mask, position_ids=positions).logits
+                logp = torch.log_softmax(logits[:, -1].float(), dim=-1)[:, candidate_ids].cpu().numpy()
+                out.update(zip(chunk, logp))
+        finally:
+            tok.padding_side = previous_side
+        self.sequences_scored += len(todo)
+        self.seconds += time.perf_counter() - start
+        return {p: out[p] for p in prompts}
 
     def cost(self) -> dict:
         return {"sequences_scored": self.sequences_scored, "positions_scored": self.positions_scored,

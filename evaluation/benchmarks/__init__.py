@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from evaluation.benchmarks.base import Benchmark, Corpus, EvalContext, EvalOutput, Headline
 from evaluation.benchmarks.muse import MUSE, MUSE_TINY
-from evaluation.benchmarks.planned import RWKU
+from evaluation.benchmarks.rwku import RWKU, RWKU_TINY
 from evaluation.benchmarks.tofu_benchmark import TOFU, TOFU_TINY
 from evaluation.benchmarks.wmdp import WMDP, WMDP_TINY
 
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     WMDP,
     WMDP_TINY,
     RWKU,
+    RWKU_TINY,
 )}
 
 

@@ -158,6 +158,10 @@ class Benchmark:
     def finetune_corpus(self, data, train_split: str, extra_splits: tuple[str, ...] = ()) -> Corpus:
         raise ValueError(f"benchmark {self.name!r} has no fine-tuning split {train_split!r}")
 
+    def prepare_tiny_tokenizer(self, tokenizer) -> None:
+        """Adjust the tiny Llama's fresh word-level tokenizer before fine-tuning (saved with the
+        model), e.g. set a chat template the benchmark's prompts need. Default: nothing."""
+
     def vocabulary_texts(self, data) -> list[str]:
         """Every string of the benchmark (for the tiny Llama's word-level tokenizer)."""
         raise NotImplementedError

@@ -1,0 +1,279 @@
+"""RWKU evaluation: the requests of every probe and utility set, one scoring pass and one generation
+pass per budget (evaluation.harness.Harness), the per-item table and the aggregate metrics.
+
+Variants (metrics.md §4): `official` (jinzhuoran/RWKU eval_*.py) and `sago` (SAGO's OU-style
+re-implementation: forget / neighbour ROUGE only). Scores are fractions (the paper prints x100).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+from evaluation.benchmarks.rwku import prompts as P
+from evaluation.benchmarks.rwku.data import MIA_FILES, UTILITY_FILES
+from evaluation.harness import Harness
+from evaluation.metrics import rwku as m
+
+FORGET_LEVELS = {"forget_level1": "fb", "forget_level2": "qa", "forget_level3": "aa"}
+NEIGHBOR_LEVELS = {"neighbor_level1": "fb", "neighbor_level2": "qa"}
+OFFICIAL_STOP_TOKENS = ("<|eot_id|>", " \n", "\n")  # looked up with convert_tokens_to_ids
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Every field lands in the result's `evaluator` block (metrics.md §5)."""
+
+    name: str
+    evaluator: str              # official evaluator vs re-implementation
+    answer_tag: str             # where "Answer:" goes
+    max_new_tokens: int
+    stop_strings: tuple[str, ...]
+    rouge: str
+    noanswer: bool              # empty output scored as "NOANSWER"
+    utility: bool               # MIA + MMLU/BBH/TruthfulQA/TriviaQA/fluency
+    utility_max_new_tokens: int = 256   # BBH and fluency
+    triviaqa_max_new_tokens: int = 30
+    mia: str = "set means of LOSS, Zlib, Min-K%++ (k=0.2) on forget_mia / retain_mia; not AUCs"
+    double_bos: bool = False    # the official generate_completions re-adds BOS to templated prompts
+
+
+VARIANTS = {
+    "official": Variant("official", "official RWKU evaluator (jinzhuoran/RWKU eval_*.py)",
+                        "after the chat template's generation prompt", 30, (),
+                        "rouge (pltrdy) 1.0.1 rouge-l recall, no stemming", True, True),
+    "sago": Variant("sago", "SAGO re-implementation (OU RWKUQADataset, configs/eval/rwku_metrics)",
+                    "inside the user turn", 32, ("\n\n", "\nQuestion", "Question:"),
+                    "rouge_score rougeL recall, stemming on", False, False),
+}
+
+
+def get_variant(name: str) -> Variant:
+    try:
+        return VARIANTS[name]
+    except KeyError:
+        raise ValueError(f"unknown RWKU evaluator variant {name!r}; available: {sorted(VARIANTS)}") from None
+
+
+def official_stop_ids(tokenizer) -> dict[str, int | None]:
+    """What the official code's `convert_tokens_to_ids` returns for its stop strings. In byte-level
+    BPE vocabularies (Llama-3) " \\n" and "\\n" are not vocabulary entries (newline is "Ċ") and
+    resolve to the unk id, which is None there: only EOS and <|eot_id|> stop. In a word-level
+    vocabulary with an unk token they resolve to <unk>, so generating <unk> stops."""
+    return {token: tokenizer.convert_tokens_to_ids(token) for token in OFFICIAL_STOP_TOKENS}
+
+
+@dataclass
+class Scope:
+    """Which targets are evaluated: probes of `probe_targets`, MIA/utility of `utility_targets`."""
+
+    probe_targets: list[int]
+    utility_targets: list[int]
+
+
+def utility_targets(data, targets: list[int], strict: bool) -> list[int]:
+    """Targets whose MIA and utility files exist. `strict` (single target): a missing file is an error
+    naming it; batch settings use the targets of the range that have them (recorded)."""
+    names = (*MIA_FILES, *UTILITY_FILES)
+    if strict:
+        for target in targets:
+            for name in names:
+                data.rows(target, name)  # raises, naming the missing file
+        return list(targets)
+    return [t for t in targets if all(data.has(t, name) for name in names)]
+
+
+def _probe_prompt(variant: Variant, tokenizer, level: int, row: dict) -> str:
+    build = P.official_probe_prompt if variant.name == "official" else P.sago_probe_prompt
+    return build(tokenizer, level, row["type"], row["query"])
+
+
+def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_size: int = 32,
+             progress: bool = True) -> tuple[dict, pd.DataFrame, Harness]:
+    harness = Harness(model, tokenizer, max_length=2048, batch_size=batch_size,
+                      gen_batch_size=max(batch_size, 16), progress=progress)
+    if variant.name == "official":
+        resolved = official_stop_ids(tokenizer)
+        stop_ids = tuple(i for i in resolved.values() if i is not None)
+        stop_strings: tuple[str, ...] = ()
+    else:
+        resolved, stop_ids, stop_strings = {}, (), variant.stop_strings
+    records = []
+
+    # ---- probes: one generation pass over every level and neighbour set ----------------------
+    probe_sets = {**FORGET_LEVELS, **NEIGHBOR_LEVELS}
+    probe_rows = {name: [(t, row) for t in scope.probe_targets for row in data.rows(t, name)] for name in probe_sets}
+    prompt_of = {name: [_probe_prompt(variant, tokenizer, int(name[-1]), row) for _, row in rows]
+                 for name, rows in probe_rows.items()}
+    outputs = harness.generate_until([p for ps in prompt_of.values() for p in ps], variant.max_new_tokens,
+                                     stop_ids, stop_strings)
+    for name, rows in probe_rows.items():
+        for index, ((target, row), prompt) in enumerate(zip(rows, prompt_of[name])):
+            raw = outputs[prompt]
+            if variant.noanswer:
+                prediction = m.official_prediction(raw)
+                score = m.rouge_l_recall_official(prediction, row["answer"])
+            else:
+                prediction = raw.strip()
+                score = m.rouge_l_recall_stemmed(prediction, _roundtrip(tokenizer, row["answer"]))
+            records.append({"eval_set": name, "target_id": target, "item_index": index, "probe_type": row["type"],
+                            "query": row["query"], "answer": row["answer"], "generation": raw,
+                            "prediction": prediction, "rougeL_recall": score})
+
+    metrics: dict = {}
+    table = pd.DataFrame.from_records(records)
+    for group, levels in (("forget", FORGET_LEVELS), ("neighbor", NEIGHBOR_LEVELS)):
+        for name, column in levels.items():
+            metrics[f"{group}_{column}"] = float(table.loc[table.eval_set == name, "rougeL_recall"].mean())
+        metrics[f"{group}_all"] = m.mean_of_levels(metrics[f"{group}_{c}"] for c in levels.values())
+    details: dict = {"items": {name: len(rows) for name, rows in probe_rows.items()},
+                     "all_columns": "mean of the level columns"}
+
+    fluency_tokenizer = None
+    if variant.utility and scope.utility_targets:
+        utility_records, utility_metrics, fluency_tokenizer = _utility(harness, tokenizer, data, scope, variant,
+                                                                       stop_ids)
+        records.extend(utility_records)
+        details["bbh_em_official_char_quirk"] = utility_metrics.pop("bbh_em_official_char_quirk")
+        metrics.update(utility_metrics)
+        table = pd.DataFrame.from_records(records)
+    # flags mark results that are not comparable; evaluating MIA/utility on the targets of a batch
+    # that have those files does not touch the headline probes, so it is recorded, not flagged
+    flags: dict = {}
+    details["utility_evaluated"] = bool(variant.utility and scope.utility_targets)
+    details["utility_subset"] = bool(variant.utility and scope.utility_targets != scope.probe_targets)
+    evaluator = {
+        **asdict(variant), "variant": variant.name, "rouge_package": variant.rouge,
+        "generation_budget": {"probes_max_new_tokens": variant.max_new_tokens,
+                              "bbh_fluency_max_new_tokens": variant.utility_max_new_tokens,
+                              "triviaqa_max_new_tokens": variant.triviaqa_max_new_tokens},
+        "stop_ids_resolved": resolved, "stop_ids_used": list(stop_ids),
+        "targets_evaluated": _span(scope.probe_targets), "utility_targets": _span(scope.utility_targets),
+        "mia_as_set_means": True, "chat_template": bool(getattr(tokenizer, "chat_template", None)),
+        "fluency_tokenizer": fluency_tokenizer,
+        "bbh_em_references": "the answer as a one-element list (official passes the string: see metric_details)",
+        "minkpp_variance_floor": "1e-6 (official: none)",
+        "batch_size": batch_size, "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
+    }
+    return {"metrics": metrics, "metric_details": details, "flags": flags, "evaluator": evaluator}, table, harness
+
+
+def _roundtrip(tokenizer, text: str) -> str:
+    """OU compares against the answer decoded from its label tokens."""
+    return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"], skip_special_tokens=True).strip()
+
+
+def _span(targets: list[int]) -> str:
+    if not targets:
+        return "none"
+    if targets == list(range(targets[0], targets[-1] + 1)):
+        return f"{targets[0]}-{targets[-1]}" if len(targets) > 1 else str(targets[0])
+    return ",".join(map(str, targets))
+
+
+def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, probe_stop_ids):
+    """MIA, MMLU, BBH, TruthfulQA, TriviaQA and fluency of the official evaluator."""
+    targets = scope.utility_targets
+    records, metrics = [], {}
+    eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
+    chat_stops = tuple(i for i in (eot,) if i is not None)
+
+    # MIA: set means on forget_mia (FM) and retain_mia (RM)
+    for name, key in (("forget_mia", "fm"), ("retain_mia", "rm")):
+        rows = data.rows_for(targets, name)
+        texts = [row["text"] for row in rows]
+        scores = harness.score_texts(texts)
+        values = {"loss": [], "zlib": [], "mink20": []}
+        for index, (row, text) in enumerate(zip(rows, texts)):
+            s = scores[text]
+            item = {"loss": m.mia_loss(s.logprobs), "zlib": m.mia_zlib(s.logprobs, text),
+                    "mink20": m.mia_minkpp(s.logprobs, s.mu, s.sigma)}
+            for k, v in item.items():
+                values[k].append(v)
+            records.append({"eval_set": name, "item_index": index, "query": text[:200],
+                            **{f"mia_{k}": v for k, v in item.items()}})
+        for k, v in values.items():
+            metrics[f"mia_{key}_{k}"] = m.set_mean(v)
+
+    # MMLU: next-token argmax over " A".." D"
+    rows = data.rows_for(targets, "retain_mmlu")
+    candidates = [tokenizer.encode(" " + letter, add_special_tokens=False)[-1] for letter in P.MMLU_LETTERS]
+    mmlu_prompts = [P.mmlu_prompt(tokenizer, row) for row in rows]
+    logps = harness.next_token_logprobs(mmlu_prompts, candidates)
+    correct = []
+    for index, (row, prompt) in enumerate(zip(rows, mmlu_prompts)):
+        choice = int(np.argmax(logps[prompt][:len(row["choices"])]))
+        correct.append(float(choice == int(row["answer"])))
+        records.append({"eval_set": "mmlu", "item_index": index, "query": row["question"],
+                        "answer": P.MMLU_LETTERS[int(row["answer"])], "prediction": P.MMLU_LETTERS[choice],
+                        "correct": correct[-1]})
+    metrics["mmlu"] = float(np.mean(correct))
+
+    # TruthfulQA MC1 / MC2: summed completion log-probs (EOS label excluded)
+    rows = data.rows_for(targets, "truthful")
+    pairs = []
+    for row in rows:
+        prompt = P.truthfulqa_scored_prompt(P.truthfulqa_prompt(tokenizer, row))
+        pairs.extend((prompt, choice) for key in ("mc1_targets", "mc2_targets") for choice in row[key]["choices"])
+    scores = harness.score(pairs)
+    mc1s, mc2s = [], []
+    for index, row in enumerate(rows):
+        prompt = P.truthfulqa_scored_prompt(P.truthfulqa_prompt(tokenizer, row))
+        summed = {}
+        for key in ("mc1_targets", "mc2_targets"):
+            t = row[key]
+            total = [_completion_logprob(scores[(prompt, c)], tokenizer) for c in t["choices"]]
+            true = [v for v, label in zip(total, t["labels"]) if label == 1]
+            false = [v for v, label in zip(total, t["labels"]) if label != 1]
+            summed[key] = (true, false)
+        mc1s.append(m.truthfulqa_mc1(*summed["mc1_targets"]))
+        mc2s.append(m.truthfulqa_mc2(*summed["mc2_targets"]))
+        records.append({"eval_set": "truthfulqa", "item_index": index, "query": row["question"],
+                        "mc1": mc1s[-1], "mc2": mc2s[-1]})
+    metrics["truthfulqa_mc1"], metrics["truthfulqa_mc2"] = float(np.mean(mc1s)), float(np.mean(mc2s))
+
+    # TriviaQA (30 tokens), BBH and fluency (256 tokens): generation passes per budget
+    trivia = data.rows_for(targets, "triviaqa")
+    trivia_prompts = [P.triviaqa_prompt(tokenizer, row) for row in trivia]
+    trivia_out = harness.generate_until(trivia_prompts, variant.triviaqa_max_new_tokens, chat_stops)
+    ems, f1s = [], []
+    for index, (row, prompt) in enumerate(zip(trivia, trivia_prompts)):
+        output = trivia_out[prompt]
+        ems.append(m.exact_match(output, list(row["answers"])))
+        f1s.append(m.token_f1(output, list(row["answers"])))
+        records.append({"eval_set": "triviaqa", "item_index": index, "query": row["question"],
+                        "answer": " | ".join(row["answers"]), "generation": output, "em": ems[-1], "f1": f1s[-1]})
+    metrics["triviaqa_em"], metrics["triviaqa_f1"] = float(np.mean(ems)), float(np.mean(f1s))
+
+    bbh = data.rows_for(targets, "retain_bbh")
+    bbh_prompts = [P.bbh_prompt(tokenizer, row) for row in bbh]
+    bbh_out = harness.generate_until(bbh_prompts, variant.utility_max_new_tokens)
+    bbh_em, bbh_quirk = [], []
+    for index, (row, prompt) in enumerate(zip(bbh, bbh_prompts)):
+        prediction = m.bbh_prediction(bbh_out[prompt])
+        bbh_em.append(m.exact_match(prediction, [row["answer"]]))
+        bbh_quirk.append(m.bbh_exact_match_official_quirk(prediction, row["answer"]))
+        records.append({"eval_set": "bbh", "item_index": index, "query": row["question"], "answer": row["answer"],
+                        "generation": bbh_out[prompt], "prediction": prediction, "em": bbh_em[-1]})
+    metrics["bbh"] = float(np.mean(bbh_em))
+
+    tokenize, fluency_tokenizer = m.word_tokenizer()
+    fluency = data.rows_for(targets, "fluency")
+    fluency_prompts = [P.fluency_prompt(tokenizer, row) for row in fluency]
+    fluency_out = harness.generate_until(fluency_prompts, variant.utility_max_new_tokens, chat_stops)
+    entropies = []
+    for index, (row, prompt) in enumerate(zip(fluency, fluency_prompts)):
+        entropies.append(m.ngram_entropy(tokenize(fluency_out[prompt])))
+        records.append({"eval_set": "fluency", "item_index": index, "query": row["instruction"],
+                        "generation": fluency_out[prompt], "entropy": entropies[-1]})
+    metrics["fluency"] = float(np.mean(entropies))
+    metrics["bbh_em_official_char_quirk"] = float(np.mean(bbh_quirk))
+    return records, metrics, fluency_tokenizer
+
+
+def _completion_logprob(scores, tokenizer) -> float:
+    logprobs = scores.logprobs
+    if len(scores.target_ids) and scores.target_ids[-1] == tokenizer.eos_token_id:
+        logprobs = logprobs[:-1]  # the harness labels an EOS after the continuation; TruthfulQA does not
+    return float(np.sum(logprobs))
