@@ -57,7 +57,7 @@ def test_grid_lists_the_default_runs():
     out = subprocess.run([sys.executable, "-m", "workflows.cli", "grid", "--json"], capture_output=True,
                          text=True, check=True).stdout
     rows = json.loads(out)
-    assert len(rows) == 38  # tofu-tiny 4 x 4 + wmdp-tiny (RMU + 3 x 3) + muse-tiny 4 x 3
+    assert len(rows) == 47  # tofu-tiny 4 x 4 + wmdp-tiny (RMU + 3 x 3) + muse-tiny 4 x 3 + rwku-tiny 3 x 3
     assert {r["method_dir"] for r in rows} >= {"ga+none", "simnpo+sago", "rmu+none"}
-    assert {r["benchmark"] for r in rows} == {"tofu-tiny", "wmdp-tiny", "muse-tiny"}
+    assert {r["benchmark"] for r in rows} == {"tofu-tiny", "wmdp-tiny", "muse-tiny", "rwku-tiny"}
     assert rows[0]["results"].startswith("results/tofu-tiny/forget10/tiny-llama/")
