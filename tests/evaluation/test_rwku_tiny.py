@@ -112,7 +112,7 @@ def test_tiny_model_on_real_rwku_probes_of_target_1(tmp_path):
     assert set(result["metrics"]) >= {"forget_all", "neighbor_all", "mmlu", "bbh", "truthfulqa_mc2",
                                       "triviaqa_f1", "fluency", "mia_fm_loss", "mia_rm_mink20"}
     assert (table.eval_set == "mmlu").sum() == 3
-    assert result["evaluator"]["stop_ids_resolved"]["\n"] == tok.unk_token_id
+    assert result["evaluator"]["stop_ids_resolved"]["\\n"] == tok.unk_token_id  # recorded escaped
 
 
 @pytest.mark.shared_data

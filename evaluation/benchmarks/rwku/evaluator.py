@@ -148,7 +148,9 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
         "generation_budget": {"probes_max_new_tokens": variant.max_new_tokens,
                               "bbh_fluency_max_new_tokens": variant.utility_max_new_tokens,
                               "triviaqa_max_new_tokens": variant.triviaqa_max_new_tokens},
-        "stop_ids_resolved": resolved, "stop_ids_used": list(stop_ids),
+        # the looked-up strings written escaped ("\\n"): result files never carry raw control characters
+        "stop_ids_resolved": {text.encode("unicode_escape").decode("ascii"): i for text, i in resolved.items()},
+        "stop_ids_used": list(stop_ids),
         "targets_evaluated": _span(scope.probe_targets), "utility_targets": _span(scope.utility_targets),
         "mia_as_set_means": True, "chat_template": bool(getattr(tokenizer, "chat_template", None)),
         "fluency_tokenizer": fluency_tokenizer,
