@@ -220,25 +220,33 @@ class Harness:
         """Greedy continuations (special tokens removed, stripped) for every unique prompt."""
         start = time.perf_counter()
         todo = list(dict.fromkeys(p for p in prompts if p not in self._generations))
+        for prompt, row in self._generate_rows(todo).items():
+            self._generations[prompt] = self.tokenizer.decode(row, skip_special_tokens=True).strip()
+        self.generation_seconds += time.perf_counter() - start
+        self.seconds += time.perf_counter() - start
+        return {p: self._generations[p] for p in prompts}
+
+    def _generate_rows(self, prompts: list[str], budget: int | None = None,
+                       stop_ids: list[int] | None = None) -> dict[str, list[int]]:
+        """New token ids (the stop token included) of every prompt: left-padded, length-sorted
+        batches of `gen_batch_size` through `_greedy`; counts prompts and tokens."""
         tok = self.tokenizer
-        add_special, lengths = self._prompt_lengths(todo)
+        add_special, lengths = self._prompt_lengths(prompts)
         previous_side, tok.padding_side = tok.padding_side, "left"
-        bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
+        rows: dict[str, list[int]] = {}
+        bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress or not prompts,
+                   leave=False)
         try:
-            for chunk in self._batches(todo, lengths, self.gen_batch_size):
+            for chunk in self._batches(prompts, lengths, self.gen_batch_size):
                 inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
-                new_tokens = self._greedy(inputs["input_ids"], inputs["attention_mask"])
-                self.tokens_generated += sum(len(t) for t in new_tokens)
-                for prompt, text in zip(chunk, tok.batch_decode(new_tokens, skip_special_tokens=True)):
-                    self._generations[prompt] = text.strip()
+                rows.update(zip(chunk, self._greedy(inputs["input_ids"], inputs["attention_mask"], budget, stop_ids)))
                 bar.update(len(chunk))
         finally:
             tok.padding_side = previous_side
             bar.close()
-        self.prompts_generated += len(todo)
-        self.generation_seconds += time.perf_counter() - start
-        self.seconds += time.perf_counter() - start
-        return {p: self._generations[p] for p in prompts}
+        self.prompts_generated += len(prompts)
+        self.tokens_generated += sum(len(r) for r in rows.values())
+        return rows
 
     @property
     def generation_backend(self) -> str:
@@ -291,25 +299,13 @@ class Harness:
         stops = tuple(dict.fromkeys(i for i in (*self.stop_ids(), *stop_ids) if i is not None))
         key = lambda p: (p, max_new_tokens, stops, tuple(stop_strings))  # noqa: E731
         todo = list(dict.fromkeys(p for p in prompts if key(p) not in self._generations))
-        add_special, lengths = self._prompt_lengths(todo)
-        previous_side, tok.padding_side = tok.padding_side, "left"
-        bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
-        try:
-            for chunk in self._batches(todo, lengths, self.gen_batch_size):
-                inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
-                rows = self._greedy(inputs["input_ids"], inputs["attention_mask"], max_new_tokens, list(stops))
-                self.tokens_generated += sum(len(r) for r in rows)
-                for prompt, row in zip(chunk, rows):
-                    cut = next((i for i, token in enumerate(row) if token in stops), len(row))
-                    text = tok.decode(row[:cut], skip_special_tokens=True)
-                    for word in stop_strings:
-                        text = text.split(word)[0]
-                    self._generations[key(prompt)] = text
-                bar.update(len(chunk))
-        finally:
-            tok.padding_side = previous_side
-            bar.close()
-        self.prompts_generated += len(todo)
+        for prompt, row in self._generate_rows(todo, max_new_tokens, list(stops)).items():
+            cut = next((i for i, token in enumerate(row) if token in stops), len(row))
+            text = tok.decode(row[:cut], skip_special_tokens=True)
+            for word in stop_strings:
+                text = text.split(word)[0]
+            self._generations[key(prompt)] = text
+        self.generation_seconds += time.perf_counter() - start
         self.seconds += time.perf_counter() - start
         return {p: self._generations[key(p)] for p in prompts}
 
