@@ -146,13 +146,8 @@ class Harness:
         """Prefixes once (left-padded, cached), then every continuation's own tokens against its
         group's cache; logits[t] predicts token t+1 exactly as in a full-sequence forward."""
         pad, device = self.tokenizer.pad_token_id, self.device
-        prefixes = [encoded[members[0]]["input_ids"][:length] for length, members in chunk]
-        width = max(len(p) for p in prefixes)
-        prefix_ids = torch.full((len(chunk), width), pad, dtype=torch.long)
-        prefix_mask = torch.zeros((len(chunk), width), dtype=torch.long)
-        for row, ids in enumerate(prefixes):
-            prefix_ids[row, width - len(ids):] = ids
-            prefix_mask[row, width - len(ids):] = 1
+        prefix_ids, prefix_mask = left_pad([encoded[members[0]]["input_ids"][:length] for length, members in chunk], pad)
+        width = prefix_ids.shape[1]
         prefix_ids, prefix_mask = prefix_ids.to(device), prefix_mask.to(device)
         positions = (prefix_mask.cumsum(1) - 1).clamp_min(0)
         out = self.model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
@@ -404,12 +399,7 @@ class Harness:
         for budget in sorted({n for _, n in todo}):
             group = [r for r in todo if r[1] == budget]
             for chunk in self._batches(group, [len(ids) for ids, _ in group], self.gen_batch_size):
-                width = max(len(ids) for ids, _ in chunk)
-                input_ids = torch.full((len(chunk), width), tok.pad_token_id, dtype=torch.long)
-                mask = torch.zeros((len(chunk), width), dtype=torch.long)
-                for row, (ids, _) in enumerate(chunk):
-                    input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-                    mask[row, width - len(ids):] = 1
+                input_ids, mask = left_pad([torch.tensor(ids, dtype=torch.long) for ids, _ in chunk], tok.pad_token_id)
                 new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget)
                 self.tokens_generated += sum(len(t) for t in new_tokens)
                 texts = tok.batch_decode(new_tokens, skip_special_tokens=True)
@@ -418,8 +408,21 @@ class Harness:
                 bar.update(len(chunk))
         bar.close()
         self.prompts_generated += len(todo)
+        self.generation_seconds += time.perf_counter() - begin
         self.seconds += time.perf_counter() - begin
         return {r: self._generations[("ids", r)] for r in requests}
+
+
+def left_pad(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(ids, attention mask) of 1-D token tensors left-padded to the longest: the layout both the
+    cached-prefix scoring and greedy decoding read the last real position from."""
+    width = max(len(row) for row in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for index, row in enumerate(rows):
+        ids[index, width - len(row):] = row
+        mask[index, width - len(row):] = 1
+    return ids, mask
 
 
 def first_labelled(labels: torch.Tensor) -> int:
