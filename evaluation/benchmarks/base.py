@@ -65,6 +65,25 @@ class Headline:
     main_variant: str | None = None   # None: the most common evaluator variant of the benchmark
 
 
+@dataclass(frozen=True)
+class MatchedLevel:
+    """Where runs are compared at equal forgetting: the first point of a run's trajectory at which
+    `metric` reaches the level, in the metric's forgetting direction (its `MetricInfo.better`).
+    The level is `value`, or `scale * (reference model's value of metric) + offset` when
+    `reference` names a reference role ("retain" or "target")."""
+
+    metric: str
+    reference: str | None = None
+    value: float | None = None
+    scale: float = 1.0
+    offset: float = 0.0
+    text: str = ""            # the level in words, for the page and the report
+
+    def __post_init__(self):
+        if (self.reference is None) == (self.value is None):
+            raise ValueError("MatchedLevel needs exactly one of reference (a role) or value")
+
+
 @dataclass
 class EvalContext:
     """Everything one evaluation needs; built by `evaluation.evaluate.run`."""
@@ -100,6 +119,7 @@ class Benchmark:
     default_variant: str = ""
     default_max_length: int = 512     # tokens per training example when a config does not say
     headline: Headline = Headline((), ())
+    matched: MatchedLevel | None = None  # the forgetting level of "utility at matched forgetting"
     metrics: tuple[MetricInfo, ...] = ()
     data_subdir: str | None = None    # folder under data_dir; None for a generated benchmark
     fine_tunes_by_default: bool = False  # model `target: auto` fine-tunes (TOFU-like, tiny twins)

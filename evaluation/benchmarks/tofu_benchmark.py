@@ -6,7 +6,8 @@ import re
 from pathlib import Path
 
 from evaluation.benchmarks import tofu, tofu_tiny
-from evaluation.benchmarks.base import RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline, qa_pairs
+from evaluation.benchmarks.base import (RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
+                                         MatchedLevel, qa_pairs)
 from evaluation.metrics.registry import METRICS as TOFU_METRICS
 
 FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
@@ -31,6 +32,8 @@ class Tofu(Benchmark):
     default_variant = "full"
     default_max_length = 500  # TOFU-legacy training length
     headline = Headline(forget=("forget_quality",), utility=("model_utility",))
+    matched = MatchedLevel("forget_truth_ratio", reference=RETAIN,
+                           text="the retain model's forget truth ratio")
     metrics = tuple(TOFU_METRICS.values())
     data_subdir = "tofu"
     fine_tunes_by_default = True

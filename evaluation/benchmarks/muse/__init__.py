@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from evaluation.benchmarks.base import RETAIN, TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline
+from evaluation.benchmarks.base import (RETAIN, TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
+                                         MatchedLevel)
 from evaluation.benchmarks.muse import tiny
 from evaluation.metrics.registry import CLOSER_TO_ZERO, HIGHER, LOWER, MetricInfo
 
@@ -39,6 +40,8 @@ class Muse(Benchmark):
     default_variant = "official"
     default_max_length = 2048  # OU chunk length
     headline = Headline(forget=("knowmem_forget", "verbmem_forget"), utility=("knowmem_retain",))
+    matched = MatchedLevel("knowmem_forget", reference=RETAIN,
+                           text="the retrained model's KnowMem on the forget set")
     metrics = MUSE_METRICS
     data_subdir = "muse"
     fine_tunes_by_default = False  # muse-bench publishes the Llama-2 target and retrain models

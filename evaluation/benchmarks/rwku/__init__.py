@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from evaluation.benchmarks.base import TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline, TEXT
+from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
 from evaluation.metrics.registry import HIGHER, LOWER, MetricInfo
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
@@ -73,6 +73,8 @@ class Rwku(Benchmark):
     default_variant = "official"
     default_max_length = 512      # RWKU cutoff 512
     headline = Headline(forget=("forget_all",), utility=("neighbor_all",), main_variant="official")
+    matched = MatchedLevel("forget_all", reference=TARGET, scale=0.5,
+                           text="half the target model's forget score (mean of FB, QA, AA)")
     metrics = METRICS
     data_subdir = "rwku"
     fine_tunes_by_default = False
