@@ -32,8 +32,10 @@ class Tofu(Benchmark):
     default_variant = "full"
     default_max_length = 500  # TOFU-legacy training length
     headline = Headline(forget=("forget_quality",), utility=("model_utility",))
-    matched = MatchedLevel("forget_truth_ratio", reference=RETAIN,
-                           text="the retain model's forget truth ratio")
+    # Forget probability, not the truth ratio the issue suggested: on tofu-tiny the forget truth ratio
+    # does not move with forgetting (target 0.590, retain 0.649, unlearned runs 0.54-0.69 at any
+    # forget probability), while forget_prob falls monotonically from 0.97 (target) to 0.10 (retain).
+    matched = MatchedLevel("forget_prob", reference=RETAIN, text="the retain model's forget probability")
     metrics = tuple(TOFU_METRICS.values())
     data_subdir = "tofu"
     fine_tunes_by_default = True
