@@ -1,9 +1,11 @@
 """The training loop: one explicit loop for fine-tuning and unlearning (accelerate for devices/DDP).
 
 Per optimizer step:
-  1. for each micro-batch of this rank: objective → task losses; either one fused backward of
-     Σ_k w_k·L_k (rectifier `none`) or one backward per task into its flat fp32 buffer; all inside
-     `no_sync`, each loss scaled so the window's micro-batches are averaged;
+  1. for each micro-batch of this rank: objective → task losses; one backward per task, either all
+     into one flat fp32 buffer as Σ_k w_k·∇L_k (rectifier `none`) or each into its own buffer; all
+     inside `no_sync`, each loss scaled so the window's micro-batches are averaged (one backward of
+     the summed losses would hold a second gradient copy in autograd's input buffers while the
+     streams' contributions meet);
   2. at the boundary: all-reduce (mean) every buffer, analyzers observe, the rectifier combines;
   3. the update goes to `param.grad`; clip (max_grad_norm), optimizer step, scheduler step.
 Under FSDP2 (Accelerate's FSDP launch with fsdp_version 2, or a model the caller already sharded
@@ -402,9 +404,14 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                     losses[RETAIN_NLL] = tokens.mean_nll(tokens.logits_of(model, retain), retain["labels"])
             loss_sums += torch.stack([losses[k].detach().double() for k in loss_names]) * scale
             if not plan.separate:
-                fused = sum(plan.weights[k] * losses[k] for k in plan.weights)
-                buffers.backward(FUSED, fused * scale)
-                backward_passes += counted
+                # one buffer, one backward per weighted task: a single backward of the summed losses
+                # holds each parameter's first gradient in autograd's input buffer until the other
+                # stream's arrives (~1 extra gradient copy, measured in benchmarks/bench_memory.py)
+                tasks = list(plan.weights)
+                for i, task in enumerate(tasks):
+                    buffers.backward(FUSED, plan.weights[task] * losses[task] * scale,
+                                     retain_graph=i < len(tasks) - 1)
+                    backward_passes += counted
             else:
                 for i, task in enumerate(plan.buffers):
                     buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)

@@ -59,7 +59,7 @@ class Combined:
 class Rectifier:
     name: str = "?"
     defaults: dict = {}
-    separate_gradients = True  # False: the loop does one fused backward of Σ w_k L_k
+    separate_gradients = True  # False: the loop accumulates every w_k ∇L_k into one buffer
     needs_retain = True        # needs a retain-side gradient (objective retain task or retain NLL)
     needs_retain_nll = False   # needs ∇ retain-NLL specifically (GRU's constraint)
     state_copies = 0           # gradient-sized tensors kept across steps (GRU's EMA: 1), for memory plans

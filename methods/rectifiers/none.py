@@ -1,4 +1,4 @@
-"""Sum: g = Σ_k w_k g_k. The loop does this with one fused backward of Σ_k w_k L_k; `combine`
+"""Sum: g = Σ_k w_k g_k. The loop does this by back-propagating each w_k L_k into one buffer; `combine`
 is used only when an analyzer asked for separate task buffers."""
 from __future__ import annotations
 
