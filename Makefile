@@ -2,6 +2,7 @@
 #   make demo    the embedded default grid (tofu-tiny, 16 runs) end to end on this machine
 #   make test    the test suite
 #   make bench   speed / memory benchmarks (figures under benchmarks/results/)
+#   make findings  config/findings.yaml (~45-55 min on 2 cores), then docs/findings.md + .html
 #   make lock    re-resolve requirements.lock (exact versions) from pyproject.toml + lock.in
 PYTHON ?= python3
 VENV   ?= .venv
@@ -14,7 +15,7 @@ PIP_TOOLS  := pip-tools==7.6.2
 CORES  ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv lock demo demo-run dry-run test bench lint clean-results
+.PHONY: venv lock demo demo-run dry-run test bench lint clean-results findings
 
 venv: $(STAMP)
 
@@ -69,6 +70,11 @@ test: venv
 
 bench: venv
 	$(PY) benchmarks/run_all.py
+
+# Do the seed papers' claims replicate on the tiny twins? Not part of CI (3 seeds x all tiny grids).
+findings: venv
+	$(SNAKEMAKE) --cores $(CORES) --configfile config/findings.yaml $(SNAKEMAKE_ARGS)
+	PATH="$(abspath $(VENV))/bin:$$PATH" ubench report --configfile config/findings.yaml --out docs --stem findings
 
 clean-results:
 	rm -rf results work logs site .snakemake

@@ -1,4 +1,4 @@
-"""`ubench leaderboard build | validate | publish`."""
+"""`ubench leaderboard build | validate | publish` and `ubench report`."""
 from __future__ import annotations
 
 import argparse
@@ -95,3 +95,50 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     pub.add_argument("--force", action="store_true",
                      help="local:DIR only: write into a non-empty folder that publish did not create")
     pub.set_defaults(func=_publish)
+    register_report(subparsers)  # `ubench report` is a top-level command of its own
+
+
+def _report(args: argparse.Namespace) -> int:
+    from leaderboard import aggregate, report
+
+    try:
+        md, page = report.write(args.configfile, args.out or f"reports/{_config_stem(args.configfile)}",
+                                results=args.results, cores=args.cores, stem=args.stem)
+    except aggregate.AggregationError as error:
+        print(f"report: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {md} and {page}")
+    return 0
+
+
+def _config_stem(path: str) -> str:
+    from pathlib import Path
+
+    return Path(path).stem
+
+
+def register_report(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="a paper config's published table next to our results, and the seed-paper claims",
+        description="Write <out>/report.md and <out>/report.html for one config: every published row "
+                    "of its `report.sources` (leaderboard/data/published.yaml) with our mean and 95% "
+                    "interval over seeds, the difference and whether the published value lies in our "
+                    "interval; rows without results say which snakemake command produces them; published "
+                    "rows the grid does not run give the reason (`report.not_in_grid`). With "
+                    "`report.claims` (config/findings.yaml) it checks the seed papers' qualitative claims "
+                    "on the same results.",
+        epilog="examples:\n"
+               "  ubench report --configfile config/paper/ou_tofu.yaml\n"
+               "  ubench report --configfile config/findings.yaml --out docs --stem findings\n"
+               "  ubench report --configfile config/paper/sago_wmdp.yaml --results results submissions/x/results",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--configfile", required=True, metavar="YAML",
+                        help="the grid, e.g. config/paper/gru_tofu.yaml (config/default.yaml underneath, as Snakemake)")
+    parser.add_argument("--results", nargs="+", default=None, metavar="DIR",
+                        help="results folders to read (default: the config's results_dir)")
+    parser.add_argument("--out", default=None, metavar="DIR",
+                        help="folder for the report (default: reports/<config file stem>)")
+    parser.add_argument("--stem", default="report", help="file name without suffix (default: report)")
+    parser.add_argument("--cores", type=int, default=2,
+                        help="--cores of the snakemake commands the report suggests (default: 2)")
+    parser.set_defaults(func=_report)

@@ -159,9 +159,23 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
         return write_diverged(spec, identity, trained, out_dir, variant)
     from evaluation import evaluate
 
-    return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
-                        retain_reference=retain_reference, train_result=str(train_result),
-                        identity=identity, batch_size=batch_size, progress=progress)
+    gates = _grun_gates(spec, model, data_dir) if identity["parametrization"] == "grun" else None
+    document = evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
+                            retain_reference=retain_reference, train_result=str(train_result),
+                            identity=identity, batch_size=batch_size, progress=progress)
+    if gates is not None:
+        from methods.parametrizations import grun_gates
+
+        document = grun_gates.add_to_metrics(Path(out_dir) / "metrics.json", gates)
+    return document
+
+
+def _grun_gates(spec: dict[str, Any], model: str, data_dir: str | None) -> dict[str, Any]:
+    """GRUN runs: gate values on forget vs retain prompts (metric_details.grun_gates), measured
+    before evaluating so that a failure leaves no metrics.json behind."""
+    from methods.parametrizations import grun_gates
+
+    return grun_gates.measure_run(spec, model, data_dir)
 
 
 def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],

@@ -1,0 +1,233 @@
+"""`ubench report`: a paper config's published table next to this suite's results, and the claims.
+
+For each published row of the config's `report.sources` (leaderboard/data/published.yaml): the
+published value, ours (mean and 95% t-interval over seeds of the aggregated row of exactly this
+grid's configuration: same method, parametrization, evaluator variant and hyperparameters), the
+difference and whether the published value lies in our interval. Rows without results say what to
+run; published rows the grid does not run say why (`report.not_in_grid`). `report.claims` adds
+the seed papers' qualitative claims (leaderboard/claims.py) checked on the same results.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from common import atomic, contract
+from leaderboard import aggregate, claims, report_mapping
+from leaderboard import report_render as R
+from leaderboard.claims import fmt
+
+STEM = "report"
+
+
+def load_grid(configfile: str | Path):
+    from workflows import grid
+
+    return grid.build(grid.load_config(configfile))
+
+
+def load_rows(results: list[str | Path]) -> tuple[list[dict[str, Any]], list[tuple[Path, dict[str, Any]]], list[str]]:
+    """Aggregated rows and the documents of the existing results folders; notes for absent ones."""
+    present = [Path(r) for r in results if Path(r).is_dir()]
+    notes = [f"results folder `{r}` does not exist yet: nothing of this grid has run there"
+             for r in results if not Path(r).is_dir()]
+    if not present:
+        return [], [], notes
+    documents = aggregate.load_results(present)
+    return aggregate.aggregate(documents), documents, notes
+
+
+def _row_key(row: dict[str, Any]) -> tuple:
+    return (row["benchmark"], row["split"], row["model"], row["role"], row["evaluator_variant"])
+
+
+def ours_for(match: report_mapping.Match, rows: list[dict[str, Any]], variant: str) -> list[tuple[Any, dict | None]]:
+    """[(grid run or reference, our aggregated row or None)]: one entry per parametrization/config."""
+    row = match.row
+    if match.reference is not None:
+        found = [r for r in rows if _row_key(r) == (row["benchmark"], row["split"], match.grid_model,
+                                                    row["role"], variant)]
+        return [(match.reference, found[0] if found else None)]
+    out, seen = [], set()
+    for run in match.runs:
+        wanted = aggregate.hyperparameters_hash(run.hyperparameters)
+        if (run.parametrization, wanted) in seen:
+            continue  # seeds of one configuration share the row
+        seen.add((run.parametrization, wanted))
+        found = [r for r in rows if _row_key(r) == (run.benchmark, run.split, run.model, "unlearned", variant)
+                 and (r["method"], r["rectifier"], r["parametrization"], r["hyperparameters_hash"])
+                 == (run.objective, run.rectifier, run.parametrization, wanted)]
+        out.append((run, found[0] if found else None))
+    return out
+
+
+def targets_to_run(match: report_mapping.Match, entry: Any, our_row: dict | None, results_dir: str) -> list[str]:
+    """metrics.json files of this row's seeds that do not exist in the results yet."""
+    if match.reference is not None:
+        return [] if our_row else [str(contract.reference_dir(results_dir, entry.benchmark, entry.split,
+                                                               entry.model, match.row["role"]) / "metrics.json")]
+    done = {s.strip() for s in str((our_row or {}).get("seeds") or "").split(",") if s.strip()}
+    return [str(run.path(results_dir) / "metrics.json") for run in match.runs
+            if run.parametrization == entry.parametrization
+            and aggregate.hyperparameters_hash(run.hyperparameters) == aggregate.hyperparameters_hash(entry.hyperparameters)
+            and str(run.seed) not in done]
+
+
+def compare(published: float, row: dict[str, Any] | None, metric: str) -> dict[str, Any]:
+    """Our mean / interval for `metric`, the difference and whether `published` lies inside."""
+    if row is None:
+        return {"status": "no results"}
+    mean = row.get(f"metric:{metric}")
+    if mean is None:
+        return {"status": f"our evaluator reports no `{metric}`" if f"metric:{metric}" not in row
+                else f"`{metric}` not computed (null)"}
+    low, high = row.get(f"metric:{metric}:ci_low"), row.get(f"metric:{metric}:ci_high")
+    inside = None if low is None or high is None else low <= published <= high
+    return {"status": "ok", "mean": mean, "low": low, "high": high, "delta": mean - published,
+            "inside": inside, "n": row.get("n_seeds")}
+
+
+def _interval(result: dict[str, Any]) -> str:
+    if result.get("low") is None:
+        return "— (1 seed)" if result.get("n") == 1 else "—"
+    return f"[{fmt(result['low'])}, {fmt(result['high'])}]"
+
+
+def _inside(result: dict[str, Any]) -> str:
+    if result["status"] != "ok":
+        return "—"
+    if result["inside"] is None:
+        return "n/a (needs >= 2 seeds)"
+    return "yes" if result["inside"] else "no"
+
+
+def _what(row: dict[str, Any], match: report_mapping.Match, entry: Any) -> str:
+    if match.reference is not None:
+        return f"{row['role']} model"
+    method = contract.method_dirname(entry.objective, entry.rectifier, entry.parametrization)
+    return method
+
+
+def published_section(matches, rows, layout, configfile: str, cores: int) -> list[R.Block]:
+    blocks: list[R.Block] = []
+    results_dir = layout.results
+    table, todo = [], []
+    for match in matches:
+        if not match.in_grid:
+            continue
+        row = match.row
+        variant = layout.evaluation_variant(row["benchmark"])
+        for entry, ours in ours_for(match, rows, variant):
+            missing = targets_to_run(match, entry, ours, results_dir)
+            for metric, value in row["metrics"].items():
+                result = compare(value, ours, metric)
+                ok = result["status"] == "ok"
+                table.append([row["source"], f"{row['benchmark']}/{row['split']}", match.grid_model,
+                              row["label"], _what(row, match, entry), metric, fmt(value),
+                              fmt(result["mean"]) if ok else result["status"], _interval(result) if ok else "—",
+                              (ours or {}).get("n_seeds") or 0, fmt(result["delta"]) if ok else "—", _inside(result)])
+            if missing:
+                todo.append((f"{row['source']} {row['label']} ({row['benchmark']}/{row['split']}, "
+                             f"{match.grid_model}, {_what(row, match, entry)})", missing))
+    blocks.append(R.heading("Published rows and ours"))
+    if table:
+        blocks.append(R.paragraph("Ours: mean over seeds and 95% t-interval (one seed has no interval) of the "
+                                  "row of exactly this config (method, parametrization, evaluator variant, "
+                                  "hyperparameters). Delta = ours - published."))
+        blocks.append(R.table(["source", "benchmark/split", "model", "published row", "ours", "metric",
+                               "published", "ours (mean)", "95% interval", "seeds", "delta",
+                               "published in interval"], table))
+    else:
+        blocks.append(R.paragraph("No published row of this config's sources is in its grid."))
+    if todo:
+        blocks.append(R.heading("Rows without (all) results: what to run", 3))
+        blocks.append(R.paragraph("Each command runs only the missing seeds of one row (Snakemake builds their "
+                                  "inputs: data, fine-tuned references, the unlearned model):"))
+        blocks.append(R.bullets([f"{label}: `snakemake --cores {cores} --configfile {configfile} {' '.join(paths)}`"
+                                 for label, paths in todo]))
+    return blocks
+
+
+def excluded_section(matches) -> list[R.Block]:
+    rows = [[m.row["source"], f"{m.row['benchmark']}/{m.row['split']}", m.row["model"], m.row["label"],
+             m.excluded or f"not in this grid: {m.missing}"] for m in matches if not m.in_grid]
+    if not rows:
+        return []
+    return [R.heading("Published rows not in this grid"), R.table(["source", "benchmark/split", "model",
+                                                                    "published row", "reason"], rows)]
+
+
+def sources_section(block: dict[str, Any], published_rows: list[dict[str, Any]]) -> list[R.Block]:
+    seen, items = set(), []
+    for row in published_rows:
+        if row["source"] in seen:
+            continue
+        seen.add(row["source"])
+        hand = " (second-hand)" if row["second_hand"] else ""
+        items.append(f"`{row['source']}`: {row['source_title']}{hand}. {row['cite']} <{row['url']}>. "
+                     f"Protocol: {row['protocol']}")
+    notes = [f"{r['source']} {r['label']} ({r['benchmark']}/{r['split']}, {r['model']}): {r['note']}"
+             for r in published_rows if r.get("note")]
+    blocks = [R.heading("Sources"), R.bullets(items)] if items else []
+    if notes:
+        blocks += [R.heading("Notes on published rows", 3), R.bullets(notes)]
+    return blocks
+
+
+def claims_section(names: list[str], rows, documents) -> list[R.Block]:
+    blocks = [R.heading("Seed-paper claims")]
+    verdicts = []
+    for name in names:
+        claim = claims.check(name, rows, documents)
+        verdicts.append([claim.name, claim.verdict, claim.summary])
+        blocks += [R.heading(f"{claim.name}: {claim.verdict}", 3), R.paragraph(f"Claim: {claim.paper}"),
+                   R.paragraph(f"Here: {claim.summary}")]
+        if claim.rows:
+            blocks.append(R.table(claim.headers, claim.rows))
+        if claim.notes:
+            blocks.append(R.bullets(claim.notes))
+    return [blocks[0], R.table(["claim", "verdict", "numbers"], verdicts), *blocks[1:]]
+
+
+def build(configfile: str | Path, results: list[str] | None = None, cores: int = 2) -> tuple[str, list[R.Block]]:
+    from workflows.layout import Layout
+
+    grid = load_grid(configfile)
+    layout = Layout(grid)
+    block = report_mapping.report_block(grid.config)
+    results = list(results) if results else [layout.results]
+    rows, documents, notes = load_rows(results)
+    matches = report_mapping.match_all(grid.config, grid)
+    published_rows = [m.row for m in matches]
+    name = grid.config.get("name", Path(configfile).stem)
+    title = block.get("title") or f"Reproduction report: {name}"
+    blocks = [R.heading(title, 1),
+              R.paragraph(f"Config `{configfile}` ({grid.config.get('description', name)}); results from "
+                          + ", ".join(f"`{r}`" for r in results) + f": {len(documents)} metrics.json, "
+                          f"{len(rows)} aggregated rows. Regenerate with "
+                          f"`ubench report --configfile {configfile}`."),
+              R.paragraph(f"Run the whole grid: `snakemake --cores {cores} --configfile {configfile}` "
+                          f"({len(grid.runs)} runs; `ubench grid --configfile {configfile}` lists them).")]
+    if notes:
+        blocks.append(R.bullets(notes))
+    if block["sources"]:
+        blocks += published_section(matches, rows, layout, str(configfile), cores)
+        blocks += excluded_section(matches)
+        blocks += sources_section(block, published_rows)
+    elif not block["claims"]:
+        blocks.append(R.paragraph("This config names no published sources (`report.sources`): no published "
+                                  "table of this paper is transcribed in leaderboard/data/published.yaml "
+                                  "(see /work/shared/reference/published.md section 8)."))
+    if block["claims"]:
+        blocks += claims_section(block["claims"], rows, documents)
+    return title, blocks
+
+
+def write(configfile: str | Path, out: str | Path, results: list[str] | None = None, cores: int = 2,
+          stem: str = STEM) -> tuple[Path, Path]:
+    title, blocks = build(configfile, results, cores)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    md = atomic.write_text(out / f"{stem}.md", R.to_markdown(blocks))
+    page = atomic.write_text(out / f"{stem}.html", R.to_html(blocks, title))
+    return Path(md), Path(page)

@@ -1,0 +1,118 @@
+"""Claim checks on synthetic aggregated rows: each claim both replicating and not replicating."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from leaderboard import claims
+from tests.leaderboard import lb_synthetic as syn
+
+
+def row(method, rectifier, parametrization="full", u=None, low=None, high=None, group=None, **extra):
+    base = {"row_id": f"tofu-tiny/forget10/tiny-llama/{method}+{rectifier}+{parametrization}",
+            "benchmark": "tofu-tiny", "split": "forget10", "model": "tiny-llama", "evaluator_variant": "full",
+            "role": "unlearned", "status": "ok", "method": method, "rectifier": rectifier,
+            "parametrization": parametrization, "n_seeds": 3, "seeds": "0,1,2",
+            "utility_at_matched": u, "utility_at_matched_ci_low": low, "utility_at_matched_ci_high": high,
+            "utility_group": group, "matched_status": "reached" if u is not None else "no trajectory"}
+    return {**base, **extra}
+
+
+def test_gru_raises_utility_replicates_with_significance():
+    rows = [row("npo", "none", u=0.40, group="a"), row("npo", "gru", u=0.55, group="b"),
+            row("ga", "none", u=0.10, low=0.05, high=0.15), row("ga", "gru", u=0.30, low=0.25, high=0.35)]
+    claim = claims.gru_utility(rows)
+    assert claim.verdict == claims.REPLICATES
+    assert "2 of 2" in claim.summary and "2 of those significantly" in claim.summary
+    assert {r[1] for r in claim.rows} == {"npo", "ga"}
+
+
+def test_gru_not_raising_is_reported_as_not_replicating():
+    rows = [row("npo", "none", u=0.50, group="a"), row("npo", "gru", u=0.45, group="a")]
+    claim = claims.gru_utility(rows)
+    assert claim.verdict == claims.DOES_NOT
+    assert claim.rows[0][5] == "not raised" and "not significant (paired bootstrap)" in claim.rows[0][6]
+
+
+def test_gru_partly_and_missing_matched_level():
+    rows = [row("npo", "none", u=0.4), row("npo", "gru", u=0.5), row("ga", "none", u=0.3), row("ga", "gru", u=0.2)]
+    assert claims.gru_utility(rows).verdict == claims.PARTLY
+    missing = claims.gru_utility([row("npo", "none"), row("npo", "gru", u=0.5)])
+    assert missing.verdict == claims.CANNOT and "matched_status: no trajectory" in missing.summary
+    absent = claims.gru_utility([row("npo", "none", u=0.4)])
+    assert absent.verdict == claims.CANNOT and "+gru" in absent.summary
+
+
+def test_rectifier_order_holds_and_fails():
+    good = [row("npo", "none", u=0.3), row("npo", "pcgrad", u=0.4), row("npo", "sago", u=0.5)]
+    assert claims.rectifier_order(good).verdict == claims.REPLICATES
+    bad = [row("npo", "none", u=0.5, group="a"), row("npo", "pcgrad", u=0.4, group="b"), row("npo", "sago", u=0.45, group="ab")]
+    claim = claims.rectifier_order(bad)
+    assert claim.verdict == claims.DOES_NOT
+    assert "PCGrad < none significant" in claim.rows[0][-1]
+    assert claims.rectifier_order(good[:2]).verdict == claims.CANNOT
+
+
+def _grun_rows(trained, forget, forget_full, groups=("a", "a")):
+    return [row("npo", "none", **{"cost:trainable_parameters": 1_000_000, "forget_metric": "forget_quality",
+                                  "metric:forget_quality": forget_full, "forget_group": groups[0]}),
+            row("npo", "none", "grun", **{"cost:trainable_parameters": trained, "forget_metric": "forget_quality",
+                                          "metric:forget_quality": forget, "forget_group": groups[1]})]
+
+
+def _gate_docs(auc, forget_mean, retain_mean, seeds=(0, 1, 2)):
+    docs = []
+    for seed in seeds:
+        doc = syn.document(method="npo", parametrization="grun", seed=seed, variant="full")
+        doc["metric_details"] = {"grun_gates": {"auc": auc, "forget_mean": forget_mean, "retain_mean": retain_mean}}
+        docs.append((None, doc))
+    return docs
+
+
+def test_grun_replicates_when_small_comparable_and_separating():
+    claim = claims.grun_efficiency(_grun_rows(500, 0.3, 0.32), _gate_docs(0.97, 0.9, 0.05))
+    assert claim.verdict == claims.REPLICATES, claim.summary
+    assert claim.rows[0][4] == "0.050%"
+
+
+def test_grun_does_not_replicate_when_large_different_and_mixed_gates():
+    claim = claims.grun_efficiency(_grun_rows(5_000, 0.01, 0.5, groups=("a", "b")), _gate_docs(0.55, 0.5, 0.45))
+    assert claim.verdict == claims.DOES_NOT, claim.summary
+    assert "do not separate" in claim.rows[0][6] and "different" in claim.rows[0][5]
+    none = claims.grun_efficiency([row("npo", "none")], [])
+    assert none.verdict == claims.CANNOT
+
+
+def _write_geffect(tmp_path, method, seed, e_u, e_r):
+    doc = syn.document(method=method, seed=seed)
+    path = syn.write(tmp_path, doc)
+    with open(path.with_name("geffect.jsonl"), "w") as handle:
+        for step, (u, r) in enumerate(zip(e_u, e_r), start=1):
+            handle.write(json.dumps({"step": step, "e_u_total": u, "e_r_total": r}) + "\n")
+    return path, doc
+
+
+def test_harm_ratio_definition():
+    assert claims.harm_ratio([{"e_u_total": -2.0, "e_r_total": -1.0}, {"e_u_total": -2.0, "e_r_total": 0.0}]) == (0.25, -4.0, -1.0)
+    assert claims.harm_ratio([{"e_u_total": 1.0, "e_r_total": -1.0}])[0] is None
+
+
+@pytest.mark.parametrize("wga_retain, expected", [(-0.5, claims.REPLICATES), (-5.0, claims.PARTLY)])
+def test_geffect_balance(tmp_path, wga_retain, expected):
+    docs = []
+    for seed in (0, 1):
+        docs.append(_write_geffect(tmp_path, "ga", seed, [-4.0, -4.0], [-2.0, -2.0]))        # ratio 0.5
+        docs.append(_write_geffect(tmp_path, "wga_forget", seed, [-2.0, -2.0], [wga_retain, wga_retain]))
+        docs.append(_write_geffect(tmp_path, "tnpo", seed, [-3.0, -3.0], [-0.3, -0.3]))     # ratio 0.1
+    claim = claims.geffect_balance(docs)
+    assert claim.verdict == expected
+    wga = next(r for r in claim.rows if r[1] == "wga_forget")
+    assert wga[-1] == ("better balanced" if expected == claims.REPLICATES else "not better balanced")
+
+
+def test_geffect_not_replicating_and_missing(tmp_path):
+    docs = [_write_geffect(tmp_path, "ga", 0, [-4.0], [-0.1]), _write_geffect(tmp_path, "tnpo", 0, [-1.0], [-0.9])]
+    claim = claims.geffect_balance(docs)
+    assert claim.verdict == claims.DOES_NOT
+    assert claims.geffect_balance([]).verdict == claims.CANNOT
