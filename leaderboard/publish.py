@@ -96,7 +96,7 @@ def _masked_logging(token: str | None) -> Iterator[None]:
             target.removeFilter(mask)
 
 
-def dataset_card(repo_id: str, record: dict[str, Any], changelog: str) -> str:
+def dataset_card(repo_id: str, record: dict[str, Any], changelog: str, space_id: str | None = None) -> str:
     header = {
         "pretty_name": "unlearn-bench leaderboard",
         "license": "mit",
@@ -114,10 +114,17 @@ def dataset_card(repo_id: str, record: dict[str, Any], changelog: str) -> str:
         "benchmark split and model: metric means over seeds with 95% t-intervals "
         "(`metric:<name>`, `metric:<name>:ci_low`, `metric:<name>:ci_high`), cost (`cost:*`), "
         "evaluator variant, provenance and status. Rows with `comparable = false` carry the reason "
-        "in `flags` and are not ranked; `pareto_rank` 1 is the forget-versus-utility front.\n\n"
+        "in `flags` and are not ranked; `pareto_rank` 1 is the forget-versus-utility front. From "
+        "table format 3 on, `utility_at_matched` (with `_ci_low`/`_ci_high`, `matched_status`, "
+        "`matched_rank`) is the utility where a run first reaches the benchmark's matched forgetting "
+        "level (`matched_metric`, `matched_level`, `matched_text`), `curve` the run's trajectory "
+        "as JSON `[[step, forget, utility], ...]`, and `forget_group`/`utility_group` are "
+        "significance letters (rows sharing a letter do not differ at 95%).\n\n"
         "```python\nfrom datasets import load_dataset\n"
         f"table = load_dataset(\"{repo_id}\", revision=\"{tag_name(record['version'])}\")\n```\n\n"
-        "Browse offline: download `site/` and open `site/index.html`.\n\n"
+        + (f"Browse online: [{space_id}]({space_url(space_id)}) (a static Space with the page). "
+           if space_id else "")
+        + "Browse offline: download `site/` and open `site/index.html`.\n\n"
         + changelog.replace("# Changelog", "## Changelog", 1)
     )
 
@@ -171,7 +178,7 @@ def check_build(build: Path) -> None:
                            "run `ubench leaderboard build` first")
 
 
-def stage(build: Path, repo_id: str, into: Path) -> dict[str, Any]:
+def stage(build: Path, repo_id: str, into: Path, space_id: str | None = None) -> dict[str, Any]:
     """Lay out the repository content of one build in `into`; returns version.json's content."""
     check_build(build)
     record = json.loads((build / "version.json").read_text(encoding="utf-8"))
@@ -185,7 +192,7 @@ def stage(build: Path, repo_id: str, into: Path) -> dict[str, Any]:
     (into / "site" / "index.html").write_text(
         _stamped_index(build, repo_id, tag_name(record["version"])), encoding="utf-8")
     changelog = (build / "CHANGELOG.md").read_text(encoding="utf-8")
-    (into / "README.md").write_text(dataset_card(repo_id, record, changelog), encoding="utf-8")
+    (into / "README.md").write_text(dataset_card(repo_id, record, changelog, space_id), encoding="utf-8")
     return record
 
 
@@ -229,7 +236,7 @@ def _publish_local(build: Path, repo_id: str, folder: Path, space_id: str | None
                              space=space_id)
     with tempfile.TemporaryDirectory() as tmp:
         if not dataset_done:
-            record = stage(build, repo_id, Path(tmp))
+            record = stage(build, repo_id, Path(tmp), space_id)
         else:  # the dataset tag stands; only the space is (re)written
             record = json.loads((build / "version.json").read_text(encoding="utf-8"))
         if not space_done:
@@ -264,9 +271,10 @@ def _upload_and_tag(api: Any, repo_id: str, repo_type: str, folder: str, record:
     return commit.oid
 
 
-def _publish_dataset(api: Any, build: Path, repo_id: str) -> tuple[PublishResult, dict[str, Any]]:
+def _publish_dataset(api: Any, build: Path, repo_id: str,
+                     space_id: str | None) -> tuple[PublishResult, dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
-        record = stage(build, repo_id, Path(tmp))
+        record = stage(build, repo_id, Path(tmp), space_id)
         tag = tag_name(record["version"])
         api.create_repo(repo_id, repo_type="dataset", exist_ok=True)
         if tag in _tags(api, repo_id, "dataset"):
@@ -296,7 +304,7 @@ def _publish_hub(build: Path, repo_id: str, token: str, space_id: str | None) ->
 
     api = HfApi(token=token)
     try:
-        result, record = _publish_dataset(api, build, repo_id)
+        result, record = _publish_dataset(api, build, repo_id, space_id)
     except PublishError:
         raise
     except Exception as error:  # any hub/http failure: report it, but never with the token

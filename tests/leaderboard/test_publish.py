@@ -135,6 +135,8 @@ def test_space_serves_the_page_of_the_tag(hub, site):
     assert files["assets/data.js"] == (site / "assets" / "data.js").read_bytes()
     assert link in hub.files["datasets"]["site/index.html"].decode()  # the dataset's copy names it too
     assert "data-source" not in (site / "index.html").read_text()  # the build itself names no tag
+    card = hub.files["datasets"]["README.md"].decode()
+    assert f"(https://huggingface.co/spaces/{SPACE})" in card  # the dataset card points at the Space
 
 
 def test_space_option_and_no_space(hub, site):
