@@ -152,8 +152,8 @@ def space_card(space_id: str, repo_id: str, record: dict[str, Any]) -> str:
         f"# unlearn-bench leaderboard, version {record['version']}\n\n"
         f"The page of leaderboard {tag} (content hash `{record['content_hash']}`, "
         f"{record['n_rows']} rows). Data: [{repo_id}@{tag}]({page.dataset_tree_url(repo_id, tag)}); "
-        f"this Space is tagged {tag} as well, so {space_url(space_id)}/tree/{tag} keeps this "
-        "version after later ones replace it.\n"
+        f"this Space is tagged {tag} as well, so the files of this version stay at "
+        f"{space_url(space_id)}/tree/{tag} after later versions replace the page.\n"
     )
 
 

@@ -431,12 +431,17 @@
   // the points carry a 4th value (the matched metric at that step) the curve is drawn in
   // (matched metric, utility) with the level as a dashed line.
   var PALETTE = ["#2f6fdf", "#d9480f", "#0f9d58", "#9c36b5", "#e8a200", "#1098ad", "#c2255c", "#5c940d"];
+  var curveCache = {};  // row_id -> parsed points (the data never changes while the page is open)
   function parseCurve(r) {
     if (typeof r.curve !== "string" || !r.curve) return null;
+    if (r.row_id in curveCache) return curveCache[r.row_id];
+    var points = null;
     try {
-      var points = JSON.parse(r.curve);
-      return Array.isArray(points) && points.length ? points : null;
-    } catch (e) { return null; }
+      points = JSON.parse(r.curve);
+      if (!Array.isArray(points) || !points.length || !points.every(Array.isArray)) points = null;
+    } catch (e) { points = null; }
+    curveCache[r.row_id] = points;
+    return points;
   }
   function curvePlot(title, rows, colours) {
     var withCurves = rows.map(function (r) { return { row: r, points: parseCurve(r) }; })
@@ -452,10 +457,10 @@
     var xi = onMatched ? 3 : 1, xname = onMatched ? mm : fx;
     var drawLevel = !missing(level) && xname === mm;
     var xvals = [], yvals = [];
-    withCurves.forEach(function (c) {
-      c.points = c.points.filter(function (p) { return typeof p[xi] === "number" && typeof p[2] === "number"; });
-      c.points.forEach(function (p) { xvals.push(p[xi]); yvals.push(p[2]); });
-    });
+    withCurves = withCurves.map(function (c) {
+      return { row: c.row, points: c.points.filter(function (p) { return typeof p[xi] === "number" && typeof p[2] === "number"; }) };
+    }).filter(function (c) { return c.points.length; });
+    withCurves.forEach(function (c) { c.points.forEach(function (p) { xvals.push(p[xi]); yvals.push(p[2]); }); });
     if (drawLevel) xvals.push(level);
     var f = frame(xvals, yvals, xname, fy, "curves");
     var root = f.root, sx = f.sx, sy = f.sy;

@@ -1,6 +1,7 @@
 """The offline web page in a real headless chromium: loads from file://, sorts, filters, plots, no network."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -105,7 +106,7 @@ def test_page_loads_sorts_filters_plots_offline(browser, site, tmp_path):
 
 
 def test_text_from_submissions_is_escaped(browser, site, tmp_path):
-    rows = [dict(row) for row in __import__("json").loads((site / "leaderboard.json").read_text())["rows"]]
+    rows = [dict(row) for row in json.loads((site / "leaderboard.json").read_text())["rows"]]
     evil = '<img src=x onerror="window.__pwned=1">'
     rows[0]["method"] = evil
     rows[0]["display_name"] = None
@@ -226,7 +227,7 @@ def test_500_rows_filter_and_sort_stay_instant(browser, big_site, big_rows):
             out.unfilter = time(() => { select.value = ''; select.dispatchEvent(new Event('change')); });
             return out;
         }""")
-        assert timings["plots_kept_on_sort"], "sorting must not redraw the plots"
+        assert timings["plots_kept_on_sort"] is True, "sorting must not redraw the plots"
         gru = sum(r["rectifier"] == "gru" for r in tofu)
         assert timings.pop("rows_after_filter") == f"Showing 100 of {gru} rows."
         # the search box, debounced: the render it triggers is timed by the page itself
@@ -235,9 +236,10 @@ def test_500_rows_filter_and_sort_stay_instant(browser, big_site, big_rows):
         expect(page_.locator("#results-count")).to_have_text(f"Showing 100 of {lora} rows.")
         timings["search_table"] = float(page_.get_attribute("#results", "data-render-ms"))
         timings["search_curves"] = float(page_.get_attribute("#curves", "data-render-ms"))
-        print("page timings (ms):", {k: round(v, 1) if isinstance(v, float) else v for k, v in timings.items()})
-        slow = {k: v for k, v in timings.items()
-                if isinstance(v, float) and not isinstance(v, bool) and v > FAST_MS}
+        timings.pop("plots_kept_on_sort")
+        print("page timings (ms):", {k: round(v, 1) for k, v in timings.items()})
+        assert set(timings) == {"sort", "sort_again", "filter", "unfilter", "search_table", "search_curves"}
+        slow = {k: v for k, v in timings.items() if v > FAST_MS}
         assert not slow, f"over {FAST_MS} ms at 500 rows: {slow}"
         page_.click("#results-more-rows")
         assert rows.count() == 200 and page_.inner_text("#results-count") == f"Showing 200 of {lora} rows."
@@ -266,7 +268,7 @@ def test_a_format_2_table_shows_dashes_and_keeps_row_order(browser, tmp_path):
 
 
 def test_the_space_copy_names_its_dataset_tag(browser, site, tmp_path):
-    record = __import__("json").loads((site / "version.json").read_text())
+    record = json.loads((site / "version.json").read_text())
     publish.stage_space(site, "someone/unlearn-bench", "someone/unlearn-bench", record, tmp_path / "space")
     context, page_, requests, errors = _open(browser, tmp_path / "space")
     try:
@@ -278,3 +280,18 @@ def test_the_space_copy_names_its_dataset_tag(browser, site, tmp_path):
     finally:
         context.close()
     assert all(url.startswith("file://") for url in requests)
+
+
+def test_bad_curves_are_skipped_not_fatal(browser, tmp_path):
+    rows = t3.table(20, splits=("forget10",), models=("tiny-llama",))
+    unlearned = [r for r in rows if r["role"] == "unlearned" and r["curve"]]
+    unlearned[0]["curve"] = "not json"
+    unlearned[1]["curve"] = json.dumps([[0, "x", 0.6], [10, None, 0.5]])  # no drawable point
+    unlearned[2]["curve"] = json.dumps({"step": 0})
+    site = t3.write_site(tmp_path / "bad", rows)
+    context, page_, _, errors = _open(browser, site)
+    try:
+        assert errors == []
+        assert page_.locator("svg.curves g.curve").count() == len(unlearned) - 3
+    finally:
+        context.close()

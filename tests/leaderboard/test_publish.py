@@ -22,7 +22,8 @@ FAKE_TOKEN = "hf_FAKEtoken1234567890abcdefSECRET"
 class FakeHub:
     """Answers the Hub API endpoints the client calls for datasets and Spaces; records every request."""
 
-    def __init__(self, fail_on: str | None = None):
+    def __init__(self, fail_on: str | None = None, space: str = SPACE):
+        self.space = space
         self.requests: list[tuple[str, str]] = []
         self.created: list[dict] = []  # /api/repos/create payloads
         self.tags: dict[str, list[str]] = {"datasets": [], "spaces": []}
@@ -51,7 +52,7 @@ class FakeHub:
             prefix = {"dataset": "datasets/", "space": "spaces/"}.get(payload.get("type"), "")
             return httpx2.Response(200, json={
                 "url": f"https://huggingface.co/{prefix}{payload['organization']}/{payload['name']}"})
-        for kind, repo in (("datasets", REPO), ("spaces", SPACE)):
+        for kind, repo in (("datasets", REPO), ("spaces", self.space)):
             base = f"/api/{kind}/{repo}"
             if path == f"{base}/refs":
                 return httpx2.Response(200, json={
@@ -139,14 +140,22 @@ def test_space_serves_the_page_of_the_tag(hub, site):
     assert f"(https://huggingface.co/spaces/{SPACE})" in card  # the dataset card points at the Space
 
 
-def test_space_option_and_no_space(hub, site):
-    result = publish.publish(site, REPO, no_space=True)
-    assert result.space is None and hub.commits == {"datasets": 1, "spaces": 0}
-    assert [c["type"] for c in hub.created] == ["dataset"] and hub.tags["spaces"] == []
-    # later, the Space alone: the dataset step is a no-op because its tag exists
-    again = publish.publish(site, REPO, space=SPACE)
-    assert not again.published and again.space_published
-    assert hub.commits == {"datasets": 1, "spaces": 1} and hub.tags["spaces"] == ["v1.0.0"]
+def test_space_option_and_no_space(monkeypatch, site):
+    fake = FakeHub(space="someone/lb")
+    huggingface_hub.set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(fake)))
+    monkeypatch.setenv("HF_TOKEN", FAKE_TOKEN)
+    try:
+        result = publish.publish(site, REPO, no_space=True)
+        assert result.space is None and fake.commits == {"datasets": 1, "spaces": 0}
+        assert [c["type"] for c in fake.created] == ["dataset"] and fake.tags["spaces"] == []
+        # later, the Space alone under another id: the dataset step is a no-op (its tag exists)
+        again = publish.publish(site, REPO, space="someone/lb")
+    finally:
+        huggingface_hub.set_client_factory(httpx2.Client)
+    assert not again.published and again.space_published and again.space == "someone/lb"
+    assert (fake.created[-1]["type"], fake.created[-1]["name"]) == ("space", "lb")
+    assert fake.commits == {"datasets": 1, "spaces": 1} and fake.tags["spaces"] == ["v1.0.0"]
+    assert "https://huggingface.co/spaces/someone/lb" in again.message
 
 
 def test_a_failing_space_leaves_the_dataset_tag_and_a_rerun_retries_it(monkeypatch, site):
