@@ -47,7 +47,8 @@ def _publish(args: argparse.Namespace) -> int:
     from leaderboard import publish
 
     try:
-        result = publish.publish(args.build, args.repo, target=args.target, force=args.force)
+        result = publish.publish(args.build, args.repo, target=args.target, force=args.force,
+                                 space=args.space, no_space=args.no_space)
     except publish.PublishError as error:
         print(f"leaderboard publish: {error}", file=sys.stderr)
         return 2
@@ -84,14 +85,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check.set_defaults(func=_validate)
 
     pub = commands.add_parser(
-        "publish", help="upload a build to a Hub dataset repository and tag its version",
+        "publish", help="upload a build to a Hub dataset repository and its page to a static Space",
         description="Upload a build (Parquet, dataset card, web page) to a Hugging Face dataset "
-                    "repository and tag it v<version>. Publishing a version that is already tagged "
-                    "does nothing. The token is read from the HF_TOKEN environment variable only.")
+                    "repository and tag it v<version>, then the web page of that version to a "
+                    "static Space (tagged the same) that links the dataset at that tag. Publishing a "
+                    "version that is already tagged does nothing; if the Space step fails, rerunning "
+                    "the same command retries the Space only. The token is read from the HF_TOKEN "
+                    "environment variable only.")
     pub.add_argument("--build", default="site", help="build folder (default: site)")
     pub.add_argument("--repo", required=True, help="dataset repository, e.g. user/unlearn-bench")
     pub.add_argument("--target", default="hub", metavar="hub|local:DIR",
                      help="hub (default) or local:DIR for a dry run into a folder")
+    space = pub.add_mutually_exclusive_group()
+    space.add_argument("--space", default=None, metavar="OWNER/NAME",
+                       help="Space that serves the page (default: the same id as --repo, i.e. "
+                            "https://huggingface.co/spaces/<repo>)")
+    space.add_argument("--no-space", action="store_true", help="publish the dataset only")
     pub.add_argument("--force", action="store_true",
                      help="local:DIR only: write into a non-empty folder that publish did not create")
     pub.set_defaults(func=_publish)

@@ -6,6 +6,7 @@ textContent, never innerHTML, so names from submissions cannot inject markup.
 """
 from __future__ import annotations
 
+import html
 import json
 import shutil
 from pathlib import Path
@@ -15,6 +16,8 @@ from leaderboard import headline
 
 WEB_DIR = Path(__file__).with_name("web")
 ASSETS = ("app.js", "style.css")
+HEADER_END = "</header>"  # a published copy names its dataset tag at the end of the header
+HUB = "https://huggingface.co"
 
 
 def _headlines() -> dict[str, Any]:
@@ -44,3 +47,21 @@ def write_page(folder: Path, meta: dict[str, Any], columns: list[str], rows: lis
     payload = {"meta": meta, "columns": columns, "rows": rows, "published": published_rows,
                "changes": changes, "headlines": _headlines()}
     (assets / "data.js").write_text(data_script(payload), encoding="utf-8")
+
+
+def dataset_tree_url(repo_id: str, tag: str) -> str:
+    return f"{HUB}/datasets/{repo_id}/tree/{tag}"
+
+
+def stamp_data_source(index_html: str, repo_id: str, tag: str) -> str:
+    """index.html of a published copy: a static "data: <repo>@<tag>" line linking the dataset tag.
+
+    Static HTML (not data.js) so the line shows even with scripts off, and the published copy's
+    index.html itself names the tag it serves. The build's own page has no tag yet: no line.
+    """
+    if HEADER_END not in index_html:
+        raise ValueError("index.html has no </header>: not a page written by `ubench leaderboard build`")
+    url = html.escape(dataset_tree_url(repo_id, tag), quote=True)
+    label = html.escape(f"{repo_id}@{tag}")
+    line = f'<p id="data-source">data: <a href="{url}" rel="noreferrer noopener">{label}</a></p>'
+    return index_html.replace(HEADER_END, f"  {line}\n{HEADER_END}", 1)

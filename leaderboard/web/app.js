@@ -4,7 +4,13 @@
   "use strict";
   var DATA = window.UBENCH_DATA;
   var SVG_NS = "http://www.w3.org/2000/svg";
-  var state = { tab: null, sortKey: null, sortDir: 1 };
+  var state = { tab: null, sortKey: null, sortDir: 1, visible: [], rowCache: null, cols: null, limit: PAGE_ROWS };
+  var HAS_MATCHED = DATA.columns.indexOf("utility_at_matched") >= 0;  // table format 3 and later
+  var NONE = "—";  // a column this table has no value for (older table formats, reference rows)
+  var FILTER_DELAY_MS = 120;  // the search box waits for a pause in typing before filtering
+  // The table shows this many rows at first (more on request): laying out a wide table costs the
+  // browser time in proportion to its rows, so filtering and sorting stay instant at any size.
+  var PAGE_ROWS = 100;
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -25,6 +31,9 @@
     var a = Math.abs(x);
     if (a >= 1e5 || a < 1e-3) return x.toExponential(2);
     return (Math.round(x * 1e4) / 1e4).toString();
+  }
+  function fmtInterval(lo, hi) {
+    return (lo === null || lo === undefined) ? "" : " [" + fmt(lo) + ", " + fmt(hi) + "]";
   }
   function uniq(values) {
     return values.filter(function (v, i) { return v !== null && values.indexOf(v) === i; }).sort();
@@ -71,28 +80,36 @@
       fillSelect("filter-" + f, uniq(values));
     });
   }
-  function matches(row, searchText) {
+  // The filter controls' values, read once per render rather than once per row.
+  function currentFilters() {
+    return {
+      want: FILTERS.map(function (f) { return document.getElementById("filter-" + f).value; }),
+      q: document.getElementById("filter-text").value.trim().toLowerCase()
+    };
+  }
+  function matches(row, searchText, f) {
     for (var i = 0; i < FILTERS.length; i++) {
-      var want = document.getElementById("filter-" + FILTERS[i]).value;
+      var want = f.want[i];
       if (want && row[FILTERS[i]] !== undefined && row[FILTERS[i]] !== want) return false;
     }
-    var q = document.getElementById("filter-text").value.trim().toLowerCase();
-    if (q && searchText.toLowerCase().indexOf(q) < 0) return false;
+    if (f.q && searchText.toLowerCase().indexOf(f.q) < 0) return false;
     return true;
   }
   function rowText(r) {
     return [r.row_id, r.display_name, r.method, r.rectifier, r.parametrization, r.model, r.split,
-            r.role, r.flags, r.evaluator_variant].join(" ");
+            r.role, r.flags, r.evaluator_variant, r.matched_status].join(" ");
   }
   function visibleRows() {
     var comparableOnly = document.getElementById("filter-comparable").checked;
+    var f = currentFilters();
     return tabRows().filter(function (r) {
-      return matches(r, rowText(r)) && (!comparableOnly || r.comparable);
+      return matches(r, rowText(r), f) && (!comparableOnly || r.comparable);
     });
   }
   function visiblePublished() {
+    var f = currentFilters();
     return tabPublished().filter(function (p) {
-      return matches(p, [p.label, p.method, p.rectifier, p.model, p.split, p.cite, p.note].join(" "));
+      return matches(p, [p.label, p.method, p.rectifier, p.model, p.split, p.cite, p.note].join(" "), f);
     });
   }
 
@@ -118,7 +135,10 @@
       { key: "role", label: "Kind" }, { key: "method", label: "Objective" },
       { key: "rectifier", label: "Rectifier" }, { key: "parametrization", label: "Param." },
       { key: "model", label: "Model" }, { key: "split", label: "Split" },
-      { key: "n_seeds", label: "Seeds" }, { key: "pareto_rank", label: "Pareto rank" }
+      { key: "n_seeds", label: "Seeds" }, { key: "pareto_rank", label: "Pareto rank" },
+      { key: "utility_at_matched", label: "Utility @ matched forgetting", matched: true },
+      { key: "forget_group", label: "Forget group", letters: true },
+      { key: "utility_group", label: "Utility group", letters: true }
     ];
     metricNames(rows).forEach(function (m) {
       cols.push({ key: "metric:" + m, label: m + arrow(m), metric: m });
@@ -128,64 +148,142 @@
               { key: "evaluator_variant", label: "Evaluator" }, { key: "flags", label: "Flags" });
     return cols;
   }
+  function missing(v) { return v === null || v === undefined; }
   function compare(a, b, key) {
     var x = a[key], y = b[key];
-    if (x === null || x === undefined) return (y === null || y === undefined) ? 0 : 1;
-    if (y === null || y === undefined) return -1;
+    if (missing(x)) return missing(y) ? 0 : 1;
+    if (missing(y)) return -1;
     if (typeof x === "number" && typeof y === "number") return (x - y) * state.sortDir;
     return String(x).localeCompare(String(y)) * state.sortDir;
   }
-  function renderResults() {
+  // Rows whose every seed reached the level come first, then partly reached ones, then the rest
+  // (not reached, no trajectory, no level, reference rows): missing values always sort last.
+  function reachedOrder(r) {
+    if (missing(r.utility_at_matched)) return 2;
+    return r.matched_status === "reached" ? 0 : 1;
+  }
+  function compareRows(a, b) {
+    var key = state.sortKey;
+    var c = key === "utility_at_matched" ? (reachedOrder(a) - reachedOrder(b)) || compare(a, b, key)
+                                         : compare(a, b, key);
+    return c || (a.row_id < b.row_id ? -1 : a.row_id > b.row_id ? 1 : 0);
+  }
+  // A tab that compares rectifiers (two or more among its unlearned rows) opens sorted by utility at
+  // matched forgetting, best first; other tabs, and tables without that column, keep row-id order.
+  function defaultSort() {
+    var rects = uniq(tabRows().filter(function (r) { return r.role === "unlearned"; })
+                              .map(function (r) { return r.rectifier; }));
+    return HAS_MATCHED && rects.length > 1 ? { key: "utility_at_matched", dir: -1 } : { key: null, dir: 1 };
+  }
+  function levelText(r) {
+    if (missing(r.matched_metric)) return "";
+    var d = DATA.headlines.directions[r.matched_metric];
+    var op = d === "higher" ? " ≥ " : " ≤ ";
+    return r.matched_metric + (missing(r.matched_level) ? " (level unknown)" : op + fmt(r.matched_level)) +
+      (r.matched_text ? ": " + r.matched_text : "");
+  }
+  function matchedCell(td, r) {
+    td.className = "num";
+    var status = r.matched_status;
+    if (!missing(r.utility_at_matched)) {
+      td.textContent = fmt(r.utility_at_matched);
+      td.appendChild(el("span", { "class": "ci" }, fmtInterval(r.utility_at_matched_ci_low, r.utility_at_matched_ci_high)));
+      if (status && status !== "reached") td.appendChild(el("span", { "class": "status" }, " " + status));
+    } else {
+      td.textContent = status || NONE;
+      if (status) td.className = "status-only";
+    }
+    var title = levelText(r);
+    if (!missing(r.matched_rank)) title += (title ? "\n" : "") + "rank " + r.matched_rank + " among rows that reached it";
+    if (title) td.setAttribute("title", title);
+  }
+  function cell(c, r) {
+    var td = el("td");
+    if (c.key === "role") {
+      td.appendChild(el("span", { "class": "badge " + (r.role === "unlearned" ? "ours" : "ref") }, r.role));
+    } else if (c.key === "method") {
+      td.textContent = r.display_name || r.method;
+      td.setAttribute("title", r.row_id);
+    } else if (c.matched) {
+      matchedCell(td, r);
+    } else if (c.letters) {
+      td.textContent = missing(r[c.key]) ? NONE : r[c.key];
+      td.className = "letters";
+    } else if (c.metric) {
+      td.textContent = fmt(r[c.key]);
+      td.appendChild(el("span", { "class": "ci" }, fmtInterval(r[c.key + ":ci_low"], r[c.key + ":ci_high"])));
+      td.className = "num";
+    } else if (c.key === "flags") {
+      td.textContent = r.flags || "";
+      if (r.flags) td.className = "flags";
+    } else {
+      td.textContent = fmt(r[c.key]);
+      if (typeof r[c.key] === "number") td.className = "num";
+    }
+    return td;
+  }
+  // Each row's <tr> is built once per tab; filtering and sorting only re-order those nodes.
+  function rowNode(r) {
+    var node = state.rowCache[r.row_id];
+    if (node) return node;
+    node = el("tr", { "data-row-id": r.row_id, "class": "role-" + r.role + (r.comparable ? "" : " not-comparable") });
+    state.cols.forEach(function (c) { node.appendChild(cell(c, r)); });
+    state.rowCache[r.row_id] = node;
+    return node;
+  }
+  function renderHead() {
     var table = document.getElementById("results");
     table.textContent = "";
-    var rows = visibleRows();
-    var cols = columnsFor(tabRows());
-    if (state.sortKey) {
-      rows = rows.slice().sort(function (a, b) { return compare(a, b, state.sortKey) || a.row_id.localeCompare(b.row_id); });
-    }
     var thead = el("thead"), tr = el("tr");
-    cols.forEach(function (c) {
+    state.cols.forEach(function (c) {
       var th = el("th", { scope: "col", "data-key": c.key, tabindex: "0" }, c.label);
-      if (state.sortKey === c.key) th.setAttribute("aria-sort", state.sortDir > 0 ? "ascending" : "descending");
       th.addEventListener("click", function () { sortBy(c.key); });
       th.addEventListener("keydown", function (e) { if (e.key === "Enter") sortBy(c.key); });
       tr.appendChild(th);
     });
     thead.appendChild(tr);
     table.appendChild(thead);
-    var tbody = el("tbody");
-    rows.forEach(function (r) {
-      var row = el("tr", { "data-row-id": r.row_id, "class": "role-" + r.role + (r.comparable ? "" : " not-comparable") });
-      cols.forEach(function (c) {
-        var td = el("td");
-        if (c.key === "role") {
-          td.appendChild(el("span", { "class": "badge " + (r.role === "unlearned" ? "ours" : "ref") }, r.role));
-        } else if (c.key === "method") {
-          td.textContent = r.display_name || r.method;
-          td.setAttribute("title", r.row_id);
-        } else if (c.metric) {
-          td.textContent = fmt(r[c.key]);
-          var lo = r[c.key + ":ci_low"], hi = r[c.key + ":ci_high"];
-          if (lo !== null && lo !== undefined) td.appendChild(el("span", { "class": "ci" }, " [" + fmt(lo) + ", " + fmt(hi) + "]"));
-          td.className = "num";
-        } else if (c.key === "flags") {
-          td.textContent = r.flags || "";
-          if (r.flags) td.className = "flags";
-        } else {
-          td.textContent = fmt(r[c.key]);
-          if (typeof r[c.key] === "number") td.className = "num";
-        }
-        row.appendChild(td);
-      });
-      tbody.appendChild(row);
+    table.appendChild(el("tbody"));
+  }
+  function sortedVisible() {
+    return state.sortKey ? state.visible.slice().sort(compareRows) : state.visible;
+  }
+  function renderResults() {
+    var started = performance.now();
+    var table = document.getElementById("results");
+    Array.prototype.forEach.call(table.querySelectorAll("thead th"), function (th) {
+      if (state.sortKey === th.getAttribute("data-key")) th.setAttribute("aria-sort", state.sortDir > 0 ? "ascending" : "descending");
+      else th.removeAttribute("aria-sort");
     });
-    table.appendChild(tbody);
+    var rows = sortedVisible();
+    var fragment = document.createDocumentFragment();
+    rows.slice(0, state.limit).forEach(function (r) { fragment.appendChild(rowNode(r)); });
+    var tbody = el("tbody");
+    tbody.appendChild(fragment);
+    table.replaceChild(tbody, table.tBodies[0]);
     document.getElementById("results-empty").hidden = rows.length > 0;
+    renderMore(rows.length);
+    table.setAttribute("data-render-ms", (performance.now() - started).toFixed(2));
+  }
+  function renderMore(total) {
+    var shown = Math.min(total, state.limit);
+    var line = document.getElementById("results-more");
+    line.hidden = shown >= total;
+    document.getElementById("results-count").textContent = "Showing " + shown + " of " + total + " rows.";
+  }
+  function showMore(all) {
+    var rows = sortedVisible();
+    var from = Math.min(rows.length, state.limit);
+    state.limit = all ? rows.length : state.limit + PAGE_ROWS;
+    var fragment = document.createDocumentFragment();
+    rows.slice(from, state.limit).forEach(function (r) { fragment.appendChild(rowNode(r)); });
+    document.getElementById("results").tBodies[0].appendChild(fragment);
+    renderMore(rows.length);
   }
   function sortBy(key) {
-    state.sortDir = state.sortKey === key ? -state.sortDir : 1;
+    state.sortDir = state.sortKey === key ? -state.sortDir : (key === "utility_at_matched" ? -1 : 1);
     state.sortKey = key;
-    renderResults();
+    renderResults();  // plots do not depend on the order: left as they are
   }
 
   // ---- published table
@@ -237,37 +335,29 @@
   function renderPlots() {
     var host = document.getElementById("plots");
     host.textContent = "";
-    var rows = visibleRows();
-    var groups = {};
-    rows.forEach(function (r) {
-      var key = [r.benchmark, r.split, r.model, r.evaluator_variant].join(" · ");
-      (groups[key] = groups[key] || []).push(r);
-    });
-    Object.keys(groups).sort().forEach(function (key) { host.appendChild(plot(key, groups[key])); });
+    var groups = groupRows(state.visible);
+    var fragment = document.createDocumentFragment();
+    Object.keys(groups).sort().forEach(function (key) { fragment.appendChild(plot(key, groups[key])); });
+    host.appendChild(fragment);
     if (!Object.keys(groups).length) host.appendChild(el("p", { "class": "empty" }, "No results to plot."));
   }
-  function plot(title, rows) {
-    var fx = null, fy = null;
-    rows.forEach(function (r) { fx = fx || r.forget_metric; fy = fy || r.utility_metric; });
-    var figure = el("figure", { "class": "plot" });
-    figure.appendChild(el("figcaption", {}, title));
-    if (!fx || !fy) { figure.appendChild(el("p", { "class": "empty" }, "No headline metrics for this benchmark.")); return figure; }
-    var pts = rows.filter(function (r) { return typeof r["metric:" + fx] === "number" && typeof r["metric:" + fy] === "number"; })
-      .map(function (r) { return { row: r, x: r["metric:" + fx], y: r["metric:" + fy] }; });
-    var positive = pts.every(function (p) { return p.x > 0; });
-    var minX = Math.min.apply(null, pts.map(function (p) { return p.x; }));
-    var logX = fx === "forget_quality" && positive && pts.length && minX < 1e-3;
+  // The frame both kinds of plot share: axes fitted to the values (x on a log scale for a
+  // forget_quality that spans decades), grid, ticks and labels. Returns the scales.
+  var W = 460, H = 300, L = 56, R = 14, T = 12, B = 42;
+  function frame(xvals, yvals, fx, fy, cls) {
+    var positive = xvals.length > 0 && xvals.every(function (v) { return v > 0; });
+    var minX = Math.min.apply(null, xvals);
+    var logX = fx === "forget_quality" && positive && minX < 1e-3;
     var tx = function (v) { return logX ? Math.log10(v) : v; };
-    var W = 460, H = 300, L = 56, R = 14, T = 12, B = 42;
-    var xs = pts.map(function (p) { return tx(p.x); }), ys = pts.map(function (p) { return p.y; });
+    var xs = xvals.map(tx);
     var x0 = Math.min.apply(null, xs.concat(logX ? [] : [0])), x1 = Math.max.apply(null, xs.concat(logX ? [0] : [1]));
-    var y0 = Math.min.apply(null, ys.concat([0])), y1 = Math.max.apply(null, ys.concat([1]));
+    var y0 = Math.min.apply(null, yvals.concat([0])), y1 = Math.max.apply(null, yvals.concat([1]));
     if (x1 - x0 < 1e-12) { x0 -= 0.5; x1 += 0.5; }
     if (y1 - y0 < 1e-12) { y0 -= 0.5; y1 += 0.5; }
     var sx = function (v) { return L + (tx(v) - x0) / (x1 - x0) * (W - L - R); };
     var sy = function (v) { return H - B - (v - y0) / (y1 - y0) * (H - T - B); };
     var root = svg("svg", { viewBox: "0 0 " + W + " " + H, width: W, height: H, role: "img",
-                            "aria-label": fy + " versus " + fx, "class": "pareto" });
+                            "aria-label": fy + " versus " + fx, "class": cls });
     root.appendChild(svg("rect", { x: L, y: T, width: W - L - R, height: H - T - B, "class": "frame" }));
     for (var i = 0; i <= 4; i++) {
       var gx = x0 + (x1 - x0) * i / 4, gy = y0 + (y1 - y0) * i / 4;
@@ -282,6 +372,26 @@
                          fx + arrow(fx) + (logX ? " (log scale)" : "")));
     root.appendChild(svg("text", { x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "axis",
                                    transform: "rotate(-90 12 " + (T + H - B) / 2 + ")" }, fy + arrow(fy)));
+    return { root: root, sx: sx, sy: sy };
+  }
+  function groupRows(rows) {
+    var groups = {};
+    rows.forEach(function (r) {
+      var key = [r.benchmark, r.split, r.model, r.evaluator_variant].join(" · ");
+      (groups[key] = groups[key] || []).push(r);
+    });
+    return groups;
+  }
+  function plot(title, rows) {
+    var fx = null, fy = null;
+    rows.forEach(function (r) { fx = fx || r.forget_metric; fy = fy || r.utility_metric; });
+    var figure = el("figure", { "class": "plot" });
+    figure.appendChild(el("figcaption", {}, title));
+    if (!fx || !fy) { figure.appendChild(el("p", { "class": "empty" }, "No headline metrics for this benchmark.")); return figure; }
+    var pts = rows.filter(function (r) { return typeof r["metric:" + fx] === "number" && typeof r["metric:" + fy] === "number"; })
+      .map(function (r) { return { row: r, x: r["metric:" + fx], y: r["metric:" + fy] }; });
+    var f = frame(pts.map(function (p) { return p.x; }), pts.map(function (p) { return p.y; }), fx, fy, "pareto");
+    var root = f.root, sx = f.sx, sy = f.sy;
     var dx = DATA.headlines.directions[fx], dy = DATA.headlines.directions[fy];
     var rankable = pts.filter(function (p) { return p.row.comparable && p.row.role === "unlearned"; });
     rankable.forEach(function (p) { p.gx = goodness(p.x, dx); p.gy = goodness(p.y, dy); });
@@ -314,6 +424,104 @@
     return figure;
   }
 
+  // ---- trade-off curves: each run's trajectory, target (step 0) -> final model, in (forget, utility).
+  // `curve` is JSON text [[step, forget, utility], ...] in the row's headline forget metric. When a
+  // benchmark's matched metric is another metric (TOFU: forget_prob, while the forget axis is
+  // forget_quality), the level cannot be drawn on this axis and the caption states it instead; if
+  // the points carry a 4th value (the matched metric at that step) the curve is drawn in
+  // (matched metric, utility) with the level as a dashed line.
+  var PALETTE = ["#2f6fdf", "#d9480f", "#0f9d58", "#9c36b5", "#e8a200", "#1098ad", "#c2255c", "#5c940d"];
+  var curveCache = {};  // row_id -> parsed points (the data never changes while the page is open)
+  function parseCurve(r) {
+    if (typeof r.curve !== "string" || !r.curve) return null;
+    if (r.row_id in curveCache) return curveCache[r.row_id];
+    var points = null;
+    try {
+      points = JSON.parse(r.curve);
+      if (!Array.isArray(points) || !points.length || !points.every(Array.isArray)) points = null;
+    } catch (e) { points = null; }
+    curveCache[r.row_id] = points;
+    return points;
+  }
+  function curvePlot(title, rows, colours) {
+    var withCurves = rows.map(function (r) { return { row: r, points: parseCurve(r) }; })
+      .filter(function (c) { return c.points; });
+    var figure = el("figure", { "class": "plot" });
+    figure.appendChild(el("figcaption", {}, title));
+    var first = withCurves[0].row;
+    var fx = first.forget_metric, fy = first.utility_metric, mm = first.matched_metric;
+    var level = first.matched_level;
+    var onMatched = !missing(mm) && mm !== fx && withCurves.every(function (c) {
+      return c.points.every(function (p) { return typeof p[3] === "number"; });
+    });
+    var xi = onMatched ? 3 : 1, xname = onMatched ? mm : fx;
+    var drawLevel = !missing(level) && xname === mm;
+    var xvals = [], yvals = [];
+    withCurves = withCurves.map(function (c) {
+      return { row: c.row, points: c.points.filter(function (p) { return typeof p[xi] === "number" && typeof p[2] === "number"; }) };
+    }).filter(function (c) { return c.points.length; });
+    withCurves.forEach(function (c) { c.points.forEach(function (p) { xvals.push(p[xi]); yvals.push(p[2]); }); });
+    if (drawLevel) xvals.push(level);
+    var f = frame(xvals, yvals, xname, fy, "curves");
+    var root = f.root, sx = f.sx, sy = f.sy;
+    if (drawLevel) {
+      root.appendChild(svg("line", { x1: sx(level), x2: sx(level), y1: T, y2: H - B, "class": "level" },
+                           null)).appendChild(svg("title", {}, "matched level: " + levelText(first)));
+    }
+    var start = null;
+    withCurves.forEach(function (c) {
+      var r = c.row, colour = colours[r.rectifier] || PALETTE[0];
+      var g = svg("g", { "class": "curve", "data-row-id": r.row_id });
+      var last = c.points[c.points.length - 1];
+      g.appendChild(svg("title", {}, (r.display_name || r.method) + " + " + r.rectifier + " + " + r.parametrization +
+        "\n" + c.points.length + " points, final step " + last[0] + ": " + xname + " = " + fmt(last[xi]) + ", " + fy + " = " + fmt(last[2]) +
+        (missing(r.utility_at_matched) ? (r.matched_status ? "\nutility @ matched: " + r.matched_status : "")
+                                        : "\nutility @ matched: " + fmt(r.utility_at_matched))));
+      g.appendChild(svg("polyline", { points: c.points.map(function (p) { return sx(p[xi]) + "," + sy(p[2]); }).join(" "),
+                                      stroke: colour, "class": "path" }));
+      c.points.forEach(function (p) {
+        if (p[0] === 0) { start = start || p; return; }  // the shared target point, drawn once below
+        g.appendChild(svg("circle", { cx: sx(p[xi]), cy: sy(p[2]), r: p === last ? 3.5 : 2.2, fill: colour }));
+      });
+      root.appendChild(g);
+    });
+    if (start) {
+      var tx = sx(start[xi]), ty = sy(start[2]);
+      root.appendChild(svg("rect", { x: tx - 5, y: ty - 5, width: 10, height: 10, "class": "point ref target" }))
+        .appendChild(svg("title", {}, "target model (step 0): " + xname + " = " + fmt(start[xi]) + ", " + fy + " = " + fmt(start[2])));
+    }
+    figure.appendChild(root);
+    var legend = el("p", { "class": "plot-legend" });
+    Object.keys(colours).forEach(function (rect) {
+      if (!withCurves.some(function (c) { return c.row.rectifier === rect; })) return;
+      var swatch = svg("svg", { width: 18, height: 8, "class": "swatch", "aria-hidden": "true" });
+      swatch.appendChild(svg("line", { x1: 0, x2: 18, y1: 4, y2: 4, stroke: colours[rect], "stroke-width": 2.5 }));
+      legend.appendChild(swatch);
+      legend.appendChild(document.createTextNode(" " + rect + "   "));
+    });
+    legend.appendChild(document.createTextNode("■ target (step 0)  ● final model" + (drawLevel ? "  ┆ matched level" : "")));
+    figure.appendChild(legend);
+    if (!drawLevel && !missing(mm)) {
+      figure.appendChild(el("p", { "class": "plot-legend level-note" },
+        "Matched level " + levelText(first) + (mm !== xname ? " — on " + mm + ", not on this axis; the table's utility @ matched forgetting is read there." : "")));
+    }
+    return figure;
+  }
+  function renderCurves() {
+    var started = performance.now();
+    var host = document.getElementById("curves");
+    host.textContent = "";
+    var rows = state.visible.filter(function (r) { return r.role !== "target" && r.role !== "retain" && parseCurve(r); });
+    var colours = {};
+    uniq(tabRows().map(function (r) { return r.rectifier; })).forEach(function (rect, i) { colours[rect] = PALETTE[i % PALETTE.length]; });
+    var groups = groupRows(rows);
+    var fragment = document.createDocumentFragment();
+    Object.keys(groups).sort().forEach(function (key) { fragment.appendChild(curvePlot(key, groups[key], colours)); });
+    host.appendChild(fragment);
+    document.getElementById("curves-empty").hidden = rows.length > 0;
+    host.setAttribute("data-render-ms", (performance.now() - started).toFixed(2));
+  }
+
   // ---- page
   function renderChanges() {
     var list = document.getElementById("changes");
@@ -325,13 +533,28 @@
     if (!items.length) items = ["no changes"];
     items.forEach(function (t) { list.appendChild(el("li", {}, t)); });
   }
-  function renderAll() { renderPlots(); renderResults(); renderPublished(); }
+  // Filters change which rows show: plots and table. Sorting changes only the table (sortBy).
+  function renderAll() {
+    state.visible = visibleRows();
+    state.limit = PAGE_ROWS;
+    renderPlots(); renderCurves(); renderResults(); renderPublished();
+  }
+  var filterTimer = null;
+  function renderAllSoon() {
+    clearTimeout(filterTimer);
+    filterTimer = setTimeout(renderAll, FILTER_DELAY_MS);
+  }
   function selectTab(name) {
     state.tab = name;
     Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
       b.setAttribute("aria-selected", b.getAttribute("data-tab") === name ? "true" : "false");
     });
+    state.cols = columnsFor(tabRows());
+    state.rowCache = {};
+    var sort = defaultSort();
+    state.sortKey = sort.key; state.sortDir = sort.dir;
     refreshFilterOptions();
+    renderHead();
     renderAll();
   }
   function init() {
@@ -344,8 +567,10 @@
       nav.appendChild(b);
     });
     FILTERS.forEach(function (f) { document.getElementById("filter-" + f).addEventListener("change", renderAll); });
-    document.getElementById("filter-text").addEventListener("input", renderAll);
+    document.getElementById("filter-text").addEventListener("input", renderAllSoon);
     document.getElementById("filter-comparable").addEventListener("change", renderAll);
+    document.getElementById("results-more-rows").addEventListener("click", function () { showMore(false); });
+    document.getElementById("results-all-rows").addEventListener("click", function () { showMore(true); });
     renderChanges();
     var first = tabs()[0];
     if (first) selectTab(first);

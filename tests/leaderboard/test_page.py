@@ -1,13 +1,15 @@
 """The offline web page in a real headless chromium: loads from file://, sorts, filters, plots, no network."""
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import pytest
 
 from tests.leaderboard import lb_synthetic as syn
-from leaderboard import build, page
+from tests.leaderboard import lb_table3 as t3
+from leaderboard import build, page, publish
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -17,6 +19,12 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(CHROMIUM is None, reason="no chromium found (apt-get install -y chromium)"),
 ]
+
+
+def expect(locator):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(locator)
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +82,11 @@ def test_page_loads_sorts_filters_plots_offline(browser, site, tmp_path):
         page_.select_option("#filter-rectifier", "gru")
         assert rows.count() == 4 and set(_column(page_, "Rectifier")) == {"gru"}
         page_.select_option("#filter-rectifier", "")
-        page_.fill("#filter-text", "simnpo")
-        assert rows.count() == 4 and set(_column(page_, "Objective")) == {"simnpo"}
+        page_.fill("#filter-text", "simnpo")  # the search box filters after a short pause in typing
+        expect(rows).to_have_count(4)
+        assert set(_column(page_, "Objective")) == {"simnpo"}
         page_.fill("#filter-text", "")
+        expect(rows).to_have_count(18)
 
         plot = page_.locator("svg.pareto")
         assert plot.count() == 1
@@ -96,7 +106,7 @@ def test_page_loads_sorts_filters_plots_offline(browser, site, tmp_path):
 
 
 def test_text_from_submissions_is_escaped(browser, site, tmp_path):
-    rows = [dict(row) for row in __import__("json").loads((site / "leaderboard.json").read_text())["rows"]]
+    rows = [dict(row) for row in json.loads((site / "leaderboard.json").read_text())["rows"]]
     evil = '<img src=x onerror="window.__pwned=1">'
     rows[0]["method"] = evil
     rows[0]["display_name"] = None
@@ -110,5 +120,178 @@ def test_text_from_submissions_is_escaped(browser, site, tmp_path):
         assert page_.evaluate("window.__pwned") is None
         assert page_.locator("#results img, #changes img, #results script").count() == 0
         assert page_.locator("#results tbody", has_text=evil).count() == 1  # shown as plain text
+    finally:
+        context.close()
+
+
+MUSE = dict(benchmark="muse-tiny", splits=("forget",), models=("tiny-llama",))
+FAST_MS = 200  # "instant" for a person; generous so a loaded CI machine does not flake
+
+
+@pytest.fixture(scope="module")
+def big_rows():
+    return t3.table(500) + t3.table(40, **MUSE)
+
+
+@pytest.fixture(scope="module")
+def big_site(tmp_path_factory, big_rows):
+    return t3.write_site(tmp_path_factory.mktemp("lb3"), big_rows)
+
+
+def _row_ids(page_) -> list[str]:
+    return page_.eval_on_selector_all("#results tbody tr", "rows => rows.map(r => r.dataset.rowId)")
+
+
+def _expected_default_order(rows):
+    """Rows every seed of which reached the level first (best utility first), then partly reached
+    ones, then the rest (not reached, no trajectory, reference rows) in row-id order."""
+    def key(r):
+        value = r["utility_at_matched"]
+        group = 2 if value is None else (0 if r["matched_status"] == "reached" else 1)
+        return (group, -(value or 0.0), r["row_id"])
+    return [r["row_id"] for r in sorted(rows, key=key)]
+
+
+def test_matched_columns_curves_and_default_sort(browser, big_site, big_rows):
+    context, page_, requests, errors = _open(browser, big_site)
+    try:
+        assert errors == []
+        page_.locator("#tabs button", has_text="tofu-tiny").click()
+        tofu = [r for r in big_rows if r["benchmark"] == "tofu-tiny"]
+        page_.click("#results-all-rows")
+        headers = page_.locator("#results thead th").all_inner_texts()
+        assert {"Utility @ matched forgetting", "Forget group", "Utility group"} <= {h.strip(" ▲▼") for h in headers}
+        # a tab comparing rectifiers opens sorted by utility at matched forgetting, reached rows first
+        assert _row_ids(page_) == _expected_default_order(tofu)
+        assert page_.locator("#results th[data-key=utility_at_matched]").get_attribute("aria-sort") == "descending"
+        cells = _column(page_, "Utility @ matched")
+        by_id = {r["row_id"]: r for r in tofu}
+        for row_id, text in zip(_row_ids(page_), cells):
+            row = by_id[row_id]
+            if row["utility_at_matched"] is not None:
+                assert text.startswith(f"{round(row['utility_at_matched'], 4)} [")
+                assert ("reached 1/2 seeds" in text) == (row["matched_status"] == "reached 1/2 seeds")
+            else:
+                assert text == (row["matched_status"] or "—")
+        letters = dict(zip(_row_ids(page_), _column(page_, "Utility group")))
+        assert all(letters[r["row_id"]] == (r["utility_group"] or "—") for r in tofu)
+        cell = page_.locator("#results tbody tr td[title*='forget_prob ≤ 0.12']").first
+        assert "the retain model's forget probability" in cell.get_attribute("title")
+
+        # one curve plot per rank group; one curve per unlearned row with a trajectory
+        curves = page_.locator("svg.curves")
+        assert curves.count() == 6
+        with_curve = [r for r in tofu if r["curve"]]
+        assert page_.locator("svg.curves g.curve").count() == len(with_curve)
+        assert page_.locator("svg.curves g.curve circle").count() == len(with_curve) * len(t3.STEPS)
+        title = page_.locator("svg.curves g.curve title").first.text_content()
+        assert " + " in title and "final step 50" in title
+        # TOFU's level is on forget_prob, not the forget_quality axis: stated, not drawn
+        assert page_.locator("svg.curves line.level").count() == 0
+        assert "forget_prob ≤ 0.12" in page_.locator("p.level-note").first.inner_text()
+        page_.select_option("#filter-rectifier", "gru")
+        assert page_.locator("svg.curves g.curve").count() == sum(r["rectifier"] == "gru" for r in with_curve)
+
+        page_.locator("#tabs button", has_text="muse-tiny").click()  # forget axis = matched metric
+        assert page_.locator("svg.curves").count() == 1
+        assert page_.locator("svg.curves line.level").count() == 1
+        assert page_.locator("p.level-note").count() == 0
+    finally:
+        context.close()
+    assert all(url.startswith("file://") for url in requests)
+
+
+def test_500_rows_filter_and_sort_stay_instant(browser, big_site, big_rows):
+    context, page_, _, errors = _open(browser, big_site)
+    try:
+        page_.locator("#tabs button", has_text="tofu-tiny").click()
+        tofu = [r for r in big_rows if r["benchmark"] == "tofu-tiny"]
+        assert len(tofu) == 500
+        # the first 100 rows, the rest on request (a 500-row table's layout alone is not instant)
+        rows = page_.locator("#results tbody tr")
+        assert rows.count() == 100 and page_.inner_text("#results-count") == "Showing 100 of 500 rows."
+        # timed inside the page, layout included (offsetHeight forces it)
+        timings = page_.evaluate("""() => {
+            const time = (fn) => { const t0 = performance.now(); fn(); document.body.offsetHeight;
+                                   return performance.now() - t0; };
+            const th = [...document.querySelectorAll('#results thead th')]
+                .find(h => h.textContent.startsWith('forget_quality'));
+            const select = document.getElementById('filter-rectifier');
+            const plot = document.querySelector('svg.curves');
+            const out = {};
+            out.sort = time(() => th.click());
+            out.sort_again = time(() => th.click());
+            out.plots_kept_on_sort = document.contains(plot);
+            out.filter = time(() => { select.value = 'gru'; select.dispatchEvent(new Event('change')); });
+            out.rows_after_filter = document.getElementById('results-count').textContent;
+            out.unfilter = time(() => { select.value = ''; select.dispatchEvent(new Event('change')); });
+            return out;
+        }""")
+        assert timings["plots_kept_on_sort"] is True, "sorting must not redraw the plots"
+        gru = sum(r["rectifier"] == "gru" for r in tofu)
+        assert timings.pop("rows_after_filter") == f"Showing 100 of {gru} rows."
+        # the search box, debounced: the render it triggers is timed by the page itself
+        page_.fill("#filter-text", "lora")
+        lora = sum(r["parametrization"] == "lora" for r in tofu)
+        expect(page_.locator("#results-count")).to_have_text(f"Showing 100 of {lora} rows.")
+        timings["search_table"] = float(page_.get_attribute("#results", "data-render-ms"))
+        timings["search_curves"] = float(page_.get_attribute("#curves", "data-render-ms"))
+        timings.pop("plots_kept_on_sort")
+        print("page timings (ms):", {k: round(v, 1) for k, v in timings.items()})
+        assert set(timings) == {"sort", "sort_again", "filter", "unfilter", "search_table", "search_curves"}
+        slow = {k: v for k, v in timings.items() if v > FAST_MS}
+        assert not slow, f"over {FAST_MS} ms at 500 rows: {slow}"
+        page_.click("#results-more-rows")
+        assert rows.count() == 200 and page_.inner_text("#results-count") == f"Showing 200 of {lora} rows."
+        page_.click("#results-all-rows")
+        assert rows.count() == lora and page_.locator("#results-more").is_hidden()
+        assert set(_column(page_, "Param.")) == {"lora"}
+        assert errors == []
+    finally:
+        context.close()
+
+
+def test_a_format_2_table_shows_dashes_and_keeps_row_order(browser, tmp_path):
+    rows = t3.without_i2(t3.table(40))
+    site = t3.write_site(tmp_path / "v2", rows, table_format=2)
+    context, page_, _, errors = _open(browser, site)
+    try:
+        assert errors == []
+        assert set(_column(page_, "Utility @ matched")) == {"—"}
+        assert set(_column(page_, "Forget group")) == set(_column(page_, "Utility group")) == {"—"}
+        assert _row_ids(page_) == sorted(r["row_id"] for r in rows)  # today's default: row-id order
+        assert page_.locator("#results th[aria-sort]").count() == 0
+        assert page_.locator("svg.curves").count() == 0 and page_.locator("#curves-empty").is_visible()
+        assert page_.locator("svg.pareto").count() == 6
+    finally:
+        context.close()
+
+
+def test_the_space_copy_names_its_dataset_tag(browser, site, tmp_path):
+    record = json.loads((site / "version.json").read_text())
+    publish.stage_space(site, "someone/unlearn-bench", "someone/unlearn-bench", record, tmp_path / "space")
+    context, page_, requests, errors = _open(browser, tmp_path / "space")
+    try:
+        assert errors == []
+        link = page_.locator("#data-source a")
+        assert page_.inner_text("#data-source") == "data: someone/unlearn-bench@v1.0.0"
+        assert link.get_attribute("href") == "https://huggingface.co/datasets/someone/unlearn-bench/tree/v1.0.0"
+        assert page_.locator("#results tbody tr").count() == 18
+    finally:
+        context.close()
+    assert all(url.startswith("file://") for url in requests)
+
+
+def test_bad_curves_are_skipped_not_fatal(browser, tmp_path):
+    rows = t3.table(20, splits=("forget10",), models=("tiny-llama",))
+    unlearned = [r for r in rows if r["role"] == "unlearned" and r["curve"]]
+    unlearned[0]["curve"] = "not json"
+    unlearned[1]["curve"] = json.dumps([[0, "x", 0.6], [10, None, 0.5]])  # no drawable point
+    unlearned[2]["curve"] = json.dumps({"step": 0})
+    site = t3.write_site(tmp_path / "bad", rows)
+    context, page_, _, errors = _open(browser, site)
+    try:
+        assert errors == []
+        assert page_.locator("svg.curves g.curve").count() == len(unlearned) - 3
     finally:
         context.close()
