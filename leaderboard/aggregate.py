@@ -5,7 +5,9 @@ hyperparameters): seeds of one row share everything but the seed, so a run with 
 rate is its own row, never a second seed of another. Seeds are averaged with a 95% t-interval. Rows
 that cannot be compared fairly stay in the table with `comparable = False` and their reasons in
 `flags`; `pareto_rank` ranks comparable unlearned rows only, within one benchmark, split, model and
-evaluator variant.
+evaluator variant. The same rank groups get utility at matched forgetting (`matched.py`, from each
+seed's metrics.json `trajectory`) and significance letters (`significance.py`, from each seed's
+`per_item.parquet` beside its metrics.json).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from common import contract
-from leaderboard import comparability, headline, validate
+from leaderboard import comparability, headline, matched, significance, validate
 from leaderboard.pareto import pareto_layers
 from leaderboard.stats import mean_interval
 
@@ -28,10 +30,15 @@ FIXED_COLUMNS = (
     "parametrization", "display_name", "n_seeds", "seeds", "hyperparameters", "hyperparameters_hash",
     "evaluator_name",
     "evaluator_variant", "item_cap", "status", "comparable", "flags", "pareto_rank",
-    "forget_metric", "utility_metric", "config_hash", "code_version", "hardware", "source",
+    "forget_metric", "utility_metric",
+    # 3: utility at matched forgetting and significance groups (docs/architecture.md, leaderboard)
+    "matched_metric", "matched_level", "matched_text", "utility_at_matched", "utility_at_matched_ci_low",
+    "utility_at_matched_ci_high", "matched_status", "matched_rank", "curve", "forget_group", "utility_group",
+    "config_hash", "code_version", "hardware", "source",
 )
 # 2: row ids carry the evaluator variant and the hyperparameters hash (one row = one configuration).
-TABLE_FORMAT = 2
+# 3: matched-forgetting columns, training curves and significance groups.
+TABLE_FORMAT = 3
 HASH_DIGITS = 8  # of the hyperparameters hash in row ids: short to read, 2^32 configurations per method
 
 
@@ -173,13 +180,18 @@ def _aggregate_row(rid: str, seeds: list[dict[str, Any]], main_variant: str | No
 RANK_GROUP = ("benchmark", "split", "model", "evaluator_variant")  # only these rows are compared
 
 
-def _rank(rows: list[dict[str, Any]]) -> None:
-    """Pareto layers per (benchmark, split, model, evaluator variant) among comparable unlearned rows."""
+def _rank_groups(rows: list[dict[str, Any]]) -> dict[tuple, list[dict[str, Any]]]:
+    """RANK_GROUP key -> its comparable unlearned rows (the rows that are ranked against each other)."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         if row["comparable"] and row["role"] == "unlearned":
             groups[tuple(row[key] for key in RANK_GROUP)].append(row)
-    for members in groups.values():
+    return groups
+
+
+def _rank(rows: list[dict[str, Any]]) -> None:
+    """Pareto layers per (benchmark, split, model, evaluator variant) among comparable unlearned rows."""
+    for members in _rank_groups(rows).values():
         points = {}
         for row in members:
             fdir = headline.metric_direction(row["forget_metric"])
@@ -205,16 +217,69 @@ def main_variants(documents: list[tuple[Path, dict[str, Any]]]) -> dict[str, str
             for benchmark, found in sorted(variants.items())}
 
 
+def _definition(benchmark: str):
+    """The benchmark interface object (None for a benchmark this checkout does not define)."""
+    module = headline._benchmarks()
+    return None if module is None else module.BENCHMARKS.get(benchmark)
+
+
+def _reference_rows(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
+    """(benchmark, split, model, evaluator variant, role) -> the reference row of that role."""
+    return {tuple(row[key] for key in RANK_GROUP) + (row["role"],): row
+            for row in rows if row["role"] in contract.REFERENCE_ROLES}
+
+
+def _matched_columns(rows: list[dict[str, Any]], by_row: dict[str, list[tuple[Path, dict]]]) -> None:
+    references = _reference_rows(rows)
+    for row in rows:
+        definition = _definition(row["benchmark"])
+        spec = getattr(definition, "matched", None)
+        group = tuple(row[key] for key in RANK_GROUP)
+        target_row = references.get(group + ("target",))
+        target = None if target_row is None else {
+            key.removeprefix("metric:"): value for key, value in target_row.items()
+            if key.startswith("metric:") and key.count(":") == 1}
+        reference_value = None
+        if spec is not None and spec.reference is not None:
+            reference_row = references.get(group + (spec.reference,))
+            reference_value = None if reference_row is None else reference_row.get(f"metric:{spec.metric}")
+        row.update(matched.row_columns(row, [d for _, d in by_row[row["row_id"]]], spec, reference_value, target))
+
+
+def _significance_groups(rows: list[dict[str, Any]], by_row: dict[str, list[tuple[Path, dict]]]) -> None:
+    """forget_group / utility_group per rank group of comparable unlearned rows; also matched_rank."""
+    references = _reference_rows(rows)
+    tables = significance.TableCache()
+    for row in rows:
+        row["forget_group"] = row["utility_group"] = None
+    for key, members in _rank_groups(rows).items():
+        matched.rank(members)
+        definition = _definition(key[0])
+        if definition is None:
+            continue
+        reference_tables = {}
+        for role in contract.REFERENCE_ROLES:
+            reference = references.get(key + (role,))
+            if reference is not None:
+                table = tables.get(by_row[reference["row_id"]][0][0].parent)
+                if table is not None:
+                    reference_tables[role] = table
+        significance.annotate_group(definition, members, by_row, reference_tables, tables)
+
+
 def aggregate(documents: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
-    by_row: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for _, document in documents:
-        by_row[row_id(document)].append(document)
+    by_row: dict[str, list[tuple[Path, dict[str, Any]]]] = defaultdict(list)
+    for path, document in documents:
+        by_row[row_id(document)].append((Path(path), document))
     main = main_variants(documents)
     rows = []
     for rid in sorted(by_row):
-        seeds = sorted(by_row[rid], key=lambda d: d["identity"]["seed"])
+        by_row[rid].sort(key=lambda item: item[1]["identity"]["seed"])
+        seeds = [document for _, document in by_row[rid]]
         rows.append(_aggregate_row(rid, seeds, main[seeds[0]["identity"]["benchmark"]]))
     _rank(rows)
+    _matched_columns(rows, by_row)
+    _significance_groups(rows, by_row)
     return rows
 
 

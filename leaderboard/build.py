@@ -19,7 +19,8 @@ from common import atomic
 from leaderboard import aggregate, page, published, versioning
 
 TABLE_FILES = ("leaderboard.parquet", "leaderboard.csv", "leaderboard.json")
-INTEGER_COLUMNS = ("n_seeds", "item_cap", "pareto_rank")
+INTEGER_COLUMNS = ("n_seeds", "item_cap", "pareto_rank", "matched_rank")
+FLOAT_COLUMNS = ("matched_level", "utility_at_matched", "utility_at_matched_ci_low", "utility_at_matched_ci_high")
 # A spreadsheet runs a cell that starts with one of these as a formula (CSV injection); submitted
 # text (display names, flags, hardware labels) reaches the CSV, so such cells get a leading quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -47,7 +48,7 @@ def table_frame(canonical: list[dict[str, Any]], columns: list[str]) -> pd.DataF
         frame[column] = frame[column].astype("Int64")
     frame["comparable"] = frame["comparable"].astype(bool)
     for column in columns:
-        if column.startswith(("metric:", "cost:")):
+        if column.startswith(("metric:", "cost:")) or column in FLOAT_COLUMNS:
             frame[column] = frame[column].astype("float64")
     return frame
 

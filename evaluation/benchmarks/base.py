@@ -194,6 +194,20 @@ class Benchmark:
         """A reference model's evaluation (the output folder of `ubench evaluate` on it)."""
         raise ValueError(f"benchmark {self.name!r} takes no reference evaluation")
 
+    def metric_from_items(self, metric: str, table, draw: Callable[[str, int], Any], *, split: str,
+                          evaluator: dict[str, Any], references: dict[str, Any]):
+        """Headline metric `metric` recomputed from item samples of one evaluation's per-item table
+        (its `per_item.parquet`), for the leaderboard's paired bootstrap. Only the benchmark knows
+        its per-item columns and how a metric aggregates them.
+
+        `draw(item_set, n)` returns a (samples, n) integer array of positions into the n items of
+        one item set in the benchmark's fixed item order; every model of a comparison gets the same
+        positions for the same set (paired), and each set is drawn independently. `references` maps
+        a reference role ("target", "retain") to that model's per-item table where one exists.
+        Returns a float array of shape (samples,). Raises ValueError when the table cannot give
+        `metric` (missing item set or reference)."""
+        raise NotImplementedError(f"benchmark {self.name!r} cannot recompute {metric!r} from per-item data")
+
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "description": self.description,
                 "splits": list(self.splits), "variants": list(self.variants),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from evaluation.benchmarks import tofu, tofu_tiny
+from evaluation.benchmarks import tofu, tofu_resample, tofu_tiny
 from evaluation.benchmarks.base import (RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel, qa_pairs)
 from evaluation.metrics.registry import METRICS as TOFU_METRICS
@@ -37,6 +37,7 @@ class Tofu(Benchmark):
     # forget probability), while forget_prob falls monotonically from 0.97 (target) to 0.10 (retain).
     matched = MatchedLevel("forget_prob", reference=RETAIN, text="the retain model's forget probability")
     metrics = tuple(TOFU_METRICS.values())
+    metric_from_items = tofu_resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
     data_subdir = "tofu"
     fine_tunes_by_default = True
     tiny_finetune_preset = "tofu-tiny"

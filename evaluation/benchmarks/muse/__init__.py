@@ -12,7 +12,7 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import (RETAIN, TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel)
-from evaluation.benchmarks.muse import tiny
+from evaluation.benchmarks.muse import resample, tiny
 from evaluation.metrics.registry import CLOSER_TO_ZERO, HIGHER, LOWER, MetricInfo
 
 HUB_IDS = {"news": "muse-bench/MUSE-News", "books": "muse-bench/MUSE-Books"}
@@ -43,6 +43,7 @@ class Muse(Benchmark):
     matched = MatchedLevel("knowmem_forget", reference=RETAIN,
                            text="the retrained model's KnowMem on the forget set")
     metrics = MUSE_METRICS
+    metric_from_items = resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
     data_subdir = "muse"
     fine_tunes_by_default = False  # muse-bench publishes the Llama-2 target and retrain models
     tiny_finetune_preset = "muse-tiny"

@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
+from evaluation.benchmarks.rwku import resample
 from evaluation.metrics.registry import HIGHER, LOWER, MetricInfo
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
@@ -76,6 +77,7 @@ class Rwku(Benchmark):
     matched = MatchedLevel("forget_all", reference=TARGET, scale=0.5,
                            text="half the target model's forget score (mean of FB, QA, AA)")
     metrics = METRICS
+    metric_from_items = resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
     data_subdir = "rwku"
     fine_tunes_by_default = False
     tiny_finetune_preset = "rwku-tiny"

@@ -1,0 +1,104 @@
+"""TOFU metrics from item samples (`Benchmark.metric_from_items`), the same formulas as
+`tofu_eval.aggregate` (metrics.md §1.3) on resampled items:
+
+- `<set>_prob`, `<set>_rouge`, `<set>_truth_ratio` for set forget / retain / ra / wf: means over one
+  item sample (RA / WF probabilities are the with-options ones; the forget truth ratio is
+  mean min(R, 1/R), the others mean max(0, 1 - R));
+- `model_utility`: harmonic mean of the nine retain / RA / WF values (0 when any is 0), each of the
+  three sets drawn independently;
+- `forget_quality`: p-value of the two-sided KS test of the sampled forget truth ratios against the
+  retain model's forget truth ratios. The retain model's values are held FIXED (its full set, not
+  resampled): forget quality is defined against one reference model, and the bootstrap measures
+  how much the unlearned model's own number moves with the item sample, as its paired difference
+  to another unlearned model does.
+
+The KS statistic of every sample is computed at once from ranks in the pooled values; its p-value
+depends only on (statistic, n, m), so scipy's `ks_2samp` runs once per distinct statistic.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from evaluation.benchmarks import resampling
+
+SETS = ("forget", "retain", "ra", "wf")
+UTILITY_SETS = ("retain", "ra", "wf")
+KINDS = ("prob", "rouge", "truth_ratio")
+COMPONENTS = tuple(f"{s}_{k}" for s in SETS for k in KINDS)
+
+
+def _component(table, name: str, draw) -> np.ndarray:
+    eval_set, kind = name.split("_", 1)
+    if kind == "prob":
+        return resampling.set_mean(table, eval_set, "prob_options" if eval_set in ("ra", "wf") else "prob", draw)
+    if kind == "rouge":
+        return resampling.set_mean(table, eval_set, "rougeL_recall", draw)
+    ratios = resampling.values(table, eval_set, "truth_ratio")
+    per_item = np.minimum(ratios, 1.0 / ratios) if eval_set == "forget" else np.maximum(0.0, 1.0 - ratios)
+    return resampling.sample_mean(per_item, draw(eval_set, len(per_item)))
+
+
+def harmonic_mean_or_zero(components: np.ndarray) -> np.ndarray:
+    """(k, samples) -> (samples,): k / Σ 1/x per sample, 0 where any component is <= 0."""
+    positive = np.all(components > 0, axis=0)
+    safe = np.where(components > 0, components, 1.0)
+    return np.where(positive, components.shape[0] / np.sum(1.0 / safe, axis=0), 0.0)
+
+
+def ks_statistics(sample: np.ndarray, positions: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Two-sample KS numerators max_x |m·count_sample(<=x) - n·count_reference(<=x)| (statistic
+    times n·m, exact integers) for every drawn sample of `sample` against the fixed `reference`."""
+    n, m = positions.shape[1], len(reference)
+    grid = np.unique(np.concatenate([sample, reference]))
+    size = len(grid)
+    sample_rank = np.searchsorted(grid, sample)[positions]                       # (samples, n)
+    rows = np.arange(positions.shape[0])[:, None] * size
+    counts = np.bincount((rows + sample_rank).ravel(), minlength=positions.shape[0] * size)
+    cumulative = np.cumsum(counts.reshape(positions.shape[0], size), axis=1)
+    reference_cumulative = np.cumsum(np.bincount(np.searchsorted(grid, reference), minlength=size))
+    return np.max(np.abs(cumulative * m - reference_cumulative * n), axis=1)
+
+
+_PVALUES: dict[tuple[int, int, int], float] = {}  # (n, m, statistic × n·m) -> p-value, across calls
+
+
+def forget_quality(sample: np.ndarray, positions: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    from scipy import stats
+
+    statistics = ks_statistics(sample, positions, reference)
+    n, m = positions.shape[1], len(reference)
+    pvalues = np.empty(len(statistics))
+    for value in np.unique(statistics):
+        where = np.flatnonzero(statistics == value)
+        key = (n, m, int(value))
+        if key not in _PVALUES:
+            # scipy's p-value is a function of (statistic, n, m): one test per distinct statistic
+            _PVALUES[key] = float(stats.ks_2samp(sample[positions[where[0]]], reference).pvalue)
+        pvalues[where] = _PVALUES[key]
+    return pvalues
+
+
+def _retain_forget_ratios(table, references) -> np.ndarray:
+    retain = references.get("retain")
+    if retain is None:
+        raise ValueError("forget quality needs the retain model's per-item table (reference/retain/per_item.parquet)")
+    mine, theirs = resampling.item_set(table, "forget"), resampling.item_set(retain, "forget")
+    if mine["question"].tolist() != theirs["question"].tolist():
+        raise ValueError("the retain model's per-item table covers other forget questions; evaluate both "
+                         "models on the same split with the same evaluator variant")
+    return theirs["truth_ratio"].to_numpy(dtype=np.float64)
+
+
+def metric_from_items(benchmark, metric, table, draw, *, split, evaluator, references):
+    if metric in COMPONENTS:
+        return _component(table, metric, draw)
+    if metric == "model_utility":
+        names = [f"{s}_{k}" for s in UTILITY_SETS for k in KINDS]
+        return harmonic_mean_or_zero(np.stack([_component(table, name, draw) for name in names]))
+    if metric == "forget_quality":
+        reference = _retain_forget_ratios(table, references)
+        sample = resampling.values(table, "forget", "truth_ratio")
+        if not (np.all(np.isfinite(sample)) and np.all(np.isfinite(reference))):
+            raise ValueError("forget truth ratios must be finite for the KS test")
+        return forget_quality(sample, draw("forget", len(sample)), reference)
+    raise resampling.unknown_metric(benchmark, metric, COMPONENTS + ("model_utility", "forget_quality"))
