@@ -70,20 +70,20 @@ def _number(value: Any) -> float | None:
 
 
 def seed_points(start: dict[str, float] | None, document: dict[str, Any],
-                names: tuple[str, str]) -> list[tuple[float, float, float]] | None:
-    """[(step, value of names[0], value of names[1])] of one seed: step 0 from `start` (the target
-    row's metrics) when given, then the trajectory points; points missing either value are left
+                names: tuple[str, ...]) -> list[tuple[float, ...]] | None:
+    """[(step, value of names[0], value of names[1], ...)] of one seed: step 0 from `start` (the
+    target row's metrics) when given, then the trajectory points; points missing any value are left
     out. None when the seed has no trajectory block."""
     trajectory = document.get("trajectory")
     if not isinstance(trajectory, dict) or not trajectory.get("points"):
         return None
     points = []
     if start is not None:
-        points.append((0.0, _number(start.get(names[0])), _number(start.get(names[1]))))
+        points.append((0.0, *(_number(start.get(name)) for name in names)))
     for point in trajectory["points"]:
         metrics = point.get("metrics", {})
-        points.append((float(point["step"]), _number(metrics.get(names[0])), _number(metrics.get(names[1]))))
-    return [p for p in points if p[1] is not None and p[2] is not None]
+        points.append((float(point["step"]), *(_number(metrics.get(name)) for name in names)))
+    return [p for p in points if all(v is not None for v in p[1:])]
 
 
 def status_text(reached: int, with_level: int) -> str:
@@ -94,19 +94,20 @@ def status_text(reached: int, with_level: int) -> str:
     return f"reached {reached}/{with_level} seeds"
 
 
-def mean_curve(curves: Iterable[list[tuple[float, float, float]]]) -> str | None:
-    """JSON [[step, forget, utility], ...]: per step, the mean over the seeds that have that step."""
-    by_step: dict[float, list[tuple[float, float]]] = {}
+def mean_curve(curves: Iterable[list[tuple[float, ...]]]) -> str | None:
+    """JSON [[step, forget, utility(, matched)], ...]: per step, the mean of each value over the
+    seeds that have that step."""
+    by_step: dict[float, list[tuple[float, ...]]] = {}
     for curve in curves:
-        for step, forget, utility in curve:
-            by_step.setdefault(step, []).append((forget, utility))
+        for step, *values in curve:
+            by_step.setdefault(step, []).append(tuple(values))
     if not by_step:
         return None
     rows = []
     for step in sorted(by_step):
         values = by_step[step]
         rows.append([int(step) if float(step).is_integer() else step,
-                     sum(v[0] for v in values) / len(values), sum(v[1] for v in values) / len(values)])
+                     *(sum(v[i] for v in values) / len(values) for i in range(len(values[0])))])
     return json.dumps(rows, separators=(",", ":"))
 
 
@@ -126,7 +127,10 @@ def row_columns(row: dict[str, Any], seeds: list[dict[str, Any]], spec,
         return out
     forget, utility = row["forget_metric"], row["utility_metric"]
     if forget is not None and utility is not None:
-        curves = [seed_points(target, d, (forget, utility)) for d in seeds]
+        # a fourth value, the matched metric, when it is not the forget axis (TOFU: forget_prob), so
+        # the page can draw the curve against the level it is matched on
+        names = (forget, utility) + ((spec.metric,) if spec is not None and spec.metric != forget else ())
+        curves = [seed_points(target, d, names) for d in seeds]
         out["curve"] = mean_curve(c for c in curves if c)
     if spec is None or out["matched_level"] is None or utility is None:
         out["matched_status"] = NO_LEVEL

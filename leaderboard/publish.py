@@ -118,7 +118,7 @@ def dataset_card(repo_id: str, record: dict[str, Any], changelog: str, space_id:
         "table format 3 on, `utility_at_matched` (with `_ci_low`/`_ci_high`, `matched_status`, "
         "`matched_rank`) is the utility where a run first reaches the benchmark's matched forgetting "
         "level (`matched_metric`, `matched_level`, `matched_text`), `curve` the run's trajectory "
-        "as JSON `[[step, forget, utility], ...]`, and `forget_group`/`utility_group` are "
+        "as JSON `[[step, forget, utility(, matched metric)], ...]`, and `forget_group`/`utility_group` are "
         "significance letters (rows sharing a letter do not differ at 95%).\n\n"
         "```python\nfrom datasets import load_dataset\n"
         f"table = load_dataset(\"{repo_id}\", revision=\"{tag_name(record['version'])}\")\n```\n\n"

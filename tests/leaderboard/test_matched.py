@@ -86,8 +86,10 @@ def test_seeds_that_partly_reach_the_level_say_so_and_average_the_ones_that_did(
     assert out["utility_at_matched_ci_low"] is None  # one seed: no interval
     assert out["matched_level"] == pytest.approx(0.3) and out["matched_metric"] == "forget_prob"
     assert out["matched_text"] == SPEC.text
-    assert json.loads(out["curve"]) == [[0, 0.001, 0.8], [10, pytest.approx(0.01), pytest.approx(0.65)],
-                                        [20, pytest.approx(0.125), pytest.approx(0.5)]]
+    # [step, forget_quality, model_utility, forget_prob]: the matched metric rides along as a 4th value
+    assert json.loads(out["curve"]) == [[0, 0.001, 0.8, 0.9],
+                                        [10, pytest.approx(0.01), pytest.approx(0.65), pytest.approx(0.55)],
+                                        [20, pytest.approx(0.125), pytest.approx(0.5), pytest.approx(0.25)]]
 
 
 def test_statuses_for_all_none_missing_trajectory_and_missing_level():
@@ -111,7 +113,7 @@ def test_without_a_target_row_the_curve_starts_at_the_first_trajectory_point():
     a = seed_document(0, [(10, 0.2, 0.6, 0.1), (20, 0.1, 0.5, 0.2)])
     out = matched.row_columns(ROW, [a], SPEC, 0.3, None)
     assert out["utility_at_matched"] == pytest.approx(0.6)  # crossing at the first point
-    assert json.loads(out["curve"])[0] == [10, pytest.approx(0.1), pytest.approx(0.6)]
+    assert json.loads(out["curve"])[0] == [10, pytest.approx(0.1), pytest.approx(0.6), pytest.approx(0.2)]
 
 
 def test_the_table_gets_levels_utilities_and_ranks_from_the_reference_and_target_rows(tmp_path):
@@ -142,7 +144,7 @@ def test_the_table_gets_levels_utilities_and_ranks_from_the_reference_and_target
         {"simnpo": 1, "npo": 2, "ga": 3, "graddiff": None}
     assert rows["graddiff"]["matched_status"] == "no trajectory"
     assert rows["target"]["matched_status"] is None and rows["target"]["matched_rank"] is None
-    assert json.loads(rows["ga"]["curve"])[0] == [0, 0.001, 0.8]
+    assert json.loads(rows["ga"]["curve"])[0] == [0, 0.001, 0.8, 0.9]
 
 
 def test_a_build_has_table_format_3_and_the_matched_columns_typed(tmp_path):
