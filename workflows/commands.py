@@ -149,7 +149,7 @@ def _target_card(target: str) -> dict[str, Any]:
 
 def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
                  out_dir: str | Path, *, variant: str | None = None, retain_reference: str | None = None,
-                 batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
+                 batch_size: int = 32, progress: bool = True, generation_backend: str = "auto") -> dict[str, Any]:
     """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated."""
     identity = {"role": "unlearned", "model": spec["model"], "method": spec["objective"],
                 "rectifier": spec["rectifier"], "parametrization": spec.get("parametrization", "full"),
@@ -161,7 +161,8 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
 
     return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
                         retain_reference=retain_reference, train_result=str(train_result),
-                        identity=identity, batch_size=batch_size, progress=progress)
+                        identity=identity, batch_size=batch_size, progress=progress,
+                        generation_backend=generation_backend)
 
 
 def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],
@@ -259,7 +260,8 @@ def _unlearn(args) -> int:
 def _evaluate_run(args) -> int:
     document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
                             variant=args.variant, retain_reference=args.retain_reference,
-                            batch_size=args.batch_size, progress=not args.quiet)
+                            batch_size=args.batch_size, progress=not args.quiet,
+                            generation_backend=args.generation_backend)
     from evaluation.cli import summary_metrics
 
     print(json.dumps({"out": args.out, "status": document["status"],
@@ -302,6 +304,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="evaluator variant of the benchmark (default: the benchmark's own default)")
     ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
     ev.add_argument("--batch-size", type=int, default=32)
+    from evaluation.cli import add_generation_backend_arg
+
+    add_generation_backend_arg(ev)
     ev.add_argument("--out", required=True, help="run folder for metrics.json and per_item.parquet")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_evaluate_run)
