@@ -70,15 +70,6 @@ def test_a_computed_register_name_is_refused_naming_the_file_and_line(tmp_path, 
         Registry("thing", package, "THINGS").names()
 
 
-def test_a_name_declared_in_two_files_is_refused(tmp_path, monkeypatch):
-    package = _package(tmp_path, monkeypatch, {
-        "a": "@registry.THINGS.register('same')\nclass A: ...\n",
-        "b": "THINGS.register('same')(object)\nOTHER.register('not-mine')\n",
-    })
-    with pytest.raises(ValueError, match=r"thing 'same' is registered twice \(fake_methods\.a and fake_methods\.b\)"):
-        Registry("thing", package, "THINGS").names()
-
-
 def test_source_declarations_are_found_in_decorators_and_plain_calls(tmp_path, monkeypatch):
     package = _package(tmp_path, monkeypatch, {
         "a": "@registry.THINGS.register('x')\nclass A: ...\n",
@@ -88,3 +79,6 @@ def test_source_declarations_are_found_in_decorators_and_plain_calls(tmp_path, m
     assert table.names() == ["x", "y"] and "x" in table and "not-mine" not in table
     with pytest.raises(KeyError, match="unknown thing 'z'; available: x, y"):
         table.get("z")
+    (tmp_path / package / "c.py").write_text("THINGS.register('x')(object)\n")
+    with pytest.raises(ValueError, match=r"thing 'x' is registered twice \(fake_methods\.a and fake_methods\.c\)"):
+        Registry("thing", package, "THINGS").names()
