@@ -14,7 +14,9 @@ min_version("8.20")
 
 
 # Parsed once by our loader first: Snakemake's own message for a YAML syntax error names neither
-# the file nor the line (workflows.grid.load_yaml does).
+# the file nor the line (workflows.grid.load_yaml does). Files given with --configfile cannot be
+# helped here: Snakemake 9 loads them in its command line (ConfigSettings, snakemake/settings/types.py)
+# before this file runs, so the README points to `ubench config check --configfile F` for the line.
 from workflows.grid import load_yaml
 
 load_yaml(os.path.join(workflow.basedir, "config", "default.yaml"))

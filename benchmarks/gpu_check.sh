@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The GPU checks of issue #13, prepared to run unchanged on one GPU in <= 8 minutes with no network:
+# The GPU checks of issues #13 and #16, prepared to run unchanged on one GPU in <= 11 minutes with no network:
 #   1. the CUDA/bf16 tests (tests marked `gpu`, skipped elsewhere) and the collectives-device test;
 #   2. single-GPU FSDP2 through `accelerate launch` (benchmarks/fsdp_check.py: none / GRU / NPO+PCGrad,
 #      bf16 compute, sharded reference, full-state gather);
 #   3. rectifier step time and peak memory on a random ~1B Llama (no download) for none/gru/pcgrad/sago
 #      next to the memory plan (benchmarks/bench_memory.py --device cuda);
-#   4. the evaluation harness throughput (benchmarks/bench_eval.py).
+#   4. the evaluation harness throughput (benchmarks/bench_eval.py);
+#   5. the generation engines, transformers vs vLLM (benchmarks/generation_backends_gpu.py): tokens/s,
+#      the sample check and identical outputs on the tiny Llama, a random ~1B Llama and, when
+#      GEN_CHECK_MODEL names a local HF folder, that real model (vLLM row says why when not installed).
 # Figures go to benchmarks/results/ (and $OUT when set). Usage:
 #   benchmarks/gpu_check.sh              on a GPU machine
 #   benchmarks/gpu_check.sh --cpu-smoke  the same steps with tiny sizes on CPU (validates the script)
@@ -39,12 +42,14 @@ if [ $SMOKE = 0 ]; then
        --intermediate 5632 --heads 16 --vocab 32000 --batch-size 4 --length 512 --steps 6 \
        --compute-dtype bfloat16 --tag cuda-1b
   step "eval throughput" 90 "$PY" benchmarks/bench_eval.py
+  step "generation backends" 180 "$PY" benchmarks/generation_backends_gpu.py --prompts 128
 else
   step "cuda tests (skip on CPU)" 60 "$PY" -m pytest -q -m gpu tests/methods/test_cuda.py
   step "fsdp check, one CPU process" 120 nice -n 10 "$PY" benchmarks/fsdp_check.py --tiny
   step "rectifier bench tiny" 120 nice -n 10 "$PY" benchmarks/bench_memory.py --hidden 128 --layers 2 \
        --intermediate 256 --heads 4 --vocab 512 --tag cpu-smoke
+  step "generation backends tiny" 60 nice -n 10 "$PY" benchmarks/generation_backends_gpu.py --cpu-smoke
 fi
-[ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp "$LOG" "$RESULTS"/memory-*.* "$RESULTS"/fsdp_check*.json "$OUT"/ 2>/dev/null || true
+[ -n "${OUT:-}" ] && mkdir -p "$OUT" && cp "$LOG" "$RESULTS"/memory-*.* "$RESULTS"/fsdp_check*.json "$RESULTS"/generation_backends*.json "$OUT"/ 2>/dev/null || true
 echo "gpu_check: $([ $status = 0 ] && echo all steps ok || echo some steps FAILED) (log: $LOG)"
 exit $status

@@ -21,6 +21,15 @@ def summary_metrics(metrics: dict) -> dict:
     return shown
 
 
+def add_generation_backend_arg(parser) -> None:
+    from evaluation import backends
+
+    parser.add_argument("--generation-backend", default="auto", choices=backends.CHOICES,
+                        help="engine of the greedy generation pass: vllm when installed (extra [vllm]), a CUDA "
+                             "GPU is present and the model is a plain HF checkpoint, checked against transformers "
+                             "on the first prompts (auto falls back to transformers, recording why)")
+
+
 def _evaluate(args) -> int:
     from evaluation import evaluate
 
@@ -28,7 +37,7 @@ def _evaluate(args) -> int:
         args.model, args.benchmark, args.data, args.split, args.variant, args.out,
         retain_reference=args.retain_reference, train_result=args.train_result,
         identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size,
-        progress=not args.quiet, prompt_format=args.prompt_format)
+        progress=not args.quiet, prompt_format=args.prompt_format, generation_backend=args.generation_backend)
     print(json.dumps({"out": args.out, "metrics": summary_metrics(document["metrics"]),
                       "cost": document["cost"]}, indent=2))
     return 0
@@ -103,6 +112,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="identity fields: role, method, rectifier, parametrization, seed, model, "
                          "hyperparameters (JSON)")
     ev.add_argument("--batch-size", type=int, default=32)
+    add_generation_backend_arg(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_evaluate)
 

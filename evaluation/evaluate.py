@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from common import atomic, contract, provenance
-from evaluation import benchmarks, models
+from evaluation import backends, benchmarks, models
 from evaluation.benchmarks.base import EvalContext
 
 COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes", "trainable_parameters",
@@ -52,7 +52,7 @@ def cost_from_train_result(path: str | Path | None) -> dict:
 def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str | None,
         out_dir: str | Path, *, retain_reference: str | None = None, train_result: str | None = None,
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
-        prompt_format: str | None = None, dtype: str | None = None) -> dict:
+        prompt_format: str | None = None, dtype: str | None = None, generation_backend: str = "auto") -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
@@ -72,8 +72,12 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     load_seconds = time.perf_counter() - start
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
-    output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
-                                        batch_size=batch_size, progress=progress, role=ident["role"]))
+    with backends.request(generation_backend) as made:  # evaluation/backends: transformers or vLLM
+        output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
+                                            batch_size=batch_size, progress=progress, role=ident["role"]))
+    selection = backends.summary(made, generation_backend)
+    output.result["evaluator"].setdefault("generation_backend", selection["backend"])  # TOFU names its decoder
+    output.result["evaluator"]["generation_backend_selection"] = selection
     cost = {**cost_from_train_result(train_result), **output.cost, "load_seconds": round(load_seconds, 3),
             "eval_seconds": round(time.perf_counter() - start, 3)}
     document = {"identity": ident, **output.result, "cost": cost,

@@ -20,9 +20,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from evaluation import backends
 from evaluation.encoding import IGNORE_INDEX, encode_prompt_continuation, pad_batch
 from evaluation.greedy import cache_keyword, greedy_decode, plain_greedy_model
 
+VLLM_BATCH_SIZE = 4096  # prompts handed to vLLM per call (it schedules them itself)
 MINKPP_VARIANCE_FLOOR = 1e-6  # OU clamps σ_t² here so near-deterministic positions do not divide by 0
 
 
@@ -77,6 +79,9 @@ class Harness:
     generation_seconds: float = 0.0
     # drop finished rows from the batch (evaluation.greedy); False: model.generate keeps them to the end
     evict_finished: bool = True
+    # generation engine: auto | transformers | vllm (evaluation.backends); None: the process's request
+    backend: str | None = None
+    selection: backends.Selection | None = None
     seconds: float = 0.0
     _scores: dict = field(default_factory=dict, repr=False)
     _generations: dict = field(default_factory=dict, repr=False)
@@ -232,7 +237,7 @@ class Harness:
         bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress or not prompts,
                    leave=False)
         try:
-            for chunk in self._batches(prompts, lengths, self.gen_batch_size):
+            for chunk in self._batches(prompts, lengths, self._generation_batch_size()):
                 inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
                 rows.update(zip(chunk, self._greedy(inputs["input_ids"], inputs["attention_mask"], budget, stop_ids)))
                 bar.update(len(chunk))
@@ -245,7 +250,39 @@ class Harness:
 
     @property
     def generation_backend(self) -> str:
+        if self.selection is not None and self.selection.backend == "vllm":
+            return "vllm"
         return "greedy-evict" if self.evict_finished and plain_greedy_model(self.model) else "transformers-generate"
+
+    def _select_backend(self) -> backends.Selection:
+        if self.selection is None:
+            self.selection = backends.select(self.backend or backends.requested(), self.model)
+        return self.selection
+
+    def _generation_batch_size(self) -> int:
+        # vLLM batches continuously: hand it many prompts at once, unless the legacy budget depends on
+        # the padded width of each batch (gen_max_length), which must stay as transformers forms it
+        if self._select_backend().backend == "vllm" and not self.gen_max_length:
+            return max(self.gen_batch_size, VLLM_BATCH_SIZE)
+        return self.gen_batch_size
+
+    def _external_generator(self, input_ids, attention_mask, budget: int, stop_ids: list[int]):
+        """The vLLM generator once its greedy rows on the first prompts match transformers', else None."""
+        selection = self._select_backend()
+        if selection.backend != "vllm":
+            return None
+        if selection.sample_check is None:
+            count = min(backends.SAMPLE_PROMPTS, input_ids.shape[0])
+            reference = self._transformers_greedy(input_ids[:count], attention_mask[:count], budget, stop_ids)
+            candidate = selection.generator.generate(unpadded(input_ids[:count], attention_mask[:count]),
+                                                     budget, stop_ids)
+            selection.sample_check = backends.compare_sample(reference, candidate, stop_ids)
+            if not selection.sample_check["passed"]:
+                check = selection.sample_check
+                selection.fall_back(f"sample check failed: {check['differing']} of {check['prompts']} prompts differ "
+                                    f"from transformers within their first {check['compare_tokens']} tokens")
+                return None
+        return selection.generator
 
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, budget: int | None = None,
                 stop_ids: list[int] | None = None) -> list[list[int]]:
@@ -255,7 +292,18 @@ class Harness:
         if budget is None:
             budget = (self.gen_max_length - input_ids.shape[1]) if self.gen_max_length else self.max_new_tokens
         stop_ids = list(stop_ids) if stop_ids is not None else self.stop_ids()
-        if self.generation_backend == "greedy-evict":
+        generator = self._external_generator(input_ids, attention_mask, budget, stop_ids)
+        if generator is not None:
+            return generator.generate(unpadded(input_ids, attention_mask), budget, stop_ids)
+        rows = []  # a vLLM-sized batch after a failed sample check runs in transformers-sized pieces
+        for start in range(0, input_ids.shape[0], self.gen_batch_size):
+            piece = slice(start, start + self.gen_batch_size)
+            rows += self._transformers_greedy(input_ids[piece], attention_mask[piece], budget, stop_ids)
+        return rows
+
+    def _transformers_greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, budget: int,
+                             stop_ids: list[int]) -> list[list[int]]:
+        if self.evict_finished and plain_greedy_model(self.model):
             tokens, _ = greedy_decode(self.model, input_ids, attention_mask, budget, stop_ids)
             return tokens
         output = self.model.generate(input_ids=input_ids, attention_mask=attention_mask, do_sample=False,
@@ -398,7 +446,7 @@ class Harness:
         bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
         for budget in sorted({n for _, n in todo}):
             group = [r for r in todo if r[1] == budget]
-            for chunk in self._batches(group, [len(ids) for ids, _ in group], self.gen_batch_size):
+            for chunk in self._batches(group, [len(ids) for ids, _ in group], self._generation_batch_size()):
                 input_ids, mask = left_pad([torch.tensor(ids, dtype=torch.long) for ids, _ in chunk], tok.pad_token_id)
                 new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget)
                 self.tokens_generated += sum(len(t) for t in new_tokens)
@@ -411,6 +459,11 @@ class Harness:
         self.generation_seconds += time.perf_counter() - begin
         self.seconds += time.perf_counter() - begin
         return {r: self._generations[("ids", r)] for r in requests}
+
+
+def unpadded(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[list[int]]:
+    """The real tokens of each row of a padded batch (token-id prompts for an external engine)."""
+    return [row[mask.bool()].tolist() for row, mask in zip(input_ids.cpu(), attention_mask.cpu())]
 
 
 def left_pad(rows: list[torch.Tensor], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

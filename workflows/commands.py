@@ -149,7 +149,7 @@ def _target_card(target: str) -> dict[str, Any]:
 
 def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
                  out_dir: str | Path, *, variant: str | None = None, retain_reference: str | None = None,
-                 batch_size: int = 32, progress: bool = True) -> dict[str, Any]:
+                 batch_size: int = 32, progress: bool = True, generation_backend: str = "auto") -> dict[str, Any]:
     """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated."""
     identity = {"role": "unlearned", "model": spec["model"], "method": spec["objective"],
                 "rectifier": spec["rectifier"], "parametrization": spec.get("parametrization", "full"),
@@ -162,7 +162,8 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
     gates = _grun_gates(spec, model, data_dir) if identity["parametrization"] == "grun" else None
     document = evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
                             retain_reference=retain_reference, train_result=str(train_result),
-                            identity=identity, batch_size=batch_size, progress=progress)
+                            identity=identity, batch_size=batch_size, progress=progress,
+                            generation_backend=generation_backend)
     if gates is not None:
         from methods.parametrizations import grun_gates
 
@@ -249,6 +250,13 @@ def _config_show(args) -> int:
     return 0
 
 
+def _config_check(args) -> int:
+    g = _load_grid(args.configfile, args.config)
+    names = ", ".join(args.configfile) or "config/default.yaml"
+    print(f"{names}: ok ({len(g.runs)} runs, {len(g.references)} reference model sets)")
+    return 0
+
+
 def _plan_memory(args) -> int:
     from methods import memory_plan
 
@@ -266,7 +274,8 @@ def _unlearn(args) -> int:
 def _evaluate_run(args) -> int:
     document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
                             variant=args.variant, retain_reference=args.retain_reference,
-                            batch_size=args.batch_size, progress=not args.quiet)
+                            batch_size=args.batch_size, progress=not args.quiet,
+                            generation_backend=args.generation_backend)
     from evaluation.cli import summary_metrics
 
     print(json.dumps({"out": args.out, "status": document["status"],
@@ -309,6 +318,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="evaluator variant of the benchmark (default: the benchmark's own default)")
     ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
     ev.add_argument("--batch-size", type=int, default=32)
+    from evaluation.cli import add_generation_backend_arg
+
+    add_generation_backend_arg(ev)
     ev.add_argument("--out", required=True, help="run folder for metrics.json and per_item.parquet")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_evaluate_run)
@@ -335,10 +347,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_args(pm)
     pm.set_defaults(func=_plan_memory)
 
-    cfg = subparsers.add_parser("config", help="config utilities (show)")
+    cfg = subparsers.add_parser("config", help="config utilities (show, check)")
     cfg_sub = cfg.add_subparsers(dest="config_command", metavar="<config command>", required=True)
     show = cfg_sub.add_parser("show", formatter_class=fmt, help="print the merged, validated config",
                               description="The config Snakemake sees: default.yaml with --configfile "
                                           "files stacked on top, validated against the schema.")
     add_config_args(show)
     show.set_defaults(func=_config_show)
+    check = cfg_sub.add_parser(
+        "check", formatter_class=fmt, help="check config files; a YAML error names file:line:column",
+        description="Every load-time check of `snakemake -n` (YAML syntax, schema, names, arguments) without "
+                    "planning the DAG. Snakemake reads --configfile files before the Snakefile runs and reports "
+                    "a YAML syntax error without its line (only --verbose shows it): run this instead.")
+    add_config_args(check)
+    check.set_defaults(func=_config_check)

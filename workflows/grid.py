@@ -276,7 +276,7 @@ def check_registered(runs: Iterable[Run]) -> None:
     for label, table in tables.items():
         if table is None:
             continue
-        known = set(_registry_names(table))
+        known = set(_registry_names(table))  # read from the method files' source: torch stays unimported
         if not known:
             continue
         used = sorted({getattr(run, label) for run in runs})
@@ -326,7 +326,6 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
             experiment["rectifiers"], experiment.get("parametrizations", ["full"]),
             experiment.get("seeds", [0]),
         )
-        check_overrides_match(index, experiment)
         for split, model_name, objective, rectifier, parametrization, seed in product:
             identity = dict(benchmark=benchmark, split=split, model=model_name, objective=objective,
                             rectifier=rectifier, parametrization=parametrization, seed=seed)
@@ -346,6 +345,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                                    split=split, model=model),
                 )
     grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()))
+    report_idle_overrides(idle_overrides(experiments), strict=config.get("strict_overrides", True))
     check_evaluation_variants(config, {run.benchmark for run in grid.runs})
     check_prompt_formats(models)
     check_model_locations(grid)
@@ -362,18 +362,47 @@ SELECTOR_LISTS = {"split": "splits", "model": "models", "objective": "objectives
                   "parametrization": "parametrizations", "seed": "seeds"}
 
 
-def check_overrides_match(index: str, experiment: dict[str, Any]) -> None:
-    """An override whose `when:` selects no run of its experiment is almost always a typo."""
+@dataclass(frozen=True)
+class IdleOverride:
+    """One `when:` key of an override that selects no run of its experiment."""
+    experiment: str  # experiments[0]
+    message: str
+    override: str    # the override as canonical JSON (one list shared by a YAML anchor repeats it)
+
+
+def idle_overrides(experiments: list[tuple[str, dict[str, Any]]]) -> list[IdleOverride]:
+    """`when:` keys that select no run, for overrides idle in every experiment that holds them: an
+    override list shared by several experiments (a YAML anchor) may hold overrides for the others."""
     defaults = {"parametrizations": ["full"], "seeds": [0]}
-    choices = {key: [str(v) for v in experiment.get(plural, defaults.get(plural, []))]
-               for key, plural in SELECTOR_LISTS.items()}
-    for number, override in enumerate(experiment.get("overrides", [])):
-        for key, selector in override.get("when", {}).items():
-            if not set(_as_list(selector)) & set(choices[key]):
-                # a warning, not an error: narrowing an experiment's lists legitimately leaves overrides idle
-                warnings.warn(f"{index}.overrides[{number}].when.{key}: {selector!r} matches no run of "
-                              f"this experiment (its {SELECTOR_LISTS[key]}: {', '.join(choices[key])}); "
-                              "a typo? fix the name or remove the override", UnusedOverride, stacklevel=2)
+    held: dict[str, set[str]] = {}
+    idle: list[IdleOverride] = []
+    for index, experiment in experiments:
+        choices = {key: [str(v) for v in experiment.get(plural, defaults.get(plural, []))]
+                   for key, plural in SELECTOR_LISTS.items()}
+        for number, override in enumerate(experiment.get("overrides", [])):
+            canonical = json.dumps(override, sort_keys=True, default=str)
+            held.setdefault(canonical, set()).add(index)
+            for key, selector in override.get("when", {}).items():
+                if not set(_as_list(selector)) & set(choices[key]):
+                    idle.append(IdleOverride(index, f"{index}.overrides[{number}].when.{key}: {selector!r} matches "
+                                                    f"no run of this experiment (its {SELECTOR_LISTS[key]}: "
+                                                    f"{', '.join(choices[key])})", canonical))
+    idle_in: dict[str, set[str]] = {}
+    for item in idle:
+        idle_in.setdefault(item.override, set()).add(item.experiment)
+    return [item for item in idle if idle_in[item.override] == held[item.override]]
+
+
+def report_idle_overrides(idle: list[IdleOverride], *, strict: bool) -> None:
+    """An override that selects no run is almost always a typo: an error, or with
+    `strict_overrides: false` (narrowing a grid's lists from the command line) an UnusedOverride warning."""
+    if not idle:
+        return
+    fix = "fix the name, remove the override, or set `strict_overrides: false` to allow overrides that select nothing"
+    if strict:
+        raise GridError("\n".join(item.message for item in idle) + f"\n({fix})")
+    for item in idle:
+        warnings.warn(f"{item.message}; a typo? fix the name or remove the override", UnusedOverride, stacklevel=3)
 
 
 def check_prompt_formats(models: dict[str, Any]) -> None:
@@ -428,7 +457,9 @@ def check_method_arguments(runs: Iterable[Run]) -> None:
             parts.append((f"analyzers[{position}]", ANALYZERS, name, args))
         for key, registry, name, args in parts:
             attempt = f"{key}|{name}|{json.dumps(args, sort_keys=True, default=str)}"
-            if attempt in tried:
+            # a known method with its own defaults always constructs (tests/methods check it); building
+            # one imports its module, and so torch: only arguments a config gives are tried
+            if (not args and name in registry) or attempt in tried:
                 continue
             tried.add(attempt)
             label = f"{run.benchmark}/{run.split}/{run.model}/{run.method}/seed{run.seed}"

@@ -181,6 +181,8 @@ class Layout:
         flags = ["--variant", self.evaluation_variant(benchmark)]
         if "batch_size" in options:
             flags += ["--batch-size", str(options["batch_size"])]
+        if "generation_backend" in options:
+            flags += ["--generation-backend", options["generation_backend"]]
         return " ".join(shlex.quote(f) for f in flags)
 
     def prompt_format_flag(self, model: str) -> str:

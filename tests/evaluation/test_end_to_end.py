@@ -55,6 +55,9 @@ def test_tofu_tiny_target_memorises_and_retain_does_not(tiny_folder, finetuned, 
     assert target["cost"]["sequences_scored"] > 0 and target["cost"]["prompts_generated"] == 140
     on_disk = contract.read_metrics(tmp_path / "eval_target" / "metrics.json")
     assert on_disk["evaluator"]["variant"] == "full" and on_disk["evaluator"]["max_new_tokens"] == 200
+    assert on_disk["evaluator"]["generation_backend"] == "greedy-evict"  # CPU: auto falls back, saying why
+    assert on_disk["evaluator"]["generation_backend_selection"]["backend"] == "transformers"
+    assert on_disk["evaluator"]["generation_backend_selection"]["requested"] == "auto"
     assert set(on_disk["metric_details"]["model_utility_components"]) == {
         f"{s}_{k}" for s in ("retain", "ra", "wf") for k in ("prob", "rouge", "truth_ratio")}
     import pandas as pd

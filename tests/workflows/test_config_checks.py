@@ -72,12 +72,33 @@ def test_hub_id_fails_at_once_when_unreachable(monkeypatch):
         models.resolve("someone/missing-model")
 
 
-def test_override_that_matches_no_run_is_reported():
+def test_override_that_matches_no_run_is_an_error_naming_when_and_the_values():
     overrides = [{"when": {"objective": "npoo"}, "set": {"lr": 1e-3}}]
-    with pytest.warns(grid.UnusedOverride, match=r"experiments\[0\]\.overrides\[0\]\.when\.objective: 'npoo' "
-                                                 r"matches no run of this experiment \(its objectives: ga, npo\)"):
+    with pytest.raises(grid.GridError, match=r"experiments\[0\]\.overrides\[0\]\.when\.objective: 'npoo' "
+                                             r"matches no run of this experiment \(its objectives: ga, npo\)"
+                                             r"(.|\n)*strict_overrides: false"):
         grid.build(_config(overrides=overrides))
     grid.build(_config(overrides=[{"when": {"objective": ["npoo", "npo"]}, "set": {"lr": 1e-3}}]))
+
+
+def test_strict_overrides_false_turns_the_error_into_a_warning():
+    config = _config(overrides=[{"when": {"rectifier": "gruu"}, "set": {"lr": 1e-3}}])
+    config["strict_overrides"] = False
+    with pytest.warns(grid.UnusedOverride, match=r"when\.rectifier: 'gruu' matches no run .*its rectifiers: none, gru"):
+        grid.build(config)
+
+
+def test_override_list_shared_by_experiments_needs_each_override_to_select_runs_in_one_of_them():
+    shared = [{"when": {"rectifier": "gru"}, "set": {"lr": 1e-3}}, {"when": {"objective": "npo"}, "set": {"lr": 2e-3}}]
+    config = _config(overrides=shared, rectifiers=["none"])  # the gru override is for the second experiment
+    config["experiments"].append({**config["experiments"][0], "rectifiers": ["gru"], "objectives": ["ga"],
+                                  "overrides": shared})
+    g = grid.build(config)
+    assert {(r.rectifier, r.objective, r.hyperparameters.get("lr")) for r in g.runs} == {
+        ("none", "ga", None), ("none", "npo", 2e-3), ("gru", "ga", 1e-3)}
+    config["experiments"][1]["rectifiers"] = ["pcgrad"]  # now the gru override selects nothing anywhere
+    with pytest.raises(grid.GridError, match=r"experiments\[0\]\.overrides\[0\]\.when\.rectifier: 'gru'"):
+        grid.build(config)
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])

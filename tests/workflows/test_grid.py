@@ -106,3 +106,16 @@ def test_reference_evaluation_passes_the_configured_prompt_format():
     assert formats == {"--prompt-format llama2-chat", "--prompt-format phi"}
     default = Layout(grid.build(grid.load_config()))
     assert default.prompt_format_flag("tiny-llama") == ""  # the model card in the folder says it
+
+
+def test_generation_backend_reaches_every_evaluation_and_is_checked():
+    from workflows.layout import Layout
+
+    config = grid.load_config()
+    config["evaluation"] = {"generation_backend": "vllm"}
+    layout = Layout(grid.build(config))
+    assert "--generation-backend vllm" in layout.evaluation_options("tofu-tiny")
+    assert "--generation-backend" not in Layout(grid.build(grid.load_config())).evaluation_options("tofu-tiny")
+    config["evaluation"] = {"generation_backend": "vlm"}
+    with pytest.raises(grid.GridError, match=r"at evaluation/generation_backend: 'vlm' is not one of"):
+        grid.build(config)
