@@ -50,8 +50,17 @@ def test_subset_and_grun_snapshots_hold_only_what_trains(tmp_path, streams):
     state, extras = snapshots.list_snapshots(tmp_path / "grun" / "snapshots")[0].load()
     assert state and all(name.startswith("grun.") for name in state)
     assert isinstance(extras["grun_prompt_suffix"], list)
-    snapshots.apply(model, state, extras)  # the GRUN model takes its own snapshot back
-    assert torch.equal(dict(model.named_parameters())[next(iter(state))], next(iter(state.values())))
+    # the saved final GRUN model, loaded as evaluation loads it, takes the snapshot: edits and suffix
+    from methods.parametrizations.grun import GRUN, load_grun_model
+
+    GRUN(layers=[1], rank=2).save(model, tmp_path / "grun-model")
+    loaded = load_grun_model(tmp_path / "grun-model")
+    first = next(iter(state))
+    assert not torch.equal(dict(loaded.named_parameters())[first], state[first])
+    loaded.grun.prompt_suffix = [999]
+    snapshots.apply(loaded, state, extras)
+    assert all(torch.equal(dict(loaded.named_parameters())[name], value) for name, value in state.items())
+    assert loaded.grun.prompt_suffix == (extras["grun_prompt_suffix"] or None)
 
 
 def test_lora_and_bad_snapshots_are_refused(tmp_path, streams):
