@@ -53,7 +53,7 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
         out_dir: str | Path, *, retain_reference: str | None = None, train_result: str | None = None,
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
         prompt_format: str | None = None, dtype: str | None = None, snapshots: str | Path | None = None,
-        every: int | None = None) -> dict:
+        every: int | None = None, snapshot_rebuild=None) -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
@@ -63,7 +63,8 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
 
     `snapshots` (with `every`, the run's evaluate_every): the folder of trajectory snapshots written
     by `ubench unlearn`; each is swapped into the loaded model and evaluated in scope "trajectory",
-    giving the `trajectory` block of metrics.json and `out_dir/trajectory.parquet` (interface I1)."""
+    giving the `trajectory` block of metrics.json and `out_dir/trajectory.parquet` (interface I1);
+    `snapshot_rebuild` maps a snapshot's tensors to the model's (LoRA: methods.snapshots.LoraRebuild)."""
     bench = benchmarks.get(benchmark)
     bench.check_split(split)
     variant = variant or bench.default_variant
@@ -89,7 +90,7 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
         context = EvalContext(model, tokenizer, fmt, data, split, variant, reference, batch_size=batch_size,
                               progress=progress, role=ident["role"], scope="trajectory")
         block = trajectory_eval.evaluate(bench, context, snapshots, every, output.result["metrics"],
-                                         train_steps=cost.get("optimizer_steps"))
+                                         train_steps=cost.get("optimizer_steps"), rebuild=snapshot_rebuild)
         cost["trajectory_seconds"] = round(time.perf_counter() - started, 3)
     document = {"identity": ident, **output.result, **({"trajectory": block} if block else {}), "cost": cost,
                 "provenance": provenance.provenance({"identity": ident, "evaluator": output.result["evaluator"],

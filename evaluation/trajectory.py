@@ -9,7 +9,7 @@ top-level metrics.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from evaluation.benchmarks.base import Benchmark, EvalContext
 
@@ -29,7 +29,9 @@ def intermediate_metrics(bench: Benchmark, metrics: dict[str, Any], final_metric
 
 
 def evaluate(bench: Benchmark, context: EvalContext, snapshots: str | Path, every: int | None,
-             final_metrics: dict[str, Any], *, train_steps: int | None) -> dict[str, Any]:
+             final_metrics: dict[str, Any], *, train_steps: int | None,
+             rebuild: Callable[[dict], dict] | None = None) -> dict[str, Any]:
+    """`rebuild`: turns a snapshot's tensors into the evaluated model's (LoRA: methods.snapshots.LoraRebuild)."""
     from methods import snapshots as snapshot_files
 
     if every is None or int(every) < 1:
@@ -45,7 +47,7 @@ def evaluate(bench: Benchmark, context: EvalContext, snapshots: str | Path, ever
     points = []
     for snapshot in found:
         state, extras = snapshot.load()
-        snapshot_files.apply(context.model, state, extras)
+        snapshot_files.apply(context.model, rebuild(state) if rebuild is not None else state, extras)
         del state
         output = bench.evaluate(context)
         points.append(point(snapshot.step, intermediate_metrics(bench, output.result["metrics"], final_metrics)))

@@ -1,13 +1,16 @@
 """Trajectory snapshots: the trainable state at optimizer steps K, 2K, ... (`evaluate_every: K`).
 
 A snapshot holds only what trains (full: every weight; subset: the chosen tensors; GRUN: the edits and
-the prompt suffix learned so far), as `trainable.safetensors` in `snapshots/step-NNNNNNN/`. The model
-at step k is the run's final saved model with these tensors copied over it: every other weight is
-frozen, so it equals the start model's, which the final model also holds. Evaluation (`ubench
-evaluate-run`) loads the final model once and swaps the snapshots in, one after the other.
+the prompt suffix learned so far; LoRA: the adapters A, B), as `trainable.safetensors` in
+`snapshots/step-NNNNNNN/`. The model at step k is the run's final saved model with these tensors
+copied over it: every other weight is frozen, so it equals the start model's, which the final model
+also holds. Evaluation (`ubench evaluate-run`) loads the final model once and swaps the snapshots in,
+one after the other.
 
-LoRA is the exception and is refused: its final model is merged (W0 + s·B·A), so the frozen base W0
-is no longer in it and cannot be recovered exactly from the merged weights.
+LoRA's final model is merged (W0 + s·B·A), so W0 is no longer in it: `LoraRebuild` merges each
+snapshot's adapters into the target's W0 with peft's own merge, as the run would have saved at that
+step (on the CPU, in the training dtype), and gives the merged weights of the adapted layers to copy
+over the final model. LoRA runs saved as bare adapters (`save: adapter`) are refused.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ from common import atomic
 
 STATE_FILE = "trainable.safetensors"
 FOLDER = re.compile(r"^step-(\d{7})$")
-SNAPSHOT_PARAMETRIZATIONS = ("full", "subset", "grun")
+SNAPSHOT_PARAMETRIZATIONS = ("full", "subset", "grun", "lora")
 
 
 def snapshot_dir(root: str | Path, step: int) -> Path:
@@ -36,10 +39,11 @@ def snapshot_steps(every: int, total_steps: int) -> list[int]:
 
 def check_supported(parametrization: str, parametrization_args: dict | None = None) -> None:
     if parametrization not in SNAPSHOT_PARAMETRIZATIONS:
-        raise ValueError(
-            f"evaluate_every is not supported with parametrization {parametrization!r}: its final model is "
-            "saved merged (W0 + s*B*A), so the model at an earlier step cannot be rebuilt from it exactly; "
-            f"use one of {', '.join(SNAPSHOT_PARAMETRIZATIONS)} or drop evaluate_every for this run")
+        raise ValueError(f"evaluate_every is not supported with parametrization {parametrization!r}; use one of "
+                         f"{', '.join(SNAPSHOT_PARAMETRIZATIONS)} or drop evaluate_every for this run")
+    if parametrization == "lora" and (parametrization_args or {}).get("save") == "adapter":
+        raise ValueError("evaluate_every needs LoRA's merged save (parametrization_args.save: merged, the "
+                         "default): a bare adapter folder is not an evaluable model")
 
 
 def gathered_state(named: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -118,3 +122,38 @@ def apply(model: torch.nn.Module, state: dict[str, torch.Tensor], extras: dict) 
             params[name].copy_(tensor)
     if "grun_prompt_suffix" in extras:
         model.grun.prompt_suffix = list(extras["grun_prompt_suffix"]) or None
+
+
+class LoraRebuild:
+    """Snapshot adapters → the merged weights of the adapted linear layers (HF parameter names).
+
+    `base` is the run's target (its W0), loaded in the run's training dtype; it is wrapped with the
+    run's LoRA settings once. Per snapshot: load the adapters, let peft merge each layer (W0 + delta,
+    rounded to W0's dtype, as `merge_and_unload` did when the run saved), read the merged weight,
+    then put W0 back bit for bit."""
+
+    PREFIX = "base_model.model."
+
+    def __init__(self, base: torch.nn.Module, parametrization_args: dict):
+        from peft.tuners.lora import LoraLayer
+
+        from methods import precision
+        from methods.parametrizations.lora import LoRA
+
+        self.parametrization = LoRA(**parametrization_args)
+        self.model = self.parametrization.prepare(base, needs_reference=False)
+        precision.upcast_trainable(self.parametrization.trainable_parameters(self.model))  # as train() does
+        self.layers = {name.removeprefix(self.PREFIX): module for name, module in self.model.named_modules()
+                       if isinstance(module, LoraLayer)}
+        self.base = {name: layer.get_base_layer().weight.detach().clone() for name, layer in self.layers.items()}
+
+    @torch.no_grad()
+    def __call__(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        self.parametrization.load_trainable_state(self.model, state)
+        merged = {}
+        for name, layer in self.layers.items():
+            layer.merge()
+            merged[f"{name}.weight"] = layer.get_base_layer().weight.detach().clone()
+            layer.unmerge()
+            layer.get_base_layer().weight.copy_(self.base[name])
+        return merged

@@ -89,7 +89,7 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
     if every is not None:
         from methods import snapshots as snapshot_files
 
-        snapshot_files.check_supported(config.parametrization)
+        snapshot_files.check_supported(config.parametrization, config.parametrization_args)
         snapshots = Path(snapshots) if snapshots is not None else Path(out_model).with_name("snapshots")
     bench = benchmarks.get(spec["benchmark"])
     corpora = bench.corpora_for_run(bench.open(data_dir), spec["split"],  # data errors before the model loads
@@ -167,11 +167,13 @@ def _target_card(target: str) -> dict[str, Any]:
 
 def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
                  out_dir: str | Path, *, variant: str | None = None, retain_reference: str | None = None,
-                 batch_size: int = 32, progress: bool = True, snapshots: str | Path | None = None) -> dict[str, Any]:
+                 batch_size: int = 32, progress: bool = True, snapshots: str | Path | None = None,
+                 target: str | None = None) -> dict[str, Any]:
     """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated.
 
     A run with `evaluate_every` is also evaluated at each snapshot (default folder: `snapshots`
-    beside `model`), giving metrics.json's `trajectory` block and trajectory.parquet."""
+    beside `model`), giving metrics.json's `trajectory` block and trajectory.parquet; a LoRA run's
+    snapshots are merged into `target` (the run's starting model, its W0)."""
     identity = {"role": "unlearned", "model": spec["model"], "method": spec["objective"],
                 "rectifier": spec["rectifier"], "parametrization": spec.get("parametrization", "full"),
                 "seed": int(spec["seed"]), "hyperparameters": spec["hyperparameters"]}
@@ -183,10 +185,24 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
     every = spec["hyperparameters"].get("evaluate_every")
     if every is not None and snapshots is None:
         snapshots = Path(model).with_name("snapshots")
+    rebuild = lora_rebuild(spec, target) if every is not None and identity["parametrization"] == "lora" else None
     return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
                         retain_reference=retain_reference, train_result=str(train_result),
                         identity=identity, batch_size=batch_size, progress=progress,
-                        snapshots=snapshots if every is not None else None, every=every)
+                        snapshots=snapshots if every is not None else None, every=every, snapshot_rebuild=rebuild)
+
+
+def lora_rebuild(spec: dict[str, Any], target: str | None):
+    """The LoRA snapshot merger over the run's target, loaded on the CPU in the training dtype."""
+    from evaluation import models
+    from methods.snapshots import LoraRebuild
+
+    if target is None:
+        raise ValueError("a LoRA run with evaluate_every is evaluated against its target's base weights: pass "
+                         "--target (the model `ubench unlearn` started from)")
+    base, _, _ = models.load_model(target, prompt_format=spec.get("prompt_format"),
+                                   dtype=_torch_dtype(spec.get("dtype", "float32")))
+    return LoraRebuild(base, spec["hyperparameters"].get("parametrization_args", {}))
 
 
 def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],
@@ -278,7 +294,8 @@ def _unlearn(args) -> int:
 def _evaluate_run(args) -> int:
     document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
                             variant=args.variant, retain_reference=args.retain_reference,
-                            batch_size=args.batch_size, progress=not args.quiet, snapshots=args.snapshots)
+                            batch_size=args.batch_size, progress=not args.quiet, snapshots=args.snapshots,
+                            target=args.target)
     from evaluation.cli import summary_metrics
 
     print(json.dumps({"out": args.out, "status": document["status"],
@@ -325,6 +342,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
     ev.add_argument("--snapshots", default=None,
                     help="trajectory snapshots of a run with evaluate_every (default: `snapshots` beside --model)")
+    ev.add_argument("--target", default=None,
+                    help="the run's starting model; needed by LoRA runs with evaluate_every (their W0)")
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--out", required=True, help="run folder for metrics.json and per_item.parquet")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")

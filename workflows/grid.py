@@ -409,7 +409,7 @@ def check_model_locations(grid: Grid) -> None:
                 raise GridError(f"models.{ref.model}.{role}: {error}") from None
 
 
-TRAJECTORY_PARAMETRIZATIONS = ("full", "subset", "grun")  # = methods.snapshots.SNAPSHOT_PARAMETRIZATIONS (no torch here)
+TRAJECTORY_PARAMETRIZATIONS = ("full", "subset", "grun", "lora")  # = methods.snapshots.SNAPSHOT_PARAMETRIZATIONS (no torch here)
 
 
 def check_trajectories(runs: Iterable[Run]) -> None:
@@ -431,8 +431,10 @@ def check_trajectories(runs: Iterable[Run]) -> None:
                             f"so it gives no intermediate point; use evaluate_every < {steps} or drop it")
         if run.parametrization not in TRAJECTORY_PARAMETRIZATIONS:
             raise GridError(f"run {label}: hyperparameters.evaluate_every is not supported with parametrization "
-                            f"{run.parametrization!r} (its final model is saved merged, so an earlier step cannot "
-                            f"be rebuilt exactly); use {', '.join(TRAJECTORY_PARAMETRIZATIONS)} or drop it")
+                            f"{run.parametrization!r}; use {', '.join(TRAJECTORY_PARAMETRIZATIONS)} or drop it")
+        if run.parametrization == "lora" and hyper.get("parametrization_args", {}).get("save") == "adapter":
+            raise GridError(f"run {label}: hyperparameters.evaluate_every needs LoRA's merged save "
+                            "(parametrization_args.save: merged, the default): an adapter folder is not evaluable")
 
 
 def check_method_arguments(runs: Iterable[Run]) -> None:

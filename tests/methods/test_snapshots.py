@@ -63,10 +63,34 @@ def test_subset_and_grun_snapshots_hold_only_what_trains(tmp_path, streams):
     assert loaded.grun.prompt_suffix == (extras["grun_prompt_suffix"] or None)
 
 
-def test_lora_and_bad_snapshots_are_refused(tmp_path, streams):
-    with pytest.raises(ValueError, match="not supported with parametrization 'lora'"):
-        train(tiny_llama(), streams, dataclasses.replace(CONFIG, parametrization="lora"), tmp_path,
-              pad_token_id=0, progress=False, snapshot_every=2)
+def test_lora_snapshot_merged_into_the_target_equals_the_run_saved_at_that_step(tmp_path, streams):
+    from methods.parametrizations.lora import LoRA, merge_adapters
+
+    lora = dataclasses.replace(CONFIG, max_steps=3, parametrization="lora",
+                               parametrization_args={"rank": 2, "target_modules": ["q_proj", "down_proj"]})
+    final = tiny_llama()
+    train(final, streams, lora, tmp_path / "long", pad_token_id=0, progress=False, snapshot_every=2)
+    final = merge_adapters(final)  # what `ubench unlearn` saves
+    state, extras = snapshots.list_snapshots(tmp_path / "long" / "snapshots")[0].load()
+    assert state and all("lora_" in name for name in state)
+    stopped = tiny_llama()
+    train(stopped, streams, dataclasses.replace(lora, max_steps=2), tmp_path / "short", pad_token_id=0, progress=False)
+    stopped = merge_adapters(stopped)
+    rebuild = snapshots.LoraRebuild(tiny_llama(), lora.parametrization_args)
+    merged = rebuild(state)
+    assert sorted(merged) == sorted(n for n, _ in stopped.named_parameters() if n.endswith(("q_proj.weight", "down_proj.weight")))
+    snapshots.apply(final, merged, extras)
+    for (name, rebuilt), (_, expected) in zip(final.named_parameters(), stopped.named_parameters()):
+        torch.testing.assert_close(rebuilt, expected, rtol=0, atol=0, msg=name)
+    again = rebuild(state)  # W0 is restored between snapshots
+    assert all(torch.equal(again[n], merged[n]) for n in merged)
+    with pytest.raises(ValueError, match="merged save"):
+        snapshots.check_supported("lora", {"save": "adapter"})
+
+
+def test_bad_snapshots_are_refused(tmp_path, streams):
+    with pytest.raises(ValueError, match="not supported with parametrization 'ia3'"):
+        snapshots.check_supported("ia3")
     with pytest.raises(ValueError, match="not parameters of the evaluated model"):
         snapshots.apply(tiny_llama(), {"nope.weight": torch.zeros(1)}, {})
     with pytest.raises(FileNotFoundError, match="written by `ubench unlearn`"):

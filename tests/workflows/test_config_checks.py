@@ -136,7 +136,8 @@ def test_unknown_split_is_named_with_the_accepted_ones():
     ({"max_steps": 4, "evaluate_every": 4}, {}, r"evaluate_every 4 is not below max_steps 4"),
     ({"max_steps": 4, "evaluate_every": 0}, {}, r"evaluate_every.*(minimum|less than)"),
     ({"keep_checkpoints": True}, {}, r"keep_checkpoints needs evaluate_every"),
-    ({"max_steps": 4, "evaluate_every": 2}, {"parametrizations": ["lora"]}, r"not supported with parametrization 'lora'"),
+    ({"max_steps": 4, "evaluate_every": 2, "parametrization_args": {"save": "adapter"}},
+     {"parametrizations": ["lora"]}, r"evaluate_every needs LoRA's merged save"),
 ])
 def test_trajectory_settings_are_checked_at_load(hyperparameters, extra, message):
     with pytest.raises(grid.GridError, match=message):

@@ -39,6 +39,12 @@ def finished(tmp_path_factory):
             # trajectories: snapshots at steps 1, 2 (deleted once evaluated) and 2 (kept)
             "overrides": [{"when": {"rectifier": "none"}, "set": {"evaluate_every": 1}},
                           {"when": {"rectifier": "pcgrad"}, "set": {"evaluate_every": 2, "keep_checkpoints": True}}],
+        }, {  # a LoRA trajectory: snapshots are merged into the target's weights at evaluation
+            "benchmark": "tofu-tiny", "splits": ["forget10"], "models": ["tiny-llama"],
+            "objectives": ["graddiff"], "rectifiers": ["none"], "parametrizations": ["lora"],
+            "hyperparameters": {"lr": 1e-3, "max_steps": STEPS, "batch_size": 8, "max_length": 64,
+                                "scheduler": "constant", "evaluate_every": 2,
+                                "parametrization_args": {"rank": 2}},
         }],
     }
     (root / "tiny.yaml").write_text(yaml.safe_dump(config))
@@ -76,7 +82,7 @@ def test_every_result_is_written_and_valid(finished):
 def test_trajectories_are_evaluated_and_snapshots_deleted_unless_kept(finished):
     base = finished / "results" / "tofu-tiny" / "forget10" / "tiny-llama"
     work = finished / "work" / "runs" / "tofu-tiny" / "forget10" / "tiny-llama"
-    for method, steps in (("graddiff+none", [1, 2, 3]), ("graddiff+pcgrad", [2, 3])):
+    for method, steps in (("graddiff+none", [1, 2, 3]), ("graddiff+pcgrad", [2, 3]), ("graddiff+none+lora", [2, 3])):
         document = contract.read_metrics(base / method / "seed0" / "metrics.json")
         block = document["trajectory"]
         assert [p["step"] for p in block["points"]] == steps
@@ -87,7 +93,8 @@ def test_trajectories_are_evaluated_and_snapshots_deleted_unless_kept(finished):
         table = pd.read_parquet(base / method / "seed0" / contract.TRAJECTORY_FILE)
         assert table["step"].tolist() == steps and table["final"].tolist() == [False] * (len(steps) - 1) + [True]
         assert table["model_utility"].tolist() == pytest.approx([p["metrics"]["model_utility"] for p in block["points"]])
-    assert not (work / "graddiff+none" / "seed0" / "snapshots").exists()  # temp(): deleted once evaluated
+    for method in ("graddiff+none", "graddiff+none+lora"):  # temp(): deleted once evaluated
+        assert not (work / method / "seed0" / "snapshots").exists()
     kept = work / "graddiff+pcgrad" / "seed0" / "snapshots"
     assert sorted(p.name for p in kept.iterdir() if not p.name.startswith(".")) == ["step-0000002"]
 

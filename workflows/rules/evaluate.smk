@@ -74,6 +74,8 @@ rule evaluate_run:
 
 # A run with evaluate_every also reads its snapshots (and writes trajectory.parquet); Snakemake
 # deletes temporary snapshots once this job has finished.
+import shlex
+
 if L.trajectory_runs(kept=False) or L.trajectory_runs(kept=True):
 
     use rule evaluate_run as evaluate_run_trajectory with:
@@ -83,6 +85,7 @@ if L.trajectory_runs(kept=False) or L.trajectory_runs(kept=True):
             train_result=L.train_result(),
             retain=lambda wc: L.retain_metrics(wc.benchmark, wc.split, wc.model),
             snapshots=L.snapshots_dir(),
+            target=lambda wc: L.reference_model(wc.benchmark, wc.split, wc.model, "target")[1],
         output:
             metrics=L.run_file("metrics.json"),
             per_item=L.run_file("per_item.parquet"),
@@ -95,7 +98,9 @@ if L.trajectory_runs(kept=False) or L.trajectory_runs(kept=True):
             ),
             out_dir=lambda wc, output: os.path.dirname(output.metrics),
             options=lambda wc: L.evaluation_options(wc.benchmark),
-            snapshots=lambda wc, input: f" --snapshots {input.snapshots}",
+            # the target's W0 rebuilds LoRA snapshots (merged as the run would have saved them)
+            snapshots=lambda wc, input: f" --snapshots {input.snapshots} --target "
+            + shlex.quote(L.reference_model(wc.benchmark, wc.split, wc.model, "target")[0]),
         wildcard_constraints:
             benchmark=L.trajectory_constraint_all(),
 
