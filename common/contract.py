@@ -8,6 +8,8 @@ Layout (relative to a results root):
         metrics.json        identity, metrics, evaluator, cost, provenance, status
         per_item.parquet    per-item metric values (one row per item and evaluation set)
         train_log.jsonl     one line per optimizer step
+        trajectory.parquet  runs with evaluate_every: the `trajectory` block's points as a table
+                            (step, final, one float column per metric)
     <benchmark>/<split>/<model>/reference/<role>/   role in {target, retain}: the starting model
         metrics.json, per_item.parquet              and the retrained reference, evaluated once
 """
@@ -27,6 +29,7 @@ SCHEMA_PATH = Path(__file__).with_name("metrics.schema.json")
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 REFERENCE_ROLES = ("target", "retain")
 DEFAULT_PARAMETRIZATION = "full"
+TRAJECTORY_FILE = "trajectory.parquet"
 
 
 def method_dirname(method: str, rectifier: str, parametrization: str = DEFAULT_PARAMETRIZATION) -> str:
@@ -67,8 +70,46 @@ def schema() -> dict[str, Any]:
 
 
 def validate_metrics(document: dict[str, Any]) -> None:
-    """Raise jsonschema.ValidationError naming the offending field."""
+    """Raise jsonschema.ValidationError naming the offending field (ValueError for a trajectory
+    block whose points are out of order)."""
     jsonschema.validate(document, schema())
+    problems = trajectory_problems(document)
+    if problems:
+        raise ValueError("invalid trajectory block: " + "; ".join(problems))
+
+
+def trajectory_problems(document: dict[str, Any]) -> list[str]:
+    """What the schema cannot say about a `trajectory` block: steps strictly ascending, the last
+    point (and only it) final, its metrics the top-level ones, and no block on a diverged run."""
+    block = document.get("trajectory")
+    if not isinstance(block, dict) or not isinstance(block.get("points"), list) or not block["points"]:
+        return []
+    points = [p for p in block["points"] if isinstance(p, dict)]
+    problems = []
+    steps = [p.get("step") for p in points]
+    if any(not isinstance(a, int) or not isinstance(b, int) or a >= b for a, b in zip(steps, steps[1:])):
+        problems.append(f"trajectory.points: steps {steps} are not strictly ascending")
+    finals = [i for i, p in enumerate(points) if p.get("final")]
+    if finals != [len(points) - 1]:
+        problems.append("trajectory.points: the last point, and only it, must be the final model (final: true)")
+    elif points[-1].get("metrics") != document.get("metrics"):
+        problems.append("trajectory.points[-1].metrics: the final point must carry the top-level metrics")
+    state = document.get("status", {}).get("state") if isinstance(document.get("status"), dict) else None
+    if state == "diverged":
+        problems.append("trajectory: a diverged run has no trajectory block")
+    return problems
+
+
+def trajectory_table(block: dict[str, Any]):
+    """trajectory.parquet: one row per point (step, final, then one float column per metric, sorted
+    by name; NaN where a point lacks the metric or it is null)."""
+    import pandas as pd
+
+    names = sorted({name for p in block["points"] for name in p["metrics"]})
+    rows = [{"step": p["step"], "final": bool(p.get("final", False)),
+             **{name: p["metrics"].get(name) for name in names}} for p in block["points"]]
+    table = pd.DataFrame(rows, columns=["step", "final", *names])
+    return table.astype({"step": "int64", "final": "bool", **{name: "float64" for name in names}})
 
 
 def write_metrics(path: str | Path, document: dict[str, Any]) -> Path:

@@ -52,13 +52,19 @@ def cost_from_train_result(path: str | Path | None) -> dict:
 def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str | None,
         out_dir: str | Path, *, retain_reference: str | None = None, train_result: str | None = None,
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
-        prompt_format: str | None = None, dtype: str | None = None, generation_backend: str = "auto") -> dict:
+        prompt_format: str | None = None, dtype: str | None = None, generation_backend: str = "auto",
+        snapshots: str | Path | None = None, every: int | None = None, snapshot_rebuild=None) -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
     folder of this function on the benchmark's reference model (TOFU retain model, MUSE retrain).
     `dtype` defaults to bf16 on a GPU and fp32 on the CPU (models.evaluation_dtype); the evaluator
-    block records the one used."""
+    block records the one used.
+
+    `snapshots` (with `every`, the run's evaluate_every): the folder of trajectory snapshots written
+    by `ubench unlearn`; each is swapped into the loaded model and evaluated in scope "trajectory",
+    giving the `trajectory` block of metrics.json and `out_dir/trajectory.parquet` (interface I1);
+    `snapshot_rebuild` maps a snapshot's tensors to the model's (LoRA: methods.snapshots.LoraRebuild)."""
     bench = benchmarks.get(benchmark)
     bench.check_split(split)
     variant = variant or bench.default_variant
@@ -80,7 +86,20 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     output.result["evaluator"]["generation_backend_selection"] = selection
     cost = {**cost_from_train_result(train_result), **output.cost, "load_seconds": round(load_seconds, 3),
             "eval_seconds": round(time.perf_counter() - start, 3)}
-    document = {"identity": ident, **output.result, "cost": cost,
+    block = None
+    if snapshots is not None:
+        from evaluation import trajectory as trajectory_eval
+
+        started = time.perf_counter()
+        context = EvalContext(model, tokenizer, fmt, data, split, variant, reference, batch_size=batch_size,
+                              progress=progress, role=ident["role"], scope="trajectory")
+        # snapshots are swapped into the loaded model: only the in-process transformers decoder sees
+        # them (a vLLM engine would generate from the final checkpoint's folder)
+        with backends.request("transformers"):
+            block = trajectory_eval.evaluate(bench, context, snapshots, every, output.result["metrics"],
+                                             train_steps=cost.get("optimizer_steps"), rebuild=snapshot_rebuild)
+        cost["trajectory_seconds"] = round(time.perf_counter() - started, 3)
+    document = {"identity": ident, **output.result, **({"trajectory": block} if block else {}), "cost": cost,
                 "provenance": provenance.provenance({"identity": ident, "evaluator": output.result["evaluator"],
                                                      "model": str(model_path)}),
                 "status": {"state": "ok"}}
@@ -88,5 +107,8 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: never pair it with a newer table
     with atomic.atomic_path(out / "per_item.parquet") as tmp:
         output.table.to_parquet(tmp, index=False)
+    if block is not None:
+        with atomic.atomic_path(out / contract.TRAJECTORY_FILE) as tmp:
+            contract.trajectory_table(block).to_parquet(tmp, index=False)
     contract.write_metrics(out / "metrics.json", document)
     return document

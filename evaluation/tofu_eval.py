@@ -81,7 +81,9 @@ class Requests:
     prompts: list[str]
 
 
-def build_requests(rows: dict[str, list[dict]], fmt: PromptFormat, tokenizer, variant: Variant) -> Requests:
+def build_requests(rows: dict[str, list[dict]], fmt: PromptFormat, tokenizer, variant: Variant,
+                   generate_sets: tuple[str, ...] | None = None) -> Requests:
+    """`generate_sets`: the sets whose answers are generated (ROUGE); None: every set but holdout."""
     pairs, prompts = [], []
     for name, items in rows.items():
         for row in items:
@@ -92,6 +94,8 @@ def build_requests(rows: dict[str, list[dict]], fmt: PromptFormat, tokenizer, va
             _, hat_field, _ = SET_SPECS[name]
             pairs.append((prompt, row[hat_field]))
             pairs.extend((prompt, wrong) for wrong in row["perturbed_answer"])
+            if generate_sets is not None and name not in generate_sets:
+                continue
             prompts.append(fmt.prompt(row["question"], tokenizer,
                                       with_answer_tag=variant.generation_prompt_has_answer_tag))
     return Requests(pairs, prompts)
@@ -125,12 +129,14 @@ def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.Dat
                                         with_answer_tag=variant.generation_prompt_has_answer_tag)
                 answer_ids = gt.target_ids[gt.answer_slice(include_eos=False)]
                 reference = tokenizer.decode(answer_ids, skip_special_tokens=True).strip()
-                generation = generations[gen_prompt]
                 hits = gt.hits[gt.answer_slice(variant.memorization_mia_include_eos)]
+                generated = {}  # none for a trajectory point's forget set (no ROUGE needed)
+                if gen_prompt in generations:
+                    generation = generations[gen_prompt]
+                    generated = {"generation": generation, **m.rouge_recall(reference, generation)}
                 record.update(
                     paraphrased_loss_mean=hat, perturbed_loss_means=wrong,
-                    truth_ratio=float(m.truth_ratio_items([hat], [wrong])[0]),
-                    generation=generation, **m.rouge_recall(reference, generation),
+                    truth_ratio=float(m.truth_ratio_items([hat], [wrong])[0]), **generated,
                     extraction_strength=memorization.extraction_strength(hits),
                     exact_memorization=memorization.exact_memorization(hits))
                 if name in ("ra", "wf"):
@@ -144,31 +150,36 @@ def _set(table: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
-              evaluator: dict | None = None) -> dict:
-    """metrics, metric_details and flags from a per-item table (and the retain model's one)."""
+              evaluator: dict | None = None, scope: str = "all") -> dict:
+    """metrics, metric_details and flags from a per-item table (and the retain model's one).
+    Scope "trajectory": the table has no holdout rows and no forget generations, so the MIA
+    AUCs, privleak and forget ROUGE are left out; every other metric is computed as in "all"."""
     metrics, details, flags = {}, {}, {}
+    trajectory = scope == "trajectory"
     for name in SET_SPECS:
         part = _set(table, name)
         prob_column = "prob_options" if name in ("ra", "wf") else "prob"
         metrics[f"{name}_prob"] = float(part[prob_column].mean())
-        metrics[f"{name}_rouge"] = float(part["rougeL_recall"].mean())
+        if not (trajectory and name == "forget"):
+            metrics[f"{name}_rouge"] = float(part["rougeL_recall"].mean())
+            details[f"{name}_rouge1_recall"] = float(part["rouge1_recall"].mean())
         ratios = part["truth_ratio"].to_numpy()
         metrics[f"{name}_truth_ratio"] = (m.truth_ratio_closer_to_one(ratios) if name == "forget"
                                           else m.truth_ratio_true_better(ratios))
         details[f"{name}_truth_ratio_prob_mean"] = m.truth_ratio_prob_mean(
             part["paraphrased_loss_mean"].to_numpy(), np.stack(part["perturbed_loss_means"].to_numpy()))
-        details[f"{name}_rouge1_recall"] = float(part["rouge1_recall"].mean())
     components = {f"{s}_{k}": metrics[f"{s}_{k}"] for s in UTILITY_SETS for k in ("prob", "rouge", "truth_ratio")}
     metrics["model_utility"] = m.model_utility(components)
     details["model_utility_components"] = components
     forget = _set(table, "forget")
     metrics["extraction_strength"] = float(forget["extraction_strength"].mean())
     metrics["exact_memorization"] = float(forget["exact_memorization"].mean())
-    holdout = _set(table, "holdout")
-    for attack in ("loss", "zlib", "mink", "minkpp"):
-        metrics[f"mia_{attack}_auc"] = mia.auc(forget[f"mia_{attack}"], holdout[f"mia_{attack}"])
-    details["mia"] = {"members": "forget", "non_members": "holdout", "k": mia.MINK_K,
-                      "labels": "forget=0, holdout=1"}
+    if not trajectory:
+        holdout = _set(table, "holdout")
+        for attack in ("loss", "zlib", "mink", "minkpp"):
+            metrics[f"mia_{attack}_auc"] = mia.auc(forget[f"mia_{attack}"], holdout[f"mia_{attack}"])
+        details["mia"] = {"members": "forget", "non_members": "holdout", "k": mia.MINK_K,
+                          "labels": "forget=0, holdout=1"}
 
     metrics["forget_quality"] = None
     reference_auc, reference_source = mia.FALLBACK_REFERENCE_AUC, "fallback 0.5 (no retain reference)"
@@ -183,9 +194,10 @@ def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
                                      "retain_reference": retain_reference.source}
         flags["fq_saturated"] = fq["saturated"]
         reference_auc, reference_source = retain_reference.mink_auc(), retain_reference.source
-    flags["privleak_reference_fallback"] = retain_reference is None
-    metrics["privleak"] = mia.privleak(metrics["mia_mink_auc"], reference_auc)
-    details["privleak"] = {"reference_auc": reference_auc, "reference": reference_source, "attack": "mink"}
+    if not trajectory:
+        flags["privleak_reference_fallback"] = retain_reference is None
+        metrics["privleak"] = mia.privleak(metrics["mia_mink_auc"], reference_auc)
+        details["privleak"] = {"reference_auc": reference_auc, "reference": reference_source, "attack": "mink"}
     return {"metrics": metrics, "metric_details": details, "flags": flags}
 
 
@@ -237,19 +249,24 @@ class RetainReference:
 
 def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Variant,
              retain_reference: RetainReference | None = None, *, batch_size: int = 32,
-             progress: bool = True, is_retain_model: bool = False) -> tuple[dict, pd.DataFrame, Harness]:
+             progress: bool = True, is_retain_model: bool = False,
+             scope: str = "all") -> tuple[dict, pd.DataFrame, Harness]:
     """Run the one scoring pass and the one generation pass, then every TOFU metric.
 
     The retain model is its own reference (FQ 1.0, privleak 0 by definition), so it needs no
     `retain_reference`; that keeps it on the forget-vs-utility plot without a circular dependency.
     """
     rows = eval_rows(data, split, variant)
+    generate_sets = None
+    if scope == "trajectory":  # forget quality, model utility and forget_prob need neither
+        rows.pop("holdout")
+        generate_sets = UTILITY_SETS
     tag_labelled = variant.labels == LABEL_AFTER_QUESTION and not fmt.chat_template
     harness = Harness(model, tokenizer, max_length=variant.encode_max_length, batch_size=batch_size,
                       gen_batch_size=max(batch_size, 64), max_new_tokens=variant.max_new_tokens,
                       gen_max_length=variant.gen_max_length, progress=progress,
                       labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "")
-    requests = build_requests(rows, fmt, tokenizer, variant)
+    requests = build_requests(rows, fmt, tokenizer, variant, generate_sets)
     scores = harness.score(requests.pairs)
     generations = harness.generate(requests.prompts)
     table = per_item_table(rows, fmt, tokenizer, variant, scores, generations)
@@ -268,7 +285,7 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "retain_reference": retain_reference.source if retain_reference else None,
     }
-    result = aggregate(table, retain_reference, evaluator)
+    result = aggregate(table, retain_reference, evaluator, scope)
     evaluator["fq_saturated"] = result["flags"].get("fq_saturated")
     result["evaluator"] = evaluator
     return result, table, harness

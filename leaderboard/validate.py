@@ -252,15 +252,18 @@ def _provenance_problems(document: dict[str, Any], config_file: Path | None) -> 
 
 
 def _range_problems(document: dict[str, Any]) -> list[str]:
-    metrics = document.get("metrics")
-    if not isinstance(metrics, dict):
-        return []
+    blocks = [("metrics", document.get("metrics"))]
+    trajectory = document.get("trajectory")
+    if isinstance(trajectory, dict) and isinstance(trajectory.get("points"), list):
+        blocks += [(f"trajectory.points[{i}].metrics", p.get("metrics"))
+                   for i, p in enumerate(trajectory["points"]) if isinstance(p, dict)]
     problems = []
-    for name, value in metrics.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-            if UNIT_INTERVAL.search(name) and not 0.0 <= value <= 1.0:
-                problems.append(f"metrics.{name}: {value} is outside [0, 1]; this metric is a "
-                                "probability / fraction, store it unscaled")
+    for where, metrics in blocks:
+        for name, value in (metrics.items() if isinstance(metrics, dict) else ()):
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+                if UNIT_INTERVAL.search(name) and not 0.0 <= value <= 1.0:
+                    problems.append(f"{where}.{name}: {value} is outside [0, 1]; this metric is a "
+                                    "probability / fraction, store it unscaled")
     return problems
 
 
@@ -373,7 +376,8 @@ def check_document(document: Any, config_file: Path | None = None) -> list[str]:
     problems += _provenance_problems(document, config_file)
     schema = [p for p in _schema_problems(document)
               if not any(p.split(":", 1)[0] == q.split(":", 1)[0] for q in problems)]
-    return problems + schema + _range_problems(document)
+    trajectory = contract.trajectory_problems(document) if not schema else []
+    return problems + schema + trajectory + _range_problems(document)
 
 
 def symlinks(path: Path) -> list[Path]:

@@ -19,7 +19,9 @@ views of the buffer it was written into, and data-parallel runs are not wrapped 
 all-reduces the buffers itself, so DDP's gradient buckets, a full gradient copy, are never allocated).
 `gradient_checkpointing` recomputes activations in the backward; under FSDP2 the frozen reference is
 sharded too (methods/sharding.py).
-Writes train_log.jsonl (one line per optimizer step), train_status.json and checkpoints to out_dir.
+Writes train_log.jsonl (one line per optimizer step), train_status.json and checkpoints to out_dir;
+with `snapshot_every=K`, the trainable state at steps K, 2K, ... before the last one goes to
+out_dir/snapshots/step-NNNNNNN (methods/snapshots.py) for trajectory evaluation.
 `model` is always the starting model (the frozen reference is copied from it); `resume_from` then
 loads the trainable state, optimizer, scheduler, rectifier state and RNG from a checkpoint folder.
 """
@@ -41,7 +43,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from common import atomic
-from methods import checkpoint, precision, sharding, tokens
+from methods import checkpoint, precision, sharding, snapshots, tokens
 from methods.buffers import TaskBuffers
 from methods.data import Schedule, check_examples, gather
 from methods.gradspace import GradSpace, cosine
@@ -257,8 +259,10 @@ def _is_finite(value: Optional[float]) -> bool:
 
 def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: TrainConfig, out_dir,
           pad_token_id: int, *, analyzers: Sequence = (), resume_from=None, progress: bool = True,
-          shard: Optional[Callable] = None) -> TrainResult:
-    """`shard(model)`: applies FSDP2 `fully_shard` in place, after the parametrization (and its frozen
+          shard: Optional[Callable] = None, snapshot_every: Optional[int] = None) -> TrainResult:
+    """`snapshot_every`: write the trainable state every that many optimizer steps (not at the last
+    one) to out_dir/snapshots, for trajectory evaluation (`evaluate_every`); under FSDP2 the shards
+    are all-gathered first. `shard(model)`: applies FSDP2 `fully_shard` in place, after the parametrization (and its frozen
     reference copy) is prepared, where Accelerate cannot (it shards only on accelerators). A model
     already sharded by the caller also trains, unless the objective needs a reference copy."""
     # ---- build the parts and check the combination before anything trains
@@ -288,6 +292,10 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                          "model cannot be deep-copied: pass the unsharded model with train(..., shard=fn) "
                          "so the reference is copied before fn shards it")
     check_parametrization_launch(config.parametrization, sharded)
+    if snapshot_every is not None:
+        if int(snapshot_every) < 1:
+            raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
+        snapshots.check_supported(config.parametrization, config.parametrization_args)
     if sharded and (config.checkpoint_every or resume_from is not None):
         raise NotImplementedError("checkpoint_every / resume_from are not supported under FSDP sharding yet "
                                   "(they save unsharded state); drop them or launch with DDP (ddp.yaml)")
@@ -487,6 +495,12 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         bar.set_postfix({k: f"{v:.3g}" for k, v in row["losses"].items()})
 
         done = step + 1
+        if snapshot_every and done % snapshot_every == 0 and done < total_steps:
+            state = snapshots.gathered_state(named)  # a collective under FSDP2: every rank joins
+            if accelerator.is_main_process:
+                snapshots.save(out_dir / "snapshots", done, state, snapshots.extras_of(bare))
+            del state
+            accelerator.wait_for_everyone()
         if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total_steps:
             if accelerator.is_main_process:
                 checkpoint.save(checkpoint.checkpoint_dir(out_dir, done), {

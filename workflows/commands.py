@@ -15,7 +15,8 @@ from typing import Any
 
 from common import atomic, contract, provenance
 
-TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus")  # run-spec keys that are not TrainConfig fields
+# run-spec keys that are not TrainConfig fields
+TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus", "evaluate_every", "keep_checkpoints")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -62,8 +63,12 @@ def _is_main_process() -> bool:
 
 def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: str | Path,
             train_log: str | Path, train_result: str | Path, *, threads: int | None = None,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, snapshots: str | Path | None = None) -> dict[str, Any]:
     """Unlearn `target` as `spec` says; write the model, train_log.jsonl and the train result.
+
+    With the `evaluate_every: K` hyperparameter, the trainable state at steps K, 2K, ... (before the
+    last) is written to the folder `snapshots` (default: `snapshots` beside `out_model`), one
+    `step-NNNNNNN/` each (methods/snapshots.py); a diverged run leaves that folder empty.
 
     Every output is written atomically, model first, train result last, so a killed job leaves
     either nothing or complete files. A diverged run saves no weights (its model folder holds only
@@ -80,6 +85,12 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
         torch.set_num_threads(threads)
     config = train_config_from_spec(spec)
     config.validate()
+    every = spec["hyperparameters"].get("evaluate_every")
+    if every is not None:
+        from methods import snapshots as snapshot_files
+
+        snapshot_files.check_supported(config.parametrization, config.parametrization_args)
+        snapshots = Path(snapshots) if snapshots is not None else Path(out_model).with_name("snapshots")
     bench = benchmarks.get(spec["benchmark"])
     corpora = bench.corpora_for_run(bench.open(data_dir), spec["split"],  # data errors before the model loads
                                     spec["hyperparameters"].get("corpus"))
@@ -96,7 +107,8 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
         shutil.rmtree(scratch)
     try:
         result = train(model, streams, config, scratch, tokenizer.pad_token_id,
-                       analyzers=spec["hyperparameters"].get("analyzers", ()), progress=progress)
+                       analyzers=spec["hyperparameters"].get("analyzers", ()), progress=progress,
+                       snapshot_every=every)
         document = {
             "status": result.status, "diverged_step": result.diverged_step, "reason": result.reason,
             "cost": {k: getattr(result, k) for k in ("train_seconds", "optimizer_steps", "backward_passes",
@@ -119,6 +131,12 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
                 models.write_model_card(tmp, card.get("preset", "custom"), fmt.name, unlearned=spec)
             else:
                 atomic.write_json(tmp / "DIVERGED.json", document)
+        if every is not None:  # before the train result, which marks the job complete
+            with atomic.atomic_dir(snapshots) as tmp:
+                written = scratch / "snapshots"
+                if result.status == "ok" and written.is_dir():
+                    for step in sorted(written.iterdir()):
+                        shutil.move(str(step), str(tmp / step.name))
         log = scratch / "train_log.jsonl"
         atomic.write_text(train_log, log.read_text(encoding="utf-8") if log.exists() else "")
         for extra in sorted(scratch.glob("*")):  # analyzer outputs (e.g. G-effect) next to the log
@@ -149,8 +167,13 @@ def _target_card(target: str) -> dict[str, Any]:
 
 def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
                  out_dir: str | Path, *, variant: str | None = None, retain_reference: str | None = None,
-                 batch_size: int = 32, progress: bool = True, generation_backend: str = "auto") -> dict[str, Any]:
-    """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated."""
+                 batch_size: int = 32, progress: bool = True, generation_backend: str = "auto",
+                 snapshots: str | Path | None = None, target: str | None = None) -> dict[str, Any]:
+    """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated.
+
+    A run with `evaluate_every` is also evaluated at each snapshot (default folder: `snapshots`
+    beside `model`), giving metrics.json's `trajectory` block and trajectory.parquet; a LoRA run's
+    snapshots are merged into `target` (the run's starting model, its W0)."""
     identity = {"role": "unlearned", "model": spec["model"], "method": spec["objective"],
                 "rectifier": spec["rectifier"], "parametrization": spec.get("parametrization", "full"),
                 "seed": int(spec["seed"]), "hyperparameters": spec["hyperparameters"]}
@@ -159,11 +182,17 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
         return write_diverged(spec, identity, trained, out_dir, variant)
     from evaluation import evaluate
 
+    every = spec["hyperparameters"].get("evaluate_every")
+    if every is not None and snapshots is None:
+        snapshots = Path(model).with_name("snapshots")
+    rebuild = lora_rebuild(spec, target) if every is not None and identity["parametrization"] == "lora" else None
     gates = _grun_gates(spec, model, data_dir) if identity["parametrization"] == "grun" else None
     document = evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
                             retain_reference=retain_reference, train_result=str(train_result),
                             identity=identity, batch_size=batch_size, progress=progress,
-                            generation_backend=generation_backend)
+                            generation_backend=generation_backend,
+                            snapshots=snapshots if every is not None else None, every=every,
+                            snapshot_rebuild=rebuild)
     if gates is not None:
         from methods.parametrizations import grun_gates
 
@@ -177,6 +206,19 @@ def _grun_gates(spec: dict[str, Any], model: str, data_dir: str | None) -> dict[
     from methods.parametrizations import grun_gates
 
     return grun_gates.measure_run(spec, model, data_dir)
+
+
+def lora_rebuild(spec: dict[str, Any], target: str | None):
+    """The LoRA snapshot merger over the run's target, loaded on the CPU in the training dtype."""
+    from evaluation import models
+    from methods.snapshots import LoraRebuild
+
+    if target is None:
+        raise ValueError("a LoRA run with evaluate_every is evaluated against its target's base weights: pass "
+                         "--target (the model `ubench unlearn` started from)")
+    base, _, _ = models.load_model(target, prompt_format=spec.get("prompt_format"),
+                                   dtype=_torch_dtype(spec.get("dtype", "float32")))
+    return LoraRebuild(base, spec["hyperparameters"].get("parametrization_args", {}))
 
 
 def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],
@@ -266,7 +308,8 @@ def _plan_memory(args) -> int:
 
 def _unlearn(args) -> int:
     document = unlearn(json.loads(args.spec), args.data, args.target, args.out_model, args.train_log,
-                       args.train_result, threads=args.threads, progress=not args.quiet)
+                       args.train_result, threads=args.threads, progress=not args.quiet,
+                       snapshots=args.snapshots)
     print(json.dumps({k: document[k] for k in ("status", "diverged_step", "reason", "cost")}, indent=2))
     return 0
 
@@ -275,7 +318,8 @@ def _evaluate_run(args) -> int:
     document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
                             variant=args.variant, retain_reference=args.retain_reference,
                             batch_size=args.batch_size, progress=not args.quiet,
-                            generation_backend=args.generation_backend)
+                            generation_backend=args.generation_backend, snapshots=args.snapshots,
+                            target=args.target)
     from evaluation.cli import summary_metrics
 
     print(json.dumps({"out": args.out, "status": document["status"],
@@ -302,6 +346,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     un.add_argument("--out-model", required=True, help="folder for the unlearned model")
     un.add_argument("--train-log", required=True, help="train_log.jsonl to write (result contract)")
     un.add_argument("--train-result", required=True, help="JSON with status and cost, read by evaluate-run")
+    un.add_argument("--snapshots", default=None,
+                    help="folder for the trajectory snapshots of a run with evaluate_every "
+                         "(default: `snapshots` beside --out-model)")
     un.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     un.add_argument("--quiet", action="store_true", help="no progress bar")
     un.set_defaults(func=_unlearn)
@@ -317,6 +364,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--variant", default=None,
                     help="evaluator variant of the benchmark (default: the benchmark's own default)")
     ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
+    ev.add_argument("--snapshots", default=None,
+                    help="trajectory snapshots of a run with evaluate_every (default: `snapshots` beside --model)")
+    ev.add_argument("--target", default=None,
+                    help="the run's starting model; needed by LoRA runs with evaluate_every (their W0)")
     ev.add_argument("--batch-size", type=int, default=32)
     from evaluation.cli import add_generation_backend_arg
 

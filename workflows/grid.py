@@ -349,6 +349,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
     check_evaluation_variants(config, {run.benchmark for run in grid.runs})
     check_prompt_formats(models)
     check_model_locations(grid)
+    check_trajectories(grid.runs)
     if check_names:
         check_registered(grid.runs)
         check_method_arguments(grid.runs)
@@ -435,6 +436,34 @@ def check_model_locations(grid: Grid) -> None:
                 models.check_reference(location, hub=False)
             except (FileNotFoundError, ValueError) as error:
                 raise GridError(f"models.{ref.model}.{role}: {error}") from None
+
+
+TRAJECTORY_PARAMETRIZATIONS = ("full", "subset", "grun", "lora")  # = methods.snapshots.SNAPSHOT_PARAMETRIZATIONS (no torch here)
+
+
+def check_trajectories(runs: Iterable[Run]) -> None:
+    """`evaluate_every` below `max_steps` (a K at or past the last step would give no intermediate
+    point), on a parametrization whose snapshots rebuild the model exactly; `keep_checkpoints` only
+    with it. With `epochs` instead of max_steps the step count is known only at training time: a K
+    past it gives a trajectory of the final point alone."""
+    for run in runs:
+        hyper, label = run.hyperparameters, f"{run.benchmark}/{run.split}/{run.model}/{run.method}/seed{run.seed}"
+        every = hyper.get("evaluate_every")
+        if every is None:
+            if hyper.get("keep_checkpoints"):
+                raise GridError(f"run {label}: hyperparameters.keep_checkpoints needs evaluate_every "
+                                "(there are no snapshots to keep); set evaluate_every: K or drop it")
+            continue
+        steps = hyper.get("max_steps")
+        if steps is not None and every >= steps:
+            raise GridError(f"run {label}: hyperparameters.evaluate_every {every} is not below max_steps {steps}, "
+                            f"so it gives no intermediate point; use evaluate_every < {steps} or drop it")
+        if run.parametrization not in TRAJECTORY_PARAMETRIZATIONS:
+            raise GridError(f"run {label}: hyperparameters.evaluate_every is not supported with parametrization "
+                            f"{run.parametrization!r}; use {', '.join(TRAJECTORY_PARAMETRIZATIONS)} or drop it")
+        if run.parametrization == "lora" and hyper.get("parametrization_args", {}).get("save") == "adapter":
+            raise GridError(f"run {label}: hyperparameters.evaluate_every needs LoRA's merged save "
+                            "(parametrization_args.save: merged, the default): an adapter folder is not evaluable")
 
 
 def check_method_arguments(runs: Iterable[Run]) -> None:

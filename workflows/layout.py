@@ -6,6 +6,7 @@ fine-tuned and unlearned models) lives under `work_dir`, which is gitignored.
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,27 @@ class Layout:
 
     def unlearned_dir(self, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}") -> str:
         return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/model"
+
+    def snapshots_dir(self, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}") -> str:
+        """Trajectory snapshots of a run with evaluate_every (temporary unless keep_checkpoints)."""
+        return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/snapshots"
+
+    def trajectory_runs(self, kept: bool) -> list[Run]:
+        """Runs with evaluate_every whose snapshots are kept (`kept`) or deleted once evaluated."""
+        return [run for run in self.grid.runs if run.hyperparameters.get("evaluate_every") is not None
+                and bool(run.hyperparameters.get("keep_checkpoints", False)) == kept]
+
+    def trajectory_constraint(self, kept: bool | None) -> str:
+        """A `benchmark` wildcard pattern that matches only these runs' paths (kept None: both
+        kinds): a lookahead over the rest of the path (benchmark/split/model/method/seedK/), so the
+        snapshot variants of `unlearn` and `evaluate_run` claim exactly the runs with evaluate_every
+        (by ruleorder) and every other run keeps the plain rules."""
+        runs = self.trajectory_runs(False) + self.trajectory_runs(True) if kept is None else self.trajectory_runs(kept)
+        paths = "|".join(re.escape(f"{r.benchmark}/{r.split}/{r.model}/{r.method}/seed{r.seed}/") for r in runs)
+        return rf"(?=(?:{paths})){NAME}"
+
+    def trajectory_constraint_all(self) -> str:
+        return self.trajectory_constraint(None)
 
     def train_result(self, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}") -> str:
         return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/train_result.json"

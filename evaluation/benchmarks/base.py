@@ -26,6 +26,8 @@ from evaluation.metrics.registry import MetricInfo
 QA, TEXT = "qa", "text"
 CONCATENATE, TRUNCATE = "concatenate", "truncate"  # how a raw-text corpus becomes training examples
 TARGET, RETAIN = "target", "retain"
+SCOPE_ALL, SCOPE_TRAJECTORY = "all", "trajectory"
+SCOPES = (SCOPE_ALL, SCOPE_TRAJECTORY)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,14 @@ class EvalContext:
     batch_size: int = 32
     progress: bool = True
     role: str = "unlearned"   # unlearned | target | retain (a retain model is its own reference)
+    # "all": every metric; "trajectory": an intermediate point of a run's trajectory (evaluate_every),
+    # where a benchmark may skip what the headline forget / utility metrics and `matched.metric` do
+    # not need (MIA, extra suites); the metrics it returns must still be exact
+    scope: str = "all"
+
+    def __post_init__(self):
+        if self.scope not in SCOPES:
+            raise ValueError(f"evaluation scope must be one of {SCOPES}, got {self.scope!r}")
 
 
 @dataclass
@@ -189,6 +199,14 @@ class Benchmark:
     # ---- evaluation ---------------------------------------------------------------------------
     def evaluate(self, context: EvalContext) -> EvalOutput:
         raise NotImplementedError(f"evaluation of {self.name} is not implemented")
+
+    def trajectory_metrics(self, metrics: dict[str, Any]) -> list[str]:
+        """What an intermediate trajectory point must carry: the first headline forget and utility
+        candidates present in `metrics` (a full evaluation's) and `matched.metric`."""
+        names = [next((m for m in candidates if m in metrics), None)
+                 for candidates in (self.headline.forget, self.headline.utility)]
+        names.append(self.matched.metric if self.matched is not None else None)
+        return list(dict.fromkeys(n for n in names if n is not None))
 
     def load_reference(self, folder: str | Path):
         """A reference model's evaluation (the output folder of `ubench evaluate` on it)."""

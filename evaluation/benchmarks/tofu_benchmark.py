@@ -74,7 +74,7 @@ class Tofu(Benchmark):
         result, table, harness = tofu_eval.evaluate(
             context.model, context.tokenizer, context.prompt_format, context.data, context.split,
             tofu_eval.get_variant(context.variant), context.reference, batch_size=context.batch_size,
-            progress=context.progress, is_retain_model=context.role == "retain")
+            progress=context.progress, is_retain_model=context.role == "retain", scope=context.scope)
         return EvalOutput(result, table, harness.cost())
 
     def load_reference(self, folder):

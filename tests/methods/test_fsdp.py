@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from methods import checkpoint
+from methods import checkpoint, snapshots
 from methods.parametrizations.full import Full
 from methods.train import TrainConfig, train
 from tests.methods.conftest import make_streams, tiny_llama
@@ -55,7 +55,8 @@ def _fsdp_worker(rank, world, port, out_dir):
         if not kwargs:
             shard(model)
         result = train(model, make_streams(n_forget=10), config(objective, rectifier, args, grad_accum=2),
-                       f"{out_dir}/case{case}-rank{rank}", pad_token_id=0, progress=False, **kwargs)
+                       f"{out_dir}/case{case}-rank{rank}", pad_token_id=0, progress=False,
+                       snapshot_every=2 if case == 0 else None, **kwargs)  # snapshots gather the shards
         full = {k: v.full_tensor().detach().clone() for k, v in model.state_dict().items()}
         saved = checkpoint.full_model_state(model)  # every rank gathers; rank 0 keeps the tensors
         assert (saved.keys() == full.keys() and all(torch.equal(saved[k], full[k]) for k in full)
@@ -77,7 +78,8 @@ def test_fsdp2_two_ranks_equal_one_unsharded_rank(tmp_path):
     for case, (objective, rectifier, args) in enumerate(CASES):
         model = tiny_llama()
         single = train(model, make_streams(n_forget=10), config(objective, rectifier, args, grad_accum=4),
-                       tmp_path / f"case{case}-single", pad_token_id=0, progress=False)
+                       tmp_path / f"case{case}-single", pad_token_id=0, progress=False,
+                       snapshot_every=2 if case == 0 else None)
         steps, passes, state = sharded[(objective, rectifier, str(args))]
         assert steps == single.optimizer_steps == 4
         assert passes == single.backward_passes
@@ -89,6 +91,15 @@ def test_fsdp2_two_ranks_equal_one_unsharded_rank(tmp_path):
                         "cos_update_forget", "intervened"):
                 expected = want[key] if want[key] is None else pytest.approx(want[key], rel=1e-4, abs=1e-6)
                 assert row[key] == expected, (objective, rectifier, key, row["step"])
+        if case == 0:  # the step-2 snapshot of the sharded run holds the full tensors of the unsharded one
+            (got,), (want,) = (snapshots.list_snapshots(tmp_path / f"case0-{who}" / "snapshots")
+                               for who in ("rank0", "single"))
+            assert got.step == want.step == 2
+            got_state, want_state = got.load()[0], want.load()[0]
+            assert got_state.keys() == want_state.keys() and len(got_state) == len(list(model.parameters()))
+            for name, value in want_state.items():
+                torch.testing.assert_close(got_state[name], value, rtol=1e-4, atol=1e-5)
+            assert not (tmp_path / "case0-rank1" / "snapshots").exists()  # rank 0 writes
         if case == 0:  # the gathered weights saved from the sharded model reload as a plain HF model
             from transformers import LlamaForCausalLM
 

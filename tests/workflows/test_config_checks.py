@@ -151,3 +151,23 @@ def test_corrupt_model_card(model_folder):
 def test_unknown_split_is_named_with_the_accepted_ones():
     with pytest.raises(grid.GridError, match=r"split 'forget11' is not a tofu-tiny unlearning split; .*forget10"):
         grid.build(_config(splits=["forget11"]))
+
+
+@pytest.mark.parametrize("hyperparameters, extra, message", [
+    ({"max_steps": 4, "evaluate_every": 4}, {}, r"evaluate_every 4 is not below max_steps 4"),
+    ({"max_steps": 4, "evaluate_every": 0}, {}, r"evaluate_every.*(minimum|less than)"),
+    ({"keep_checkpoints": True}, {}, r"keep_checkpoints needs evaluate_every"),
+    ({"max_steps": 4, "evaluate_every": 2, "parametrization_args": {"save": "adapter"}},
+     {"parametrizations": ["lora"]}, r"evaluate_every needs LoRA's merged save"),
+])
+def test_trajectory_settings_are_checked_at_load(hyperparameters, extra, message):
+    with pytest.raises(grid.GridError, match=message):
+        grid.build(_config(hyperparameters=hyperparameters, **extra))
+
+
+def test_trajectory_settings_pass_and_stay_out_of_other_runs():
+    g = grid.build(_config(hyperparameters={"max_steps": 4}, overrides=[
+        {"when": {"objective": "ga"}, "set": {"evaluate_every": 2, "keep_checkpoints": True}}]))
+    by_objective = {run.objective: run.hyperparameters for run in g.runs}
+    assert by_objective["ga"]["evaluate_every"] == 2
+    assert "evaluate_every" not in by_objective["npo"] and "keep_checkpoints" not in by_objective["npo"]

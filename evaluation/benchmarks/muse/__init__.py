@@ -111,7 +111,8 @@ class Muse(Benchmark):
         result, table, harness = evaluator.evaluate(
             context.model, context.tokenizer, corpus, evaluator.get_variant(context.variant), context.reference,
             retain_corpus=retain_corpus_label(corpus) + ("" if corpus.retain_official else " (non-official)"),
-            batch_size=context.batch_size, progress=context.progress, is_retain_model=context.role == RETAIN)
+            batch_size=context.batch_size, progress=context.progress, is_retain_model=context.role == RETAIN,
+            scope=context.scope)
         return EvalOutput(result, table, harness.cost())
 
     def load_reference(self, folder):

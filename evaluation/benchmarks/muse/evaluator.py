@@ -239,6 +239,21 @@ def privleak_reference(variant: Variant, corpus: str, table: pd.DataFrame, refer
     return None, f"none: {corpus} has no published retrain AUC and no retrain model evaluation was given", True
 
 
+TRAJECTORY_SETS = ("knowmem_forget", "knowmem_retain")  # the headline forget / utility and matched metric
+
+
+def trajectory_requests(requests: Requests) -> Requests:
+    """Scope "trajectory": only the knowmem QA generations (no verbmem continuations, no privleak scoring)."""
+    items = [item for item in requests.items if item["eval_set"] in TRAJECTORY_SETS]
+    return Requests(items, [item["gen_key"] for item in items], [])
+
+
+def trajectory_aggregate(table: pd.DataFrame, variant: Variant) -> dict:
+    metrics = {name: float(_set(table, name)["rougeL_f1"].mean() * variant.scale) for name in TRAJECTORY_SETS}
+    return {"metrics": metrics, "metric_details": {f"{n}_items": len(_set(table, n)) for n in TRAJECTORY_SETS},
+            "flags": {}}
+
+
 def aggregate(table: pd.DataFrame, variant: Variant, corpus: str, reference: RetrainReference | None,
               is_retain_model: bool) -> dict:
     metrics, details, flags = {}, {}, {}
@@ -269,14 +284,20 @@ def aggregate(table: pd.DataFrame, variant: Variant, corpus: str, reference: Ret
 
 def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReference | None = None, *,
              retain_corpus: str, batch_size: int = 32, progress: bool = True,
-             is_retain_model: bool = False) -> tuple[dict, pd.DataFrame, Harness]:
+             is_retain_model: bool = False, scope: str = "all") -> tuple[dict, pd.DataFrame, Harness]:
+    """Scope "trajectory" (an intermediate point of evaluate_every): knowmem forget/retain only."""
     context = model_context(model)
     harness = Harness(model, tokenizer, batch_size=batch_size, gen_batch_size=max(batch_size, 64),
                       max_new_tokens=None, progress=progress)
     requests = build_requests(data, tokenizer, variant, context)
-    scores = harness.score_ids(requests.scores)
+    if scope == "trajectory":
+        requests = trajectory_requests(requests)
+    scores = harness.score_ids(requests.scores) if requests.scores else {}
     generations = harness.generate_ids(requests.generations)
     table = per_item_table(requests, variant, generations, scores)
+    if scope == "trajectory":
+        return {**trajectory_aggregate(table, variant), "evaluator": {"name": "ubench-muse", "variant": variant.name,
+                                                                      "scope": scope}}, table, harness
     result = aggregate(table, variant, data.corpus, reference, is_retain_model)
     result["evaluator"] = {
         **asdict(variant), "name": "ubench-muse", "variant": variant.name, "item_cap": None,

@@ -144,8 +144,9 @@ class Rwku(Benchmark):
         for target in spec["targets"]:
             context.data.target(target)
         variant = evaluator.get_variant(context.variant)
+        # a trajectory point needs the forget and neighbour probes only: no MIA / utility suites
         utility = (evaluator.utility_targets(context.data, spec["targets"], strict=spec["kind"] != "batch")
-                   if variant.utility else [])
+                   if variant.utility and context.scope != "trajectory" else [])
         scope = evaluator.Scope(spec["targets"], utility)
         result, table, harness = evaluator.evaluate(context.model, context.tokenizer, context.data, scope, variant,
                                                     batch_size=context.batch_size, progress=context.progress)

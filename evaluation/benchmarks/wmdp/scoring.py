@@ -164,10 +164,12 @@ def per_item_table(out: dict, family: str) -> pd.DataFrame:
 
 
 def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, progress: bool = False,
-             work_dir: str | None = None, limit: int | None = None) -> tuple[dict, pd.DataFrame, dict]:
+             work_dir: str | None = None, limit: int | None = None,
+             only_subset: str | None = None) -> tuple[dict, pd.DataFrame, dict]:
     """(result blocks metrics / metric_details / flags / evaluator, per-item table, cost).
 
-    `limit` caps every task at its first `limit` questions (recorded as `item_cap`; CI subsets)."""
+    `limit` caps every task at its first `limit` questions (recorded as `item_cap`; CI subsets).
+    `only_subset` (a trajectory point): score that WMDP subset alone (no `wmdp` aggregate), plus MMLU."""
     import time
 
     import lm_eval
@@ -182,12 +184,16 @@ def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, 
             rendered = task_defs.render(data, tmp)
             batch_size = effective_batch_size(model, batch_size)
             lm = in_memory_lm(model, tokenizer, batch_size)
-            outs = {"wmdp": run_lm_eval(lm, rendered["task_dir"], rendered["wmdp"], variant.wmdp_shots, limit),
+            wmdp_tasks = rendered["wmdp"] if only_subset is None else [f"wmdp_{only_subset}"]
+            outs = {"wmdp": run_lm_eval(lm, rendered["task_dir"], wmdp_tasks, variant.wmdp_shots, limit),
                     "mmlu": run_lm_eval(lm, rendered["task_dir"], rendered["mmlu"], variant.mmlu_shots, limit)}
     finally:
         _restore(previous)
     metrics, details = {}, {}
-    for name in metric_names(data):
+    names = metric_names(data)
+    if only_subset is not None:
+        names = [n for n in names if n == f"wmdp_{only_subset}" or not n.startswith("wmdp")]
+    for name in names:
         out = outs["wmdp" if name.startswith("wmdp") else "mmlu"]
         metrics[name] = _value(out, name, "acc,none")
         details[name] = {"stderr": _value(out, name, "acc_stderr,none"),
