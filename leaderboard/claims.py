@@ -6,9 +6,10 @@ the numbers behind it. Nothing is decided in advance: a claim that fails on the 
 as not replicating, and one whose inputs are missing says what is missing.
 
 Utility at matched forgetting (`utility_at_matched`, I2) compares methods at the same forgetting
-level. Where the table has significance groups (`utility_group`, `forget_group`: compact letters
-from the paired per-item bootstrap of the final models' headline metrics) two rows differ
-significantly when they share no letter; otherwise the seeds' 95% t-intervals are compared.
+level; two rows' matched utilities differ significantly when their seeds' 95% t-intervals are
+disjoint. Comparisons of the final models (GRUN's forgetting) use the significance groups
+(`forget_group`: compact letters from the paired per-item bootstrap) where the table has them:
+rows that share no letter differ.
 """
 from __future__ import annotations
 
@@ -82,9 +83,11 @@ def _letters(value: Any) -> set[str] | None:
     return set(value) if isinstance(value, str) and value else None
 
 
-def differ(a: dict[str, Any], b: dict[str, Any], group_column: str, low: str, high: str) -> tuple[bool | None, str]:
-    """(significantly different?, which test): significance letters first, else seed intervals."""
-    la, lb = _letters(a.get(group_column)), _letters(b.get(group_column))
+def differ(a: dict[str, Any], b: dict[str, Any], group_column: str | None, low: str,
+           high: str) -> tuple[bool | None, str]:
+    """(significantly different?, which test): significance letters first (when `group_column`
+    names them), else disjoint seed intervals."""
+    la, lb = (_letters(a.get(group_column)), _letters(b.get(group_column))) if group_column else (None, None)
     if la is not None and lb is not None:
         return not (la & lb), "paired bootstrap"
     bounds = [_finite(r.get(k)) for r in (a, b) for k in (low, high)]
@@ -119,7 +122,9 @@ def _u_text(row: dict[str, Any]) -> str:
 
 
 def _u_differ(a, b):
-    return differ(a, b, "utility_group", "utility_at_matched_ci_low", "utility_at_matched_ci_high")
+    # seed intervals of the matched utility itself: the letters test the final models' utility,
+    # a different quantity from the utility where both runs reach the same forgetting level
+    return differ(a, b, None, "utility_at_matched_ci_low", "utility_at_matched_ci_high")
 
 
 # ---------------------------------------------------------------------------------------------

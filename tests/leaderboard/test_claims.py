@@ -20,7 +20,8 @@ def row(method, rectifier, parametrization="full", u=None, low=None, high=None, 
 
 
 def test_gru_raises_utility_replicates_with_significance():
-    rows = [row("npo", "none", u=0.40, group="a"), row("npo", "gru", u=0.55, group="b"),
+    # utility letters test the final models, not the matched utility: they must not decide here
+    rows = [row("npo", "none", u=0.40, low=0.38, high=0.42, group="a"), row("npo", "gru", u=0.55, low=0.5, high=0.6, group="a"),
             row("ga", "none", u=0.10, low=0.05, high=0.15), row("ga", "gru", u=0.30, low=0.25, high=0.35)]
     claim = claims.gru_utility(rows)
     assert claim.verdict == claims.REPLICATES
@@ -29,10 +30,10 @@ def test_gru_raises_utility_replicates_with_significance():
 
 
 def test_gru_not_raising_is_reported_as_not_replicating():
-    rows = [row("npo", "none", u=0.50, group="a"), row("npo", "gru", u=0.45, group="a")]
+    rows = [row("npo", "none", u=0.50, low=0.4, high=0.6, group="a"), row("npo", "gru", u=0.45, low=0.35, high=0.55, group="b")]
     claim = claims.gru_utility(rows)
     assert claim.verdict == claims.DOES_NOT
-    assert claim.rows[0][5] == "not raised" and "not significant (paired bootstrap)" in claim.rows[0][6]
+    assert claim.rows[0][5] == "not raised" and "not significant (seed intervals)" in claim.rows[0][6]
 
 
 def test_gru_partly_and_missing_matched_level():
@@ -47,7 +48,8 @@ def test_gru_partly_and_missing_matched_level():
 def test_rectifier_order_holds_and_fails():
     good = [row("npo", "none", u=0.3), row("npo", "pcgrad", u=0.4), row("npo", "sago", u=0.5)]
     assert claims.rectifier_order(good).verdict == claims.REPLICATES
-    bad = [row("npo", "none", u=0.5, group="a"), row("npo", "pcgrad", u=0.4, group="b"), row("npo", "sago", u=0.45, group="ab")]
+    bad = [row("npo", "none", u=0.5, low=0.48, high=0.52), row("npo", "pcgrad", u=0.4, low=0.38, high=0.42),
+           row("npo", "sago", u=0.45, low=0.35, high=0.55)]
     claim = claims.rectifier_order(bad)
     assert claim.verdict == claims.DOES_NOT
     assert "PCGrad < none significant" in claim.rows[0][-1]
