@@ -519,11 +519,17 @@ def summary(grid: Grid) -> dict[str, int]:
     """Job counts per rule, as Snakemake should plan them from scratch."""
     used = {run.benchmark for run in grid.runs}
     n_refs = sum(1 + (ref.retain is not None) for ref in grid.references)
+    # runs with evaluate_every go through the snapshot variants of the rules (workflows/rules/*.smk)
+    trajectory = [run for run in grid.runs if run.hyperparameters.get("evaluate_every") is not None]
+    kept = sum(bool(run.hyperparameters.get("keep_checkpoints")) for run in trajectory)
     return {
         "generate_data": sum(benchmarks.get(name).generated for name in used),
         "finetune": len(grid.finetune_jobs()),
         "evaluate_reference": n_refs,
-        "unlearn": len(grid.runs),
-        "evaluate_run": len(grid.runs),
+        "unlearn": len(grid.runs) - len(trajectory),
+        "unlearn_snapshots": len(trajectory) - kept,
+        "unlearn_kept_snapshots": kept,
+        "evaluate_run": len(grid.runs) - len(trajectory),
+        "evaluate_run_trajectory": len(trajectory),
         "leaderboard": int(bool(grid.config.get("leaderboard", {}).get("build", True))),
     }

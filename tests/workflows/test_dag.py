@@ -14,8 +14,9 @@ from tests.workflows.conftest import REPO, job_counts, snakemake
 # Hand-counted plans (rule -> jobs). unlearn = evaluate_run = number of runs; evaluate_reference =
 # target (+ retain) per (split, model); finetune = target on full and/or retain on retainXX.
 EXPECTED = {
-    None: {"generate_data": 4, "finetune": 6, "evaluate_reference": 6, "unlearn": 47,
-           "evaluate_run": 47, "leaderboard": 1, "all": 1},  # tofu-tiny 4 x 4; wmdp-tiny 1 + 3 x 3 and rwku-tiny 3 x 3 (target only); muse-tiny 4 x 3
+    # the default grid evaluates trajectories (evaluate_every), hence the snapshot rule variants
+    None: {"generate_data": 4, "finetune": 6, "evaluate_reference": 6, "unlearn_snapshots": 47,
+           "evaluate_run_trajectory": 47, "leaderboard": 1, "all": 1},  # tofu-tiny 4 x 4; wmdp-tiny 1 + 3 x 3 and rwku-tiny 3 x 3 (target only); muse-tiny 4 x 3
     "gru_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 60, "evaluate_run": 60,
                       "leaderboard": 1, "all": 1},                               # 3 x 2 x 5 x 2
     "geffect_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 42, "evaluate_run": 42,
