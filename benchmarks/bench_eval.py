@@ -7,6 +7,7 @@ generates until its 200-token budget (the worst case of an unlearned model that 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 import time
@@ -76,7 +77,9 @@ def main() -> int:
         folder = tofu_tiny.write(Path(tmp) / "data")
         data = TofuData(folder)
         model_dir = models.build_tiny_llama(models.benchmark_texts(data), Path(tmp) / "model", seed=0)
-        model, tokenizer, fmt = models.load_model(str(model_dir))
+        device = models.evaluation_device()  # the GPU when there is one (benchmarks/gpu_check.sh)
+        model, tokenizer, fmt = models.load_model(str(model_dir), device=device,
+                                                  dtype=models.evaluation_dtype(device))
         variant = tofu_eval.VARIANTS["full"]
         rows = tofu_eval.eval_rows(data, SPLIT, variant)
 
@@ -93,16 +96,19 @@ def main() -> int:
         "shared_seconds": round(shared_seconds, 2), "naive_seconds": round(naive_seconds, 2),
         "speedup": round(naive_seconds / shared_seconds, 2),
         "shared_sequences_scored": harness.sequences_scored, "shared_prompts_generated": harness.prompts_generated,
-        "naive_model_passes": naive_passes, "device": "cpu",
+        "naive_model_passes": naive_passes, "device": device, "dtype": models.evaluation_dtype(device),
     }
     print(json.dumps(figures, indent=2))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    atomic.write_json(RESULTS / "eval.json", figures)
-    _plot(figures)
+    name = "eval" if device == "cpu" else f"eval-{device}"
+    atomic.write_json(RESULTS / f"{name}.json", figures)
+    if os.environ.get("OUT"):  # the device machine returns only what is under $OUT
+        atomic.write_json(Path(os.environ["OUT"]) / f"{name}.json", figures)
+    _plot(figures, name)
     return 0
 
 
-def _plot(figures: dict) -> None:
+def _plot(figures: dict, name: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -114,11 +120,11 @@ def _plot(figures: dict) -> None:
     ax.barh(labels, values, color=["#2b7a78", "#c44536"])
     for y, value in enumerate(values):
         ax.text(value, y, f" {value:.1f} s", va="center")
-    ax.set_xlabel("seconds, 1 CPU thread")
+    ax.set_xlabel("seconds, 1 CPU thread" if figures["device"] == "cpu" else f"seconds, {figures['device']}")
     ax.set_title(f"tofu-tiny {figures['split']} evaluation: {figures['speedup']:.1f}x faster")
     ax.set_xlim(0, max(values) * 1.25)
     fig.tight_layout()
-    with atomic.atomic_path(RESULTS / "eval.png") as tmp:
+    with atomic.atomic_path(RESULTS / f"{name}.png") as tmp:
         fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
 
