@@ -45,13 +45,15 @@ def build_streams(objective, forget_pairs: Sequence[tuple[str, str]], retain_pai
     """Streams an objective reads, from (question, answer) pairs.
 
     forget → forget pairs; forget_idk → each forget question with a refusal drawn by a seeded RNG;
-    retain → retain pairs (always built when given: rectifiers may need it); train → forget then
-    retain pairs (fine-tuning on the full set). `objective` is a name or an Objective.
+    retain → retain pairs; train → forget then retain pairs (fine-tuning on the full set). forget and
+    retain are always built when given, whatever the objective reads: rectifiers need retain, GRUN's
+    gate loss needs both (e.g. under IDK+NLL, which reads forget_idk). `objective` is a name or an
+    Objective.
     """
     from methods.registry import OBJECTIVES
     if isinstance(objective, str):
         objective = OBJECTIVES.get(objective)()
-    needed = set(objective.streams) | ({"retain"} if retain_pairs else set())
+    needed = set(objective.streams) | ({"retain"} if retain_pairs else set()) | ({"forget"} if forget_pairs else set())
     builders = {
         "forget": lambda: [encode(q, a) for q, a in forget_pairs],
         "retain": lambda: [encode(q, a) for q, a in retain_pairs],

@@ -32,7 +32,7 @@ def test_build_streams_for_idknll_and_finetune():
     forget = [("q1", "a1"), ("q2", "a2"), ("q3", "a3")]
     retain = [("r1", "x"), ("r2", "y")]
     streams = build_streams("idknll", forget, retain, encode, seed=4)
-    assert set(streams) == {"forget_idk", "retain"}
+    assert set(streams) == {"forget_idk", "retain", "forget"}  # forget: GRUN's gate loss reads it under IDK
     again = build_streams("idknll", forget, retain, encode, seed=4)
     assert all(torch.equal(a["input_ids"], b["input_ids"]) for a, b in zip(streams["forget_idk"], again["forget_idk"]))
     answers = {"".join(chr(c) for c in ex["input_ids"][2:].tolist()) for ex in streams["forget_idk"]}
@@ -62,3 +62,14 @@ def test_registries_discover_every_module_and_list_names_on_error():
         RECTIFIERS.get("sagoo")
     with pytest.raises(ValueError, match="accepted: .*granularity"):
         RECTIFIERS.get("pcgrad")(granulartiy="global")
+
+
+def test_idknll_streams_satisfy_grun_gate_plan():
+    """IDK+NLL through GRUN: the gate loss reads forget and retain, which IDK+NLL itself does not."""
+    from methods.registry import OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
+    from methods.train import TrainConfig, check_streams, plan_tasks
+
+    forget, retain = [("q1", "a1"), ("q2", "a2")], [("r1", "x")]
+    streams = build_streams("idknll", forget, retain, encode, seed=0)
+    plan = plan_tasks(OBJECTIVES.get("idknll")(), RECTIFIERS.get("none")(), [], PARAMETRIZATIONS.get("grun")())
+    check_streams(plan, streams, TrainConfig(objective="idknll", rectifier="none"))
