@@ -2,7 +2,7 @@
 #   make demo    the embedded default grid (tofu-tiny, 16 runs) end to end on this machine
 #   make test    the test suite
 #   make bench   speed / memory benchmarks (figures under benchmarks/results/)
-#   make findings  config/findings.yaml (~45-55 min on 2 cores), then docs/findings.md + .html
+#   make findings  config/findings.yaml (~30 min on 2 cores), then docs/findings.md + .html
 #   make lock    re-resolve requirements.lock (exact versions) from pyproject.toml + lock.in
 PYTHON ?= python3
 VENV   ?= .venv
