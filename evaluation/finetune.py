@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,15 +136,33 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
     config = TrainConfig(objective="finetune", lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size,
                          grad_accum=recipe.grad_accum, weight_decay=recipe.weight_decay,
                          warmup_ratio=recipe.warmup_ratio, scheduler=recipe.scheduler, seed=seed)
-    with atomic_dir(out_dir) as tmp:
-        result = train(net, {"train": examples}, config, tmp, tokenizer.pad_token_id, progress=progress)
+    # Under `accelerate launch` (DDP, FSDP2) every rank trains; only the main process writes, and a
+    # sharded model's full weights are gathered first (a collective every rank joins), as in `unlearn`
+    from methods.checkpoint import full_model_state, is_sharded
+
+    # RANK is set by every launcher (accelerate launch, torchrun) before any process group exists
+    out_dir, main = Path(out_dir), int(os.environ.get("RANK", "0")) == 0
+    scratch = out_dir.with_name(f".{out_dir.name}.training")  # train_log etc.; same path on every rank
+    if main and scratch.exists():
+        shutil.rmtree(scratch)
+    try:
+        result = train(net, {"train": examples}, config, scratch, tokenizer.pad_token_id, progress=progress)
         if result.status != "ok":
             raise RuntimeError(f"fine-tuning diverged at step {result.diverged_step}: {result.reason}")
-        net.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        full_state = full_model_state(net) if is_sharded(net) else None
         summary = {"benchmark": benchmark, "split": split, "corpus": corpus.source, "start": model,
                    "finetune_preset": preset_name,
                    "recipe": dataclasses.asdict(recipe), "examples": len(examples), "seed": seed,
                    "train_result": dataclasses.asdict(result)}
-        models.write_model_card(tmp, model_preset, fmt.name, finetune=summary)
+        if main:
+            with atomic_dir(out_dir) as tmp:
+                for log in sorted(scratch.glob("*")) if scratch.is_dir() else []:
+                    if log.is_file():
+                        shutil.copy2(log, tmp / log.name)
+                net.save_pretrained(tmp, **({} if full_state is None else {"state_dict": full_state}))
+                tokenizer.save_pretrained(tmp)
+                models.write_model_card(tmp, model_preset, fmt.name, finetune=summary)
+    finally:
+        if main and scratch.exists():
+            shutil.rmtree(scratch)
     return {"out": str(out_dir), **summary}

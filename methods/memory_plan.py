@@ -199,10 +199,17 @@ def fits(plan: Plan, launch: Launch) -> bool:
 
 
 def jobs_of_grid(grid) -> list[tuple[str, Job, Launch]]:
-    """(label, job, launch) per unlearning run of a grid."""
+    """(label, job, launch) per fine-tuning job (target / retain references) and unlearning run of a
+    grid; both train with the same loop under the model's launcher."""
     from workflows.grid import REPO_ROOT
 
     out = []
+    for benchmark, model, train_split in grid.finetune_jobs():
+        entry = grid.model(model)
+        launch = Launch.from_launcher(entry.get("finetune_launcher") or entry.get("launcher", {}), REPO_ROOT)
+        job = Job(entry.get("base", model), "finetune", "none", "full",
+                  finetune_hyperparameters(entry, benchmark, model), entry.get("dtype", "float32"))
+        out.append((f"{benchmark}/{model}/finetune-{train_split}", job, launch))
     for run in grid.runs:
         entry = grid.model(run.model)
         launch = Launch.from_launcher(entry.get("launcher", {}), REPO_ROOT)
@@ -210,6 +217,17 @@ def jobs_of_grid(grid) -> list[tuple[str, Job, Launch]]:
                   dict(run.hyperparameters), entry.get("dtype", "float32"))
         out.append((f"{run.benchmark}/{run.split}/{run.model}/{run.method}", job, launch))
     return out
+
+
+def finetune_hyperparameters(entry: dict[str, Any], benchmark: str, model: str) -> dict[str, Any]:
+    """The memory-relevant settings of a model's fine-tuning recipe: its preset (as `ubench finetune`
+    picks it) with the recipe's own overrides on top."""
+    from evaluation.finetune import default_preset, get_preset
+
+    recipe = dict(entry.get("finetune", {}))
+    preset = get_preset(recipe.get("preset") or default_preset(entry.get("base", model), benchmark))
+    return {"batch_size": recipe.get("batch_size", preset.batch_size),
+            "max_length": recipe.get("max_length", preset.max_length)}
 
 
 def format_row(label: str, plan: Plan, launch: Launch) -> str:

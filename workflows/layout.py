@@ -132,14 +132,17 @@ class Layout:
             return []
         return [self.reference_file("per_item.parquet", benchmark, split, model, "retain")]
 
-    def launcher(self, model: str) -> dict[str, Any]:
+    def launcher(self, model: str, job: str = "unlearn") -> dict[str, Any]:
+        """The model's launcher; fine-tuning jobs (job "finetune") use `finetune_launcher` when given."""
+        entry = self.grid.model(model)
         launcher = {"gpus": 0, "num_processes": 1, "accelerate_config": None, "mixed_precision": "no"}
-        launcher.update(self.grid.model(model).get("launcher", {}))
+        launcher.update(entry.get("finetune_launcher") or entry.get("launcher", {}) if job == "finetune"
+                        else entry.get("launcher", {}))
         return launcher
 
-    def launch_prefix(self, model: str) -> str:
+    def launch_prefix(self, model: str, job: str = "unlearn") -> str:
         """`ubench`, or `accelerate launch ... -m workflows.cli` for multi-process (DDP/FSDP/ZeRO) jobs."""
-        launcher = self.launcher(model)
+        launcher = self.launcher(model, job)
         if launcher["num_processes"] <= 1 and not launcher["accelerate_config"]:
             return "ubench"
         parts = ["accelerate", "launch", "--num_processes", str(launcher["num_processes"])]
@@ -149,8 +152,8 @@ class Layout:
             parts += ["--mixed_precision", launcher["mixed_precision"]]
         return " ".join(shlex.quote(p) for p in parts + ["-m", "workflows.cli"])
 
-    def gpus(self, model: str) -> int:
-        return int(self.launcher(model)["gpus"])
+    def gpus(self, model: str, job: str = "unlearn") -> int:
+        return int(self.launcher(model, job)["gpus"])
 
     def finetune_args(self, model: str) -> str:
         """`--preset P --seed S --set key=value ...` for `ubench finetune` from the model's recipe."""

@@ -119,3 +119,17 @@ def test_generation_backend_reaches_every_evaluation_and_is_checked():
     config["evaluation"] = {"generation_backend": "vlm"}
     with pytest.raises(grid.GridError, match=r"at evaluation/generation_backend: 'vlm' is not one of"):
         grid.build(config)
+
+
+def test_fine_tunes_use_the_finetune_launcher_when_a_model_has_one():
+    from pathlib import Path
+
+    from workflows.layout import Layout
+
+    repo = Path(__file__).resolve().parents[2]
+    layout = Layout(grid.build(grid.load_config(repo / "config" / "paper" / "grun_tofu.yaml")))
+    unlearn, finetune = layout.launch_prefix("mistral-7b"), layout.launch_prefix("mistral-7b", "finetune")
+    assert "ddp.yaml" in unlearn and "--num_processes 2" in unlearn and layout.gpus("mistral-7b") == 2
+    assert "fsdp.yaml" in finetune and "--num_processes 4" in finetune and layout.gpus("mistral-7b", "finetune") == 4
+    paper = Layout(grid.build(grid.load_config(repo / "config" / "paper" / "gru_tofu.yaml")))  # no finetune_launcher
+    assert paper.launch_prefix("phi-1.5", "finetune") == paper.launch_prefix("phi-1.5")

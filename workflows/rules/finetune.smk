@@ -12,14 +12,14 @@ rule finetune:
         data=lambda wc: L.data_location(wc.benchmark),
         base=lambda wc: GRID.model(wc.model)["base"],
         recipe=lambda wc: L.finetune_args(wc.model),
-        launch=lambda wc: L.launch_prefix(wc.model),
+        launch=lambda wc: L.launch_prefix(wc.model, "finetune"),
     log:
         f"{L.logs}/finetune/{{benchmark}}/{{model}}/{{train_split}}.log",
     benchmark:
         f"{L.logs}/benchmarks/finetune/{{benchmark}}/{{model}}/{{train_split}}.tsv"
     threads: L.threads
     resources:
-        gpu=lambda wc: L.gpus(wc.model),
+        gpu=lambda wc: L.gpus(wc.model, "finetune"),
     conda:
         "../../environment.yml"
     shell:
