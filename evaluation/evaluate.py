@@ -53,7 +53,8 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
         out_dir: str | Path, *, retain_reference: str | None = None, train_result: str | None = None,
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
         prompt_format: str | None = None, dtype: str | None = None, generation_backend: str = "auto",
-        snapshots: str | Path | None = None, every: int | None = None, snapshot_rebuild=None) -> dict:
+        snapshots: str | Path | None = None, every: int | None = None, snapshot_rebuild=None,
+        details=None) -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
@@ -64,7 +65,10 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     `snapshots` (with `every`, the run's evaluate_every): the folder of trajectory snapshots written
     by `ubench unlearn`; each is swapped into the loaded model and evaluated in scope "trajectory",
     giving the `trajectory` block of metrics.json and `out_dir/trajectory.parquet` (interface I1);
-    `snapshot_rebuild` maps a snapshot's tensors to the model's (LoRA: methods.snapshots.LoraRebuild)."""
+    `snapshot_rebuild` maps a snapshot's tensors to the model's (LoRA: methods.snapshots.LoraRebuild).
+
+    `details(model, tokenizer, prompt_format, data)` (optional) measures more of the final model
+    (e.g. GRUN's gates); its {name: value} entries join metric_details."""
     bench = benchmarks.get(benchmark)
     bench.check_split(split)
     variant = variant or bench.default_variant
@@ -84,6 +88,8 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     selection = backends.summary(made, generation_backend)
     output.result["evaluator"].setdefault("generation_backend", selection["backend"])  # TOFU names its decoder
     output.result["evaluator"]["generation_backend_selection"] = selection
+    if details is not None:  # on the final model, before trajectory snapshots replace its weights
+        output.result.setdefault("metric_details", {}).update(details(model, tokenizer, fmt, data))
     cost = {**cost_from_train_result(train_result), **output.cost, "load_seconds": round(load_seconds, 3),
             "eval_seconds": round(time.perf_counter() - start, 3)}
     block = None

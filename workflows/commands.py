@@ -186,26 +186,22 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
     if every is not None and snapshots is None:
         snapshots = Path(model).with_name("snapshots")
     rebuild = lora_rebuild(spec, target) if every is not None and identity["parametrization"] == "lora" else None
-    gates = _grun_gates(spec, model, data_dir) if identity["parametrization"] == "grun" else None
-    document = evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
-                            retain_reference=retain_reference, train_result=str(train_result),
-                            identity=identity, batch_size=batch_size, progress=progress,
-                            generation_backend=generation_backend,
-                            snapshots=snapshots if every is not None else None, every=every,
-                            snapshot_rebuild=rebuild)
-    if gates is not None:
-        from methods.parametrizations import grun_gates
-
-        document = grun_gates.add_to_metrics(Path(out_dir) / "metrics.json", gates)
-    return document
+    details = _grun_gates(spec) if identity["parametrization"] == "grun" else None
+    return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
+                        retain_reference=retain_reference, train_result=str(train_result),
+                        identity=identity, batch_size=batch_size, progress=progress,
+                        generation_backend=generation_backend,
+                        snapshots=snapshots if every is not None else None, every=every,
+                        snapshot_rebuild=rebuild, details=details)
 
 
-def _grun_gates(spec: dict[str, Any], model: str, data_dir: str | None) -> dict[str, Any]:
-    """GRUN runs: gate values on forget vs retain prompts (metric_details.grun_gates), measured
-    before evaluating so that a failure leaves no metrics.json behind."""
+def _grun_gates(spec: dict[str, Any]):
+    """GRUN runs: gate values on forget vs retain prompts (metric_details.grun_gates), measured on
+    the model and data the evaluation has loaded."""
     from methods.parametrizations import grun_gates
 
-    return grun_gates.measure_run(spec, model, data_dir)
+    return lambda model, tokenizer, fmt, data: {grun_gates.DETAILS_KEY: grun_gates.measure_run(
+        spec, model, tokenizer, fmt, data)}
 
 
 def lora_rebuild(spec: dict[str, Any], target: str | None):

@@ -77,24 +77,12 @@ def measure(model, tokenizer, prompt_format, corpora: dict, max_length: int,
             "position": "last prompt token", "max_examples": MAX_EXAMPLES}
 
 
-def measure_run(spec: dict[str, Any], model_path: str, data_dir: str | None) -> dict[str, Any]:
-    """Load the run's GRUN model and its unlearning corpora as `ubench unlearn` did, then `measure`."""
-    from evaluation import benchmarks, models
+def measure_run(spec: dict[str, Any], model, tokenizer, prompt_format, data) -> dict[str, Any]:
+    """`measure` on the run's unlearning corpora, built as `ubench unlearn` built them."""
+    from evaluation import benchmarks
 
     bench = benchmarks.get(spec["benchmark"])
     hyper = spec.get("hyperparameters", {})
-    corpora = bench.corpora_for_run(bench.open(data_dir), spec["split"], hyper.get("corpus"))
+    corpora = bench.corpora_for_run(data, spec["split"], hyper.get("corpus"))
     max_length = int(hyper.get("max_length", bench.default_max_length))
-    model, tokenizer, fmt = models.load_model(model_path, prompt_format=spec.get("prompt_format"))
-    return measure(model.eval(), tokenizer, fmt, corpora, max_length, hyper.get("answer_labels", "answer"))
-
-
-def add_to_metrics(metrics_path, details: dict[str, Any]) -> dict[str, Any]:
-    """Rewrite metrics.json (validated, atomically) with `metric_details.grun_gates` set."""
-    from common import contract
-
-    document = contract.read_metrics(metrics_path)
-    document.pop("schema_version", None)
-    document.setdefault("metric_details", {})[DETAILS_KEY] = details
-    contract.write_metrics(metrics_path, document)
-    return document
+    return measure(model, tokenizer, prompt_format, corpora, max_length, hyper.get("answer_labels", "answer"))

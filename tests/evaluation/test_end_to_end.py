@@ -144,3 +144,27 @@ def test_rmu_moves_forget_activations_toward_the_control_vector(tiny_folder, fin
     assert forget_end / forget_start < retain_end / retain_start  # forget moves more than retain
     changed = sorted(k for k in before if not torch.equal(before[k], model.state_dict()[k]))
     assert changed == [f"model.layers.{i}.mlp.down_proj.weight" for i in range(3)]
+
+
+@pytest.mark.slow
+def test_evaluate_run_records_grun_gates_on_the_final_model(tiny_folder, finetuned, tmp_path):
+    """`ubench evaluate-run` of a GRUN run: the gates are measured on the model the evaluation loaded
+    (the final one, before trajectory snapshots replace its edits), written once into metric_details."""
+    from workflows import commands
+
+    models_root, _, _ = finetuned
+    spec = {"benchmark": "tofu-tiny", "split": "forget10", "model": "tiny-llama", "objective": "graddiff",
+            "rectifier": "none", "parametrization": "grun", "seed": 0, "prompt_format": None,
+            "hyperparameters": {"lr": 2e-2, "max_steps": 4, "evaluate_every": 2, "max_length": 64,
+                                "batch_size": 8, "grad_accum": 1, "scheduler": "constant",
+                                "parametrization_args": {"layers": [2, 3], "rank": 4, "gate": "linear"}}}
+    out = tmp_path / "run"
+    commands.unlearn(spec, str(tiny_folder), str(models_root / "target"), out / "model", out / "log.jsonl",
+                     out / "result.json", progress=False)
+    document = commands.evaluate_run(spec, str(out / "model"), out / "result.json", str(tiny_folder), out / "eval",
+                                     retain_reference=None, progress=False)
+    gates = document["metric_details"]["grun_gates"]
+    assert gates["n_forget"] > 0 and gates["n_retain"] > 0 and 0.0 <= gates["auc"] <= 1.0
+    assert [p["step"] for p in document["trajectory"]["points"]] == [2, 4]
+    on_disk = contract.read_metrics(out / "eval" / "metrics.json")
+    assert on_disk["metric_details"]["grun_gates"] == gates
