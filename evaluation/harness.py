@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,9 +24,9 @@ from tqdm.auto import tqdm
 from evaluation import backends
 from evaluation.encoding import IGNORE_INDEX, encode_prompt_continuation, pad_batch
 from evaluation.greedy import cache_keyword, greedy_decode, plain_greedy_model
+from evaluation.token_statistics import split_head, token_statistics
 
 VLLM_BATCH_SIZE = 4096  # prompts handed to vLLM per call (it schedules them itself)
-MINKPP_VARIANCE_FLOOR = 1e-6  # OU clamps σ_t² here so near-deterministic positions do not divide by 0
 
 
 @dataclass(frozen=True)
@@ -35,8 +36,8 @@ class TokenScores:
     target_ids: np.ndarray  # int64
     logprobs: np.ndarray    # log p(y_t | y_<t)
     hits: np.ndarray        # argmax_v p(v | y_<t) == y_t
-    mu: np.ndarray          # Σ_v p_v log p_v
-    sigma: np.ndarray       # sqrt(Σ_v p_v (log p_v)² − μ_t²), variance clamped
+    mu: np.ndarray | None     # Σ_v p_v log p_v (None: not requested, Harness.score's `moments_for`)
+    sigma: np.ndarray | None  # sqrt(Σ_v p_v (log p_v)² − μ_t²), variance clamped
     tag_tokens: int = 0     # leading labelled tokens of the answer tag (TOFU-legacy labelling), not answer
     eos_labelled: bool = True  # the last value is the EOS position (False when truncation cut it)
 
@@ -96,10 +97,18 @@ class Harness:
             yield [items[i] for i in order[start:start + size]]
 
     @torch.inference_mode()
-    def score(self, pairs: list[tuple[str, str]]) -> dict[tuple[str, str], TokenScores]:
-        """Teacher-forced scores for every unique (prompt, continuation) not scored yet."""
+    def score(self, pairs: list[tuple[str, str]],
+              moments_for: Collection[tuple[str, str]] | None = None) -> dict[tuple[str, str], TokenScores]:
+        """Teacher-forced scores for every unique (prompt, continuation) not scored yet.
+
+        `moments_for`: the pairs whose Min-K++ moments (μ, σ) a metric reads (None: every pair); the
+        others skip that vocabulary-wide maths and carry mu = sigma = None."""
         start = time.perf_counter()
-        todo = list(dict.fromkeys(p for p in pairs if p not in self._scores))
+        wanted = None if moments_for is None else set(moments_for)
+        needs_moments = lambda pair: wanted is None or pair in wanted  # noqa: E731
+        todo = list(dict.fromkeys(p for p in pairs if p not in self._scores
+                                  or (needs_moments(p) and self._scores[p].mu is None)))
+        moments = [needs_moments(p) for p in todo]
         encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p))
                    for p, c in todo]
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
@@ -112,11 +121,11 @@ class Harness:
         for chunk in self._batches(single, [len(encoded[i]["input_ids"]) for i in single], self.batch_size):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
             self.positions_scored += int(batch["input_ids"].numel())
-            self._store(todo, encoded, chunk, self._score_batch(batch))
+            self._store(todo, encoded, chunk, self._score_batch(batch, [moments[i] for i in chunk]))
             bar.update(len(chunk))
         for chunk in self._group_batches(shared, encoded):
             members = [i for _, group in chunk for i in group]
-            self._store(todo, encoded, members, self._score_shared(chunk, encoded))
+            self._store(todo, encoded, members, self._score_shared(chunk, encoded, [moments[i] for i in members]))
             bar.update(len(members))
         bar.close()
         self.sequences_scored += len(todo)
@@ -147,17 +156,19 @@ class Harness:
         if chunk:
             yield chunk
 
-    def _score_shared(self, chunk, encoded) -> list[TokenScores]:
+    def _score_shared(self, chunk, encoded, moments: list[bool]) -> list[TokenScores]:
         """Prefixes once (left-padded, cached), then every continuation's own tokens against its
-        group's cache; logits[t] predicts token t+1 exactly as in a full-sequence forward."""
+        group's cache; position t predicts token t+1 exactly as in a full-sequence forward."""
         pad, device = self.tokenizer.pad_token_id, self.device
         prefix_ids, prefix_mask = left_pad([encoded[members[0]]["input_ids"][:length] for length, members in chunk], pad)
         width = prefix_ids.shape[1]
         prefix_ids, prefix_mask = prefix_ids.to(device), prefix_mask.to(device)
         positions = (prefix_mask.cumsum(1) - 1).clamp_min(0)
-        out = self.model(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions,
-                         use_cache=True, logits_to_keep=1)
-        last_logits = out.logits[:, -1]
+        forward, head = self._forward_and_head()
+        keep_last = {} if head is not None else {"logits_to_keep": 1}
+        out = forward(input_ids=prefix_ids, attention_mask=prefix_mask, position_ids=positions, use_cache=True,
+                      **keep_last)
+        last = _model_values(out, head)[:, -1]
         cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         owner = [g for g, (_, members) in enumerate(chunk) for _ in members]
         members = [i for _, group in chunk for i in group]
@@ -174,44 +185,46 @@ class Harness:
         lengths = torch.tensor([chunk[g][0] for g in owner], device=device)
         suffix_positions = lengths[:, None] + torch.arange(suffix_width, device=device)[None, :]
         mask = torch.cat([prefix_mask[index], suffix_mask.to(device)], dim=1)
-        logits = self.model(input_ids=suffix_ids.to(device), attention_mask=mask, position_ids=suffix_positions,
-                            use_cache=True, cache_position=torch.arange(width, width + suffix_width, device=device),
-                            **{cache_keyword(self.model): cache}).logits
+        values = _model_values(forward(input_ids=suffix_ids.to(device), attention_mask=mask,
+                                       position_ids=suffix_positions, use_cache=True,
+                                       cache_position=torch.arange(width, width + suffix_width, device=device),
+                                       **{cache_keyword(forward): cache}), head)
         self.positions_scored += int(prefix_ids.numel() + suffix_ids.numel())
-        # prediction of suffix token j comes from position j-1: the prefix's last logits for j = 0
-        logits = torch.cat([last_logits[index][:, None], logits[:, :-1]], dim=1)
-        return self._token_scores(logits, targets.to(device))
+        # prediction of suffix token j comes from position j-1: the prefix's last position for j = 0
+        values = torch.cat([last[index][:, None], values[:, :-1]], dim=1)
+        return self._token_scores(values, targets.to(device), head, moments)
+
+    def _forward_and_head(self):
+        """(decoder, head) when logits are head(hidden) (the head then runs on labelled positions only,
+        evaluation.token_statistics), else (model, None)."""
+        split = split_head(self.model)
+        return split if split is not None else (self.model, None)
 
     def _label_start(self, prompt: str) -> int:
         suffix = self.labelled_prompt_suffix
         return len(prompt) - len(suffix) if suffix and prompt.endswith(suffix) else len(prompt)
 
-    def _score_batch(self, batch: dict[str, torch.Tensor]) -> list[TokenScores]:
+    def _score_batch(self, batch: dict[str, torch.Tensor], moments: list[bool] | None = None) -> list[TokenScores]:
         batch = {k: v.to(self.device) for k, v in batch.items()}
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return self._token_scores(logits[:, :-1], batch["labels"][:, 1:])
+        forward, head = self._forward_and_head()
+        values = _model_values(forward(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]), head)
+        return self._token_scores(values[:, :-1], batch["labels"][:, 1:], head, moments)
 
     @staticmethod
-    def _token_scores(logits: torch.Tensor, targets: torch.Tensor) -> list[TokenScores]:
-        """Per-row TokenScores where logits[b, t] predicts targets[b, t] (−100 = not scored)."""
+    def _token_scores(values: torch.Tensor, targets: torch.Tensor, head=None,
+                      moments: list[bool] | None = None) -> list[TokenScores]:
+        """Per-row TokenScores where values[b, t] (logits, or hidden states when `head` gives the
+        logits) predicts targets[b, t] (−100 = not scored); μ/σ only for rows with `moments` (None: all)."""
         mask = targets != IGNORE_INDEX
+        rows = [True] * mask.shape[0] if moments is None else moments
+        selected = None if all(rows) else torch.tensor(rows, device=mask.device)[:, None].expand_as(mask)[mask]
         # Only labelled positions go through the vocabulary-wide maths: [N, V] instead of [B, T, V].
-        logp = torch.log_softmax(logits[mask].float(), dim=-1)
-        flat_targets = targets[mask]
-        token_logp = logp.gather(1, flat_targets[:, None])[:, 0]
-        hits = logp.argmax(dim=-1) == flat_targets
-        p = logp.exp()
-        mu = (p * logp).sum(-1)
-        # Σ p (log p − μ)², the two-pass form of Σ p (log p)² − μ²: the one-pass difference of two
-        # numbers near (log V)² cancels catastrophically in fp32 (errors ~1e-4 in σ)
-        variance = (p * (logp - mu[:, None]).square()).sum(-1).clamp_min(MINKPP_VARIANCE_FLOOR)
-        columns = [flat_targets, token_logp, hits, mu, variance.sqrt()]
-        columns = [c.cpu().numpy() for c in columns]
+        columns = token_statistics(values[mask], targets[mask], head, selected)
         counts = mask.sum(dim=1).tolist()
         out, offset = [], 0
-        for count in counts:
-            part = [c[offset:offset + count] for c in columns]
-            out.append(TokenScores(*part))
+        for count, with_moments in zip(counts, rows):
+            ids, logprobs, hits, mu, sigma = (c[offset:offset + count] for c in columns)
+            out.append(TokenScores(ids, logprobs, hits, mu if with_moments else None, sigma if with_moments else None))
             offset += count
         return out
 
@@ -509,3 +522,8 @@ def model_eos_ids(model) -> list[int]:
     if value is None:
         return []
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+
+
+def _model_values(output, head) -> torch.Tensor:
+    """The decoder's hidden states when the head is applied later, else the model's logits."""
+    return output.last_hidden_state if head is not None else output.logits

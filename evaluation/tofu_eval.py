@@ -79,16 +79,18 @@ def eval_rows(data, split: str, variant: Variant) -> dict[str, list[dict]]:
 class Requests:
     pairs: list[tuple[str, str]]
     prompts: list[str]
+    moment_pairs: list[tuple[str, str]]  # ground-truth answers: the MIA scores read Min-K++'s μ/σ
 
 
 def build_requests(rows: dict[str, list[dict]], fmt: PromptFormat, tokenizer, variant: Variant,
                    generate_sets: tuple[str, ...] | None = None) -> Requests:
     """`generate_sets`: the sets whose answers are generated (ROUGE); None: every set but holdout."""
-    pairs, prompts = [], []
+    pairs, prompts, moment_pairs = [], [], []
     for name, items in rows.items():
         for row in items:
             prompt = fmt.prompt(row["question"], tokenizer)
             pairs.append((prompt, row["answer"]))
+            moment_pairs.append((prompt, row["answer"]))
             if name == "holdout":
                 continue
             _, hat_field, _ = SET_SPECS[name]
@@ -98,7 +100,7 @@ def build_requests(rows: dict[str, list[dict]], fmt: PromptFormat, tokenizer, va
                 continue
             prompts.append(fmt.prompt(row["question"], tokenizer,
                                       with_answer_tag=variant.generation_prompt_has_answer_tag))
-    return Requests(pairs, prompts)
+    return Requests(pairs, prompts, moment_pairs)
 
 
 def _mia_scores(scores: TokenScores, text: str, include_eos: bool) -> dict[str, float]:
@@ -267,7 +269,7 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
                       gen_max_length=variant.gen_max_length, progress=progress,
                       labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "")
     requests = build_requests(rows, fmt, tokenizer, variant, generate_sets)
-    scores = harness.score(requests.pairs)
+    scores = harness.score(requests.pairs, moments_for=requests.moment_pairs)
     generations = harness.generate(requests.prompts)
     table = per_item_table(rows, fmt, tokenizer, variant, scores, generations)
     if retain_reference is None and is_retain_model:

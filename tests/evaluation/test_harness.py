@@ -22,16 +22,23 @@ def tiny_model(tiny_folder, tmp_path_factory):
 
 def _count_model_calls(model):
     """Rows and calls of the model during scoring and during generation (prompt forwards: the
-    harness decodes with `model.generate` or its own greedy loop, which calls the model directly)."""
+    harness decodes with `model.generate` or its own greedy loop, which calls the model directly).
+    Scoring runs the decoder and applies the output head to labelled positions only, so scoring
+    rows are counted on the decoder."""
     counts = {"score_rows": 0, "score_calls": 0, "generate_rows": 0, "generate_calls": 0}
     inside_generation = [False]
-    forward, generate, harness_generate = model.forward, model.generate, Harness.generate
+    decoder = model.get_decoder()
+    forward, decoder_forward, harness_generate = model.forward, decoder.forward, Harness.generate
 
-    def counting_forward(*args, **kwargs):
+    def counting_decoder_forward(*args, **kwargs):
         if not inside_generation[0]:
             counts["score_rows"] += kwargs["input_ids"].shape[0]
             counts["score_calls"] += 1
-        elif kwargs["input_ids"].shape[1] > 1 and kwargs.get("cache") is None and kwargs.get("past_key_values") is None:
+        return decoder_forward(*args, **kwargs)
+
+    def counting_forward(*args, **kwargs):
+        if inside_generation[0] and kwargs["input_ids"].shape[1] > 1 and kwargs.get("cache") is None \
+                and kwargs.get("past_key_values") is None:
             counts["generate_rows"] += kwargs["input_ids"].shape[0]  # a batch of prompts
             counts["generate_calls"] += 1
         return forward(*args, **kwargs)
@@ -43,9 +50,14 @@ def _count_model_calls(model):
         finally:
             inside_generation[0] = False
 
-    model.forward = counting_forward
+    model.forward, decoder.forward = counting_forward, counting_decoder_forward
     Harness.generate = counting_harness_generate
-    counts["restore"] = lambda: setattr(Harness, "generate", harness_generate)
+
+    def restore():
+        Harness.generate = harness_generate
+        model.forward, decoder.forward = forward, decoder_forward
+
+    counts["restore"] = restore
     return counts
 
 

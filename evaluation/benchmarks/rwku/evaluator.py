@@ -218,7 +218,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
     for row in rows:
         prompt = P.truthfulqa_scored_prompt(P.truthfulqa_prompt(tokenizer, row))
         pairs.extend((prompt, choice) for key in ("mc1_targets", "mc2_targets") for choice in row[key]["choices"])
-    scores = harness.score(pairs)
+    scores = harness.score(pairs, moments_for=())  # MC1/MC2 read log-probabilities only
     mc1s, mc2s = [], []
     for index, row in enumerate(rows):
         prompt = P.truthfulqa_scored_prompt(P.truthfulqa_prompt(tokenizer, row))
