@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import torch
 
+from evaluation.growing_cache import growing_cache
+
 # generation_config fields that would change greedy argmax decoding in `model.generate`
 _NEUTRAL = {"repetition_penalty": (None, 1.0), "no_repeat_ngram_size": (None, 0), "bad_words_ids": (None,),
             "suppress_tokens": (None,), "begin_suppress_tokens": (None,), "forced_bos_token_id": (None,),
@@ -51,9 +53,11 @@ def greedy_decode(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, 
     stops = torch.tensor(sorted(set(stop_ids)), device=device)
     mask = attention_mask
     positions = (mask.cumsum(1) - 1).clamp_min(0)
-    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-    cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
     keyword = cache_keyword(model)
+    start_cache = growing_cache(model)
+    out = model(input_ids=input_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1,
+                **({keyword: start_cache} if start_cache is not None else {}))
+    cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
     alive = torch.arange(rows, device=device)
     next_position = positions[:, -1] + 1
     processed, length = int(input_ids.numel()), input_ids.shape[1]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluation import models
+from evaluation import growing_cache, models
 from evaluation.benchmarks.tofu import TofuData
 from evaluation.greedy import greedy_decode, plain_greedy_model
 from evaluation.harness import Harness
@@ -35,7 +35,9 @@ def _generate_reference(model, tokenizer, prompts, budget, stops):
     return inputs, rows
 
 
-def test_greedy_with_eviction_equals_generate(tiny):
+@pytest.mark.parametrize("growth_step", [128, 2])  # 2: the in-place cache reallocates every other step
+def test_greedy_with_eviction_equals_generate(tiny, monkeypatch, growth_step):
+    monkeypatch.setattr(growing_cache, "GROWTH_STEP", growth_step)
     model, tokenizer, _ = tiny
     # frequent tokens as extra stops, so rows finish at different steps and get evicted mid-batch
     inputs = tokenizer(PROMPTS, return_tensors="pt", padding=True)
@@ -65,3 +67,35 @@ def test_models_with_logits_processors_keep_generate(tiny):
         assert not plain_greedy_model(model)
     finally:
         model.generation_config.repetition_penalty = 1.0
+
+
+def test_growing_layer_holds_what_the_dynamic_layer_holds(monkeypatch):
+    from transformers.cache_utils import DynamicLayer
+
+    monkeypatch.setattr(growing_cache, "GROWTH_STEP", 3)
+    torch.manual_seed(0)
+    grown, plain = growing_cache.GrowingLayer(), DynamicLayer()
+    rows = 5
+    for step in range(20):
+        width = 4 if step == 0 else 1
+        keys, values = torch.randn(rows, 2, width, 8), torch.randn(rows, 2, width, 8)
+        got, want = grown.update(keys, values), plain.update(keys, values)
+        assert all(torch.equal(a, b) for a, b in zip(got, want))
+        if step in (6, 11):  # evict rows, as greedy_decode does when sequences stop
+            keep = torch.tensor([0, 2, 3][:rows - 1] if rows > 3 else [1])
+            grown.batch_select_indices(keep)
+            plain.batch_select_indices(keep)
+            rows = len(keep)
+    assert grown.get_seq_length() == plain.get_seq_length() == 23
+
+
+def test_growing_cache_only_for_plain_dynamic_layers(tiny):
+    model, _, _ = tiny
+    cache = growing_cache.growing_cache(model)
+    assert cache is not None and all(isinstance(layer, growing_cache.GrowingLayer) for layer in cache.layers)
+    from transformers import Gemma2Config, Gemma2ForCausalLM
+
+    sliding = Gemma2ForCausalLM(Gemma2Config(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=2,
+                                             num_attention_heads=2, num_key_value_heads=1, head_dim=8,
+                                             sliding_window=4))
+    assert growing_cache.growing_cache(sliding) is None

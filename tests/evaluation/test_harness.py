@@ -37,8 +37,8 @@ def _count_model_calls(model):
         return decoder_forward(*args, **kwargs)
 
     def counting_forward(*args, **kwargs):
-        if inside_generation[0] and kwargs["input_ids"].shape[1] > 1 and kwargs.get("cache") is None \
-                and kwargs.get("past_key_values") is None:
+        cache = kwargs.get("cache", kwargs.get("past_key_values"))
+        if inside_generation[0] and kwargs["input_ids"].shape[1] > 1 and (cache is None or cache.get_seq_length() == 0):
             counts["generate_rows"] += kwargs["input_ids"].shape[0]  # a batch of prompts
             counts["generate_calls"] += 1
         return forward(*args, **kwargs)
