@@ -34,6 +34,17 @@ class GrowingLayer(DynamicLayer):
         self.keys, self.values = self._key_buffer[..., :stop, :], self._value_buffer[..., :stop, :]
         return self.keys, self.values
 
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        """Keep rows `indices`: one gather into a buffer that keeps its headroom (the dynamic layer's
+        gather would be followed by a second copy into a new buffer at the next update)."""
+        if not self._owns_views():
+            super().batch_select_indices(indices)
+            return
+        stop = self.get_seq_length()
+        self._key_buffer = self._key_buffer.index_select(0, indices)
+        self._value_buffer = self._value_buffer.index_select(0, indices)
+        self.keys, self.values = self._key_buffer[..., :stop, :], self._value_buffer[..., :stop, :]
+
     def _owns_views(self) -> bool:
         """False once something else replaced the keys (row eviction, cropping): copy into a new buffer."""
         buffer = self._key_buffer

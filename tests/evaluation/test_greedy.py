@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from evaluation import growing_cache, models
+from evaluation import greedy, growing_cache, models
 from evaluation.benchmarks.tofu import TofuData
 from evaluation.greedy import greedy_decode, plain_greedy_model
 from evaluation.harness import Harness
@@ -35,9 +35,12 @@ def _generate_reference(model, tokenizer, prompts, budget, stops):
     return inputs, rows
 
 
-@pytest.mark.parametrize("growth_step", [128, 2])  # 2: the in-place cache reallocates every other step
-def test_greedy_with_eviction_equals_generate(tiny, monkeypatch, growth_step):
+# growth step 2: the in-place cache reallocates every other step; evict fraction 0.6: finished rows
+# stay in the batch (their tokens ignored) until 3 of 4 are done
+@pytest.mark.parametrize(("growth_step", "evict_fraction"), [(128, 1 / 8), (2, 1 / 8), (128, 0.6)])
+def test_greedy_with_eviction_equals_generate(tiny, monkeypatch, growth_step, evict_fraction):
     monkeypatch.setattr(growing_cache, "GROWTH_STEP", growth_step)
+    monkeypatch.setattr(greedy, "EVICT_FRACTION", evict_fraction)
     model, tokenizer, _ = tiny
     # frequent tokens as extra stops, so rows finish at different steps and get evicted mid-batch
     inputs = tokenizer(PROMPTS, return_tensors="pt", padding=True)
