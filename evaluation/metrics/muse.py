@@ -4,10 +4,11 @@ of MUSE's own code. OU's AUC / PrivLeak convention is `evaluation.metrics.mia` (
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import numpy as np
 from sklearn.metrics import auc as area_under, roc_curve
+
+from evaluation.metrics import rouge
 
 KNOWMEM_STOP_STRINGS = ("\n\n", "\nQuestion", "Question:")  # MUSE cuts at each in turn, keeps the part before
 MINK_K = 0.4
@@ -16,16 +17,9 @@ MINK_K = 0.4
 AUC_RETRAIN = {"news": 0.47719999999999996, "books": 0.5392999999999999}
 
 
-@lru_cache(maxsize=2)
-def _scorer(use_stemmer: bool):
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=use_stemmer)
-
-
 def rouge_l_f1(reference: str, output: str, *, use_stemmer: bool) -> float:
     """`rouge_score` ROUGE-L F-measure scored as (reference, output)."""
-    return float(_scorer(use_stemmer).score(reference, output)["rougeL"].fmeasure)
+    return float(rouge.scorer(("rougeL",), use_stemmer).score(reference, output)["rougeL"].fmeasure)
 
 
 def cut_at_stop_strings(text: str, stops: tuple[str, ...] = KNOWMEM_STOP_STRINGS) -> str:

@@ -14,6 +14,8 @@ from collections import Counter
 
 import numpy as np
 
+from evaluation.metrics import rouge
+
 NOANSWER = "NOANSWER"      # the official evaluator's stand-in for an empty output
 MINKPP_K = 0.2             # RWKU reports Min-K%++ at k = 0.2 (key `mink20`)
 BBH_ANSWER = re.compile(r"[t|T]he answer is (.*?)\.")
@@ -42,19 +44,7 @@ def rouge_l_recall_official(prediction: str, reference: str) -> float:
 
 def rouge_l_recall_stemmed(prediction: str, reference: str) -> float:
     """ROUGE-L recall with `rouge_score` and the Porter stemmer (OU / SAGO's re-implementation)."""
-    from rouge_score import rouge_scorer
-
-    return float(_stemmed_scorer(rouge_scorer).score(reference, prediction)["rougeL"].recall)
-
-
-_SCORER = None
-
-
-def _stemmed_scorer(rouge_scorer):
-    global _SCORER
-    if _SCORER is None:
-        _SCORER = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return _SCORER
+    return float(rouge.scorer(("rougeL",), True).score(reference, prediction)["rougeL"].recall)
 
 
 # ---- MIA (eval_mia) ---------------------------------------------------------------------------

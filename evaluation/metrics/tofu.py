@@ -10,6 +10,8 @@ from functools import lru_cache
 import numpy as np
 from scipy import stats
 
+from evaluation.metrics import rouge
+
 OPTIONS_EPSILON = 1e-10  # OU `probability_w_options`; legacy adds nothing
 
 
@@ -90,14 +92,7 @@ def model_utility(components: dict[str, float]) -> float:
     return float(stats.hmean(values))
 
 
-@lru_cache(maxsize=1)
-def _rouge_scorer():
-    from rouge_score import rouge_scorer
-
-    return rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True)
-
-
 def rouge_recall(reference: str, generation: str) -> dict[str, float]:
     """ROUGE-1 and ROUGE-L recall of one generation, scored as (reference, generation), stemming on."""
-    scores = _rouge_scorer().score(reference, generation)
+    scores = rouge.scorer(("rouge1", "rougeL"), True).score(reference, generation)
     return {"rouge1_recall": scores["rouge1"].recall, "rougeL_recall": scores["rougeL"].recall}
