@@ -23,8 +23,9 @@ PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "phi",
 
 def split_head(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
     """(decoder, output head) when `model(...).logits == head(decoder(...).last_hidden_state)`, else None."""
-    if hasattr(model, "grun") or not type(model).__name__.endswith("ForCausalLM"):
-        return None  # GRUN edits inside its own forward; wrappers (PEFT) keep their forward
+    cls = type(model)
+    if hasattr(model, "grun") or not (cls.__module__.startswith("transformers.") and cls.__name__.endswith("ForCausalLM")):
+        return None  # GRUN edits inside its own forward; wrappers (PEFT, custom classes) keep their forward
     if getattr(getattr(model, "config", None), "model_type", None) not in PLAIN_HEAD_MODEL_TYPES:
         return None
     head, decoder = model.get_output_embeddings(), model.get_decoder()

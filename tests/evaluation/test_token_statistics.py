@@ -129,3 +129,14 @@ def test_harness_skips_moments_unless_asked_and_adds_them_when_asked_later(tiny_
     again = harness.score([truth, wrong])  # now every pair's moments are wanted: only `wrong` is rescored
     assert harness.sequences_scored == scored + 1
     np.testing.assert_allclose(again[wrong].mu, everything[wrong].mu, atol=1e-5, rtol=0)
+
+
+def test_wrapped_models_keep_their_own_forward():
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    base = LlamaForCausalLM(LlamaConfig(vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                        num_attention_heads=2, num_key_value_heads=2))
+    assert ts.split_head(base) is not None
+    wrapped = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"]))
+    assert ts.split_head(wrapped) is None
