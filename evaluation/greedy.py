@@ -3,9 +3,10 @@
 `model.generate` keeps a finished row in the batch until the longest one ends, so one runaway
 answer makes a whole batch pay for its 200 tokens. This loop evicts finished rows from the batch
 and from the key/value cache (`Cache.batch_select_indices`), in groups (EVICT_FRACTION), so each
-sequence costs little more than its own length. It is plain greedy search: argmax of the next-token logits, no logits processors. It is
-used only for models whose generation settings add none (`plain_greedy_model`); anything else
-(repetition penalties, GRUN's generation-time edits) goes through `model.generate`.
+sequence costs little more than its own length. It is plain greedy search: argmax of the
+next-token logits, no logits processors. It is used only for models whose generation settings add
+none (`plain_greedy_model`); anything else (repetition penalties, GRUN's generation-time edits)
+goes through `model.generate`.
 Hand-written because transformers' generate has no per-row eviction.
 """
 from __future__ import annotations
