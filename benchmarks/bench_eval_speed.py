@@ -31,7 +31,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import atomic  # noqa: E402
-from evaluation import finetune, greedy, harness as harness_module, models, token_statistics, tofu_eval  # noqa: E402
+import tiny_tofu_models  # noqa: E402
+from evaluation import greedy, harness as harness_module, models, token_statistics, tofu_eval  # noqa: E402
 from evaluation.benchmarks import tofu, tofu_tiny  # noqa: E402
 from evaluation.harness import Harness  # noqa: E402
 
@@ -98,16 +99,12 @@ def main(argv=None) -> int:
         else:
             benchmark, data_dir, source = "tofu-tiny", tofu_tiny.write(Path(tmp) / "data"), "tofu-tiny (real data absent)"
         data = tofu.official(data_dir) if benchmark == "tofu" else tofu.TofuData(data_dir)
-        folder = models.build_tiny_llama(models.benchmark_texts(data), Path(tmp) / "model", seed=0,
-                                         max_position_embeddings=512)
-        runs = [measure(folder, data, "tiny-llama, random init (every answer runs to 200 tokens)")]
-        trained = args.trained
-        if trained is None:
-            trained = Path(tmp) / "trained"
-            finetune.run(benchmark, str(data_dir), "full", "tiny-llama", trained, preset="tofu-tiny",
-                         overrides={"epochs": 2}, progress=False)
-        runs.append(measure(trained, data, "tiny-llama fine-tuned on `full` (tofu-tiny recipe, 2 epochs)"
-                            if args.trained is None else f"tiny-llama fine-tuned ({args.trained})"))
+        runs = [measure(tiny_tofu_models.random_model(data, Path(tmp) / "model"), data, tiny_tofu_models.RANDOM)]
+        if args.trained is None:
+            trained = tiny_tofu_models.finetuned_model(benchmark, data_dir, Path(tmp) / "trained")
+            runs.append(measure(trained, data, tiny_tofu_models.FINETUNED))
+        else:
+            runs.append(measure(args.trained, data, f"tiny-llama fine-tuned ({args.trained})"))
     figures = {"data": source, "split": "forget10", "threads": 1, "runs": runs}
     print(json.dumps(figures, indent=2))
     RESULTS.mkdir(parents=True, exist_ok=True)

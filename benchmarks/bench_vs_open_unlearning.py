@@ -81,20 +81,15 @@ def main() -> int:
     if not (OU_HOME / "venv" / "bin" / "python").exists():
         print(f"skipped: no open-unlearning in {OU_HOME}; run benchmarks/open_unlearning/setup.sh first")
         return 0
-    from evaluation import finetune, models
+    import tiny_tofu_models
     from evaluation.benchmarks import tofu
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)
-        data = tofu.official(SHARED_TOFU)
-        random_model = models.build_tiny_llama(models.benchmark_texts(data), scratch / "random", seed=0,
-                                               max_position_embeddings=512)
-        trained = scratch / "trained"
-        finetune.run("tofu", str(SHARED_TOFU), "full", "tiny-llama", trained, preset="tofu-tiny",
-                     overrides={"epochs": 2}, progress=False)
+        random_model = tiny_tofu_models.random_model(tofu.official(SHARED_TOFU), scratch / "random")
+        trained = tiny_tofu_models.finetuned_model("tofu", SHARED_TOFU, scratch / "trained")
         runs = []
-        for folder, label in ((trained, "tiny-llama fine-tuned on `full` (tofu-tiny recipe, 2 epochs)"),
-                              (random_model, "tiny-llama, random init (every answer runs to 200 tokens)")):
+        for folder, label in ((trained, tiny_tofu_models.FINETUNED), (random_model, tiny_tofu_models.RANDOM)):
             outputs = scratch / "runs" / folder.name
             outputs.mkdir(parents=True)
             runs.append(compare(folder, label, outputs))

@@ -206,13 +206,13 @@ def jobs_of_grid(grid) -> list[tuple[str, Job, Launch]]:
     out = []
     for benchmark, model, train_split in grid.finetune_jobs():
         entry = grid.model(model)
-        launch = Launch.from_launcher(entry.get("finetune_launcher") or entry.get("launcher", {}), REPO_ROOT)
+        launch = Launch.from_launcher(grid.launcher_entry(model, "finetune"), REPO_ROOT)
         job = Job(entry.get("base", model), "finetune", "none", "full",
                   finetune_hyperparameters(entry, benchmark, model), entry.get("dtype", "float32"))
         out.append((f"{benchmark}/{model}/finetune-{train_split}", job, launch))
     for run in grid.runs:
         entry = grid.model(run.model)
-        launch = Launch.from_launcher(entry.get("launcher", {}), REPO_ROOT)
+        launch = Launch.from_launcher(grid.launcher_entry(run.model), REPO_ROOT)
         job = Job(entry.get("base", run.model), run.objective, run.rectifier, run.parametrization,
                   dict(run.hyperparameters), entry.get("dtype", "float32"))
         out.append((f"{run.benchmark}/{run.split}/{run.model}/{run.method}", job, launch))

@@ -104,6 +104,14 @@ class Grid:
     def model(self, name: str) -> dict[str, Any]:
         return self.config["models"][name]
 
+    def launcher_entry(self, model: str, job: str = "unlearn") -> dict[str, Any]:
+        """The model's `launcher` block as configured; fine-tuning jobs (job "finetune") take its
+        `finetune_launcher` when it has one."""
+        entry = self.model(model)
+        if job == "finetune" and entry.get("finetune_launcher"):
+            return entry["finetune_launcher"]
+        return entry.get("launcher", {})
+
     def finetune_jobs(self) -> list[tuple[str, str, str]]:
         """Unique (benchmark, model, train_split) triples that need `ubench finetune`."""
         jobs = []

@@ -134,10 +134,8 @@ class Layout:
 
     def launcher(self, model: str, job: str = "unlearn") -> dict[str, Any]:
         """The model's launcher; fine-tuning jobs (job "finetune") use `finetune_launcher` when given."""
-        entry = self.grid.model(model)
         launcher = {"gpus": 0, "num_processes": 1, "accelerate_config": None, "mixed_precision": "no"}
-        launcher.update(entry.get("finetune_launcher") or entry.get("launcher", {}) if job == "finetune"
-                        else entry.get("launcher", {}))
+        launcher.update(self.grid.launcher_entry(model, job))
         return launcher
 
     def launch_prefix(self, model: str, job: str = "unlearn") -> str:
