@@ -5,9 +5,10 @@ tofu-tiny) with a tiny Llama, before and after the harness's speed-ups:
   its cached keys/values, the output head on labelled positions only, the vocabulary maths in
   cache-sized blocks, Min-K++ moments only for the pairs that read them (after); reports token
   positions processed vs unique tokens;
-- generation: `model.generate` keeps finished rows to the end and copies the key/value cache at
-  every token (before) vs greedy decoding that evicts finished rows and appends keys/values in
-  place (after); reports generated tokens per second.
+- generation: `model.generate` in batches of 64 keeps finished rows to the end and copies the
+  key/value cache at every token (before) vs greedy decoding in batches as large as memory holds
+  that evicts finished rows and appends keys/values in place (after); reports generated tokens per
+  second.
 "Before" is the harness with those switched off (`baseline_paths`), i.e. the code path of the
 harness before them. Per-item values are checked equal (1e-5) and the generated texts identical.
 Two models: the randomly initialised tiny Llama (every answer runs to the 200-token budget) and a
@@ -55,7 +56,8 @@ def baseline_paths():
 
 
 def run(model, tokenizer, requests, *, fast: bool) -> tuple[dict, dict, dict]:
-    harness = Harness(model, tokenizer, max_length=512, batch_size=32, gen_batch_size=64, max_new_tokens=200,
+    harness = Harness(model, tokenizer, max_length=512, batch_size=32, gen_batch_size=None if fast else 64,
+                      max_new_tokens=200,
                       progress=False, share_prefixes=fast, evict_finished=fast)
     with contextlib.nullcontext() if fast else baseline_paths():
         start = time.perf_counter()
@@ -66,7 +68,7 @@ def run(model, tokenizer, requests, *, fast: bool) -> tuple[dict, dict, dict]:
                "wall_seconds": round(harness.seconds, 2), "positions_scored": harness.positions_scored,
                "unique_tokens": harness.unique_tokens, "tokens_generated": harness.tokens_generated,
                "generation_tokens_per_second": round(harness.tokens_generated / max(harness.generation_seconds, 1e-9), 1),
-               "generation_backend": harness.generation_backend}
+               "generation_batch_rows": harness.generation_batch_rows, "generation_backend": harness.generation_backend}
     return figures, scores, texts
 
 

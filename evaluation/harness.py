@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from evaluation import backends
+from evaluation import backends, generation_batch
 from evaluation.encoding import IGNORE_INDEX, encode_prompt_continuation, pad_batch
 from evaluation.greedy import cache_keyword, greedy_decode, plain_greedy_model
+from evaluation.growing_cache import GROWTH_STEP
 from evaluation.token_statistics import split_head, token_statistics
 
 VLLM_BATCH_SIZE = 4096  # prompts handed to vLLM per call (it schedules them itself)
@@ -62,7 +63,7 @@ class Harness:
     tokenizer: object
     max_length: int = 512          # encoding length for teacher forcing
     batch_size: int = 32
-    gen_batch_size: int = 64
+    gen_batch_size: int | None = None  # None: as many rows as memory holds (evaluation.generation_batch)
     max_new_tokens: int | None = 200
     gen_max_length: int | None = None  # legacy TOFU: total length incl. the (padded) prompt
     progress: bool = True
@@ -78,6 +79,7 @@ class Harness:
     prompts_generated: int = 0
     tokens_generated: int = 0      # new tokens produced (stop tokens included)
     generation_seconds: float = 0.0
+    generation_batch_rows: int = 0  # the largest generation batch formed (vLLM: prompts per call)
     # drop finished rows from the batch (evaluation.greedy); False: model.generate keeps them to the end
     evict_finished: bool = True
     # generation engine: auto | transformers | vllm (evaluation.backends); None: the process's request
@@ -242,17 +244,20 @@ class Harness:
     def _generate_rows(self, prompts: list[str], budget: int | None = None,
                        stop_ids: list[int] | None = None) -> dict[str, list[int]]:
         """New token ids (the stop token included) of every prompt: left-padded, length-sorted
-        batches of `gen_batch_size` through `_greedy`; counts prompts and tokens."""
+        batches through `_greedy`; counts prompts and tokens."""
         tok = self.tokenizer
         add_special, lengths = self._prompt_lengths(prompts)
+        rows_per_batch = self._transformers_batch_size(max(lengths, default=0), budget)
         previous_side, tok.padding_side = tok.padding_side, "left"
         rows: dict[str, list[int]] = {}
         bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress or not prompts,
                    leave=False)
         try:
-            for chunk in self._batches(prompts, lengths, self._generation_batch_size()):
+            for chunk in self._batches(prompts, lengths, self._call_size(rows_per_batch)):
+                self.generation_batch_rows = max(self.generation_batch_rows, len(chunk))
                 inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
-                rows.update(zip(chunk, self._greedy(inputs["input_ids"], inputs["attention_mask"], budget, stop_ids)))
+                rows.update(zip(chunk, self._greedy(inputs["input_ids"], inputs["attention_mask"], budget, stop_ids,
+                                                      rows_per_batch)))
                 bar.update(len(chunk))
         finally:
             tok.padding_side = previous_side
@@ -272,12 +277,24 @@ class Harness:
             self.selection = backends.select(self.backend or backends.requested(), self.model)
         return self.selection
 
-    def _generation_batch_size(self) -> int:
+    def _budget(self, width: int) -> int:
+        """New tokens per row of a batch `width` tokens wide: legacy `gen_max_length` counts the
+        padded prompt, as `generate(max_length=...)` does; else `max_new_tokens`."""
+        return (self.gen_max_length - width) if self.gen_max_length else self.max_new_tokens
+
+    def _transformers_batch_size(self, longest_prompt: int, budget: int | None) -> int:
+        if self.gen_batch_size is not None:
+            return self.gen_batch_size
+        budget = self._budget(longest_prompt) if budget is None else budget
+        return generation_batch.rows_that_fit(self.model, longest_prompt, max(budget or 0, 0), GROWTH_STEP)
+
+    def _call_size(self, rows: int) -> int:
+        """Prompts per `_greedy` call when transformers batches hold `rows`."""
         # vLLM batches continuously: hand it many prompts at once, unless the legacy budget depends on
         # the padded width of each batch (gen_max_length), which must stay as transformers forms it
         if self._select_backend().backend == "vllm" and not self.gen_max_length:
-            return max(self.gen_batch_size, VLLM_BATCH_SIZE)
-        return self.gen_batch_size
+            return max(rows, VLLM_BATCH_SIZE)
+        return rows
 
     def _external_generator(self, input_ids, attention_mask, budget: int, stop_ids: list[int]):
         """The vLLM generator once its greedy rows on the first prompts match transformers', else None."""
@@ -298,19 +315,19 @@ class Harness:
         return selection.generator
 
     def _greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, budget: int | None = None,
-                stop_ids: list[int] | None = None) -> list[list[int]]:
-        """New tokens per row of a left-padded batch, the stop token included. Default budget: legacy
-        `gen_max_length` counts the padded prompt, as `generate(max_length=...)` does, else
-        `max_new_tokens`; default stops: `stop_ids()`."""
+                stop_ids: list[int] | None = None, rows: int | None = None) -> list[list[int]]:
+        """New tokens per row of a left-padded batch, the stop token included. Default budget:
+        `_budget`; default stops: `stop_ids()`; `rows`: rows per transformers batch (default: all)."""
         if budget is None:
-            budget = (self.gen_max_length - input_ids.shape[1]) if self.gen_max_length else self.max_new_tokens
+            budget = self._budget(input_ids.shape[1])
         stop_ids = list(stop_ids) if stop_ids is not None else self.stop_ids()
         generator = self._external_generator(input_ids, attention_mask, budget, stop_ids)
         if generator is not None:
             return generator.generate(unpadded(input_ids, attention_mask), budget, stop_ids)
         rows = []  # a vLLM-sized batch after a failed sample check runs in transformers-sized pieces
-        for start in range(0, input_ids.shape[0], self.gen_batch_size):
-            piece = slice(start, start + self.gen_batch_size)
+        size = rows or input_ids.shape[0]
+        for start in range(0, input_ids.shape[0], size):
+            piece = slice(start, start + size)
             rows += self._transformers_greedy(input_ids[piece], attention_mask[piece], budget, stop_ids)
         return rows
 
@@ -417,7 +434,7 @@ class Harness:
     def cost(self) -> dict:
         return {"sequences_scored": self.sequences_scored, "positions_scored": self.positions_scored,
                 "unique_tokens_scored": self.unique_tokens, "prompts_generated": self.prompts_generated,
-                "tokens_generated": self.tokens_generated,
+                "tokens_generated": self.tokens_generated, "generation_batch_rows": self.generation_batch_rows,
                 "generation_seconds": round(self.generation_seconds, 3), "eval_seconds": round(self.seconds, 3)}
 
     # ---- token-id requests (raw-text benchmarks: MUSE, ...) -------------------------------------
@@ -459,9 +476,12 @@ class Harness:
         bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
         for budget in sorted({n for _, n in todo}):
             group = [r for r in todo if r[1] == budget]
-            for chunk in self._batches(group, [len(ids) for ids, _ in group], self._generation_batch_size()):
+            lengths = [len(ids) for ids, _ in group]
+            rows_per_batch = self._transformers_batch_size(max(lengths), budget)
+            for chunk in self._batches(group, lengths, self._call_size(rows_per_batch)):
+                self.generation_batch_rows = max(self.generation_batch_rows, len(chunk))
                 input_ids, mask = left_pad([torch.tensor(ids, dtype=torch.long) for ids, _ in chunk], tok.pad_token_id)
-                new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget)
+                new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget, rows=rows_per_batch)
                 self.tokens_generated += sum(len(t) for t in new_tokens)
                 texts = tok.batch_decode(new_tokens, skip_special_tokens=True)
                 for request, text in zip(chunk, texts):

@@ -55,6 +55,9 @@ SET_SPECS = {  # eval set -> (file pattern, field with â, number of perturbatio
     "wf": ("world_facts_perturbed", "answer", 3),
 }
 UTILITY_SETS = ("retain", "ra", "wf")
+# TOFU-legacy budgets count the padded prompt, so its texts depend on how prompts are batched: keep
+# the batch this project has always used for it (other variants size batches by memory)
+LEGACY_GEN_BATCH_SIZE = 64
 
 
 def get_variant(name: str) -> Variant:
@@ -265,7 +268,8 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
         generate_sets = UTILITY_SETS
     tag_labelled = variant.labels == LABEL_AFTER_QUESTION and not fmt.chat_template
     harness = Harness(model, tokenizer, max_length=variant.encode_max_length, batch_size=batch_size,
-                      gen_batch_size=max(batch_size, 64), max_new_tokens=variant.max_new_tokens,
+                      gen_batch_size=max(batch_size, LEGACY_GEN_BATCH_SIZE) if variant.gen_max_length else None,
+                      max_new_tokens=variant.max_new_tokens,
                       gen_max_length=variant.gen_max_length, progress=progress,
                       labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "")
     requests = build_requests(rows, fmt, tokenizer, variant, generate_sets)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation import models, tofu_eval
+from evaluation import generation_batch, models, tofu_eval
 from evaluation.benchmarks.tofu import TofuData
 from evaluation.harness import Harness
 from evaluation.prompts import PHI
@@ -88,7 +88,9 @@ def test_one_scoring_and_one_generation_pass_for_all_metrics(tiny_folder, tiny_m
     assert counts["score_rows"] == len(unique_pairs) + len(shared_prompts)
     assert harness.positions_scored < harness.unique_tokens * 1.5
     assert harness.prompts_generated == len(unique_prompts) == counts["generate_rows"]
-    assert counts["generate_calls"] == -(-len(unique_prompts) // 64)
+    batch_rows = harness.generation_batch_rows  # batches sized by memory: all 95 prompts fit one
+    assert batch_rows == min(len(unique_prompts), generation_batch.MAX_ROWS)
+    assert counts["generate_calls"] == -(-len(unique_prompts) // batch_rows)
     metric_names = set(result["metrics"])
     assert {"forget_prob", "forget_rouge", "forget_truth_ratio", "model_utility", "extraction_strength",
             "exact_memorization", "mia_loss_auc", "mia_zlib_auc", "mia_mink_auc", "mia_minkpp_auc",

@@ -287,8 +287,7 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
              is_retain_model: bool = False, scope: str = "all") -> tuple[dict, pd.DataFrame, Harness]:
     """Scope "trajectory" (an intermediate point of evaluate_every): knowmem forget/retain only."""
     context = model_context(model)
-    harness = Harness(model, tokenizer, batch_size=batch_size, gen_batch_size=max(batch_size, 64),
-                      max_new_tokens=None, progress=progress)
+    harness = Harness(model, tokenizer, batch_size=batch_size, max_new_tokens=None, progress=progress)
     requests = build_requests(data, tokenizer, variant, context)
     if scope == "trajectory":
         requests = trajectory_requests(requests)

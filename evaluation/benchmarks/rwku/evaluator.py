@@ -91,8 +91,7 @@ def _probe_prompt(variant: Variant, tokenizer, level: int, row: dict) -> str:
 
 def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_size: int = 32,
              progress: bool = True) -> tuple[dict, pd.DataFrame, Harness]:
-    harness = Harness(model, tokenizer, max_length=2048, batch_size=batch_size,
-                      gen_batch_size=max(batch_size, 16), progress=progress)
+    harness = Harness(model, tokenizer, max_length=2048, batch_size=batch_size, progress=progress)
     if variant.name == "official":
         resolved = official_stop_ids(tokenizer)
         stop_ids = tuple(i for i in resolved.values() if i is not None)
