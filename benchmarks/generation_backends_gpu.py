@@ -40,8 +40,8 @@ def run_engine(folder: str, backend: str, texts: list[str], device, dtype, max_n
     from evaluation.harness import Harness
 
     model, tokenizer, _ = models.load_model(folder, device=device, dtype=dtype)
-    harness = Harness(model, tokenizer, gen_batch_size=64, max_new_tokens=max_new_tokens, progress=False,
-                      backend=backend)
+    # generation batches sized by free memory (evaluation/generation_batch.py), as in `ubench evaluate`
+    harness = Harness(model, tokenizer, max_new_tokens=max_new_tokens, progress=False, backend=backend)
     try:
         start = time.perf_counter()
         outputs = harness.generate(texts)
@@ -53,7 +53,8 @@ def run_engine(folder: str, backend: str, texts: list[str], device, dtype, max_n
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
     return {"backend": backend, "engine": harness.generation_backend, "selection": record,
-            "tokens_generated": harness.tokens_generated, "seconds": round(seconds, 3),
+            "tokens_generated": harness.tokens_generated, "generation_batch_rows": harness.generation_batch_rows,
+            "seconds": round(seconds, 3),
             "tokens_per_second": round(harness.tokens_generated / seconds, 1) if seconds else None,
             "outputs": outputs}
 

@@ -67,8 +67,9 @@ def rows_that_fit(model, prompt_tokens: int, new_tokens: int, headroom: int = 0)
     """Rows of a greedy batch whose longest prompt has `prompt_tokens` tokens and which decodes up to
     `new_tokens` more; `headroom`: positions the cache allocates beyond those (growing_cache)."""
     parameter = next(model.parameters())
+    dtype = getattr(model, "dtype", parameter.dtype)  # transformers: the floating dtype (quantized weights aside)
     config = text_config(model)
-    per_row = None if config is None else bytes_per_row(config, parameter.element_size(), prompt_tokens,
+    per_row = None if config is None else bytes_per_row(config, dtype.itemsize, prompt_tokens,
                                                         prompt_tokens + new_tokens + headroom)
     budget = free_bytes(parameter.device)
     if per_row is None or budget is None:
