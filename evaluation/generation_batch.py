@@ -1,5 +1,6 @@
-"""How many prompts one greedy batch holds: as many as the key/value cache and the prompt pass fit in
-a share of the free memory, up to MAX_ROWS.
+"""Which prompts share a greedy batch: prompts of similar length (`length_buckets`), as many as the
+key/value cache and the prompt pass fit in a share of the free memory (`rows_that_fit`), up to
+MAX_ROWS.
 
 A decoding step costs a fixed overhead (Python, kernel launches, one read of the weights) plus a
 per-row part, so larger batches are faster until the per-row part dominates. Measured on the tiny
@@ -10,12 +11,17 @@ and 7.5-8.0 s. At 7B a GPU reaches the same point (compute catches up with the w
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 MAX_ROWS = 256
 FALLBACK_ROWS = 64        # models whose config does not say their cache size (or unknown devices)
 CPU_MEMORY_FRACTION = 0.25  # of the available RAM: the DAG runs several jobs side by side
 GPU_MEMORY_FRACTION = 0.8   # of the device's free memory (weights already loaded)
+# Padding positions cost attention reads like real ones: a batch's padded cache may exceed the positions
+# its rows fill by this fraction (RWKU's prompts run from 24 to 1,885 tokens; TOFU's stay in one batch).
+PADDING_WASTE = 0.25
 
 
 def text_config(model):
@@ -75,3 +81,23 @@ def rows_that_fit(model, prompt_tokens: int, new_tokens: int, headroom: int = 0)
     if per_row is None or budget is None:
         return FALLBACK_ROWS
     return max(1, min(MAX_ROWS, budget // per_row))
+
+
+def length_buckets(lengths: list[int], new_tokens: int, max_rows: Callable[[int], int],
+                   waste: float = PADDING_WASTE) -> list[list[int]]:
+    """Indices of prompts of these token `lengths` in generation batches, longest first. A batch
+    holds at most `max_rows(its longest prompt)` rows, and its padded cache (rows × (longest +
+    new_tokens) positions) at most (1 + waste) times the positions its rows fill."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches, start = [], 0
+    while start < len(order):
+        longest = lengths[order[start]]
+        cap, width, filled, stop = max(1, max_rows(longest)), longest + new_tokens, 0, start
+        while stop < len(order) and stop - start < cap:
+            with_next = filled + lengths[order[stop]] + new_tokens
+            if stop > start and (stop - start + 1) * width > (1 + waste) * with_next:
+                break  # the remaining prompts are shorter still
+            filled, stop = with_next, stop + 1
+        batches.append(order[start:stop])
+        start = stop
+    return batches

@@ -89,6 +89,11 @@ class Harness:
     _scores: dict = field(default_factory=dict, repr=False)
     _generations: dict = field(default_factory=dict, repr=False)
 
+    def __post_init__(self):
+        if self.gen_batch_size is not None and self.gen_batch_size < 1:
+            raise ValueError(f"gen_batch_size must be a positive number of rows or None (sized by memory), "
+                             f"not {self.gen_batch_size}")
+
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
@@ -247,14 +252,12 @@ class Harness:
         batches through `_greedy`; counts prompts and tokens."""
         tok = self.tokenizer
         add_special, lengths = self._prompt_lengths(prompts)
-        rows_per_batch = self._transformers_batch_size(max(lengths, default=0), budget)
         previous_side, tok.padding_side = tok.padding_side, "left"
         rows: dict[str, list[int]] = {}
         bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress or not prompts,
                    leave=False)
         try:
-            for chunk in self._batches(prompts, lengths, self._call_size(rows_per_batch)):
-                self.generation_batch_rows = max(self.generation_batch_rows, len(chunk))
+            for chunk, rows_per_batch in self._generation_batches(prompts, lengths, budget):
                 inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
                 rows.update(zip(chunk, self._greedy(inputs["input_ids"], inputs["attention_mask"], budget, stop_ids,
                                                       rows_per_batch)))
@@ -288,13 +291,26 @@ class Harness:
         budget = self._budget(longest_prompt) if budget is None else budget
         return generation_batch.rows_that_fit(self.model, longest_prompt, max(budget or 0, 0), GROWTH_STEP)
 
-    def _call_size(self, rows: int) -> int:
-        """Prompts per `_greedy` call when transformers batches hold `rows`."""
+    def _generation_batches(self, items: list, lengths: list[int], budget: int | None):
+        """(prompts of one `_greedy` call, rows per transformers batch), longest prompts first: a fixed
+        `gen_batch_size`, or length buckets sized by memory (evaluation.generation_batch)."""
+        if not items:
+            return
+        longest = max(lengths)
         # vLLM batches continuously: hand it many prompts at once, unless the legacy budget depends on
         # the padded width of each batch (gen_max_length), which must stay as transformers forms it
-        if self._select_backend().backend == "vllm" and not self.gen_max_length:
-            return max(rows, VLLM_BATCH_SIZE)
-        return rows
+        to_vllm = self._select_backend().backend == "vllm" and not self.gen_max_length
+        if self.gen_batch_size is not None or to_vllm:
+            rows = self._transformers_batch_size(longest, budget)
+            for chunk in self._batches(items, lengths, max(rows, VLLM_BATCH_SIZE) if to_vllm else rows):
+                self.generation_batch_rows = max(self.generation_batch_rows, len(chunk))
+                yield chunk, rows
+            return
+        new_tokens = max((self._budget(longest) if budget is None else budget) or 0, 0)
+        plan = lambda width: self._transformers_batch_size(width, budget)  # noqa: E731
+        for indices in generation_batch.length_buckets(lengths, new_tokens, plan):
+            self.generation_batch_rows = max(self.generation_batch_rows, len(indices))
+            yield [items[i] for i in indices], len(indices)
 
     def _external_generator(self, input_ids, attention_mask, budget: int, stop_ids: list[int]):
         """The vLLM generator once its greedy rows on the first prompts match transformers', else None."""
@@ -476,10 +492,7 @@ class Harness:
         bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
         for budget in sorted({n for _, n in todo}):
             group = [r for r in todo if r[1] == budget]
-            lengths = [len(ids) for ids, _ in group]
-            rows_per_batch = self._transformers_batch_size(max(lengths), budget)
-            for chunk in self._batches(group, lengths, self._call_size(rows_per_batch)):
-                self.generation_batch_rows = max(self.generation_batch_rows, len(chunk))
+            for chunk, rows_per_batch in self._generation_batches(group, [len(ids) for ids, _ in group], budget):
                 input_ids, mask = left_pad([torch.tensor(ids, dtype=torch.long) for ids, _ in chunk], tok.pad_token_id)
                 new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget, rows=rows_per_batch)
                 self.tokens_generated += sum(len(t) for t in new_tokens)

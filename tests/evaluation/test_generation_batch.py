@@ -77,6 +77,39 @@ def test_memory_sized_batches_give_the_texts_of_batch_one(tiny, monkeypatch):
     auto = Harness(model, tokenizer, max_new_tokens=9, progress=False)
     one = Harness(model, tokenizer, max_new_tokens=9, gen_batch_size=1, progress=False)
     assert auto.generate(prompts) == one.generate(prompts)
-    longest = max(len(tokenizer(p)["input_ids"]) for p in prompts)
-    assert seen == [(longest, 9, 128)]  # planned once, for the longest prompt and the whole budget
+    lengths = sorted((len(tokenizer(p)["input_ids"]) for p in prompts), reverse=True)
+    # each batch planned for its longest prompt and the whole budget
+    assert seen[0] == (lengths[0], 9, 128) and {s[0] for s in seen} <= set(lengths) and len(seen) >= 3
     assert auto.cost()["generation_batch_rows"] == 2 and one.cost()["generation_batch_rows"] == 1
+
+
+def _padded_and_filled(lengths, batch, new_tokens):
+    width = max(lengths[i] for i in batch) + new_tokens
+    return len(batch) * width, sum(lengths[i] + new_tokens for i in batch)
+
+
+def test_buckets_keep_padding_within_the_waste_bound_and_the_row_cap():
+    rng = torch.Generator().manual_seed(0)
+    lengths = torch.randint(10, 2000, (300,), generator=rng).tolist()
+    buckets = generation_batch.length_buckets(lengths, 30, lambda longest: 4096 // (longest // 64 + 1))
+    assert sorted(i for b in buckets for i in b) == list(range(300))
+    flat = [lengths[i] for b in buckets for i in b]
+    assert flat == sorted(lengths, reverse=True)  # longest first
+    for batch in buckets:
+        assert len(batch) <= 4096 // (lengths[batch[0]] // 64 + 1)
+        padded, filled = _padded_and_filled(lengths, batch, 30)
+        assert len(batch) == 1 or padded <= (1 + generation_batch.PADDING_WASTE) * filled
+
+
+def test_similar_prompts_share_one_batch_and_a_long_one_stays_apart():
+    # TOFU-like: prompt lengths 15-60 against a 200-token budget, one batch up to the cap
+    assert [len(b) for b in generation_batch.length_buckets([60, 15, 40, 22] * 50, 200, lambda _: 256)] == [200]
+    assert [len(b) for b in generation_batch.length_buckets([30] * 600, 200, lambda _: 256)] == [256, 256, 88]
+    # RWKU-like: one 1,885-token prompt among short ones does not pad them to its width
+    assert generation_batch.length_buckets([24, 1885, 30, 28], 256, lambda _: 256) == [[1], [2, 3, 0]]
+
+
+def test_a_batch_of_no_rows_is_refused(tiny):
+    model, tokenizer, _ = tiny
+    with pytest.raises(ValueError, match="gen_batch_size must be a positive number"):
+        Harness(model, tokenizer, gen_batch_size=0)
