@@ -285,11 +285,15 @@ class Harness:
         padded prompt, as `generate(max_length=...)` does; else `max_new_tokens`."""
         return (self.gen_max_length - width) if self.gen_max_length else self.max_new_tokens
 
+    def _new_tokens(self, longest_prompt: int, budget: int | None) -> int:
+        """The most tokens a batch whose longest prompt has `longest_prompt` tokens may generate."""
+        return max((self._budget(longest_prompt) if budget is None else budget) or 0, 0)
+
     def _transformers_batch_size(self, longest_prompt: int, budget: int | None) -> int:
         if self.gen_batch_size is not None:
             return self.gen_batch_size
-        budget = self._budget(longest_prompt) if budget is None else budget
-        return generation_batch.rows_that_fit(self.model, longest_prompt, max(budget or 0, 0), GROWTH_STEP)
+        return generation_batch.rows_that_fit(self.model, longest_prompt, self._new_tokens(longest_prompt, budget),
+                                              GROWTH_STEP)
 
     def _generation_batches(self, items: list, lengths: list[int], budget: int | None):
         """(prompts of one `_greedy` call, rows per transformers batch), longest prompts first: a fixed
@@ -306,9 +310,8 @@ class Harness:
                 self.generation_batch_rows = max(self.generation_batch_rows, len(chunk))
                 yield chunk, rows
             return
-        new_tokens = max((self._budget(longest) if budget is None else budget) or 0, 0)
         plan = lambda width: self._transformers_batch_size(width, budget)  # noqa: E731
-        for indices in generation_batch.length_buckets(lengths, new_tokens, plan):
+        for indices in generation_batch.length_buckets(lengths, self._new_tokens(longest, budget), plan):
             self.generation_batch_rows = max(self.generation_batch_rows, len(indices))
             yield [items[i] for i in indices], len(indices)
 
@@ -340,12 +343,12 @@ class Harness:
         generator = self._external_generator(input_ids, attention_mask, budget, stop_ids)
         if generator is not None:
             return generator.generate(unpadded(input_ids, attention_mask), budget, stop_ids)
-        rows = []  # a vLLM-sized batch after a failed sample check runs in transformers-sized pieces
-        size = rows or input_ids.shape[0]
+        size = rows or input_ids.shape[0]  # a vLLM-sized batch after a failed sample check: pieces
+        tokens = []
         for start in range(0, input_ids.shape[0], size):
             piece = slice(start, start + size)
-            rows += self._transformers_greedy(input_ids[piece], attention_mask[piece], budget, stop_ids)
-        return rows
+            tokens += self._transformers_greedy(input_ids[piece], attention_mask[piece], budget, stop_ids)
+        return tokens
 
     def _transformers_greedy(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, budget: int,
                              stop_ids: list[int]) -> list[list[int]]:

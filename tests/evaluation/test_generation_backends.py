@@ -114,10 +114,17 @@ def test_vllm_is_used_when_importable_with_a_gpu_and_its_sample_matches(loaded, 
     assert harness.generate_ids([((1, 5, 6, 7), 9), ((1, 8), 4)]) == transformers_outputs[1]
 
 
-def test_a_failed_sample_check_falls_back_to_transformers_and_says_why(loaded, gpu, transformers_outputs):
+def test_a_failed_sample_check_falls_back_to_transformers_and_says_why(loaded, gpu, transformers_outputs,
+                                                                       monkeypatch):
     gpu(corrupt=True)
     harness = _harness(loaded, "auto")
+    pieces = []
+    real = Harness._transformers_greedy
+    monkeypatch.setattr(Harness, "_transformers_greedy",
+                        lambda self, ids, *rest: pieces.append(ids.shape[0]) or real(self, ids, *rest))
     assert harness.generate(PROMPTS) == transformers_outputs[0]
+    # the vLLM-sized call runs in transformers batches of gen_batch_size (after the 8-prompt check)
+    assert pieces[0] == backends.SAMPLE_PROMPTS and max(pieces[1:]) == 4 and sum(pieces[1:]) == len(set(PROMPTS))
     assert harness.generation_backend == "greedy-evict"
     record = harness.selection.record()
     assert record["backend"] == "transformers" and not record["sample_check"]["passed"]
