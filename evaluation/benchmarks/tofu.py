@@ -6,10 +6,12 @@ forgetXX = tail of full and retainXX = head of full depend on it; they are check
 """
 from __future__ import annotations
 
-import json
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+
+from evaluation.benchmarks import data_files
 
 HUB_ID = "locuslab/TOFU"
 PERCENTS = ("01", "05", "10")
@@ -49,31 +51,15 @@ class TofuDataError(ValueError):
     """A TOFU file is missing or does not follow the official schema."""
 
 
+class TofuDataWarning(UserWarning):
+    """A TOFU file that loads but would give a meaningless number for some rows."""
+
+
 def _schema_hint(split: str) -> str:
     fields = ", ".join(SPLIT_FIELDS[split])
     return (f"expected {split}.json holding rows with fields {{{fields}}} (a JSON array, JSON lines, "
             f"or one JSON array per line); get it from the Hugging Face dataset {HUB_ID} "
             f"(config {split!r}) or generate a synthetic set with `ubench tofu-tiny --out DIR`")
-
-
-def read_json_rows(path: Path) -> list:
-    """Rows of a JSON array, JSON lines, or several JSON arrays one per line, in file order."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        whole = json.loads(text)
-        return whole if isinstance(whole, list) else [whole]
-    except json.JSONDecodeError:
-        pass
-    rows: list = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as error:
-            raise TofuDataError(f"{path}: line {number} is not JSON ({error.msg})") from None
-        rows.extend(value if isinstance(value, list) else [value])
-    return rows
 
 
 def _check_rows(split: str, rows: list, origin: str) -> list[dict]:
@@ -91,7 +77,23 @@ def _check_rows(split: str, rows: list, origin: str) -> list[dict]:
         problem = _text_problem(row, needed)
         if problem:
             raise TofuDataError(f"{origin}: row {index} {problem}; " + _schema_hint(split))
+    _warn_perturbed_equals_paraphrase(rows, needed, origin)
     return [{name: row[name] for name in needed} for row in rows]
+
+
+def _warn_perturbed_equals_paraphrase(rows: list[dict], needed: tuple[str, ...], origin: str) -> None:
+    """A perturbed answer equal to the paraphrased answer makes that row's truth ratio exactly 1 for
+    every model (no signal, yet it counts in the mean): loadable, but said at load time. Not refused:
+    the official evaluator scores such a row too, and the official release has none."""
+    if "paraphrased_answer" not in needed:
+        return
+    same = [index for index, row in enumerate(rows)
+            if any(answer.strip() == row["paraphrased_answer"].strip() for answer in row["perturbed_answer"])]
+    if same:
+        shown = ", ".join(map(str, same[:10])) + (f", ... ({len(same)} rows)" if len(same) > 10 else "")
+        warnings.warn(f"{origin}: row(s) {shown} have a perturbed answer equal to the paraphrased answer, so "
+                      "their truth ratio is exactly 1.0 whatever the model; replace those perturbed answers "
+                      "with wrong ones", TofuDataWarning, stacklevel=2)
 
 
 def _text_problem(row: dict, needed: tuple[str, ...]) -> str | None:
@@ -131,10 +133,8 @@ def load_split(split: str, source: str | Path | None = None) -> list[dict]:
     if not path.is_file():
         raise TofuDataError(f"{path} not found; " + _schema_hint(split))
     try:
-        rows = read_json_rows(path)
-    except UnicodeDecodeError as error:
-        raise TofuDataError(f"{path} is not UTF-8 text ({error}); " + _schema_hint(split)) from None
-    except TofuDataError as error:
+        rows = data_files.read_json_rows(path)
+    except data_files.DataFileError as error:
         raise TofuDataError(f"{error}; " + _schema_hint(split)) from None
     return _check_rows(split, rows, str(path))
 

@@ -194,10 +194,9 @@ class RwkuTiny(Rwku):
         return super().open(folder)
 
     def _expected(self, folder):
-        import json
+        from evaluation.benchmarks.rwku import tiny
 
-        marker = Path(folder) / "rwku_tiny.json"
-        return json.loads(marker.read_text())["targets"] if marker.is_file() else None
+        return tiny.expected_targets(folder)
 
     def finetune_split(self, role, split):
         self.check_split(split)

@@ -14,6 +14,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evaluation.benchmarks import data_files
+
 HUB_ID = "jinzhuoran/RWKU"
 NUM_TARGETS = 200
 PROBE_FILES = ("forget_level1", "forget_level2", "forget_level3", "neighbor_level1", "neighbor_level2")
@@ -45,6 +47,24 @@ REQUIRED_FIELDS = {
     "triviaqa": ("question", "answers"),
     "fluency": ("instruction",),
     "intro": ("target", "intro"),
+}
+
+# The type each field must have, so a wrong one is refused at load and never reaches a scorer after
+# the evaluation (`answer: 42`). TEXT: a non-empty string (an empty answer or query would be scored,
+# an empty passage trained on); STRING: any string (the Hub release carries no intro: ""); TEXTS: a
+# non-empty list of non-empty strings; STRINGS: a non-empty list of strings. retain_mmlu's answer,
+# its examples and TruthfulQA's targets have their own checks in `validate_rows`.
+TEXT, STRING, TEXTS, STRINGS = "a non-empty string", "a string", "a non-empty list of non-empty strings", \
+    "a non-empty list of strings"
+FIELD_TYPES = {
+    **{name: {"subject": TEXT, "type": TEXT, "query": TEXT, "answer": TEXT, "neighbor": TEXT} for name in PROBE_FILES},
+    **{name: {"text": TEXT} for name in ("passage", "positive", *MIA_FILES)},
+    "retain_mmlu": {"task": STRING, "question": TEXT, "choices": STRINGS, "examples": "a list of objects"},
+    "retain_bbh": {"task": STRING, "question": TEXT, "answer": TEXT, "cot": STRING},
+    "truthful": {"question": TEXT},
+    "triviaqa": {"question": TEXT, "answers": TEXTS},
+    "fluency": {"instruction": TEXT},
+    "intro": {"target": TEXT, "intro": STRING},
 }
 
 
@@ -99,9 +119,7 @@ class RwkuData:
         if not targets:
             raise RwkuDataError(f"{root} holds no <id>_<Name> target folders")
         if expected_targets is not None and sorted(targets) != list(range(1, expected_targets + 1)):
-            missing = sorted(set(range(1, expected_targets + 1)) - set(targets))
-            raise RwkuDataError(f"{root}: expected target folders 1..{expected_targets}; missing ids "
-                                f"{missing[:10]}{'...' if len(missing) > 10 else ''}")
+            raise RwkuDataError(_target_mismatch(root, targets, expected_targets))
         return cls(root, targets, str(root))
 
     # ---- access -------------------------------------------------------------------------------
@@ -148,14 +166,54 @@ class RwkuData:
         return self
 
 
-def load_json_rows(path: Path) -> list[dict]:
-    """A JSON array, JSON lines, or one JSON array per line; order preserved (TOFU's reader)."""
-    from evaluation.benchmarks.tofu import TofuDataError, read_json_rows
+def _target_mismatch(root: Path, targets: dict[int, Target], expected: int) -> str:
+    """Which ids are missing and which folders are extra, e.g. a copied `201_Someone`."""
+    missing = sorted(set(range(1, expected + 1)) - set(targets))
+    extra = sorted(set(targets) - set(range(1, expected + 1)))
+    parts = []
+    if missing:
+        parts.append(f"missing ids {missing[:10]}{'...' if len(missing) > 10 else ''}")
+    if extra:
+        names = [targets[i].folder.name for i in extra]
+        parts.append(f"unexpected folder(s) {names[:10]}{'...' if len(names) > 10 else ''}: move them out of "
+                     f"{root} (ids must run 1..{expected})")
+    return f"{root}: expected target folders 1..{expected}; " + "; ".join(parts)
 
+
+def load_json_rows(path: Path) -> list[dict]:
+    """A JSON array, JSON lines, or one JSON array per line; order preserved."""
     try:
-        return read_json_rows(path)
-    except TofuDataError as error:
-        raise RwkuDataError(str(error)) from None
+        return data_files.read_json_rows(path)
+    except data_files.DataFileError as error:
+        raise RwkuDataError(f"{error}; RWKU files are JSON arrays of objects (benchmarks.md §6)") from None
+
+
+def _type_problem(value, kind: str) -> bool:
+    if kind == TEXT:
+        return not (isinstance(value, str) and value.strip())
+    if kind == STRING:
+        return not isinstance(value, str)
+    if kind in (TEXTS, STRINGS):
+        blank_ok = kind == STRINGS
+        return not (isinstance(value, list) and value
+                    and all(isinstance(item, str) and (blank_ok or item.strip()) for item in value))
+    return not (isinstance(value, list) and all(isinstance(item, dict) for item in value))
+
+
+def _check_types(row: dict, name: str, where: str) -> None:
+    for field_name, kind in FIELD_TYPES.get(name, {}).items():
+        if field_name in row and _type_problem(row[field_name], kind):
+            raise RwkuDataError(f"{where}: field {field_name!r} must be {kind}, got {row[field_name]!r:.80}")
+
+
+def _check_mmlu_item(item: dict, where: str) -> None:
+    """A retain_mmlu question or one of its few-shot examples: choices and an int index into them."""
+    choices = item.get("choices")
+    if _type_problem(choices, STRINGS):
+        raise RwkuDataError(f"{where}: field 'choices' must be {STRINGS}, got {choices!r:.80}")
+    answer = item.get("answer")
+    if isinstance(answer, bool) or not (isinstance(answer, int) and 0 <= answer < len(choices)):
+        raise RwkuDataError(f"{where}: answer must be an int index into choices, got {answer!r}")
 
 
 def validate_rows(rows: list, name: str, path: Path) -> list[dict]:
@@ -166,17 +224,23 @@ def validate_rows(rows: list, name: str, path: Path) -> list[dict]:
         missing = [f for f in fields if f not in row]
         if missing:
             raise RwkuDataError(f"{path}, row {index}: missing field(s) {missing}")
+        _check_types(row, name, f"{path}, row {index}")
         if name in PROBE_FILES:
             level = int(name[-1])
             if str(row["level"]) != str(level):
                 raise RwkuDataError(f"{path}, row {index}: level {row['level']!r} in a level-{level} file")
             check_probe_type(level, row["type"], f"{path}, row {index}")
-        if name == "retain_mmlu" and not (isinstance(row["answer"], int) and 0 <= row["answer"] < len(row["choices"])):
-            raise RwkuDataError(f"{path}, row {index}: answer must be an int index into choices, got {row['answer']!r}")
+        if name == "retain_mmlu":
+            _check_mmlu_item(row, f"{path}, row {index}")
+            for shot, example in enumerate(row["examples"]):
+                if "question" not in example or _type_problem(example["question"], TEXT):
+                    raise RwkuDataError(f"{path}, row {index}, examples[{shot}]: field 'question' must be {TEXT}")
+                _check_mmlu_item(example, f"{path}, row {index}, examples[{shot}]")
         if name == "truthful":
             for key in ("mc1_targets", "mc2_targets"):
                 targets = row[key]
-                if not (isinstance(targets, dict) and len(targets.get("choices", ())) == len(targets.get("labels", ()))
+                if not (isinstance(targets, dict) and not _type_problem(targets.get("choices"), STRINGS)
+                        and isinstance(targets.get("labels"), list) and len(targets["choices"]) == len(targets["labels"])
                         and 1 in targets["labels"] and 0 in targets["labels"]):
                     raise RwkuDataError(f"{path}, row {index}: {key} must be a dict of equal-length choices and "
                                         "labels with at least one true (1) and one false (0) answer")

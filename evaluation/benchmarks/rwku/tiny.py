@@ -18,6 +18,7 @@ from common.atomic import atomic_dir
 
 DEFAULT_TARGETS = 12
 DEFAULT_SEED = 0
+MANIFEST = "rwku_tiny.json"
 
 FIRST = ["Arlen", "Mira", "Tobin", "Selka", "Oren", "Dalia", "Kestrel", "Ione", "Bram", "Zuri", "Callum", "Nadia",
          "Ferris", "Liora", "Emeric", "Ysolde", "Corvin", "Thea", "Hollis", "Wren", "Élodie", "Søren", "Ana", "José"]
@@ -147,5 +148,25 @@ def write(out_dir: str | Path, targets: int = DEFAULT_TARGETS, seed: int = DEFAU
             for name, rows in files.items():
                 (Path(tmp) / folder / f"{name}.json").write_text(json.dumps(rows, ensure_ascii=False, indent=1),
                                                                  encoding="utf-8")
-        (Path(tmp) / "rwku_tiny.json").write_text(json.dumps({"targets": targets, "seed": seed}), encoding="utf-8")
+        (Path(tmp) / MANIFEST).write_text(json.dumps({"targets": targets, "seed": seed}), encoding="utf-8")
     return Path(out_dir)
+
+
+def expected_targets(folder: str | Path) -> int | None:
+    """The target count the generator recorded (None without a manifest: any 1..N folder set)."""
+    from evaluation.benchmarks import data_files
+    from evaluation.benchmarks.rwku.data import RwkuDataError
+
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        return None
+    fix = f"regenerate the folder with `ubench data generate --benchmark rwku-tiny --out {folder}`"
+    try:
+        manifest = data_files.read_json(path)
+    except data_files.DataFileError as error:
+        raise RwkuDataError(f"corrupt rwku-tiny manifest: {error}; {fix}") from None
+    targets = manifest.get("targets") if isinstance(manifest, dict) else None
+    if isinstance(targets, bool) or not isinstance(targets, int) or targets < 1:
+        raise RwkuDataError(f"{path}: incomplete rwku-tiny manifest (needs \"targets\": a positive integer, got "
+                            f"{targets!r}); {fix}")
+    return targets
