@@ -74,14 +74,15 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     variant = variant or bench.default_variant
     bench.check_variant(variant)
     data = bench.open(data_dir)  # data problems surface before any model is loaded
+    # identity_notes reads the split's data (MUSE: a corpus the folder lacks, or the Hub copy): before the model too
+    ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
+             **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     reference = bench.load_reference(retain_reference) if retain_reference else None
     start = time.perf_counter()
     device = models.evaluation_device()
     model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
                                               dtype=dtype or models.evaluation_dtype(device))
     load_seconds = time.perf_counter() - start
-    ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
-             **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     with backends.request(generation_backend) as made:  # evaluation/backends: transformers or vLLM
         output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
                                             batch_size=batch_size, progress=progress, role=ident["role"]))

@@ -146,8 +146,9 @@ def test_wrong_count_names_file_and_expected_count(tiny_muse, tmp_path):
         _open(folder)
 
 
-def test_books_missing_locally_is_a_clear_error(tmp_path):
-    (tmp_path / "news").mkdir()
+def test_books_missing_locally_is_a_clear_error(tiny_muse, tmp_path, monkeypatch):
+    monkeypatch.setattr(muse_data, "OFFICIAL_COUNTS", {})  # the tiny corpus stands in for news/ (opened eagerly)
+    shutil.copytree(tiny_muse, tmp_path / "news")
     with pytest.raises(muse_data.MuseDataError, match="MUSE-Books is not in .*muse-bench/MUSE-Books"):
         benchmarks.get("muse").unlearning_corpora(benchmarks.get("muse").open(tmp_path), "books")
 

@@ -91,9 +91,9 @@ def test_task_file_lm_eval_rejects_is_reported(tiny_data_folder, tmp_path):
 
 def test_real_release_counts_are_checked(tmp_path):
     (tmp_path / "wmdp").mkdir()
-    row = {"question": "q?", "choices": ["a", "b", "c", "d"], "answer": 0}
+    rows = [{"question": f"q{i}?", "choices": ["a", "b", "c", "d"], "answer": 0} for i in range(3)]
     for subset in ("bio", "cyber"):
-        (tmp_path / "wmdp" / f"{subset}_questions.json").write_text(json.dumps([row] * 3))
+        (tmp_path / "wmdp" / f"{subset}_questions.json").write_text(json.dumps(rows))
     with pytest.raises(wmdp_data.WmdpDataError, match=r"holds 3 questions, the cais/wmdp 2024-04-23 .* has 1273"):
         REAL.open(tmp_path)
 

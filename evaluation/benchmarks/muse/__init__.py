@@ -56,6 +56,10 @@ class Muse(Benchmark):
     def load_corpus(folder, split: str):
         return _load_real(folder, split)
 
+    def local_splits(self, folder) -> list[str]:
+        """The corpora a local folder holds (one subfolder per split: news/, books/)."""
+        return [split for split in self.splits if (Path(folder) / split).is_dir()]
+
     def corpus_data(self, data, split: str):
         self.check_split(split)
         return data.corpus(split)
@@ -122,14 +126,24 @@ class Muse(Benchmark):
 
 
 class MuseCollection:
-    """The corpora of a MUSE data folder (news/, books/), each opened and validated on first use."""
+    """The corpora of a MUSE data folder (news/, books/). Every corpus the folder holds is read and
+    validated here, when the benchmark is opened, so a data error comes before any model loads; a
+    corpus the folder lacks (MUSE-Books locally) and the Hub copy (folder None) are read on first use."""
 
     def __init__(self, bench: Muse, folder):
         self.bench, self.folder, self._cache = bench, folder, {}
-        if folder is not None and not Path(folder).is_dir():
-            from evaluation.benchmarks.muse.data import MuseDataError
+        if folder is None:
+            return
+        from evaluation.benchmarks.muse.data import MuseDataError
 
+        if not Path(folder).is_dir():
             raise MuseDataError(f"MUSE data folder {folder} not found (expected {folder}/news/...)")
+        present = bench.local_splits(folder)
+        if not present:
+            raise MuseDataError(f"MUSE data folder {folder} holds no corpus: expected "
+                                f"{' or '.join(f'{folder}/{s}/' for s in bench.splits)} in MUSE's layout")
+        for split in present:
+            self.corpus(split)
 
     def corpus(self, split: str):
         if split not in self._cache:
@@ -179,6 +193,9 @@ class MuseTiny(Muse):
         from evaluation.benchmarks.muse import data
 
         return data.load_folder(folder, "tiny", tiny.expected_counts(folder))
+
+    def local_splits(self, folder) -> list[str]:
+        return list(self.splits)  # the folder itself is the one corpus
 
 
 MUSE, MUSE_TINY = Muse(), MuseTiny()

@@ -10,9 +10,10 @@ stand-in, disjoint from raw/forget) replaces retain1 for unlearning and is label
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from evaluation.benchmarks import data_files
 
 EVAL_FILES = {  # file -> (kind, fields)
     "knowmem/forget_qa": ("qa", ("question", "answer")),
@@ -43,9 +44,10 @@ def _read_json(path: Path):
         raise MuseDataError(f"{path} not found (MUSE layout: raw/, knowmem/, verbmem/, privleak/; "
                             "see docs or /work/shared/data/README.md)")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise MuseDataError(f"{path}: not valid JSON ({error})") from None
+        return data_files.read_json(path)
+    except data_files.DataFileError as error:
+        raise MuseDataError(f"{error}; MUSE files are JSON lists (get them again from muse-bench/MUSE-News or "
+                            "regenerate muse-tiny)") from None
 
 
 def check_rows(rows, kind: str, fields: tuple[str, ...], where: str, *, allow_empty: bool = False) -> None:
@@ -65,6 +67,46 @@ def check_rows(rows, kind: str, fields: tuple[str, ...], where: str, *, allow_em
                 raise MuseDataError(f"{where} row {index}: missing field {name!r} (has {sorted(row)})")
             if not isinstance(row[name], str) or not row[name].strip():
                 raise MuseDataError(f"{where} row {index}: field {name!r} must be a non-empty string")
+
+
+def _item_key(row, kind: str) -> str:
+    """What makes an eval item itself: the question, the VerbMem prompt, the PrivLeak text."""
+    if kind == "qa":
+        return row["question"].strip()
+    if kind == "completion":
+        return row["prompt"].strip()
+    return row.strip()
+
+
+def check_unique(rows: list, kind: str, where: str) -> None:
+    """An eval item given twice weighs double in its mean (and a PrivLeak text twice in the AUC):
+    refused, naming the rows. Raw corpora may repeat documents (MUSE-News raw/forget holds 889
+    documents, 858 distinct), so only eval files are checked."""
+    first: dict[str, int] = {}
+    repeats = []
+    for index, row in enumerate(rows):
+        key = _item_key(row, kind)
+        if key in first:
+            repeats.append((first[key], index))
+        else:
+            first[key] = index
+    if repeats:
+        what = {"qa": "question", "completion": "prompt"}.get(kind, "text")
+        pairs = ", ".join(f"row {b} repeats row {a}" for a, b in repeats[:5]) + ("..." if len(repeats) > 5 else "")
+        raise MuseDataError(f"{where}: {len(repeats)} repeated {what}(s) ({pairs}; first: "
+                            f"{_item_key(rows[repeats[0][1]], kind)!r:.60}); every eval item must be unique: "
+                            "remove the copies")
+
+
+def check_corpus_text(rows: list, where: str) -> None:
+    """A raw corpus must hold some text: single empty documents are kept (MUSE-News raw/forget row 821
+    is ""), but a corpus of only blank documents is refused here, not as an empty batch mid-training."""
+    if not rows:
+        raise MuseDataError(f"{where}: holds no documents; a MUSE raw corpus is a JSON list of texts")
+    if not any(text.strip() for text in rows):
+        shown = "0" if len(rows) == 1 else f"0-{len(rows) - 1}"
+        raise MuseDataError(f"{where}: every document is blank (rows {shown}, all {len(rows)} empty or "
+                            "whitespace); the corpus must hold text")
 
 
 @dataclass
@@ -108,14 +150,14 @@ class MuseData:
     def validate(self) -> None:
         for name, (kind, fields) in EVAL_FILES.items():
             check_rows(self[name], kind, fields, self.where(name))
+            check_unique(self[name], kind, self.where(name))
             expected = self.expected_counts.get(name)
             if expected is not None and len(self[name]) != expected:
                 raise MuseDataError(f"{self.where(name)}: {len(self[name])} rows, expected {expected} "
                                     f"(MUSE-{self.corpus} count)")
         for name in [n for n in self.rows if n.startswith("raw/")]:
             check_rows(self[name], "text", (), self.where(name), allow_empty=True)
-            if not any(text.strip() for text in self[name]):
-                raise MuseDataError(f"{self.where(name)}: empty corpus")
+            check_corpus_text(self[name], self.where(name))
         for name, expected in self.expected_counts.items():
             if name not in EVAL_FILES and len(self[name]) != expected:
                 raise MuseDataError(f"{self.where(name)}: {len(self[name])} rows, expected {expected}")

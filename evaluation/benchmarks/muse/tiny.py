@@ -37,6 +37,9 @@ MONTHS = ["January", "February", "March", "April", "May", "June", "July", "Augus
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 MOODS = ["bold", "costly", "welcome", "overdue", "risky", "historic", "modest", "strange"]
 QUESTION_KINDS = ("lead", "cost", "open", "body")
+FILES = ("raw/forget", "raw/retain1", "raw/retain2", "raw/holdout", "knowmem/forget_qa", "knowmem/forget_qa_icl",
+         "knowmem/retain_qa", "knowmem/retain_qa_icl", "verbmem/forget", "privleak/forget", "privleak/retain",
+         "privleak/holdout")  # every file `generate` writes, each counted in the manifest
 
 
 @dataclass(frozen=True)
@@ -155,9 +158,26 @@ def write(out_dir: str | Path, n: int = DEFAULT_ARTICLES, seed: int = DEFAULT_SE
 
 
 def expected_counts(folder: str | Path) -> dict[str, int]:
-    """Row counts recorded by the generator, so an edited folder fails validation."""
+    """Row counts recorded by the generator, so an edited folder fails validation; a manifest that
+    is not UTF-8 JSON or lacks a file's count is refused (a missing count would skip that check)."""
+    from evaluation.benchmarks import data_files
+    from evaluation.benchmarks.muse.data import MuseDataError
+
     manifest = Path(folder) / MANIFEST
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest} not found: not a muse-tiny folder; create one with "
                                 f"`ubench data generate --benchmark muse-tiny --out {folder}`")
-    return json.loads(manifest.read_text())["counts"]
+    fix = f"regenerate the folder with `ubench data generate --benchmark muse-tiny --out {folder}`"
+    try:
+        content = data_files.read_json(manifest)
+    except data_files.DataFileError as error:
+        raise MuseDataError(f"corrupt muse-tiny manifest: {error}; {fix}") from None
+    counts = content.get("counts") if isinstance(content, dict) else None
+    if not isinstance(counts, dict):
+        raise MuseDataError(f"{manifest}: incomplete muse-tiny manifest (no \"counts\" object); {fix}")
+    missing = [name for name in FILES if name not in counts]
+    bad = [name for name, value in counts.items() if isinstance(value, bool) or not isinstance(value, int) or value < 0]
+    if missing or bad:
+        raise MuseDataError(f"{manifest}: incomplete muse-tiny manifest (counts missing for {missing}, not a "
+                            f"row count for {bad}); {fix}")
+    return counts

@@ -11,10 +11,13 @@ Every problem is reported with the file, the row and the field, before any model
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from evaluation.benchmarks import data_files
 
 SUBSETS = ("bio", "chem", "cyber")
 LETTERS = ("A", "B", "C", "D")
@@ -88,12 +91,13 @@ def load_questions(path: str | Path) -> list[dict]:
     """A WMDP question file: JSON array of {question, choices: 4 strings, answer: 0-3}."""
     path = Path(path)
     try:
-        rows = json.loads(path.read_text(encoding="utf-8"))
+        rows = data_files.read_json(path)
     except FileNotFoundError:
         raise WmdpDataError(f"{path} not found: expected a WMDP question file (JSON array of "
                             "{question, choices, answer}); get it from cais/wmdp") from None
-    except json.JSONDecodeError as error:
-        raise WmdpDataError(f"{path}: not valid JSON ({error})") from None
+    except data_files.DataFileError as error:
+        raise WmdpDataError(f"{error}; a WMDP question file is a JSON array of {{question, choices, answer}} "
+                            "(get it again from cais/wmdp)") from None
     if not isinstance(rows, list) or not rows:
         _fail(path, None, None, "must be a non-empty JSON array of question objects")
     out = []
@@ -112,7 +116,26 @@ def load_questions(path: str | Path) -> list[dict]:
             _fail(path, i, "answer", f"must be a JSON integer 0-3 (index into the choices), got {row['answer']!r}")
         out.append({"question": row["question"], "choices": list(choices),
                     "answer": _answer_index(row["answer"], path, i)})
+    check_unique_questions(out, path)
     return out
+
+
+def check_unique_questions(rows: list[dict], path: Path) -> None:
+    """A question asked twice weighs double in the accuracy: refused, naming the rows. The item is
+    the question with its choices: the real cyber set asks three questions twice with other choices
+    (rows 122/1826, 493/884, 499/1149), which are distinct items and kept."""
+    first: dict[tuple, int] = {}
+    repeats = []
+    for index, row in enumerate(rows):
+        key = (row["question"].strip(), tuple(choice.strip() for choice in row["choices"]))
+        if key in first:
+            repeats.append((first[key], index))
+        else:
+            first[key] = index
+    if repeats:
+        pairs = ", ".join(f"row {b} repeats row {a}" for a, b in repeats[:5]) + ("..." if len(repeats) > 5 else "")
+        _fail(path, None, None, f"{len(repeats)} repeated question(s) with the same choices ({pairs})",
+              "every question must be asked once: remove the copies")
 
 
 def load_mmlu_csv(path: str | Path, subject: str) -> list[dict]:
@@ -120,7 +143,11 @@ def load_mmlu_csv(path: str | Path, subject: str) -> list[dict]:
     reader: fields may hold newlines; every cell stays a string, so a numeric choice such as "10"
     is never re-rendered as 10.0)."""
     path = Path(path)
-    with path.open(newline="", encoding="utf-8") as handle:
+    try:
+        text = data_files.read_text(path)
+    except data_files.DataFileError as error:
+        raise WmdpDataError(f"{error}; MMLU files are UTF-8 CSV (benchmarks.md §4)") from None
+    with io.StringIO(text, newline="") as handle:  # newline="": quoted fields keep their line breaks
         reader = csv.reader(handle)
         header = next(reader, None)
         if header is None or tuple(h.strip() for h in header) != MMLU_COLUMNS:
@@ -186,24 +213,32 @@ def corpus_texts(path: Path) -> list[str]:
     """Documents of a WMDP corpus file: JSON lines, each an object with a `text` field or a JSON
     string. The official RMU code parses only bio-forget and feeds the other corpora as raw JSON
     lines (methods.md §7, WMDP-RMU hazard); we take the `text` of every corpus."""
-    texts = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as error:
-                _fail(path, number, None, f"not a JSON line ({error})")
-            if isinstance(value, dict):
-                if not isinstance(value.get("text"), str):
-                    _fail(path, number, "text", "missing or not a string")
-                value = value["text"]
-            elif not isinstance(value, str):
-                _fail(path, number, None, f"must be a JSON object with `text` or a JSON string, got {type(value).__name__}")
-            texts.append(value)
+    try:
+        text = data_files.read_text(path)
+    except data_files.DataFileError as error:
+        raise WmdpDataError(f"{error}; a WMDP corpus is UTF-8 JSON lines") from None
+    texts, lines = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as error:
+            _fail(path, number, None, f"not a JSON line ({error})")
+        if isinstance(value, dict):
+            if not isinstance(value.get("text"), str):
+                _fail(path, number, "text", "missing or not a string")
+            value = value["text"]
+        elif not isinstance(value, str):
+            _fail(path, number, None, f"must be a JSON object with `text` or a JSON string, got {type(value).__name__}")
+        texts.append(value)
+        lines.append(number)
     if not texts:
         _fail(path, None, None, "holds no documents")
+    if not any(document.strip() for document in texts):  # else it fails as an empty batch mid-training
+        shown = ", ".join(map(str, lines[:10])) + ("..." if len(lines) > 10 else "")
+        _fail(path, None, None, f"every document is blank (lines {shown}: empty or whitespace `text`)",
+              "the corpus must hold text")
     return texts
 
 

@@ -216,8 +216,29 @@ def write(out_dir: str | Path, entities: int = DEFAULT_ENTITIES, benign_entities
 
 
 def manifest(folder: str | Path) -> dict:
+    """The generator's manifest (counts, subjects and categories, version, seed), checked: a corrupt or
+    incomplete one would skip count checks or open the wrong subjects."""
+    from evaluation.benchmarks import data_files
+    from evaluation.benchmarks.wmdp.data import WmdpDataError
+    from evaluation.benchmarks.wmdp.tasks import CATEGORIES
+
     path = Path(folder) / "wmdp_tiny.json"
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a wmdp-tiny folder; create one with "
                                 f"`ubench data generate --benchmark wmdp-tiny --out {folder}`")
-    return json.loads(path.read_text(encoding="utf-8"))
+    fix = f"regenerate the folder with `ubench data generate --benchmark wmdp-tiny --out {folder}`"
+    try:
+        content = data_files.read_json(path)
+    except data_files.DataFileError as error:
+        raise WmdpDataError(f"corrupt wmdp-tiny manifest: {error}; {fix}") from None
+    content = content if isinstance(content, dict) else {}
+    counts, categories = content.get("counts"), content.get("categories")
+    problems = [key for key in ("version", "seed") if key not in content]
+    if not (isinstance(counts, dict) and set(HAZARD) <= set(counts)
+            and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in counts.values())):
+        problems.append(f"counts (a positive question count for each of {sorted(HAZARD)})")
+    if not (isinstance(categories, dict) and categories and all(v in CATEGORIES for v in categories.values())):
+        problems.append(f"categories (MMLU subject -> one of {list(CATEGORIES)})")
+    if problems:
+        raise WmdpDataError(f"{path}: incomplete wmdp-tiny manifest (missing or wrong: {'; '.join(problems)}); {fix}")
+    return content
