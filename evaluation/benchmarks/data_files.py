@@ -28,8 +28,9 @@ def read_text(path: str | Path) -> str:
 
 
 def _json_problem(path: Path, text: str, error: json.JSONDecodeError) -> str:
-    """`path: line L is not JSON (...)`, saying when the text simply stops (a truncated file)."""
-    ends_early = error.pos >= len(text.rstrip())
+    """`path: line L is not JSON (...)`, saying when the text simply stops (a truncated file): the
+    parser wanted more at the very end, or a string runs to the end (json's "Unterminated string")."""
+    ends_early = error.pos >= len(text.rstrip()) or error.msg.startswith("Unterminated string")
     ending = ("; the file ends there: it is truncated (an interrupted download or copy?)" if ends_early and text.strip()
               else "; the file is empty" if not text.strip() else "")
     return f"{path}: line {error.lineno} is not JSON ({error.msg} at column {error.colno}, offset {error.pos}){ending}"
