@@ -271,12 +271,11 @@ def test_rwku_core_field_types_refused_at_open(rwku_folder, tmp_path, file, fiel
     ("truthful", lambda r: r["mc1_targets"].__setitem__("choices", [1, 2]), r"mc1_targets must be a dict of"),
     ("positive", lambda r: r.__setitem__("text", 3.5), r"field 'text' must be a non-empty string, got 3\.5"),
 ])
-def test_rwku_optional_file_types_refused_on_first_read(rwku_folder, tmp_path, file, change, message):
+def test_rwku_optional_file_types_refused_at_open(rwku_folder, tmp_path, file, change, message):
     folder = _copy(rwku_folder, tmp_path)
     _edit(next(folder.glob("1_*")) / f"{file}.json", lambda rows: change(rows[0]))
-    data = _open("rwku-tiny", folder)
     with pytest.raises(RwkuDataError, match=rf"{file}\.json, row 0.*" + message):
-        data.rows(1, file)
+        _open("rwku-tiny", folder)  # before any model loads, not in the utility scorer after the evaluation
 
 
 def test_rwku_extra_target_folder_is_named(rwku_folder, tmp_path):

@@ -159,10 +159,15 @@ class RwkuData:
         return tuple(row["text"] for row in self.rows_for(target_ids, name))
 
     def validate(self) -> "RwkuData":
-        """Every target's core files parse and carry their fields (the optional ones on first use)."""
+        """Every target's core files, and the optional ones it has, parse and carry their fields and
+        types: a bad utility or MIA row is refused when the data are opened, before any model loads,
+        not by a scorer after the evaluation."""
         for target_id in self.targets:
             for name in CORE_FILES:
                 self.rows(target_id, name)
+            for name in OPTIONAL_FILES:
+                if self.has(target_id, name):
+                    self.rows(target_id, name)
         return self
 
 
