@@ -343,7 +343,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                                   fused=True)  # foreach would allocate ~2 parameter-sized temporaries
     schedule = Schedule({name: len(streams[name]) for name in plan.streams}, plan.streams[0],
                         tuple(s for s in objective.aligned_streams if s in plan.streams),
-                        config.batch_size, config.grad_accum, world, config.seed)
+                        config.batch_size, config.grad_accum, world, config.seed,
+                        redrawn=tuple(s for s in plan.streams if getattr(streams[s], "redrawn_per_epoch", False)))
     total_steps = config.max_steps if config.max_steps is not None else config.epochs * schedule.steps_per_epoch
     warmup = config.warmup_steps or math.ceil(config.warmup_ratio * total_steps)
     scheduler = get_scheduler(SCHEDULERS[config.scheduler], optimizer, num_warmup_steps=warmup,
