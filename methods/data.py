@@ -29,21 +29,28 @@ def refusals() -> list[str]:
     return [line.strip() for line in REFUSALS_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-class RedrawnRefusals(collections.abc.Sequence):
-    """The stream forget_idk: forget question i with a refusal redrawn for every epoch.
+IDK_DRAWS = ("epoch", "once")
 
-    TOFU, open-unlearning, GRUN and G-effect draw `torch.randint(len(idk))` inside the dataset's
-    `__getitem__`, so an item gets a fresh refusal each time it is served (each epoch). Here the draw
-    is a pure function of (seed, epoch, i), the same on every rank and for any world size. The stream
-    has one row per forget pair; the schedule addresses row i of epoch e as e·len + i (streams with
-    `redrawn_per_epoch`), indexing and iterating from 0 gives epoch 0. Rows are encoded on first use.
+
+class RedrawnRefusals(collections.abc.Sequence):
+    """The stream forget_idk: forget question i with a refusal drawn at random, per epoch or once.
+
+    TOFU, open-unlearning and G-effect draw `torch.randint(len(idk))` inside the dataset's
+    `__getitem__`, so an item gets a fresh refusal each time it is served (`draw="epoch"`). GRUN
+    draws one per item when it builds its dataset and keeps it (`draw="once"`). Here the draw is a
+    pure function of (seed, epoch, i), the same on every rank and for any world size. The stream has
+    one row per forget pair; with `redrawn_per_epoch` the schedule addresses row i of epoch e as
+    e·len + i; indexing and iterating from 0 gives epoch 0. Rows are encoded on first use.
     """
-    redrawn_per_epoch = True
 
     def __init__(self, forget_pairs: Sequence[tuple[str, str]], encode: Callable[[str, str], Example],
-                 seed: int, lines: Sequence[str]):
+                 seed: int, lines: Sequence[str], draw: str = "epoch"):
         if not lines:
             raise ValueError("forget_idk needs at least one refusal line")
+        if draw not in IDK_DRAWS:
+            raise ValueError(f"idk_draw must be one of {IDK_DRAWS} (a refusal redrawn each epoch, as TOFU/OU/"
+                             f"G-effect, or drawn once per item, as GRUN), got {draw!r}")
+        self.redrawn_per_epoch = draw == "epoch"
         self.questions = [q for q, _ in forget_pairs]
         self.lines, self.encode, self.seed = list(lines), encode, seed
         self._picks: dict[int, np.ndarray] = {}
@@ -66,6 +73,7 @@ class RedrawnRefusals(collections.abc.Sequence):
         if index < 0 or not self.questions:
             raise IndexError(index)
         epoch, row = divmod(int(index), len(self.questions))
+        epoch = epoch if self.redrawn_per_epoch else 0
         key = (row, self.refusal_index(epoch, row))
         if key not in self._encoded:
             self._encoded[key] = self.encode(self.questions[row], self.lines[key[1]])
@@ -90,11 +98,11 @@ def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, torch.T
 
 
 def build_streams(objective, forget_pairs: Sequence[tuple[str, str]], retain_pairs: Sequence[tuple[str, str]],
-                  encode: Callable[[str, str], Example], seed: int) -> dict[str, list[Example]]:
+                  encode: Callable[[str, str], Example], seed: int, idk_draw: str = "epoch") -> dict[str, list[Example]]:
     """Streams an objective reads, from (question, answer) pairs.
 
     forget → forget pairs; forget_idk → each forget question with one of TOFU's refusals, redrawn
-    per epoch by a seeded RNG (RedrawnRefusals);
+    per epoch (`idk_draw` "epoch") or once (`"once"`) by a seeded RNG (RedrawnRefusals);
     retain → retain pairs; train → forget then retain pairs (fine-tuning on the full set). forget and
     retain are always built when given, whatever the objective reads: rectifiers need retain, GRUN's
     gate loss needs both (e.g. under IDK+NLL, which reads forget_idk). `objective` is a name or an
@@ -108,7 +116,7 @@ def build_streams(objective, forget_pairs: Sequence[tuple[str, str]], retain_pai
         "forget": lambda: [encode(q, a) for q, a in forget_pairs],
         "retain": lambda: [encode(q, a) for q, a in retain_pairs],
         "train": lambda: [encode(q, a) for q, a in list(forget_pairs) + list(retain_pairs)],
-        "forget_idk": lambda: RedrawnRefusals(forget_pairs, encode, seed, refusals()),
+        "forget_idk": lambda: RedrawnRefusals(forget_pairs, encode, seed, refusals(), idk_draw),
     }
     unknown = sorted(needed - set(builders))
     if unknown:

@@ -107,3 +107,24 @@ def test_idknll_aligns_the_forget_stream_other_parts_read():
         for step in range(6):
             for micro in schedule.micro_batches(step):
                 assert micro["forget"] == micro["forget_idk"], name
+
+
+def test_grun_draws_each_refusal_once_and_the_run_spec_says_so():
+    once = build_streams("idknll", FORGET, RETAIN, encode, seed=4, idk_draw="once")["forget_idk"]
+    assert not once.redrawn_per_epoch
+    assert [once[len(FORGET) + i]["text"] for i in range(len(FORGET))] == [e["text"] for e in once]
+    schedule = Schedule({"forget_idk": 10, "retain": 7}, "forget_idk", (), 5, 1, 1, seed=0,
+                        redrawn=tuple(n for n, s in {"forget_idk": once}.items() if s.redrawn_per_epoch))
+    assert schedule.redrawn == ()
+    with pytest.raises(ValueError, match="idk_draw must be one of"):
+        build_streams("idknll", FORGET, RETAIN, encode, seed=4, idk_draw="never")["forget_idk"]
+
+    from workflows import grid
+    from workflows.commands import train_config_from_spec
+
+    repo = Path(__file__).resolve().parents[2]
+    runs = grid.build(grid.load_config(repo / "config" / "paper" / "grun_tofu.yaml")).runs
+    draws = {run.objective: run.hyperparameters.get("idk_draw", "epoch") for run in runs}
+    assert draws["idknll"] == "once"
+    spec = {"objective": "idknll", "rectifier": "none", "seed": 0, "hyperparameters": {"idk_draw": "once", "lr": 1e-5}}
+    assert train_config_from_spec(spec).lr == 1e-5  # a run-spec extra, not a TrainConfig field
