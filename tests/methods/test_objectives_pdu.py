@@ -126,3 +126,14 @@ def test_resume_restores_the_dual_variable(tmp_path):
             for name in ("whole", "resumed")}
     assert dual["resumed"]["dual_updates"] == dual["whole"]["dual_updates"] == 4
     assert dual["resumed"]["dual"] == pytest.approx(dual["whole"]["dual"], rel=1e-6)
+
+
+@pytest.mark.parametrize("rectifier", ["pcgrad", "gru"])
+def test_pdu_runs_under_rectifiers(tmp_path, rectifier):
+    """Rectifiers see the task 'retain' = λ·(L_r − ε); GRU's constraint is the loop's own retain NLL
+    (PDU's retain task is not the plain NLL)."""
+    config = TrainConfig(objective="pdu", rectifier=rectifier, lr=1e-3, max_steps=2, batch_size=4,
+                         objective_args={"retain_loss_eps": 0.1, "dual_warmup_epochs": 0})
+    assert train(tiny_llama(), make_streams(), config, tmp_path, pad_token_id=0, progress=False).status == "ok"
+    rows = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert rows[-1]["objective_state"]["dual_updates"] == 2  # 2 steps of one micro-batch
