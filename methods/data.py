@@ -7,6 +7,7 @@ every other stream (retain) is paired per global index by a seeded RNG, identica
 """
 from __future__ import annotations
 
+import collections.abc
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,12 +19,68 @@ import torch
 from methods import tokens
 
 Example = dict[str, torch.Tensor]
-REFUSALS_PATH = Path(__file__).with_name("refusals.txt")
+# TOFU's data/idontknow.jsonl, shipped unchanged (MIT; attribution in idontknow.LICENSE.txt)
+REFUSALS_PATH = Path(__file__).with_name("idontknow.jsonl")
 
 
 def refusals() -> list[str]:
-    """The project's own 100 refusal answers for IdkNLL-style objectives."""
+    """TOFU's 100 refusal answers: plain-text lines (not JSON despite the extension), each stripped,
+    as TOFU, open-unlearning, GRUN and G-effect read them."""
     return [line.strip() for line in REFUSALS_PATH.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+IDK_DRAWS = ("epoch", "once")
+
+
+class RedrawnRefusals(collections.abc.Sequence):
+    """The stream forget_idk: forget question i with a refusal drawn at random, per epoch or once.
+
+    TOFU, open-unlearning and G-effect draw `torch.randint(len(idk))` inside the dataset's
+    `__getitem__`, so an item gets a fresh refusal each time it is served (`draw="epoch"`). GRUN
+    draws one per item when it builds its dataset and keeps it (`draw="once"`). Here the draw is a
+    pure function of (seed, epoch, i), the same on every rank and for any world size. The stream has
+    one row per forget pair; with `redrawn_per_epoch` the schedule addresses row i of epoch e as
+    e·len + i; indexing and iterating from 0 gives epoch 0. Rows are encoded on first use.
+    """
+
+    def __init__(self, forget_pairs: Sequence[tuple[str, str]], encode: Callable[[str, str], Example],
+                 seed: int, lines: Sequence[str], draw: str = "epoch"):
+        if not lines:
+            raise ValueError("forget_idk needs at least one refusal line")
+        if draw not in IDK_DRAWS:
+            raise ValueError(f"idk_draw must be one of {IDK_DRAWS} (a refusal redrawn each epoch, as TOFU/OU/"
+                             f"G-effect, or drawn once per item, as GRUN), got {draw!r}")
+        self.redrawn_per_epoch = draw == "epoch"
+        self.questions = [q for q, _ in forget_pairs]
+        self.lines, self.encode, self.seed = list(lines), encode, seed
+        self._picks: dict[int, np.ndarray] = {}
+        self._encoded: dict[tuple[int, int], Example] = {}
+
+    def __len__(self) -> int:
+        return len(self.questions)
+
+    def refusal_index(self, epoch: int, row: int) -> int:
+        if epoch not in self._picks:
+            self._picks[epoch] = np.random.default_rng([self.seed, 0x1D, epoch]).integers(
+                len(self.lines), size=len(self.questions))
+        return int(self._picks[epoch][row])
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if index < 0 or not self.questions:
+            raise IndexError(index)
+        epoch, row = divmod(int(index), len(self.questions))
+        epoch = epoch if self.redrawn_per_epoch else 0
+        key = (row, self.refusal_index(epoch, row))
+        if key not in self._encoded:
+            self._encoded[key] = self.encode(self.questions[row], self.lines[key[1]])
+        return self._encoded[key]
+
+    def __iter__(self):
+        return (self[i] for i in range(len(self)))
 
 
 def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, torch.Tensor]:
@@ -41,10 +98,11 @@ def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, torch.T
 
 
 def build_streams(objective, forget_pairs: Sequence[tuple[str, str]], retain_pairs: Sequence[tuple[str, str]],
-                  encode: Callable[[str, str], Example], seed: int) -> dict[str, list[Example]]:
+                  encode: Callable[[str, str], Example], seed: int, idk_draw: str = "epoch") -> dict[str, list[Example]]:
     """Streams an objective reads, from (question, answer) pairs.
 
-    forget → forget pairs; forget_idk → each forget question with a refusal drawn by a seeded RNG;
+    forget → forget pairs; forget_idk → each forget question with one of TOFU's refusals, redrawn
+    per epoch (`idk_draw` "epoch") or once (`"once"`) by a seeded RNG (RedrawnRefusals);
     retain → retain pairs; train → forget then retain pairs (fine-tuning on the full set). forget and
     retain are always built when given, whatever the objective reads: rectifiers need retain, GRUN's
     gate loss needs both (e.g. under IDK+NLL, which reads forget_idk). `objective` is a name or an
@@ -58,7 +116,7 @@ def build_streams(objective, forget_pairs: Sequence[tuple[str, str]], retain_pai
         "forget": lambda: [encode(q, a) for q, a in forget_pairs],
         "retain": lambda: [encode(q, a) for q, a in retain_pairs],
         "train": lambda: [encode(q, a) for q, a in list(forget_pairs) + list(retain_pairs)],
-        "forget_idk": lambda: _idk_stream(forget_pairs, encode, seed),
+        "forget_idk": lambda: RedrawnRefusals(forget_pairs, encode, seed, refusals(), idk_draw),
     }
     unknown = sorted(needed - set(builders))
     if unknown:
@@ -81,12 +139,6 @@ def build_text_streams(objective, forget: Sequence[Example], retain: Sequence[Ex
     return {name: available[name] for name in sorted(needed)}
 
 
-def _idk_stream(forget_pairs, encode, seed):
-    lines = refusals()
-    picks = np.random.default_rng([seed, 0x1D]).integers(len(lines), size=len(forget_pairs))
-    return [encode(q, lines[i]) for (q, _), i in zip(forget_pairs, picks)]
-
-
 @dataclass
 class Schedule:
     """Which examples each rank uses at each optimizer step; a pure function of (seed, step).
@@ -94,7 +146,8 @@ class Schedule:
     Optimizer step s of epoch e takes global indices [w·G, (w+1)·G) of epoch e's permutation of the
     primary stream, G = batch_size·grad_accum·world_size (the last window of an epoch may be
     partial). The window is cut into micro-batches of batch_size; micro-batch j goes to rank
-    j mod world_size. So 1 rank × GA 4 and 2 ranks × GA 2 see the same micro-batches.
+    j mod world_size. So 1 rank × GA 4 and 2 ranks × GA 2 see the same micro-batches. A stream in
+    `redrawn` (its rows change every epoch: RedrawnRefusals) is addressed as epoch·length + row.
     """
     lengths: dict[str, int]
     primary: str
@@ -103,6 +156,7 @@ class Schedule:
     grad_accum: int
     world_size: int
     seed: int
+    redrawn: tuple[str, ...] = ()
 
     @property
     def window(self) -> int:
@@ -132,6 +186,8 @@ class Schedule:
             micro = {self.primary: idx.tolist()}
             micro.update({n: idx.tolist() for n in self.aligned})
             micro.update({n: partners[n][idx].tolist() for n in paired})
+            for name in self.redrawn:
+                micro[name] = [epoch * self.lengths[name] + i for i in micro[name]]
             out.append(micro)
         return out
 

@@ -67,6 +67,26 @@ class Registry:
     def __contains__(self, name: str) -> bool:
         return name in self.declared()
 
+    def required_arguments(self, name: str) -> tuple[str, ...]:
+        """The `required_args = ("...", ...)` literal in the body of the class registered as `name`,
+        read from source like the names (no import): arguments without a usable default, which
+        config checks must try even when a run gives no arguments."""
+        module = self.declared().get(name)
+        if module is None:
+            return ()
+        source = dict(package_modules(self.package)).get(module)
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(
+                    isinstance(d, ast.Call) and (name, d.lineno) in registered_literals(d, self.symbol)
+                    for d in node.decorator_list):
+                for item in node.body:
+                    if (isinstance(item, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "required_args"
+                                                             for t in item.targets)
+                            and isinstance(item.value, (ast.Tuple, ast.List))):
+                        return tuple(e.value for e in item.value.elts if isinstance(e, ast.Constant))
+        return ()
+
 
 def package_modules(package: str) -> list[tuple[str, Path]]:
     """(module name, source file) of every plain module directly in `package`, as pkgutil lists them.

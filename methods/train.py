@@ -343,7 +343,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                                   fused=True)  # foreach would allocate ~2 parameter-sized temporaries
     schedule = Schedule({name: len(streams[name]) for name in plan.streams}, plan.streams[0],
                         tuple(s for s in objective.aligned_streams if s in plan.streams),
-                        config.batch_size, config.grad_accum, world, config.seed)
+                        config.batch_size, config.grad_accum, world, config.seed,
+                        redrawn=tuple(s for s in plan.streams if getattr(streams[s], "redrawn_per_epoch", False)))
     total_steps = config.max_steps if config.max_steps is not None else config.epochs * schedule.steps_per_epoch
     warmup = config.warmup_steps or math.ceil(config.warmup_ratio * total_steps)
     scheduler = get_scheduler(SCHEDULERS[config.scheduler], optimizer, num_warmup_steps=warmup,
@@ -363,6 +364,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         rectifier.load_state_dict(state["rectifier"])
+        objective.load_state_dict(state.get("objective", {}))
         checkpoint.restore_rng(state["rng"])
         log_rows, start_step = state["log"], state["step"]
         backward_passes, train_seconds = state["backward_passes"], state["train_seconds"]
@@ -392,6 +394,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         started, started_cpu = time.perf_counter(), time.process_time()
         buffers.zero()
         micro_batches, n_micro = schedule.for_rank(step, rank)
+        objective.begin_step(step, step // schedule.steps_per_epoch)
         # after the mean all-reduce (DDP) or FSDP's mean reduce-scatter: the mean over the window's micro-batches
         scales = [world / n_micro] * len(micro_batches)
         if sharded:  # every rank joins every FSDP collective: pad a partial window with zero-weight repeats
@@ -425,6 +428,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                     buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
                     backward_passes += counted
             del losses
+            objective.end_micro_batch(counted=bool(counted))
             for analyzer in analyzers:  # probe gradients (G-effect risks): read-only, never in the update
                 with forward_context():
                     probes_now = analyzer.probe_losses(step + 1, model, batches)
@@ -489,6 +493,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         step_seconds = time.perf_counter() - started
         train_seconds += step_seconds
         row["step_seconds"] = step_seconds
+        if objective.log_state():  # rank 0's value: per-rank state (PDU's dual variable) is not reduced
+            row["objective_state"] = objective.log_state()
         row["step_cpu_seconds"] = time.process_time() - started_cpu  # all threads; robust to a busy machine
         log_rows.append(row)
         bar.update(1)
@@ -507,6 +513,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                     "step": done, "config": dataclasses.asdict(config),
                     "model": parametrization.trainable_state(bare), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "rectifier": rectifier.state_dict(),
+                    "objective": objective.state_dict(),
                     "rng": checkpoint.rng_state(), "log": log_rows,
                     "backward_passes": backward_passes, "train_seconds": train_seconds})
                 atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)

@@ -16,7 +16,8 @@ from typing import Any
 from common import atomic, contract, provenance
 
 # run-spec keys that are not TrainConfig fields
-TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus", "evaluate_every", "keep_checkpoints")
+TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus", "evaluate_every", "keep_checkpoints",
+                       "idk_draw")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -41,16 +42,18 @@ def train_config_from_spec(spec: dict[str, Any]):
 
 
 def unlearning_streams(objective: str, corpora: dict, tokenizer, fmt, max_length: int, seed: int,
-                       answer_labels: str = "answer"):
+                       answer_labels: str = "answer", idk_draw: str = "epoch"):
     """The objective's streams from a benchmark's forget/retain corpora (QA pairs or raw text).
-    `answer_labels` "answer_tag+answer" labels Phi's "Answer: " tag too, as TOFU-legacy code trains."""
+    `answer_labels` "answer_tag+answer" labels Phi's "Answer: " tag too, as TOFU-legacy code trains.
+    `idk_draw`: refusals redrawn each epoch ("epoch", TOFU/OU/G-effect) or drawn once per item ("once", GRUN)."""
     from evaluation.encoding import encode_corpus, encode_qa
     from methods.data import build_streams, build_text_streams
 
     forget, retain = corpora["forget"], corpora.get("retain")
     if forget.kind == "qa":
         return build_streams(objective, forget.items, retain.items if retain else [],
-                             lambda q, a: encode_qa(tokenizer, fmt, q, a, max_length, labels_from=answer_labels), seed)
+                             lambda q, a: encode_qa(tokenizer, fmt, q, a, max_length, labels_from=answer_labels), seed,
+                             idk_draw)
     return build_text_streams(objective, encode_corpus(tokenizer, fmt, forget, max_length),
                               encode_corpus(tokenizer, fmt, retain, max_length) if retain else [])
 
@@ -99,7 +102,8 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
     model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"),
                                               dtype=_torch_dtype(spec.get("dtype", "float32")))
     streams = unlearning_streams(config.objective, corpora, tokenizer, fmt, max_length, config.seed,
-                                 spec["hyperparameters"].get("answer_labels", "answer"))
+                                 spec["hyperparameters"].get("answer_labels", "answer"),
+                                 spec["hyperparameters"].get("idk_draw", "epoch"))
 
     out_model, main = Path(out_model), _is_main_process()
     scratch = out_model.with_name(f".{out_model.name}.training")  # same path on every rank

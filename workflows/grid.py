@@ -495,8 +495,10 @@ def check_method_arguments(runs: Iterable[Run]) -> None:
         for key, registry, name, args in parts:
             attempt = f"{key}|{name}|{json.dumps(args, sort_keys=True, default=str)}"
             # a known method with its own defaults always constructs (tests/methods check it); building
-            # one imports its module, and so torch: only arguments a config gives are tried
-            if (not args and name in registry) or attempt in tried:
+            # one imports its module, and so torch: only arguments a config gives are tried, and methods
+            # with required arguments (`required_args`, e.g. PDU's retain_loss_eps)
+            required = getattr(registry, "required_arguments", lambda _: ())(name) if name in registry else ()
+            if (not args and name in registry and not required) or attempt in tried:
                 continue
             tried.add(attempt)
             label = f"{run.benchmark}/{run.split}/{run.model}/{run.method}/seed{run.seed}"

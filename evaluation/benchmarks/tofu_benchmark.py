@@ -41,17 +41,25 @@ class Tofu(Benchmark):
     data_subdir = "tofu"
     fine_tunes_by_default = True
     tiny_finetune_preset = "tofu-tiny"
+    corpus_options = ("retain_holdout",)
 
     def open(self, folder):
         data = tofu.official(folder)
         data.validate()  # counts and split relations fail loudly here, before any model is loaded
         return data
 
-    def unlearning_corpora(self, data, split):
+    def unlearning_corpora(self, data, split, retain_holdout=0):
+        """`retain_holdout: N` trains on the retain split without its first N rows (G-effect's
+        `TextForgetDatasetQA2` keeps retain rows [0, 400) out of training for evaluation)."""
         self.check_split(split)
         retain = retain_split_of(split)
+        rows = list(data[retain])
+        if isinstance(retain_holdout, bool) or not isinstance(retain_holdout, int) or not 0 <= retain_holdout < len(rows):
+            raise ValueError(f"corpus retain_holdout must be an integer in [0, {len(rows)}) (rows of {retain} "
+                             f"kept out of training), got {retain_holdout!r}")
+        where = data.where(retain) + (f" rows {retain_holdout}:" if retain_holdout else "")
         return {"forget": qa_pairs(data[split], data.where(split)),
-                "retain": qa_pairs(data[retain], data.where(retain))}
+                "retain": qa_pairs(rows[retain_holdout:], where)}
 
     def finetune_split(self, role, split):
         self.check_split(split)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from methods.data import Schedule, build_streams, collate, refusals
+from methods.data import Schedule, build_streams, collate
 from methods.registry import ANALYZERS, OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
 
 
@@ -21,11 +21,6 @@ def test_collate_right_pads():
     assert batch["labels"][0].tolist()[2:] == [batch["input_ids"][0, 2].item(), -100, -100, -100]
     with pytest.raises(ValueError, match="pad_token_id is None"):
         collate([encode("a", "b")], None)
-
-
-def test_refusals_are_our_own_hundred_distinct_lines():
-    lines = refusals()
-    assert len(lines) == 100 and len(set(lines)) == 100
 
 
 def test_build_streams_for_idknll_and_finetune():

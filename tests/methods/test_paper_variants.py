@@ -107,6 +107,33 @@ def test_geffect_config_is_forget_only_with_official_steps():
         "forget10": 125, "forget05": 62, "forget01": 12}
 
 
+def test_geffect_config_matches_its_code_defaults_warmup_and_retain_holdout():
+    """G-effect forget2.py: warmup_steps = max(1, N_f // 16) (one epoch, rounded down), npo's β 0.5
+    when hyper_param is None, and TextForgetDatasetQA2 trains on retain rows [400:] only."""
+    runs = _runs("config/paper/geffect_tofu.yaml")
+    rows = {"forget01": 40, "forget05": 200, "forget10": 400}
+    for run in runs:
+        hyper = run.hyperparameters
+        assert hyper["warmup_steps"] == max(1, rows[run.split] // 16) and not hyper.get("warmup_ratio")
+        assert hyper["corpus"] == {"retain_holdout": 400}
+        if run.objective == "npo_forget":
+            assert hyper["objective_args"]["beta"] == 0.5
+
+
+def test_tofu_retain_holdout_keeps_the_first_rows_out_of_training(tmp_path):
+    from evaluation import benchmarks
+    from evaluation.benchmarks import tofu_tiny
+
+    bench = benchmarks.get("tofu-tiny")
+    data = bench.open(tofu_tiny.write(tmp_path / "data"))
+    full = bench.corpora_for_run(data, "forget10", None)["retain"].items
+    held = bench.corpora_for_run(data, "forget10", {"retain_holdout": 7})["retain"].items
+    assert held == full[7:] and len(full) > 7
+    for bad in (-1, len(full), 2.5, True):
+        with pytest.raises(ValueError, match="retain_holdout must be an integer"):
+            bench.corpora_for_run(data, "forget10", {"retain_holdout": bad})
+
+
 def test_rmu_wmdp_extension_uses_official_optimizer_settings():
     from workflows import grid
 

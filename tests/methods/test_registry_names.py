@@ -23,9 +23,16 @@ def test_names_read_from_source_equal_the_names_importing_registers(table):
 
 @pytest.mark.parametrize("table", REGISTRIES, ids=lambda t: t.kind)
 def test_every_method_constructs_from_its_own_defaults(table):
-    # the config check builds only methods the config gives arguments to, on the strength of this
-    for cls in table.load_all().values():
-        cls()
+    # the config check builds only methods the config gives arguments to (or that declare required
+    # arguments), on the strength of this; required_args is read from source, so it must match the class
+    for name, cls in table.load_all().items():
+        required = tuple(getattr(cls, "required_args", ()))
+        assert table.required_arguments(name) == required, name
+        if not required:
+            cls()
+            continue
+        with pytest.raises(ValueError, match=required[0]):
+            cls()
 
 
 def test_get_imports_only_the_declaring_module():

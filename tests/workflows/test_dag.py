@@ -23,8 +23,8 @@ EXPECTED = {
                           "leaderboard": 1, "all": 1},                           # 3 x 2 x 7
     "grun_tofu.yaml": {"finetune": 4, "evaluate_reference": 4, "unlearn": 6, "evaluate_run": 6,
                        "leaderboard": 1, "all": 1},                              # 1 x 2 x 3
-    "ou_tofu.yaml": {"evaluate_reference": 12, "unlearn": 24, "evaluate_run": 24, "leaderboard": 1,
-                     "all": 1},                                                  # 3 x 2 x 4, Hub refs
+    "ou_tofu.yaml": {"evaluate_reference": 12, "unlearn": 27, "evaluate_run": 27, "leaderboard": 1,
+                     "all": 1},                                                  # 3 x 2 x 4 + PDU 3 x 1, Hub refs
     "ou_muse.yaml": {"evaluate_reference": 2, "unlearn": 4, "evaluate_run": 4, "leaderboard": 1, "all": 1},
     "sago_wmdp.yaml": {"evaluate_reference": 2, "unlearn": 24, "evaluate_run": 24, "leaderboard": 1,
                        "all": 1},                                                # 2 x (1 + 3 x 3 + 2)
