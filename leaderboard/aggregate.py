@@ -24,6 +24,9 @@ from leaderboard.stats import mean_interval
 
 COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes",
                "trainable_parameters", "eval_seconds", "sequences_scored", "prompts_generated")
+# Costs a machine measures (how long, how much memory) rather than ones the configuration fixes
+# (steps, passes, parameters, sequences): the same result on another machine measures them differently.
+MEASURED_COSTS = ("train_seconds", "eval_seconds", "peak_memory_bytes")
 # Fixed columns; metric and cost columns follow them. Changing this list is a schema change.
 FIXED_COLUMNS = (
     "row_id", "benchmark", "family", "split", "model", "role", "method", "rectifier",
