@@ -6,7 +6,8 @@ without being followed), file size caps, strict JSON (no NaN/Infinity literals, 
 keys, bounded nesting), the result-contract schema, safe names, no control or non-printing
 characters, no markup or path tricks in any text, metric names without the ':' that the table
 reserves for its own columns, provenance (present, hash format, equal to the hash of a submitted
-config file), metric value ranges, duplicates, and one run's results relabelled as another seed.
+config file, whose YAML is parsed with bounded alias expansion, depth and time: `bounded_yaml`),
+metric value ranges, duplicates, and one run's results relabelled as another seed.
 Text from a submission is never echoed raw: file names and values go through `shown()`.
 """
 from __future__ import annotations
@@ -26,6 +27,7 @@ import yaml
 
 from common import contract
 from common.provenance import config_hash
+from leaderboard import bounded_yaml
 
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
 NAME_FIELDS = ("benchmark", "split", "model", "method", "rectifier", "parametrization")
@@ -240,7 +242,7 @@ def _provenance_problems(document: dict[str, Any], config_file: Path | None) -> 
     if config_file is not None:
         try:
             config = load_strict(config_file) if config_file.suffix == ".json" else \
-                yaml.safe_load(read_capped(config_file))
+                bounded_yaml.load(read_capped(config_file))
         except (OSError, ValueError, yaml.YAMLError) as error:
             return [f"provenance.config_hash: cannot read the submitted config {config_file.name}: "
                     f"{_parse_error(error)}"]
@@ -283,7 +285,7 @@ def _schema_problems(document: Any) -> list[str]:
 
 def _parse_error(error: BaseException) -> str:
     """Where a parse failed, without quoting the file's content back (it may not be the submitter's)."""
-    if isinstance(error, SubmissionError):
+    if isinstance(error, (SubmissionError, bounded_yaml.YamlLimitError)):
         return str(error)
     mark = getattr(error, "problem_mark", None)
     if mark is not None:
