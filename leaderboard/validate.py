@@ -7,7 +7,8 @@ keys, bounded nesting), the result-contract schema, safe names, no control or no
 characters, no markup or path tricks in any text, metric names without the ':' that the table
 reserves for its own columns, provenance (present, hash format, equal to the hash of a submitted
 config file, whose YAML is parsed with bounded alias expansion, depth and time: `bounded_yaml`),
-metric value ranges, duplicates, and one run's results relabelled as another seed.
+metric value ranges (each metric's declared `bounds`), duplicates, and one run's results relabelled
+as another seed.
 Text from a submission is never echoed raw: file names and values go through `shown()`.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -27,10 +29,10 @@ import yaml
 
 from common import contract
 from common.provenance import config_hash
-from leaderboard import bounded_yaml
+from leaderboard import bounded_yaml, submission
 
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
-NAME_FIELDS = ("benchmark", "split", "model", "method", "rectifier", "parametrization")
+NAME_FIELDS = ("benchmark", "split", "model", "method", "rectifier", "parametrization", "submitter")
 HASH_FORMAT = re.compile(r"^sha256:[0-9a-f]{64}$")
 MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|javascript:", re.IGNORECASE)
 PARENT_SEGMENT = re.compile(r"(^|[/\\])\.\.([/\\]|$)")
@@ -41,13 +43,6 @@ FREE_TEXT_CONTROLS = "\n\t"   # the only control characters a free-text value ma
 PER_ITEM = "per_item.parquet"
 # Fields that name things or point at data a submission brings: no '..' segments, no absolute paths.
 PATH_CHECKED = ("identity", "provenance.source")
-# Metrics that are probabilities, AUCs or fractions by definition, in every evaluator variant.
-# (MUSE KnowMem/VerbMem and RWKU scores are x100 in their official variants, so they are not here.)
-UNIT_INTERVAL = re.compile(
-    r"^(forget_quality|model_utility|extraction_strength|exact_memorization|mmlu.*|wmdp.*)$"
-    r"|(^|_)(prob|probability|truth_ratio|rouge|auc|acc|accuracy)($|_)"
-)
-
 
 class NonFinite:
     """Stands in for a NaN/Infinity literal so the checker can name the field it sat in."""
@@ -192,10 +187,20 @@ def _metric_name_problems(document: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _evaluator_problems(document: dict[str, Any]) -> list[str]:
-    """A row's evaluator must score its benchmark (a TOFU evaluator on a MUSE row cannot be ranked)."""
-    from leaderboard import comparability
+NOT_EVALUATED = "not-evaluated"  # the evaluator name of a diverged run (workflows/commands.py)
 
+
+def expected_evaluator(benchmark: str) -> str:
+    """The one evaluator name a row of `benchmark` may carry: this suite's harness for its family."""
+    from leaderboard.headline import family
+
+    return f"ubench-{family(benchmark)}"
+
+
+def _evaluator_problems(document: dict[str, Any]) -> list[str]:
+    """A row's evaluator must be this suite's harness for its benchmark family: `ubench-<family>`
+    (`not-evaluated` only on a run that did not finish). Another harness's numbers, or a TOFU
+    evaluator on a MUSE row, are not comparable with the rows they would be ranked against."""
     identity, evaluator = document.get("identity"), document.get("evaluator")
     if not isinstance(identity, dict) or not isinstance(evaluator, dict):
         return []
@@ -209,10 +214,14 @@ def _evaluator_problems(document: dict[str, Any]) -> list[str]:
                 problems.append(f"evaluator.{field_name}: {shown(value)} is not a safe name: use 1-64 "
                                 "letters, digits, '.', '_' or '-'")
     benchmark, name = identity.get("benchmark"), evaluator.get("name")
-    if isinstance(benchmark, str) and isinstance(name, str):
-        problem = comparability.evaluator_mismatch(name, benchmark)
-        if problem:
-            problems.append(f"evaluator.name: {problem}")
+    if not isinstance(benchmark, str) or not isinstance(name, str) or problems:
+        return problems
+    expected = expected_evaluator(benchmark)
+    finished = (document.get("status") or {}).get("state") == "ok"
+    if name != expected and (finished or name != NOT_EVALUATED):
+        problems.append(f"evaluator.name: {shown(name)} is not {expected!r}, the evaluator of "
+                        f"{benchmark!r} rows; evaluate the model with `ubench evaluate` (rows scored by "
+                        "another harness are not comparable)")
     return problems
 
 
@@ -253,7 +262,35 @@ def _provenance_problems(document: dict[str, Any], config_file: Path | None) -> 
     return []
 
 
+@lru_cache(maxsize=None)
+def metric_bounds(benchmark: str) -> dict[str, tuple[float, float]]:
+    """Metric name -> (lo, hi) as the row's benchmark declares it (`MetricInfo.bounds` in
+    `evaluation/benchmarks/<name>` and `evaluation/metrics/registry.py`); a benchmark this checkout
+    does not define gets the registry's (its evaluator name is refused anyway)."""
+    from leaderboard import headline
+
+    module = headline._benchmarks()
+    bench = None if module is None else module.BENCHMARKS.get(benchmark)
+    if bench is not None:
+        infos = bench.metrics
+    else:
+        try:
+            from evaluation.metrics.registry import METRICS
+        except ImportError:
+            return {}
+        infos = METRICS.values()
+    return {info.name: tuple(info.bounds) for info in infos}
+
+
+def _interval_text(low: float, high: float) -> str:
+    left = "(-inf" if low == -math.inf else f"[{low:g}"
+    right = "inf)" if high == math.inf else f"{high:g}]"
+    return f"{left}, {right}"
+
+
 def _range_problems(document: dict[str, Any]) -> list[str]:
+    benchmark = (document.get("identity") or {}).get("benchmark")
+    bounds = metric_bounds(benchmark) if isinstance(benchmark, str) else {}
     blocks = [("metrics", document.get("metrics"))]
     trajectory = document.get("trajectory")
     if isinstance(trajectory, dict) and isinstance(trajectory.get("points"), list):
@@ -262,10 +299,14 @@ def _range_problems(document: dict[str, Any]) -> list[str]:
     problems = []
     for where, metrics in blocks:
         for name, value in (metrics.items() if isinstance(metrics, dict) else ()):
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                if UNIT_INTERVAL.search(name) and not 0.0 <= value <= 1.0:
-                    problems.append(f"{where}.{name}: {value} is outside [0, 1]; this metric is a "
-                                    "probability / fraction, store it unscaled")
+            if name not in bounds or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                continue
+            low, high = bounds[name]
+            if not low <= value <= high:
+                problems.append(f"{where}.{name}: {value} is outside {_interval_text(low, high)}, the values "
+                                f"{name} can take on {benchmark} by its definition; store it as the "
+                                "evaluator writes it (unscaled)")
     return problems
 
 
@@ -300,11 +341,13 @@ def _canonical(value: Any) -> str:
 
 
 def identity_key(document: dict[str, Any]) -> tuple:
-    """What makes two files the same result: their names, seed, evaluator variant, hyperparameters."""
+    """What makes two files the same result: their names, seed, evaluator variant, hyperparameters
+    and submitter (a submission's rows are never the same result as anyone else's)."""
     identity = document.get("identity", {})
     return tuple(identity.get(name) for name in ("benchmark", "split", "model", "role", "method",
                                                  "rectifier", "parametrization", "seed")) + (
-        (document.get("evaluator") or {}).get("variant"), _canonical(identity.get("hyperparameters")))
+        (document.get("evaluator") or {}).get("variant"), _canonical(identity.get("hyperparameters")),
+        identity.get("submitter"))
 
 
 def _results_fingerprint(path: Path, document: dict[str, Any]) -> str | None:
@@ -441,13 +484,17 @@ def validate_path(path: str | Path) -> Report:
         config_file = find_config(file, root)
         if config_file is not None and config_file in links:
             continue  # already reported; its target is never read
+        submitter = submission.submitter_of(file)
         problems = check_document(document, config_file)
+        problems += submission.submitter_problems(document, submitter)
+        problems += submission.folder_problems(file, document, submitter)
         if not problems:
             key = identity_key(document)
             if key in seen:
                 problems.append(f"identity: duplicate of {seen[key].relative_to(root)} (same "
                                 "benchmark, split, model, role, method, rectifier, "
-                                "parametrization, seed, evaluator variant and hyperparameters); keep one")
+                                "parametrization, seed, evaluator variant, hyperparameters and "
+                                "submitter); keep one")
             else:
                 seen[key] = file
                 report.documents[file] = document

@@ -54,3 +54,73 @@ def test_bounded_yaml_keeps_ordinary_anchors_and_refuses_recursion_and_depth():
         bounded_yaml.load("[" * 500 + "]" * 500)
     with pytest.raises(bounded_yaml.YamlLimitError, match="time limit"):
         bounded_yaml.load("a: [" + ", ".join(["1"] * 1000) + "]", seconds=0.0)
+
+
+# ---- evaluator, folder and range checks ------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["my-own-evaluator", "lm-eval", "ubench-muse-knowmem", "ubench-muse", "ubench"])
+def test_only_the_suites_evaluator_of_the_rows_family_is_accepted(tmp_path, name):
+    document = syn.document()  # a tofu-tiny row
+    document["evaluator"]["name"] = name
+    syn.write(tmp_path, document)
+    errors = validate.validate_path(tmp_path).errors
+    assert len(errors) == 1 and f"evaluator.name: {name!r} is not 'ubench-tofu'" in errors[0], errors
+
+
+def test_a_diverged_run_may_say_not_evaluated_a_finished_one_may_not(tmp_path):
+    diverged = syn.document(state="diverged", step=3, metrics={})
+    diverged["evaluator"]["name"] = "not-evaluated"
+    syn.write(tmp_path / "a", diverged)
+    assert validate.validate_path(tmp_path / "a").ok
+    finished = syn.document()
+    finished["evaluator"]["name"] = "not-evaluated"
+    syn.write(tmp_path / "b", finished)
+    assert not validate.validate_path(tmp_path / "b").ok
+
+
+def test_identity_must_agree_with_the_folders_it_sits_in(tmp_path):
+    path = syn.write(tmp_path, syn.document(method="npo", rectifier="gru"))
+    document = json.loads(path.read_text())
+    document["identity"]["method"] = "simnpo"  # relabelled in place: the folder still says npo+gru
+    path.write_text(json.dumps(document))
+    [error] = validate.validate_path(tmp_path).errors
+    assert "identity: says method+rectifier[+parametrization] 'simnpo+gru' but the file sits in folder 'npo+gru'" \
+        in error
+    seed_path = syn.write(tmp_path / "s", syn.document(seed=1))
+    document = json.loads(seed_path.read_text())
+    document["identity"]["seed"] = 4
+    seed_path.write_text(json.dumps(document))
+    [error] = validate.validate_path(tmp_path / "s").errors
+    assert "says seed 'seed4' but the file sits in folder 'seed1'" in error
+
+
+@pytest.mark.parametrize("benchmark, split, metric, value", [
+    ("muse", "news", "knowmem_forget", -300.0), ("muse", "news", "knowmem_retain", 999.0),
+    ("muse-tiny", "news", "verbmem_forget", 101.0), ("muse", "news", "privleak", -1e12),
+    ("tofu", "forget10", "privleak", -100.5), ("wmdp", "bio", "wmdp_bio", 1.5), ("wmdp", "bio", "mmlu", -0.01),
+    ("rwku", "batch-1-4", "forget_qa", 1.2), ("rwku", "batch-1-4", "fluency", -0.5),
+    ("rwku", "batch-1-4", "mia_fm_loss", 0.3)])
+def test_every_familys_metrics_are_held_to_their_declared_range(tmp_path, benchmark, split, metric, value):
+    syn.write(tmp_path, syn.document(benchmark=benchmark, split=split, metrics={metric: value}))
+    errors = validate.validate_path(tmp_path).errors
+    assert len(errors) == 1 and f"metrics.{metric}: {value} is outside" in errors[0], errors
+
+
+@pytest.mark.parametrize("benchmark, split, metrics", [
+    ("muse", "news", {"knowmem_forget": 57.3, "knowmem_retain": 0.41, "privleak": -99.9, "verbmem_forget": 0.0}),
+    ("muse", "news", {"privleak": 8.5e3}),  # no finite upper end: AUC_ref may be near 0
+    ("rwku", "batch-1-4", {"forget_qa": 0.3, "fluency": 5.9, "mia_fm_loss": -2.1, "mia_fm_mink20": 0.4}),
+    ("wmdp", "bio", {"wmdp_bio": 0.25, "mmlu": 0.31})])
+def test_values_inside_the_declared_ranges_pass(tmp_path, benchmark, split, metrics):
+    syn.write(tmp_path, syn.document(benchmark=benchmark, split=split, metrics=metrics))
+    assert validate.validate_path(tmp_path).ok, validate.validate_path(tmp_path).errors
+
+
+def test_every_declared_metric_has_a_range_from_its_definition():
+    from evaluation.benchmarks import BENCHMARKS
+    from evaluation.metrics.registry import UNBOUNDED
+
+    unbounded = {(name, info.name) for name, bench in BENCHMARKS.items() for info in bench.metrics
+                 if info.bounds == UNBOUNDED}
+    # Min-K%++ averages standardised log-probabilities: either sign, no bound by definition
+    assert {metric for _, metric in unbounded} == {"mia_fm_mink20", "mia_rm_mink20"}
