@@ -7,7 +7,7 @@ import time
 import pytest
 
 from tests.leaderboard import lb_synthetic as syn
-from leaderboard import bounded_yaml, build, validate
+from leaderboard import aggregate, bounded_yaml, build, validate
 
 
 # ---- what a result is ------------------------------------------------------------------------
@@ -124,3 +124,65 @@ def test_every_declared_metric_has_a_range_from_its_definition():
                  if info.bounds == UNBOUNDED}
     # Min-K%++ averages standardised log-probabilities: either sign, no bound by definition
     assert {metric for _, metric in unbounded} == {"mia_fm_mink20", "mia_rm_mink20"}
+
+
+# ---- a submission's rows are its own ---------------------------------------------------------
+
+def _submitted(root, submitter, **fields):
+    document = syn.document(**fields)
+    document["identity"]["submitter"] = submitter
+    return syn.write(root / "submissions" / submitter / "results", document)
+
+
+def test_a_submitted_seed_with_our_hyperparameters_never_joins_our_row(tmp_path):
+    ours = tmp_path / "results"
+    for method, value in (("ga", 0.9), ("graddiff", 0.8), ("npo", 0.7)):
+        syn.write(ours, syn.document(method=method, metrics={"forget_quality": value, "model_utility": value}))
+    # the same method, rectifier, hyperparameters and variant as our npo row, another seed, better numbers
+    _submitted(tmp_path, "mallory", method="npo", seed=1, metrics={"forget_quality": 1.0, "model_utility": 1.0})
+    rows = aggregate.aggregate(aggregate.load_results([ours, tmp_path / "submissions" / "mallory" / "results"]))
+    npo = {row["submitter"]: row for row in rows if row["method"] == "npo"}
+    assert set(npo) == {None, "mallory"}
+    # ours stays behind ga and graddiff (and the submitted row, which dominates all three): rank 4,
+    # never rank 1 by borrowing the submitted seed
+    assert npo[None]["n_seeds"] == 1 and npo[None]["seeds"] == "0" and npo[None]["pareto_rank"] == 4
+    assert npo[None]["metric:forget_quality"] == 0.7
+    assert npo["mallory"]["row_id"] == "tofu-tiny/forget10/tiny-llama/submissions/mallory/npo+none/ours/hp-" + \
+        npo[None]["row_id"].rsplit("hp-", 1)[1]
+    assert npo["mallory"]["n_seeds"] == 1 and npo["mallory"]["pareto_rank"] == 1
+
+
+def test_a_submission_must_name_its_submitter_the_folder_name(tmp_path):
+    path = _submitted(tmp_path, "alice")
+    document = json.loads(path.read_text())
+    del document["identity"]["submitter"]
+    path.write_text(json.dumps(document))
+    [error] = validate.validate_path(tmp_path / "submissions" / "alice").errors
+    assert "identity.submitter: missing; every row of submissions/alice/ carries its submitter" in error
+    document["identity"]["submitter"] = "bob"
+    path.write_text(json.dumps(document))
+    [error] = validate.validate_path(tmp_path / "submissions" / "alice").errors
+    assert "identity.submitter: 'bob' is not this submission's folder name 'alice'" in error
+
+
+def test_a_submitted_file_outside_the_contract_layout_is_refused(tmp_path):
+    document = syn.document()
+    document["identity"]["submitter"] = "alice"
+    loose = tmp_path / "submissions" / "alice" / "results" / "mine" / "metrics.json"
+    loose.parent.mkdir(parents=True)
+    loose.write_text(json.dumps(document))
+    [error] = validate.validate_path(tmp_path / "submissions" / "alice").errors
+    assert "a submission's metrics.json must sit at submissions/alice/results/tofu-tiny/forget10/tiny-llama/" \
+           "npo+none/seed0/metrics.json" in error
+
+
+def test_a_submitted_reference_row_never_replaces_ours(tmp_path):
+    ours = tmp_path / "results"
+    syn.demo_grid(ours, seeds=(0,))
+    _submitted(tmp_path, "mallory", role="target", method="target",
+               metrics={"forget_quality": 1e-5, "model_utility": 0.99})
+    rows = aggregate.aggregate(aggregate.load_results([ours, tmp_path / "submissions" / "mallory" / "results"]))
+    targets = [row for row in rows if row["role"] == "target"]
+    assert len(targets) == 2
+    references = aggregate._reference_rows(rows)
+    assert references[("tofu-tiny", "forget10", "tiny-llama", "ours", "target")]["submitter"] is None
