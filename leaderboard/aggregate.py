@@ -90,7 +90,7 @@ def load_results(roots: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
                 continue
             seen[key] = path
             documents.append((path, document))
-    errors += validate.relabelled_seed_problems({path: d for path, d in documents})
+    errors += validate.duplicate_result_problems({path: d for path, d in documents})
     if errors:
         raise AggregationError("invalid results:\n  " + "\n  ".join(errors))
     return sorted(documents, key=lambda item: (row_id(item[1]), item[1]["identity"]["seed"]))

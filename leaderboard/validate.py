@@ -13,7 +13,6 @@ Text from a submission is never echoed raw: file names and values go through `sh
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -29,7 +28,7 @@ import yaml
 
 from common import contract
 from common.provenance import config_hash
-from leaderboard import bounded_yaml, submission
+from leaderboard import bounded_yaml, near_duplicates, submission
 
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
 NAME_FIELDS = ("benchmark", "split", "model", "method", "rectifier", "parametrization", "submitter")
@@ -40,7 +39,6 @@ ABSOLUTE_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
 MAX_FILE_BYTES = 1 << 20       # a metrics.json or config is a few KiB; larger is a mistake or an attack
 MAX_DEPTH = 32                 # nesting of JSON objects/arrays (the contract needs about 5)
 FREE_TEXT_CONTROLS = "\n\t"   # the only control characters a free-text value may hold
-PER_ITEM = "per_item.parquet"
 # Fields that name things or point at data a submission brings: no '..' segments, no absolute paths.
 PATH_CHECKED = ("identity", "provenance.source")
 
@@ -350,47 +348,18 @@ def identity_key(document: dict[str, Any]) -> tuple:
         identity.get("submitter"))
 
 
-def _results_fingerprint(path: Path, document: dict[str, Any]) -> str | None:
-    """Hash of what a seed measured: its per-item table when there is one, else its metrics.
+def duplicate_result_problems(documents: dict[Path, dict[str, Any]], root: Path | None = None) -> list[str]:
+    """Two seeds of one row with the same per-item results (or metrics) within a tolerance are one
+    run submitted twice under different seed labels: the interval over them would be a lie. A
+    submitted row with another row's results is a copy under another label (`near_duplicates`)."""
+    def row_key(document: dict[str, Any]) -> tuple:
+        key = identity_key(document)
+        return key[:7] + key[8:]  # everything but the seed
 
-    None for results that carry nothing to compare (a diverged run, no metrics)."""
-    metrics = document.get("metrics") or {}
-    if document.get("status", {}).get("state") != "ok" or not any(v is not None for v in metrics.values()):
-        return None
-    per_item = path.with_name(PER_ITEM)
-    if per_item.is_file() and not per_item.is_symlink():
-        import pandas as pd
+    def where(path: Path) -> Path:
+        return path.relative_to(root) if root else path
 
-        table = pd.read_parquet(per_item)
-        if len(table):
-            table = table.drop(columns=[c for c in table.columns if c == "seed"])
-            for column in table.columns:  # array cells (per-option losses) are not hashable as they are
-                if table[column].dtype == object:
-                    table[column] = table[column].map(
-                        lambda v: _canonical(v.tolist() if hasattr(v, "tolist") else v))
-            content = pd.util.hash_pandas_object(table, index=False).values.tobytes()
-            return "items:" + hashlib.sha256(content + _canonical(list(table.columns)).encode()).hexdigest()
-    return "metrics:" + hashlib.sha256(_canonical(metrics).encode()).hexdigest()
-
-
-def relabelled_seed_problems(documents: dict[Path, dict[str, Any]], root: Path | None = None) -> list[str]:
-    """Two seeds of one row with identical per-item results (or identical metrics) are one run
-    submitted twice under different seed labels: the interval over them would be a lie."""
-    problems = []
-    first: dict[tuple, tuple[Path, Any]] = {}
-    for path, document in documents.items():
-        fingerprint = _results_fingerprint(path, document)
-        if fingerprint is None:
-            continue
-        row = identity_key(document)[:7] + identity_key(document)[8:]  # everything but the seed
-        earlier = first.setdefault((row, fingerprint), (path, document["identity"]["seed"]))
-        if earlier[0] != path:
-            what = "per-item results" if fingerprint.startswith("items:") else "metrics"
-            other = earlier[0].relative_to(root) if root else earlier[0]
-            problems.append(f"{path.relative_to(root) if root else path}: identity.seed: seed "
-                            f"{document['identity']['seed']} has the same {what} as seed {earlier[1]} "
-                            f"({other}); each seed must be a separate run")
-    return problems
+    return near_duplicates.problems(documents, row_key, where)
 
 
 def find_config(metrics_path: Path, root: Path) -> Path | None:
@@ -499,5 +468,5 @@ def validate_path(path: str | Path) -> Report:
                 seen[key] = file
                 report.documents[file] = document
         report.errors.extend(f"{where}: {problem}" for problem in problems)
-    report.errors += relabelled_seed_problems(report.documents, root)
+    report.errors += duplicate_result_problems(report.documents, root)
     return report

@@ -186,3 +186,67 @@ def test_a_submitted_reference_row_never_replaces_ours(tmp_path):
     assert len(targets) == 2
     references = aggregate._reference_rows(rows)
     assert references[("tofu-tiny", "forget10", "tiny-llama", "ours", "target")]["submitter"] is None
+
+
+# ---- near-duplicates -------------------------------------------------------------------------
+
+def _items(shift=0.0, scale=1.0):
+    import pandas as pd
+
+    return pd.DataFrame({"eval_set": ["forget"] * 4, "item_index": [0, 1, 2, 3],
+                         "prob": [(p + shift) * scale for p in (0.11, 0.23, 0.37, 0.52)],
+                         "losses": [[1.5 * scale, 2.5], [3.1, 4.2], [5.0, 6.5], [0.7, 0.9 * scale]]})
+
+
+@pytest.mark.parametrize("jitter", [1e-9, 1e-12])
+def test_seeds_relabelled_with_jitter_are_refused(tmp_path, jitter):
+    root = tmp_path / "r"
+    metrics = {"forget_quality": 0.4123, "model_utility": 0.5567, "forget_truth_ratio": 0.61}
+    syn.write(root, syn.document(seed=0, metrics=metrics))
+    syn.write(root, syn.document(seed=1, metrics={k: v * (1 + jitter) for k, v in metrics.items()}))
+    [error] = validate.validate_path(root).errors
+    assert "seed 1 has the same metrics as seed 0" in error
+    for seed, scale in ((0, 1.0), (1, 1 + jitter)):  # per-item tables with jitter, metrics edited apart
+        path = syn.write(root, syn.document(seed=seed, metrics={"forget_quality": 0.4 + seed / 10,
+                                                                "model_utility": 0.5}))
+        _items(scale=scale).to_parquet(path.with_name("per_item.parquet"), index=False)
+    [error] = validate.validate_path(root).errors
+    assert "seed 1 has the same per-item results as seed 0" in error
+
+
+def test_separate_runs_are_not_near_duplicates(tmp_path):
+    root = tmp_path / "r"
+    for seed, shift in ((0, 0.0), (1, 1e-3)):
+        path = syn.write(root, syn.document(seed=seed, metrics={"forget_quality": 0.4, "model_utility": 0.5}))
+        _items(shift=shift).to_parquet(path.with_name("per_item.parquet"), index=False)
+    assert validate.validate_path(root).ok  # equal metrics (rounded), different items: two runs
+
+
+def test_another_rows_numbers_relabelled_as_another_method_are_refused(tmp_path):
+    ours = tmp_path / "results"
+    syn.demo_grid(ours, seeds=(0,))
+    original = next(ours.rglob("graddiff+gru/seed0/metrics.json"))
+    _items().to_parquet(original.with_name("per_item.parquet"), index=False)
+    copied = json.loads(original.read_text())
+    copy = _submitted(tmp_path, "mallory", method="simnpo", rectifier="sago", metrics=copied["metrics"])
+    _items(scale=1 + 1e-9).to_parquet(copy.with_name("per_item.parquet"), index=False)
+    submitted = tmp_path / "submissions" / "mallory" / "results"
+    assert validate.validate_path(submitted).ok  # alone it looks fine: the copy shows against the board
+    with pytest.raises(aggregate.AggregationError) as refused:
+        aggregate.load_results([ours, submitted])
+    assert "the per-item results of simnpo+sago seed 0, submitted by mallory are those of another row, " \
+           "graddiff+gru seed 0" in str(refused.value)
+    copy.with_name("per_item.parquet").unlink()  # metrics alone: the same copy
+    original.with_name("per_item.parquet").unlink()
+    with pytest.raises(aggregate.AggregationError, match="the metrics of simnpo\\+sago seed 0, submitted by mallory"):
+        aggregate.load_results([ours, submitted])
+
+
+def test_our_own_rows_with_identical_results_stay_rows(tmp_path):
+    """GA has one task loss, so a rectifier may leave its update unchanged: identical models are real."""
+    root = tmp_path / "r"
+    for rectifier in ("none", "pcgrad"):
+        path = syn.write(root, syn.document(method="ga", rectifier=rectifier,
+                                            metrics={"forget_quality": 0.2, "model_utility": 0.3}))
+        _items().to_parquet(path.with_name("per_item.parquet"), index=False)
+    assert validate.validate_path(root).ok
