@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 
 import pytest
 
 from tests.leaderboard import lb_synthetic as syn
-from leaderboard import aggregate, bounded_yaml, build, validate
+from leaderboard import aggregate, bounded_yaml, build, publish, publish_marker, validate
 
 
 # ---- what a result is ------------------------------------------------------------------------
@@ -250,3 +251,54 @@ def test_our_own_rows_with_identical_results_stay_rows(tmp_path):
                                             metrics={"forget_quality": 0.2, "model_utility": 0.3}))
         _items().to_parquet(path.with_name("per_item.parquet"), index=False)
     assert validate.validate_path(root).ok
+
+
+# ---- local publish ---------------------------------------------------------------------------
+
+@pytest.fixture
+def site(tmp_path):
+    syn.demo_grid(tmp_path / "r", seeds=(0,))
+    build.build([tmp_path / "r"], tmp_path / "site")
+    return tmp_path / "site"
+
+
+@pytest.mark.parametrize("tags", ['{"v1.0.0": {"note": "my own release list"}}', '["not", "a", "mapping"]'])
+def test_local_publish_never_replaces_a_folder_with_an_unrelated_tags_json(site, tmp_path, tags):
+    mine = tmp_path / "mine"
+    (mine / "data").mkdir(parents=True)
+    (mine / "data" / "precious.csv").write_text("keep me")
+    (mine / "tags.json").write_text(tags)
+    with pytest.raises(publish.PublishError, match="no valid .ubench-publish.json; a tags.json alone does not count"):
+        publish.publish(site, "a/b", target=f"local:{mine}")
+    assert (mine / "data" / "precious.csv").read_text() == "keep me"
+    assert (mine / "tags.json").read_text() == tags
+
+
+def test_a_killed_first_local_publish_is_resumed_by_the_rerun(site, tmp_path, monkeypatch):
+    folder = tmp_path / "dry"
+    real = publish._replace_local
+
+    def killed(staged, into):  # the process dies with data/ replaced, the rest not yet
+        shutil.copytree(staged / "data", into / "data")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(publish, "_replace_local", killed)
+    with pytest.raises(KeyboardInterrupt):
+        publish.publish(site, "a/b", target=f"local:{folder}")
+    assert (folder / "data").is_dir() and not (folder / "tags.json").exists()
+    monkeypatch.setattr(publish, "_replace_local", real)
+    result = publish.publish(site, "a/b", target=f"local:{folder}")  # no --force needed
+    assert result.published and (folder / "data" / "leaderboard.parquet").is_file()
+    assert publish_marker.read(folder) == {"written_by": "ubench leaderboard publish", "format": 1,
+                                           "tags": json.loads((folder / "tags.json").read_text()), "pending": None}
+    assert not publish.publish(site, "a/b", target=f"local:{folder}").published
+
+
+def test_an_edited_marker_no_longer_makes_the_folder_ours(site, tmp_path):
+    folder = tmp_path / "dry"
+    publish.publish(site, "a/b", target=f"local:{folder}")
+    marker = json.loads((folder / publish_marker.NAME).read_text())
+    marker["tags"] = {}
+    (folder / publish_marker.NAME).write_text(json.dumps(marker))
+    with pytest.raises(publish.PublishError, match="not empty and was not created by"):
+        publish.publish(site, "a/b", target=f"local:{folder}")
