@@ -5,7 +5,8 @@ published value, ours (mean and 95% t-interval over seeds of the aggregated row 
 grid's configuration: same method, parametrization, evaluator variant and hyperparameters), the
 difference and whether the published value lies in our interval. Rows without results say what to
 run; published rows the grid does not run say why (`report.not_in_grid`). `report.claims` adds
-the seed papers' qualitative claims (leaderboard/claims.py) checked on the same results.
+the seed papers' qualitative claims (leaderboard/claims.py), checked only on the rows that are this
+config's runs with all of their seeds (`config_rows`); on other results a claim cannot be checked.
 """
 from __future__ import annotations
 
@@ -174,8 +175,60 @@ def sources_section(block: dict[str, Any], published_rows: list[dict[str, Any]])
     return blocks
 
 
-def claims_section(names: list[str], rows, documents) -> list[R.Block]:
+def config_rows(rows: list[dict[str, Any]], grid, layout) -> tuple[list[dict[str, Any]], list[str]]:
+    """The aggregated rows that are this config's runs, and why the others are left out.
+
+    A row is the config's when it is one of the grid's configurations (benchmark, split, model,
+    method, parametrization, hyperparameters, the config's evaluator variant), holds every seed the
+    grid runs for it and is not a submission's; a reference row when the grid runs its benchmark,
+    split and model under that variant. A claim checked on other rows (another config's results
+    with other seeds or hyperparameters) would not be this config's claim."""
+    wanted: dict[tuple, set[int]] = {}
+    grounds = set()
+    for run in grid.runs:
+        variant = layout.evaluation_variant(run.benchmark)
+        key = (run.benchmark, run.split, run.model, run.objective, run.rectifier, run.parametrization,
+               aggregate.hyperparameters_hash(run.hyperparameters), variant)
+        wanted.setdefault(key, set()).add(int(run.seed))
+        grounds.add((run.benchmark, run.split, run.model, variant))
+    kept, incomplete, foreign = [], [], 0
+    for row in rows:
+        ground = (row["benchmark"], row["split"], row["model"], row["evaluator_variant"])
+        if row.get("submitter") or ground not in grounds:
+            foreign += 1
+            continue
+        if row["role"] in contract.REFERENCE_ROLES:
+            kept.append(row)
+            continue
+        seeds = wanted.get((row["benchmark"], row["split"], row["model"], row["method"], row["rectifier"],
+                            row["parametrization"], row["hyperparameters_hash"], row["evaluator_variant"]))
+        if seeds is None:
+            foreign += 1
+            continue
+        have = {int(s) for s in str(row.get("seeds") or "").split(",") if s.strip()}
+        if seeds <= have:
+            kept.append(row)
+        else:
+            incomplete.append(f"{row['benchmark']}/{row['split']}/{row['model']} "
+                              f"{contract.method_dirname(row['method'], row['rectifier'], row['parametrization'])}"
+                              f" (seeds {', '.join(map(str, sorted(have))) or 'none'} of "
+                              f"{', '.join(map(str, sorted(seeds)))})")
+    notes = []
+    if foreign:
+        notes.append(f"{foreign} aggregated row(s) are not runs of this config (another configuration, "
+                     "evaluator variant or a submission) and are not used for the claims")
+    if incomplete:
+        shown = "; ".join(incomplete[:5]) + (f"; and {len(incomplete) - 5} more" if len(incomplete) > 5 else "")
+        notes.append(f"{len(incomplete)} row(s) of this config lack some of its seeds and are not used for "
+                     f"the claims until they are complete: {shown}")
+    return kept, notes
+
+
+def claims_section(names: list[str], rows, documents, notes: list[str] | None = None) -> list[R.Block]:
+    """The claims, checked on `rows` (the config's own: `config_rows`) and their documents."""
     blocks = [R.heading("Seed-paper claims")]
+    if notes:
+        blocks.append(R.bullets(notes))
     verdicts = []
     for name in names:
         claim = claims.check(name, rows, documents)
@@ -186,7 +239,8 @@ def claims_section(names: list[str], rows, documents) -> list[R.Block]:
             blocks.append(R.table(claim.headers, claim.rows))
         if claim.notes:
             blocks.append(R.bullets(claim.notes))
-    return [blocks[0], R.table(["claim", "verdict", "numbers"], verdicts), *blocks[1:]]
+    head = 2 if notes else 1
+    return [*blocks[:head], R.table(["claim", "verdict", "numbers"], verdicts), *blocks[head:]]
 
 
 def build(configfile: str | Path, results: list[str] | None = None, cores: int = 2) -> tuple[str, list[R.Block]]:
@@ -219,7 +273,10 @@ def build(configfile: str | Path, results: list[str] | None = None, cores: int =
                                   "table of this paper is transcribed in leaderboard/data/published.yaml "
                                   "(see /work/shared/reference/published.md section 8)."))
     if block["claims"]:
-        blocks += claims_section(block["claims"], rows, documents)
+        own, own_notes = config_rows(rows, grid, layout)
+        ids = {row["row_id"] for row in own}
+        own_documents = [(path, d) for path, d in documents if aggregate.row_id(d) in ids]
+        blocks += claims_section(block["claims"], own, own_documents, own_notes)
     return title, blocks
 
 

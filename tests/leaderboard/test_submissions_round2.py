@@ -6,6 +6,7 @@ import shutil
 import time
 
 import pytest
+import yaml
 
 from tests.leaderboard import lb_synthetic as syn
 from leaderboard import aggregate, bounded_yaml, build, publish, publish_marker, validate
@@ -302,3 +303,56 @@ def test_an_edited_marker_no_longer_makes_the_folder_ours(site, tmp_path):
     (folder / publish_marker.NAME).write_text(json.dumps(marker))
     with pytest.raises(publish.PublishError, match="not empty and was not created by"):
         publish.publish(site, "a/b", target=f"local:{folder}")
+
+
+# ---- ubench report: claims on the config's own rows ------------------------------------------
+
+def _claims_config(tmp_path, results, seeds):
+    config = {
+        "name": "claims-test", "results_dir": str(results),
+        "models": {"tiny-llama": {"base": "tiny-llama"}},
+        "experiments": [{"benchmark": "tofu-tiny", "splits": ["forget10"], "models": ["tiny-llama"],
+                         "objectives": ["npo", "ga"], "rectifiers": ["none", "gru"], "seeds": seeds,
+                         "hyperparameters": {"lr": 1e-5}}],
+        "report": {"claims": ["gru_utility"]},
+    }
+    path = tmp_path / f"cfg-{len(seeds)}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def _config_results(root, seeds, lr=1e-5):
+    for method in ("npo", "ga"):
+        for rectifier in ("none", "gru"):
+            for seed in seeds:
+                document = syn.document(method=method, rectifier=rectifier, seed=seed, variant="full",
+                                        metrics={"forget_quality": 0.3 + seed / 100 + (rectifier == "gru") / 10,
+                                                 "model_utility": 0.4 + seed / 50 + (method == "ga") / 10})
+                document["identity"]["hyperparameters"] = {"lr": lr}
+                syn.write(root, document)
+
+
+def test_claims_are_checked_only_on_the_rows_of_the_config_asked_about(tmp_path, monkeypatch):
+    from leaderboard import claims, report, report_render
+
+    seen = []
+    real = claims.check
+    monkeypatch.setattr(claims, "check", lambda name, rows, documents: seen.append((rows, documents))
+                        or real(name, rows, documents))
+    demo = tmp_path / "demo"
+    _config_results(demo, seeds=(0,))  # another config's results: one seed where this config runs three
+    _config_results(demo / "other-lr", seeds=(0, 1, 2), lr=1e-3)
+    configfile = _claims_config(tmp_path, demo, seeds=[0, 1, 2])
+    _, blocks = report.build(configfile, results=[str(demo)])
+    text = report_render.to_markdown(blocks)
+    [(rows, documents)] = seen
+    assert rows == [] and documents == []
+    assert "gru_utility: cannot be checked" in text
+    assert "4 row(s) of this config lack some of its seeds" in text and "(seeds 0 of 0, 1, 2)" in text
+    assert "4 aggregated row(s) are not runs of this config" in text
+    seen.clear()
+    complete = tmp_path / "complete"
+    _config_results(complete, seeds=(0, 1, 2))
+    report.build(configfile, results=[str(complete)])
+    [(rows, documents)] = seen
+    assert len(rows) == 4 and len(documents) == 12
