@@ -42,6 +42,7 @@ FREE_TEXT_CONTROLS = "\n\t"   # the only control characters a free-text value ma
 # Fields that name things or point at data a submission brings: no '..' segments, no absolute paths.
 PATH_CHECKED = ("identity", "provenance.source")
 
+
 class NonFinite:
     """Stands in for a NaN/Infinity literal so the checker can name the field it sat in."""
 
