@@ -48,7 +48,7 @@ def ours_for(match: report_mapping.Match, rows: list[dict[str, Any]], variant: s
     if match.reference is not None:
         found = [r for r in rows if _row_key(r) == (row["benchmark"], row["split"], match.grid_model,
                                                     row["role"], variant)]
-        return [(match.reference, found[0] if found else None)]
+        return [(match.reference, _first(found))]
     out, seen = [], set()
     for run in match.runs:
         wanted = aggregate.hyperparameters_hash(run.hyperparameters)
@@ -58,8 +58,14 @@ def ours_for(match: report_mapping.Match, rows: list[dict[str, Any]], variant: s
         found = [r for r in rows if _row_key(r) == (run.benchmark, run.split, run.model, "unlearned", variant)
                  and (r["method"], r["rectifier"], r["parametrization"], r["hyperparameters_hash"])
                  == (run.objective, run.rectifier, run.parametrization, wanted)]
-        out.append((run, found[0] if found else None))
+        out.append((run, _first(found)))
     return out
+
+
+def _first(found: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The suite's own row of a configuration before any submission's (rows are sorted by row_id,
+    in which `submissions/<name>/` may sort either side of a method's folder)."""
+    return min(found, key=lambda r: (bool(r.get("submitter")), r["row_id"])) if found else None
 
 
 def targets_to_run(match: report_mapping.Match, entry: Any, our_row: dict | None, results_dir: str) -> list[str]:

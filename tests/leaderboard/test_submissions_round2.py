@@ -356,3 +356,14 @@ def test_claims_are_checked_only_on_the_rows_of_the_config_asked_about(tmp_path,
     report.build(configfile, results=[str(complete)])
     [(rows, documents)] = seen
     assert len(rows) == 4 and len(documents) == 12
+
+
+def test_the_report_compares_published_numbers_with_our_row_before_a_submissions(tmp_path):
+    from leaderboard import report
+
+    ours = tmp_path / "results"
+    syn.write(ours, syn.document(method="wga", metrics={"forget_quality": 0.3, "model_utility": 0.4}))
+    _submitted(tmp_path, "aaron", method="wga", seed=1, metrics={"forget_quality": 0.9, "model_utility": 0.9})
+    rows = aggregate.aggregate(aggregate.load_results([ours, tmp_path / "submissions" / "aaron" / "results"]))
+    assert [r["submitter"] for r in rows if r["method"] == "wga"] == ["aaron", None]  # row_id order
+    assert report._first([r for r in rows if r["method"] == "wga"])["submitter"] is None
