@@ -86,6 +86,9 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     with backends.request(generation_backend) as made:  # evaluation/backends: transformers or vLLM
         output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
                                             batch_size=batch_size, progress=progress, role=ident["role"]))
+    # one evaluator name per family, the one the leaderboard accepts (`ubench-<family>`); the harness
+    # that scored inside it (WMDP: lm-eval) and the variant stay in the benchmark's own fields
+    output.result["evaluator"]["name"] = f"ubench-{bench.family}"
     selection = backends.summary(made, generation_backend)
     output.result["evaluator"].setdefault("generation_backend", selection["backend"])  # TOFU names its decoder
     output.result["evaluator"]["generation_backend_selection"] = selection

@@ -1,7 +1,7 @@
 """Every `metrics.json` under one or more results folders -> one leaderboard table (list of rows).
 
-One row per (benchmark, split, model, role, method, rectifier, parametrization, evaluator variant,
-hyperparameters): seeds of one row share everything but the seed, so a run with another learning
+One row per (benchmark, split, model, role, submitter, method, rectifier, parametrization, evaluator
+variant, hyperparameters): seeds of one row share everything but the seed, so a run with another learning
 rate is its own row, never a second seed of another. Seeds are averaged with a 95% t-interval. Rows
 that cannot be compared fairly stay in the table with `comparable = False` and their reasons in
 `flags`; `pareto_rank` ranks comparable unlearned rows only, within one benchmark, split, model and
@@ -24,9 +24,12 @@ from leaderboard.stats import mean_interval
 
 COST_FIELDS = ("train_seconds", "optimizer_steps", "backward_passes", "peak_memory_bytes",
                "trainable_parameters", "eval_seconds", "sequences_scored", "prompts_generated")
+# Costs a machine measures (how long, how much memory) rather than ones the configuration fixes
+# (steps, passes, parameters, sequences): the same result on another machine measures them differently.
+MEASURED_COSTS = ("train_seconds", "eval_seconds", "peak_memory_bytes")
 # Fixed columns; metric and cost columns follow them. Changing this list is a schema change.
 FIXED_COLUMNS = (
-    "row_id", "benchmark", "family", "split", "model", "role", "method", "rectifier",
+    "row_id", "benchmark", "family", "split", "model", "role", "submitter", "method", "rectifier",
     "parametrization", "display_name", "n_seeds", "seeds", "hyperparameters", "hyperparameters_hash",
     "evaluator_name",
     "evaluator_variant", "item_cap", "status", "comparable", "flags", "pareto_rank",
@@ -38,7 +41,8 @@ FIXED_COLUMNS = (
 )
 # 2: row ids carry the evaluator variant and the hyperparameters hash (one row = one configuration).
 # 3: matched-forgetting columns, training curves and significance groups.
-TABLE_FORMAT = 3
+# 4: `submitter` (a submission's rows are its own rows; their row ids carry it).
+TABLE_FORMAT = 4
 HASH_DIGITS = 8  # of the hyperparameters hash in row ids: short to read, 2^32 configurations per method
 
 
@@ -52,9 +56,12 @@ def hyperparameters_hash(hyperparameters: dict[str, Any]) -> str:
 
 
 def row_id(document: dict[str, Any]) -> str:
-    """`<benchmark>/<split>/<model>/<method dir>/<evaluator variant>/hp-<hash>`: what a row is."""
+    """`<benchmark>/<split>/<model>/[submissions/<submitter>/]<method dir>/<evaluator variant>/hp-<hash>`:
+    what a row is. A submitted seed never joins this suite's row, nor another submitter's."""
     identity = document["identity"]
     base = f"{identity['benchmark']}/{identity['split']}/{identity['model']}"
+    if identity.get("submitter"):
+        base += f"/submissions/{identity['submitter']}"
     role = identity["role"]
     if role in contract.REFERENCE_ROLES:
         what = f"reference/{role}"
@@ -83,7 +90,7 @@ def load_results(roots: list[Path]) -> list[tuple[Path, dict[str, Any]]]:
                 continue
             seen[key] = path
             documents.append((path, document))
-    errors += validate.relabelled_seed_problems({path: d for path, d in documents})
+    errors += validate.duplicate_result_problems({path: d for path, d in documents})
     if errors:
         raise AggregationError("invalid results:\n  " + "\n  ".join(errors))
     return sorted(documents, key=lambda item: (row_id(item[1]), item[1]["identity"]["seed"]))
@@ -137,6 +144,7 @@ def _aggregate_row(rid: str, seeds: list[dict[str, Any]], main_variant: str | No
         "split": identity["split"],
         "model": identity["model"],
         "role": identity["role"],
+        "submitter": identity.get("submitter"),
         "method": identity["method"],
         "rectifier": identity["rectifier"],
         "parametrization": identity["parametrization"],
@@ -224,9 +232,10 @@ def _definition(benchmark: str):
 
 
 def _reference_rows(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
-    """(benchmark, split, model, evaluator variant, role) -> the reference row of that role."""
+    """(benchmark, split, model, evaluator variant, role) -> the reference row of that role: this
+    suite's own (a submitted reference model never becomes the yardstick of the other rows)."""
     return {tuple(row[key] for key in RANK_GROUP) + (row["role"],): row
-            for row in rows if row["role"] in contract.REFERENCE_ROLES}
+            for row in rows if row["role"] in contract.REFERENCE_ROLES and not row.get("submitter")}
 
 
 def _matched_columns(rows: list[dict[str, Any]], by_row: dict[str, list[tuple[Path, dict]]]) -> None:

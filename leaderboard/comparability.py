@@ -43,23 +43,3 @@ def main_variant(variants: list[str], configured: str | None) -> str | None:
         return None
     counts = Counter(variants)
     return sorted(counts, key=lambda v: (-counts[v], v))[0]
-
-
-def evaluator_family(name: str) -> str | None:
-    """`ubench-<family>` evaluators (ubench-tofu, ...) score one benchmark family; other names
-    (e.g. `not-evaluated` for a diverged run) fit every benchmark."""
-    from leaderboard.headline import headlines
-
-    prefix, _, rest = name.partition("-")
-    return rest if prefix == "ubench" and rest in headlines() else None
-
-
-def evaluator_mismatch(evaluator: str, benchmark: str) -> str | None:
-    """Why `evaluator` cannot have produced a row of `benchmark` (None: it can)."""
-    from leaderboard.headline import family
-
-    owner = evaluator_family(evaluator)
-    if owner is None or owner == family(benchmark):
-        return None
-    return (f"{evaluator!r} evaluates {owner} benchmarks, not {benchmark!r}; evaluate the model "
-            f"with the {family(benchmark)} evaluator")

@@ -10,9 +10,10 @@ leaves a version that is already tagged alone, so publishing is idempotent, and 
 first: if the Space step fails the dataset tag stands, and rerunning the same command retries the
 Space only. The token is read from HF_TOKEN only and is masked out of every message and log record
 this module lets through. `--target local:DIR` writes the same layout into DIR (the Space into
-DIR/space/) with the tags in DIR/tags.json (dry run); it refuses a non-empty DIR that an earlier
-local publish did not create (no tags.json) unless `force=True`, because it replaces DIR/data,
-DIR/site, DIR/space and DIR/README.md.
+DIR/space/) with the tags in DIR/tags.json (dry run). It replaces DIR/data, DIR/site, DIR/space
+and DIR/README.md, so it works only in a new or empty DIR or one it marked itself
+(`publish_marker`: a file with its own content hash, written before anything is replaced, so a
+killed publish is resumed by the rerun); any other non-empty DIR is refused unless `force=True`.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from common import atomic
-from leaderboard import page
+from leaderboard import page, publish_marker
 
 TOKEN_VARIABLE = "HF_TOKEN"
 MASK = "***"
@@ -196,14 +197,20 @@ def stage(build: Path, repo_id: str, into: Path, space_id: str | None = None) ->
     return record
 
 
-def _check_local_folder(folder: Path, force: bool) -> None:
+def _check_local_folder(folder: Path, force: bool) -> dict[str, Any]:
+    """The tags already published in `folder` (empty for a new or empty folder, or with `force`);
+    refuses a non-empty folder that carries no verified marker of an earlier local publish."""
     if folder.exists() and not folder.is_dir():
         raise PublishError(f"--target local:{folder}: exists and is not a folder")
-    if force or not folder.exists() or (folder / "tags.json").is_file() or not any(folder.iterdir()):
-        return
+    marker = publish_marker.read(folder) if folder.is_dir() else None
+    if marker is not None:
+        return marker["tags"]
+    if force or not folder.exists() or not any(folder.iterdir()):
+        return {}
     raise PublishError(f"--target local:{folder}: the folder is not empty and was not created by "
-                       "`ubench leaderboard publish` (no tags.json); publishing would replace its "
-                       "data/, site/, space/ and README.md. Choose an empty or new folder, or pass --force")
+                       f"`ubench leaderboard publish` (no valid {publish_marker.NAME}; a tags.json alone "
+                       "does not count); publishing would replace its data/, site/, space/ and "
+                       "README.md. Choose an empty or new folder, or pass --force")
 
 
 def _build_version(build: Path) -> str | None:
@@ -224,9 +231,7 @@ def _replace_local(staged_root: Path, folder: Path) -> None:
 
 def _publish_local(build: Path, repo_id: str, folder: Path, space_id: str | None,
                    force: bool = False) -> PublishResult:
-    _check_local_folder(folder, force)
-    tags_file = folder / "tags.json"
-    tags = json.loads(tags_file.read_text(encoding="utf-8")) if tags_file.is_file() else {}
+    tags = _check_local_folder(folder, force)
     version = _build_version(build)
     tag = tag_name(version) if version is not None else None
     dataset_done = tag in tags
@@ -241,13 +246,17 @@ def _publish_local(build: Path, repo_id: str, folder: Path, space_id: str | None
             record = json.loads((build / "version.json").read_text(encoding="utf-8"))
         if not space_done:
             stage_space(build, repo_id, space_id, record, Path(tmp) / "space")
+        tag = tag_name(record["version"])
+        folder.mkdir(parents=True, exist_ok=True)
+        # marked before anything is replaced: a publish killed from here on is resumed by the rerun
+        publish_marker.write(folder, tags, pending=tag)
         _replace_local(Path(tmp), folder)
-    tag = tag_name(record["version"])
     entry = tags.get(tag, {"content_hash": record["content_hash"], "repo": repo_id})
     if space_id is not None:
         entry["space"] = space_id
     tags[tag] = entry
-    atomic.write_json(tags_file, tags)
+    atomic.write_json(folder / "tags.json", tags)  # the readable list; the marker is what counts
+    publish_marker.write(folder, tags, pending=None)
     message = f"{folder}: " + (f"{tag} already published in {repo_id}" if dataset_done
                                else f"published {repo_id} {tag}")
     if space_id is not None:

@@ -5,7 +5,8 @@ published value, ours (mean and 95% t-interval over seeds of the aggregated row 
 grid's configuration: same method, parametrization, evaluator variant and hyperparameters), the
 difference and whether the published value lies in our interval. Rows without results say what to
 run; published rows the grid does not run say why (`report.not_in_grid`). `report.claims` adds
-the seed papers' qualitative claims (leaderboard/claims.py) checked on the same results.
+the seed papers' qualitative claims (leaderboard/claims.py), checked only on the rows that are this
+config's runs with all of their seeds (`config_rows`); on other results a claim cannot be checked.
 """
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def ours_for(match: report_mapping.Match, rows: list[dict[str, Any]], variant: s
     if match.reference is not None:
         found = [r for r in rows if _row_key(r) == (row["benchmark"], row["split"], match.grid_model,
                                                     row["role"], variant)]
-        return [(match.reference, found[0] if found else None)]
+        return [(match.reference, _first(found))]
     out, seen = [], set()
     for run in match.runs:
         wanted = aggregate.hyperparameters_hash(run.hyperparameters)
@@ -57,8 +58,14 @@ def ours_for(match: report_mapping.Match, rows: list[dict[str, Any]], variant: s
         found = [r for r in rows if _row_key(r) == (run.benchmark, run.split, run.model, "unlearned", variant)
                  and (r["method"], r["rectifier"], r["parametrization"], r["hyperparameters_hash"])
                  == (run.objective, run.rectifier, run.parametrization, wanted)]
-        out.append((run, found[0] if found else None))
+        out.append((run, _first(found)))
     return out
+
+
+def _first(found: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The suite's own row of a configuration before any submission's (rows are sorted by row_id,
+    in which `submissions/<name>/` may sort either side of a method's folder)."""
+    return min(found, key=lambda r: (bool(r.get("submitter")), r["row_id"])) if found else None
 
 
 def targets_to_run(match: report_mapping.Match, entry: Any, our_row: dict | None, results_dir: str) -> list[str]:
@@ -174,8 +181,60 @@ def sources_section(block: dict[str, Any], published_rows: list[dict[str, Any]])
     return blocks
 
 
-def claims_section(names: list[str], rows, documents) -> list[R.Block]:
+def config_rows(rows: list[dict[str, Any]], grid, layout) -> tuple[list[dict[str, Any]], list[str]]:
+    """The aggregated rows that are this config's runs, and why the others are left out.
+
+    A row is the config's when it is one of the grid's configurations (benchmark, split, model,
+    method, parametrization, hyperparameters, the config's evaluator variant), holds every seed the
+    grid runs for it and is not a submission's; a reference row when the grid runs its benchmark,
+    split and model under that variant. A claim checked on other rows (another config's results
+    with other seeds or hyperparameters) would not be this config's claim."""
+    wanted: dict[tuple, set[int]] = {}
+    grounds = set()
+    for run in grid.runs:
+        variant = layout.evaluation_variant(run.benchmark)
+        key = (run.benchmark, run.split, run.model, run.objective, run.rectifier, run.parametrization,
+               aggregate.hyperparameters_hash(run.hyperparameters), variant)
+        wanted.setdefault(key, set()).add(int(run.seed))
+        grounds.add((run.benchmark, run.split, run.model, variant))
+    kept, incomplete, foreign = [], [], 0
+    for row in rows:
+        ground = (row["benchmark"], row["split"], row["model"], row["evaluator_variant"])
+        if row.get("submitter") or ground not in grounds:
+            foreign += 1
+            continue
+        if row["role"] in contract.REFERENCE_ROLES:
+            kept.append(row)
+            continue
+        seeds = wanted.get((row["benchmark"], row["split"], row["model"], row["method"], row["rectifier"],
+                            row["parametrization"], row["hyperparameters_hash"], row["evaluator_variant"]))
+        if seeds is None:
+            foreign += 1
+            continue
+        have = {int(s) for s in str(row.get("seeds") or "").split(",") if s.strip()}
+        if seeds <= have:
+            kept.append(row)
+        else:
+            incomplete.append(f"{row['benchmark']}/{row['split']}/{row['model']} "
+                              f"{contract.method_dirname(row['method'], row['rectifier'], row['parametrization'])}"
+                              f" (seeds {', '.join(map(str, sorted(have))) or 'none'} of "
+                              f"{', '.join(map(str, sorted(seeds)))})")
+    notes = []
+    if foreign:
+        notes.append(f"{foreign} aggregated row(s) are not runs of this config (another configuration, "
+                     "evaluator variant or a submission) and are not used for the claims")
+    if incomplete:
+        shown = "; ".join(incomplete[:5]) + (f"; and {len(incomplete) - 5} more" if len(incomplete) > 5 else "")
+        notes.append(f"{len(incomplete)} row(s) of this config lack some of its seeds and are not used for "
+                     f"the claims until they are complete: {shown}")
+    return kept, notes
+
+
+def claims_section(names: list[str], rows, documents, notes: list[str] | None = None) -> list[R.Block]:
+    """The claims, checked on `rows` (the config's own: `config_rows`) and their documents."""
     blocks = [R.heading("Seed-paper claims")]
+    if notes:
+        blocks.append(R.bullets(notes))
     verdicts = []
     for name in names:
         claim = claims.check(name, rows, documents)
@@ -186,7 +245,8 @@ def claims_section(names: list[str], rows, documents) -> list[R.Block]:
             blocks.append(R.table(claim.headers, claim.rows))
         if claim.notes:
             blocks.append(R.bullets(claim.notes))
-    return [blocks[0], R.table(["claim", "verdict", "numbers"], verdicts), *blocks[1:]]
+    head = 2 if notes else 1
+    return [*blocks[:head], R.table(["claim", "verdict", "numbers"], verdicts), *blocks[head:]]
 
 
 def build(configfile: str | Path, results: list[str] | None = None, cores: int = 2) -> tuple[str, list[R.Block]]:
@@ -219,7 +279,10 @@ def build(configfile: str | Path, results: list[str] | None = None, cores: int =
                                   "table of this paper is transcribed in leaderboard/data/published.yaml "
                                   "(see /work/shared/reference/published.md section 8)."))
     if block["claims"]:
-        blocks += claims_section(block["claims"], rows, documents)
+        own, own_notes = config_rows(rows, grid, layout)
+        ids = {row["row_id"] for row in own}
+        own_documents = [(path, d) for path, d in documents if aggregate.row_id(d) in ids]
+        blocks += claims_section(block["claims"], own, own_documents, own_notes)
     return title, blocks
 
 

@@ -6,18 +6,20 @@ without being followed), file size caps, strict JSON (no NaN/Infinity literals, 
 keys, bounded nesting), the result-contract schema, safe names, no control or non-printing
 characters, no markup or path tricks in any text, metric names without the ':' that the table
 reserves for its own columns, provenance (present, hash format, equal to the hash of a submitted
-config file), metric value ranges, duplicates, and one run's results relabelled as another seed.
+config file, whose YAML is parsed with bounded alias expansion, depth and time: `bounded_yaml`),
+metric value ranges (each metric's declared `bounds`), duplicates, and one run's results relabelled
+as another seed.
 Text from a submission is never echoed raw: file names and values go through `shown()`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,9 +28,10 @@ import yaml
 
 from common import contract
 from common.provenance import config_hash
+from leaderboard import bounded_yaml, near_duplicates, submission
 
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
-NAME_FIELDS = ("benchmark", "split", "model", "method", "rectifier", "parametrization")
+NAME_FIELDS = ("benchmark", "split", "model", "method", "rectifier", "parametrization", "submitter")
 HASH_FORMAT = re.compile(r"^sha256:[0-9a-f]{64}$")
 MARKUP = re.compile(r"<\s*/?\s*[A-Za-z!?]|javascript:", re.IGNORECASE)
 PARENT_SEGMENT = re.compile(r"(^|[/\\])\.\.([/\\]|$)")
@@ -36,15 +39,8 @@ ABSOLUTE_PATH = re.compile(r"^(/|~|[A-Za-z]:[\\/]|\\\\)")
 MAX_FILE_BYTES = 1 << 20       # a metrics.json or config is a few KiB; larger is a mistake or an attack
 MAX_DEPTH = 32                 # nesting of JSON objects/arrays (the contract needs about 5)
 FREE_TEXT_CONTROLS = "\n\t"   # the only control characters a free-text value may hold
-PER_ITEM = "per_item.parquet"
 # Fields that name things or point at data a submission brings: no '..' segments, no absolute paths.
 PATH_CHECKED = ("identity", "provenance.source")
-# Metrics that are probabilities, AUCs or fractions by definition, in every evaluator variant.
-# (MUSE KnowMem/VerbMem and RWKU scores are x100 in their official variants, so they are not here.)
-UNIT_INTERVAL = re.compile(
-    r"^(forget_quality|model_utility|extraction_strength|exact_memorization|mmlu.*|wmdp.*)$"
-    r"|(^|_)(prob|probability|truth_ratio|rouge|auc|acc|accuracy)($|_)"
-)
 
 
 class NonFinite:
@@ -190,10 +186,20 @@ def _metric_name_problems(document: dict[str, Any]) -> list[str]:
     return problems
 
 
-def _evaluator_problems(document: dict[str, Any]) -> list[str]:
-    """A row's evaluator must score its benchmark (a TOFU evaluator on a MUSE row cannot be ranked)."""
-    from leaderboard import comparability
+NOT_EVALUATED = "not-evaluated"  # the evaluator name of a diverged run (workflows/commands.py)
 
+
+def expected_evaluator(benchmark: str) -> str:
+    """The one evaluator name a row of `benchmark` may carry: this suite's harness for its family."""
+    from leaderboard.headline import family
+
+    return f"ubench-{family(benchmark)}"
+
+
+def _evaluator_problems(document: dict[str, Any]) -> list[str]:
+    """A row's evaluator must be this suite's harness for its benchmark family: `ubench-<family>`
+    (`not-evaluated` only on a run that did not finish). Another harness's numbers, or a TOFU
+    evaluator on a MUSE row, are not comparable with the rows they would be ranked against."""
     identity, evaluator = document.get("identity"), document.get("evaluator")
     if not isinstance(identity, dict) or not isinstance(evaluator, dict):
         return []
@@ -207,10 +213,14 @@ def _evaluator_problems(document: dict[str, Any]) -> list[str]:
                 problems.append(f"evaluator.{field_name}: {shown(value)} is not a safe name: use 1-64 "
                                 "letters, digits, '.', '_' or '-'")
     benchmark, name = identity.get("benchmark"), evaluator.get("name")
-    if isinstance(benchmark, str) and isinstance(name, str):
-        problem = comparability.evaluator_mismatch(name, benchmark)
-        if problem:
-            problems.append(f"evaluator.name: {problem}")
+    if not isinstance(benchmark, str) or not isinstance(name, str) or problems:
+        return problems
+    expected = expected_evaluator(benchmark)
+    finished = (document.get("status") or {}).get("state") == "ok"
+    if name != expected and (finished or name != NOT_EVALUATED):
+        problems.append(f"evaluator.name: {shown(name)} is not {expected!r}, the evaluator of "
+                        f"{benchmark!r} rows; evaluate the model with `ubench evaluate` (rows scored by "
+                        "another harness are not comparable)")
     return problems
 
 
@@ -240,7 +250,7 @@ def _provenance_problems(document: dict[str, Any], config_file: Path | None) -> 
     if config_file is not None:
         try:
             config = load_strict(config_file) if config_file.suffix == ".json" else \
-                yaml.safe_load(read_capped(config_file))
+                bounded_yaml.load(read_capped(config_file))
         except (OSError, ValueError, yaml.YAMLError) as error:
             return [f"provenance.config_hash: cannot read the submitted config {config_file.name}: "
                     f"{_parse_error(error)}"]
@@ -251,7 +261,35 @@ def _provenance_problems(document: dict[str, Any], config_file: Path | None) -> 
     return []
 
 
+@lru_cache(maxsize=None)
+def metric_bounds(benchmark: str) -> dict[str, tuple[float, float]]:
+    """Metric name -> (lo, hi) as the row's benchmark declares it (`MetricInfo.bounds` in
+    `evaluation/benchmarks/<name>` and `evaluation/metrics/registry.py`); a benchmark this checkout
+    does not define gets the registry's (its evaluator name is refused anyway)."""
+    from leaderboard import headline
+
+    module = headline._benchmarks()
+    bench = None if module is None else module.BENCHMARKS.get(benchmark)
+    if bench is not None:
+        infos = bench.metrics
+    else:
+        try:
+            from evaluation.metrics.registry import METRICS
+        except ImportError:
+            return {}
+        infos = METRICS.values()
+    return {info.name: tuple(info.bounds) for info in infos}
+
+
+def _interval_text(low: float, high: float) -> str:
+    left = "(-inf" if low == -math.inf else f"[{low:g}"
+    right = "inf)" if high == math.inf else f"{high:g}]"
+    return f"{left}, {right}"
+
+
 def _range_problems(document: dict[str, Any]) -> list[str]:
+    benchmark = (document.get("identity") or {}).get("benchmark")
+    bounds = metric_bounds(benchmark) if isinstance(benchmark, str) else {}
     blocks = [("metrics", document.get("metrics"))]
     trajectory = document.get("trajectory")
     if isinstance(trajectory, dict) and isinstance(trajectory.get("points"), list):
@@ -260,10 +298,14 @@ def _range_problems(document: dict[str, Any]) -> list[str]:
     problems = []
     for where, metrics in blocks:
         for name, value in (metrics.items() if isinstance(metrics, dict) else ()):
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
-                if UNIT_INTERVAL.search(name) and not 0.0 <= value <= 1.0:
-                    problems.append(f"{where}.{name}: {value} is outside [0, 1]; this metric is a "
-                                    "probability / fraction, store it unscaled")
+            if name not in bounds or isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value):
+                continue
+            low, high = bounds[name]
+            if not low <= value <= high:
+                problems.append(f"{where}.{name}: {value} is outside {_interval_text(low, high)}, the values "
+                                f"{name} can take on {benchmark} by its definition; store it as the "
+                                "evaluator writes it (unscaled)")
     return problems
 
 
@@ -283,7 +325,7 @@ def _schema_problems(document: Any) -> list[str]:
 
 def _parse_error(error: BaseException) -> str:
     """Where a parse failed, without quoting the file's content back (it may not be the submitter's)."""
-    if isinstance(error, SubmissionError):
+    if isinstance(error, (SubmissionError, bounded_yaml.YamlLimitError)):
         return str(error)
     mark = getattr(error, "problem_mark", None)
     if mark is not None:
@@ -298,54 +340,27 @@ def _canonical(value: Any) -> str:
 
 
 def identity_key(document: dict[str, Any]) -> tuple:
-    """What makes two files the same result: their names, seed, evaluator variant, hyperparameters."""
+    """What makes two files the same result: their names, seed, evaluator variant, hyperparameters
+    and submitter (a submission's rows are never the same result as anyone else's)."""
     identity = document.get("identity", {})
     return tuple(identity.get(name) for name in ("benchmark", "split", "model", "role", "method",
                                                  "rectifier", "parametrization", "seed")) + (
-        (document.get("evaluator") or {}).get("variant"), _canonical(identity.get("hyperparameters")))
+        (document.get("evaluator") or {}).get("variant"), _canonical(identity.get("hyperparameters")),
+        identity.get("submitter"))
 
 
-def _results_fingerprint(path: Path, document: dict[str, Any]) -> str | None:
-    """Hash of what a seed measured: its per-item table when there is one, else its metrics.
+def duplicate_result_problems(documents: dict[Path, dict[str, Any]], root: Path | None = None) -> list[str]:
+    """Two seeds of one row with the same per-item results (or metrics) within a tolerance are one
+    run submitted twice under different seed labels: the interval over them would be a lie. A
+    submitted row with another row's results is a copy under another label (`near_duplicates`)."""
+    def row_key(document: dict[str, Any]) -> tuple:
+        key = identity_key(document)
+        return key[:7] + key[8:]  # everything but the seed
 
-    None for results that carry nothing to compare (a diverged run, no metrics)."""
-    metrics = document.get("metrics") or {}
-    if document.get("status", {}).get("state") != "ok" or not any(v is not None for v in metrics.values()):
-        return None
-    per_item = path.with_name(PER_ITEM)
-    if per_item.is_file() and not per_item.is_symlink():
-        import pandas as pd
+    def where(path: Path) -> Path:
+        return path.relative_to(root) if root else path
 
-        table = pd.read_parquet(per_item)
-        if len(table):
-            table = table.drop(columns=[c for c in table.columns if c == "seed"])
-            for column in table.columns:  # array cells (per-option losses) are not hashable as they are
-                if table[column].dtype == object:
-                    table[column] = table[column].map(
-                        lambda v: _canonical(v.tolist() if hasattr(v, "tolist") else v))
-            content = pd.util.hash_pandas_object(table, index=False).values.tobytes()
-            return "items:" + hashlib.sha256(content + _canonical(list(table.columns)).encode()).hexdigest()
-    return "metrics:" + hashlib.sha256(_canonical(metrics).encode()).hexdigest()
-
-
-def relabelled_seed_problems(documents: dict[Path, dict[str, Any]], root: Path | None = None) -> list[str]:
-    """Two seeds of one row with identical per-item results (or identical metrics) are one run
-    submitted twice under different seed labels: the interval over them would be a lie."""
-    problems = []
-    first: dict[tuple, tuple[Path, Any]] = {}
-    for path, document in documents.items():
-        fingerprint = _results_fingerprint(path, document)
-        if fingerprint is None:
-            continue
-        row = identity_key(document)[:7] + identity_key(document)[8:]  # everything but the seed
-        earlier = first.setdefault((row, fingerprint), (path, document["identity"]["seed"]))
-        if earlier[0] != path:
-            what = "per-item results" if fingerprint.startswith("items:") else "metrics"
-            other = earlier[0].relative_to(root) if root else earlier[0]
-            problems.append(f"{path.relative_to(root) if root else path}: identity.seed: seed "
-                            f"{document['identity']['seed']} has the same {what} as seed {earlier[1]} "
-                            f"({other}); each seed must be a separate run")
-    return problems
+    return near_duplicates.problems(documents, row_key, where)
 
 
 def find_config(metrics_path: Path, root: Path) -> Path | None:
@@ -439,16 +454,20 @@ def validate_path(path: str | Path) -> Report:
         config_file = find_config(file, root)
         if config_file is not None and config_file in links:
             continue  # already reported; its target is never read
+        submitter = submission.submitter_of(file)
         problems = check_document(document, config_file)
+        problems += submission.submitter_problems(document, submitter)
+        problems += submission.folder_problems(file, document, submitter)
         if not problems:
             key = identity_key(document)
             if key in seen:
                 problems.append(f"identity: duplicate of {seen[key].relative_to(root)} (same "
                                 "benchmark, split, model, role, method, rectifier, "
-                                "parametrization, seed, evaluator variant and hyperparameters); keep one")
+                                "parametrization, seed, evaluator variant, hyperparameters and "
+                                "submitter); keep one")
             else:
                 seen[key] = file
                 report.documents[file] = document
         report.errors.extend(f"{where}: {problem}" for problem in problems)
-    report.errors += relabelled_seed_problems(report.documents, root)
+    report.errors += duplicate_result_problems(report.documents, root)
     return report

@@ -6,8 +6,9 @@ Bump rule (previous build -> this build):
   * only rows added                                      -> patch  (x.y.z+1)
   * identical content hash                               -> same version, empty changelog
 The first build is 1.0.0. The hash covers the canonical table only (no timestamps, no paths) and
-leaves out wall-clock timings (`cost:*_seconds`): rerunning the same results on a busier machine
-is the same table, so it keeps its hash and version and shows no changed rows.
+leaves out the costs a machine measures (`aggregate.MEASURED_COSTS`: wall-clock seconds, peak
+memory): rerunning the same results on a busier machine or another allocator is the same table,
+so it keeps its hash and version and shows no changed rows.
 """
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ import math
 from pathlib import Path
 from typing import Any
 
-from leaderboard.aggregate import COST_FIELDS, FIXED_COLUMNS, TABLE_FORMAT
+from leaderboard.aggregate import FIXED_COLUMNS, MEASURED_COSTS, TABLE_FORMAT
 
 FIRST_VERSION = "1.0.0"
 SIGNIFICANT_DIGITS = 12  # last-bit float noise across platforms must not change the hash
-TIMING_COLUMNS = frozenset(f"cost:{name}" for name in COST_FIELDS if name.endswith("_seconds"))
+MEASURED_COLUMNS = frozenset(f"cost:{name}" for name in MEASURED_COSTS)
 
 
 def _results_only(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in TIMING_COLUMNS}
+    return {k: v for k, v in row.items() if k not in MEASURED_COLUMNS}
 
 
 def _stable(value: Any) -> Any:
@@ -50,7 +51,7 @@ def schema_fingerprint() -> str:
 
 
 def content_hash(canonical: list[dict[str, Any]], columns: list[str]) -> str:
-    return _sha256({"table_format": TABLE_FORMAT, "columns": [c for c in columns if c not in TIMING_COLUMNS],
+    return _sha256({"table_format": TABLE_FORMAT, "columns": [c for c in columns if c not in MEASURED_COLUMNS],
                     "rows": [_results_only(row) for row in canonical]})
 
 
@@ -86,7 +87,7 @@ def load_previous(path: str | Path | None) -> dict[str, Any] | None:
 def _changed_fields(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str]:
     if old is None:
         return []
-    return sorted(k for k in (set(old) | set(new)) - TIMING_COLUMNS
+    return sorted(k for k in (set(old) | set(new)) - MEASURED_COLUMNS
                   if old.get(k) != new.get(k) and not (old.get(k) is None and new.get(k) is None))
 
 

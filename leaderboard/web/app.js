@@ -97,7 +97,7 @@
   }
   function rowText(r) {
     return [r.row_id, r.display_name, r.method, r.rectifier, r.parametrization, r.model, r.split,
-            r.role, r.flags, r.evaluator_variant, r.matched_status].join(" ");
+            r.role, r.submitter || "", r.flags, r.evaluator_variant, r.matched_status].join(" ");
   }
   function visibleRows() {
     var comparableOnly = document.getElementById("filter-comparable").checked;
@@ -202,7 +202,8 @@
     if (c.key === "role") {
       td.appendChild(el("span", { "class": "badge " + (r.role === "unlearned" ? "ours" : "ref") }, r.role));
     } else if (c.key === "method") {
-      td.textContent = r.display_name || r.method;
+      // a submission's row names its submitter, so it never reads as one of the suite's own rows
+      td.textContent = (r.display_name || r.method) + (r.submitter ? " (submitted by " + r.submitter + ")" : "");
       td.setAttribute("title", r.row_id);
     } else if (c.matched) {
       matchedCell(td, r);

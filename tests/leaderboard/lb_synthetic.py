@@ -6,6 +6,7 @@ from typing import Any
 
 from common import contract
 from common.provenance import config_hash
+from leaderboard import validate
 
 METHODS = ("ga", "graddiff", "npo", "simnpo")
 RECTIFIERS = ("none", "gru", "pcgrad", "sago")
@@ -27,7 +28,7 @@ def document(benchmark="tofu-tiny", split="forget10", model="tiny-llama", role="
                      "seed": seed, "hyperparameters": {"lr": 1e-5}},
         "metrics": metrics if metrics is not None else {"forget_quality": 0.5, "model_utility": 0.5},
         "flags": flags or {},
-        "evaluator": {"name": "ubench", "variant": variant, "item_cap": None},
+        "evaluator": {"name": validate.expected_evaluator(benchmark), "variant": variant, "item_cap": None},
         "cost": {"train_seconds": 10.0 + seed, "optimizer_steps": 20, "backward_passes": 40,
                  "peak_memory_bytes": 1000, "trainable_parameters": 1600000},
         "provenance": {"config_hash": config_hash(config), "code_version": "git:test",

@@ -86,7 +86,8 @@ def test_row_whose_evaluator_belongs_to_another_benchmark_is_refused(tmp_path):
     document["evaluator"]["name"] = "ubench-tofu"
     _write_raw(tmp_path / "metrics.json", document)
     [error] = validate.validate_path(tmp_path).errors
-    assert error.startswith("metrics.json: evaluator.name: 'ubench-tofu' evaluates tofu benchmarks, not 'muse'")
+    assert error.startswith("metrics.json: evaluator.name: 'ubench-tofu' is not 'ubench-muse', the evaluator "
+                            "of 'muse' rows")
     good = syn.document()
     good["evaluator"]["name"] = "ubench-tofu"  # tofu-tiny is a TOFU benchmark
     _write_raw(tmp_path / "metrics.json", good)

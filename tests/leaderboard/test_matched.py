@@ -147,14 +147,14 @@ def test_the_table_gets_levels_utilities_and_ranks_from_the_reference_and_target
     assert json.loads(rows["ga"]["curve"])[0] == [0, 0.001, 0.8, 0.9]
 
 
-def test_a_build_has_table_format_3_and_the_matched_columns_typed(tmp_path):
+def test_a_build_has_table_format_4_and_the_matched_columns_typed(tmp_path):
     import pandas as pd
 
     from leaderboard import build
 
     syn.demo_grid(tmp_path / "r", seeds=(0,))
     record = build.build([tmp_path / "r"], tmp_path / "site")
-    assert record["table_format"] == aggregate.TABLE_FORMAT == 3
+    assert record["table_format"] == aggregate.TABLE_FORMAT == 4  # 4: the submitter column
     table = json.loads((tmp_path / "site" / "leaderboard.json").read_text())
     fixed = table["columns"][:len(aggregate.FIXED_COLUMNS)]
     start = fixed.index("utility_metric") + 1

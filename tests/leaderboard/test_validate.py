@@ -101,11 +101,11 @@ def test_dotdot_path_is_rejected(tmp_path):
 
 def test_out_of_range_probability_is_rejected(tmp_path):
     syn.write(tmp_path, syn.document(metrics={"forget_quality": 1.3, "model_utility": 0.5,
-                                              "mia_auc": -0.1, "privleak": -80.0}))
+                                              "mia_mink_auc": -0.1, "privleak": -80.0}))
     errors = _errors(tmp_path)
     assert len(errors) == 2
     assert any("metrics.forget_quality: 1.3 is outside [0, 1]" in e for e in errors)
-    assert any("metrics.mia_auc: -0.1 is outside [0, 1]" in e for e in errors)
+    assert any("metrics.mia_mink_auc: -0.1 is outside [0, 1]" in e for e in errors)
 
 
 def test_cli_exits_nonzero_naming_the_field(tmp_path, capsys):

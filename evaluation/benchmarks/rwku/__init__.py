@@ -14,29 +14,32 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
 from evaluation.benchmarks.rwku import resample
-from evaluation.metrics.registry import HIGHER, LOWER, MetricInfo
+from evaluation.metrics.registry import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
 TINY_FINETUNE_SPLIT = "all-targets"
 
-METRICS = (
-    MetricInfo("forget_fb", LOWER, "forget level 1 (fill-in-blank) ROUGE-L recall"),
-    MetricInfo("forget_qa", LOWER, "forget level 2 (question answering) ROUGE-L recall"),
-    MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall"),
-    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA"),
-    MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall"),
-    MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall"),
-    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA"),
+METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prints x100)
+    MetricInfo("forget_fb", LOWER, "forget level 1 (fill-in-blank) ROUGE-L recall", UNIT),
+    MetricInfo("forget_qa", LOWER, "forget level 2 (question answering) ROUGE-L recall", UNIT),
+    MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall", UNIT),
+    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT),
+    MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall", UNIT),
+    MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall", UNIT),
+    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT),
+    # LOSS is a mean token log-likelihood and Zlib that over a length (<= 0); Min-K%++ averages
+    # standardised log-probabilities, which take either sign
     *(MetricInfo(f"mia_{s}_{a}", LOWER if s == "fm" else HIGHER,
-                 f"set mean of {a} on {'forget_mia' if s == 'fm' else 'retain_mia'} (higher = more member-like)")
+                 f"set mean of {a} on {'forget_mia' if s == 'fm' else 'retain_mia'} (higher = more member-like)",
+                 UNBOUNDED if a == "mink20" else NON_POSITIVE)
       for s in ("fm", "rm") for a in ("loss", "zlib", "mink20")),
-    MetricInfo("mmlu", HIGHER, "5-shot MMLU accuracy (next token over A-D)"),
-    MetricInfo("bbh", HIGHER, "BBH CoT exact match"),
-    MetricInfo("truthfulqa_mc1", HIGHER, "TruthfulQA MC1"),
-    MetricInfo("truthfulqa_mc2", HIGHER, "TruthfulQA MC2"),
-    MetricInfo("triviaqa_em", HIGHER, "TriviaQA exact match"),
-    MetricInfo("triviaqa_f1", HIGHER, "TriviaQA token F1"),
-    MetricInfo("fluency", HIGHER, "mean weighted 2/3-gram entropy of AlpacaEval answers"),
+    MetricInfo("mmlu", HIGHER, "5-shot MMLU accuracy (next token over A-D)", UNIT),
+    MetricInfo("bbh", HIGHER, "BBH CoT exact match", UNIT),
+    MetricInfo("truthfulqa_mc1", HIGHER, "TruthfulQA MC1", UNIT),
+    MetricInfo("truthfulqa_mc2", HIGHER, "TruthfulQA MC2", UNIT),
+    MetricInfo("triviaqa_em", HIGHER, "TriviaQA exact match", UNIT),
+    MetricInfo("triviaqa_f1", HIGHER, "TriviaQA token F1", UNIT),
+    MetricInfo("fluency", HIGHER, "mean weighted 2/3-gram entropy of AlpacaEval answers", NON_NEGATIVE),
 )
 
 
