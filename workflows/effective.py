@@ -129,6 +129,22 @@ def deviations_for(config: dict[str, Any], ident: dict[str, Any]) -> list[dict[s
     return [d for d in deviations(config) if matches(d.get("when", {}), ident)]
 
 
+def row_deviations(config: dict[str, Any], entry: Any, reference: bool) -> list[str]:
+    """Names of the deviations a report row concerns: an unlearned row (a grid Run) those whose
+    `when` matches it; a reference row (target / retain model) those that select by split and model
+    only (a method selector does not concern the reference models)."""
+    if not reference:
+        return [d["name"] for d in deviations_for(config, identity(entry))]
+    ident = {"split": entry.split, "model": entry.model}
+    return [d["name"] for d in deviations(config)
+            if set(d.get("when", {})) <= {"split", "model"} and matches(d.get("when", {}), ident)]
+
+
+def extra_experiments(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Experiment blocks labelled `extra`: runs beyond what the paper's code runs."""
+    return [e for e in config["experiments"] + config.get("extra_experiments", []) if e.get("label") == "extra"]
+
+
 def experiment_label(config: dict[str, Any], run: grid_module.Run) -> str:
     """`paper` or `extra`: the label of the experiment block that defines `run`."""
     for experiment in config["experiments"] + config.get("extra_experiments", []):
