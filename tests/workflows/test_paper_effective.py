@@ -110,3 +110,12 @@ def test_a_stale_deviation_and_an_unlabelled_extra_row_are_reported(tmp_path):
     problems = effective.check(_write(tmp_path, config), TABLE["gru_tofu"])
     assert any("deviation 'made-up' names field 'lr'" in p for p in problems)
     assert any("wga_forget+gru-ce is no official branch" in p for p in problems)
+
+
+def test_a_finetune_recipe_that_does_not_divide_under_its_launcher_fails_at_planning(tmp_path):
+    config = _gru_config()
+    config["models"]["phi-1.5"]["finetune_launcher"] = {"gpus": 3, "num_processes": 3}
+    with pytest.raises(grid.GridError, match=r"models.phi-1.5.finetune \(tofu retain\d\d\): fine-tuning preset "
+                                             r"'tofu-phi': global_batch_size 32 is not a multiple of batch_size 4 "
+                                             r"x num_processes 3"):
+        grid.build(grid.load_config(_write(tmp_path, config)))
