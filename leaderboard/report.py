@@ -138,9 +138,13 @@ def published_section(matches, rows, layout, configfile: str, cores: int) -> lis
                              f"{match.grid_model}, {_what(row, match, entry)})", missing))
     blocks.append(R.heading("Published rows and ours"))
     if table:
+        variants = ", ".join(f"{b} `{layout.evaluation_variant(b)}`"
+                             for b in sorted({m.row["benchmark"] for m in matches if m.in_grid}))
         blocks.append(R.paragraph("Ours: mean over seeds and 95% t-interval (one seed has no interval) of the "
                                   "row of exactly this config (method, parametrization, evaluator variant, "
-                                  "hyperparameters). Delta = ours - published."))
+                                  f"hyperparameters), scored with evaluator variant {variants}. Delta = ours - "
+                                  "published. Deviations: the config's named deviations from the paper's "
+                                  "official settings that concern the row (listed below)."))
         blocks.append(R.table(["source", "benchmark/split", "model", "published row", "ours", "metric",
                                "published", "ours (mean)", "95% interval", "seeds", "delta",
                                "published in interval", "deviations"], table))

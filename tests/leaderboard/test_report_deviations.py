@@ -38,3 +38,4 @@ def test_rows_name_their_deviations_and_the_extras_are_listed(tmp_path, monkeypa
     assert target.rstrip(" |").endswith("whole-model")      # a method deviation does not concern the target
     assert "| npo-weights | objective: npo | NPO beta differs |" in md
     assert "beyond: ga x none (no such branch upstream)" in md
+    assert "scored with evaluator variant tofu-tiny `full`" in md
