@@ -131,13 +131,13 @@ def deviations_for(config: dict[str, Any], ident: dict[str, Any]) -> list[dict[s
 
 def row_deviations(config: dict[str, Any], entry: Any, reference: bool) -> list[str]:
     """Names of the deviations a report row concerns: an unlearned row (a grid Run) those whose
-    `when` matches it; a reference row (target / retain model) those that select by split and model
-    only (a method selector does not concern the reference models)."""
+    `when` matches it (no `when`: every unlearning run); a reference row (target / retain model) those
+    that select it by split and/or model only (a method selector, or none, concerns the unlearning runs)."""
     if not reference:
         return [d["name"] for d in deviations_for(config, identity(entry))]
     ident = {"split": entry.split, "model": entry.model}
     return [d["name"] for d in deviations(config)
-            if set(d.get("when", {})) <= {"split", "model"} and matches(d.get("when", {}), ident)]
+            if d.get("when") and set(d["when"]) <= {"split", "model"} and matches(d["when"], ident)]
 
 
 def extra_experiments(config: dict[str, Any]) -> list[dict[str, Any]]:
