@@ -171,9 +171,11 @@ def deviations_section(config: dict[str, Any]) -> list[R.Block]:
                              d["text"]] for d in deviations(config)])]
     extras = extra_experiments(config)
     if extras:
+        def runs(e):
+            return " x ".join("/".join(map(str, e[key])) for key in ("objectives", "rectifiers"))
+
         blocks += [R.heading("Runs beyond the paper's code (label: extra)", 3),
-                   R.bullets([f"{e.get('name', '?')}: {' x '.join('/'.join(map(str, e[k])) for k in ('objectives', 'rectifiers'))}"
-                              f" ({e.get('note', 'no note')})" for e in extras])]
+                   R.bullets([f"{e.get('name', '?')}: {runs(e)} ({e.get('note', 'no note')})" for e in extras])]
     return blocks
 
 
