@@ -13,67 +13,13 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from common.atomic import atomic_dir
 from evaluation import benchmarks, models
 from evaluation.encoding import encode_corpus
-
-
-@dataclass(frozen=True)
-class FinetunePreset:
-    lr: float
-    epochs: int
-    batch_size: int
-    grad_accum: int
-    weight_decay: float
-    max_length: int
-    # Splits trained alongside the target/retain split: tiny models have no pretraining, so the
-    # general-knowledge sets stand in for it (both target and retain see them).
-    extra_splits: tuple[str, ...] = ()
-    scheduler: str = "linear"
-    # which QA tokens carry the loss: "answer", or "answer_tag+answer" as TOFU-legacy trains (Phi's tag)
-    answer_labels: str = "answer"
-    # LlamaConfig overrides of the tiny Llama this preset starts from (e.g. a longer context)
-    tiny_model: dict = field(default_factory=dict)
-
-    @property
-    def warmup_ratio(self) -> float:
-        return 1.0 / self.epochs  # TOFU: warmup = one epoch
-
-
-FINETUNE_PRESETS = {
-    # TOFU-legacy README command (benchmarks.md §1): 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5),
-    # wd 0.01, effective batch 32, max_length 500.
-    # TOFU-legacy counts only q_start + question + q_end as the question, so Phi's "Answer: " is trained on.
-    "tofu": FinetunePreset(lr=1e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500,
-                           answer_labels="answer_tag+answer"),
-    "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, grad_accum=8, weight_decay=0.01, max_length=500,
-                               answer_labels="answer_tag+answer"),
-    # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
-    "tofu-tiny": FinetunePreset(lr=3e-3, epochs=50, batch_size=32, grad_accum=1, weight_decay=0.0,
-                                max_length=64, extra_splits=("real_authors", "world_facts")),
-    # wmdp-tiny on tiny-llama: documents of both domains + practice renderings of the questions
-    # (evaluation/benchmarks/wmdp/tiny.py), one example per text; measured in evaluation/README.md.
-    "wmdp-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=32, grad_accum=1, weight_decay=0.0,
-                                max_length=96),
-    # muse-tiny on tiny-llama: memorises the fictional articles (target: forget + retain, retrained
-    # reference: retain only) within the demo budget; see evaluation/README.md.
-    "muse-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=8, grad_accum=1, weight_decay=0.0,
-                                max_length=128),
-    # rwku-tiny on tiny-llama: raw text (passages, neighbour texts, level-1/2 probes in the tiny
-    # chat format); positions up to 512 so BBH / fluency prompts plus 256 new tokens fit.
-    "rwku-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=16, grad_accum=1, weight_decay=0.0,
-                                max_length=64, tiny_model={"max_position_embeddings": 512}),
-}
-
-
-def get_preset(name: str) -> FinetunePreset:
-    try:
-        return FINETUNE_PRESETS[name]
-    except KeyError:
-        raise ValueError(f"unknown fine-tuning preset {name!r}; available: {sorted(FINETUNE_PRESETS)}") from None
+from evaluation.finetune_presets import (FINETUNE_PRESETS, FinetunePreset, default_preset, get_preset,  # noqa: F401
+                                         recipe_for)
 
 
 def parse_json_pairs(pairs: list[str], flag: str, accepted: set[str] | None = None) -> dict:
@@ -100,15 +46,6 @@ def parse_overrides(pairs: list[str]) -> dict:
     return out
 
 
-def default_preset(model: str, benchmark: str = "tofu") -> str:
-    if model == "tiny-llama":
-        preset = benchmarks.get(benchmark).tiny_finetune_preset
-        if preset is None:
-            raise ValueError(f"benchmark {benchmark!r} has no fine-tuning preset for tiny-llama; pass --preset")
-        return preset
-    return "tofu-phi" if "phi" in model.lower() else "tofu"
-
-
 def starting_model(model: str, bench, data, seed: int, **tiny_overrides):
     """(model, tokenizer, PromptFormat, preset name): a fresh tiny-llama, or a loaded checkpoint."""
     if model == "tiny-llama":
@@ -127,7 +64,9 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
     from methods.train import TrainConfig, train
 
     preset_name = preset or default_preset(model, benchmark)
-    recipe = dataclasses.replace(get_preset(preset_name), **(overrides or {}))
+    # RANK / WORLD_SIZE are set by every launcher (accelerate launch, torchrun) before any process group
+    processes = int(os.environ.get("WORLD_SIZE", "1"))
+    recipe = recipe_for(preset_name, overrides, processes)
     bench = benchmarks.get(benchmark)
     data = bench.open(data_dir)
     corpus = bench.finetune_corpus(data, split, recipe.extra_splits)
@@ -151,7 +90,7 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
             raise RuntimeError(f"fine-tuning diverged at step {result.diverged_step}: {result.reason}")
         full_state = full_model_state(net) if is_sharded(net) else None
         summary = {"benchmark": benchmark, "split": split, "corpus": corpus.source, "start": model,
-                   "finetune_preset": preset_name,
+                   "finetune_preset": preset_name, "num_processes": processes,
                    "recipe": dataclasses.asdict(recipe), "examples": len(examples), "seed": seed,
                    "train_result": dataclasses.asdict(result)}
         if main:

@@ -4,8 +4,11 @@ For each published row of the config's `report.sources` (leaderboard/data/publis
 published value, ours (mean and 95% t-interval over seeds of the aggregated row of exactly this
 grid's configuration: same method, parametrization, evaluator variant and hyperparameters), the
 difference and whether the published value lies in our interval. Rows without results say what to
-run; published rows the grid does not run say why (`report.not_in_grid`). `report.claims` adds
-the seed papers' qualitative claims (leaderboard/claims.py), checked only on the rows that are this
+run; published rows the grid does not run say why (`report.not_in_grid`). Each row names the
+config's deviations from the paper's official settings that concern it (`report.deviations`,
+workflows/effective.py), listed with their text below the table, and runs beyond the paper's code
+(experiments labelled `extra`) are listed as such. `report.claims` adds the seed papers'
+qualitative claims (leaderboard/claims.py), checked only on the rows that are this
 config's runs with all of their seeds (`config_rows`); on other results a claim cannot be checked.
 """
 from __future__ import annotations
@@ -116,6 +119,8 @@ def _what(row: dict[str, Any], match: report_mapping.Match, entry: Any) -> str:
 
 
 def published_section(matches, rows, layout, configfile: str, cores: int) -> list[R.Block]:
+    from workflows.effective import row_deviations
+
     blocks: list[R.Block] = []
     results_dir = layout.results
     table, todo = [], []
@@ -126,24 +131,30 @@ def published_section(matches, rows, layout, configfile: str, cores: int) -> lis
         variant = layout.evaluation_variant(row["benchmark"])
         for entry, ours in ours_for(match, rows, variant):
             missing = targets_to_run(match, entry, ours, results_dir)
+            named = ", ".join(row_deviations(layout.grid.config, entry, match.reference is not None)) or "—"
             for metric, value in row["metrics"].items():
                 result = compare(value, ours, metric)
                 ok = result["status"] == "ok"
                 table.append([row["source"], f"{row['benchmark']}/{row['split']}", match.grid_model,
                               row["label"], _what(row, match, entry), metric, fmt(value),
                               fmt(result["mean"]) if ok else result["status"], _interval(result) if ok else "—",
-                              (ours or {}).get("n_seeds") or 0, fmt(result["delta"]) if ok else "—", _inside(result)])
+                              (ours or {}).get("n_seeds") or 0, fmt(result["delta"]) if ok else "—", _inside(result),
+                              named])
             if missing:
                 todo.append((f"{row['source']} {row['label']} ({row['benchmark']}/{row['split']}, "
                              f"{match.grid_model}, {_what(row, match, entry)})", missing))
     blocks.append(R.heading("Published rows and ours"))
     if table:
+        variants = ", ".join(f"{b} `{layout.evaluation_variant(b)}`"
+                             for b in sorted({m.row["benchmark"] for m in matches if m.in_grid}))
         blocks.append(R.paragraph("Ours: mean over seeds and 95% t-interval (one seed has no interval) of the "
                                   "row of exactly this config (method, parametrization, evaluator variant, "
-                                  "hyperparameters). Delta = ours - published."))
+                                  f"hyperparameters), scored with evaluator variant {variants}. Delta = ours - "
+                                  "published. Deviations: the config's named deviations from the paper's "
+                                  "official settings that concern the row (listed below)."))
         blocks.append(R.table(["source", "benchmark/split", "model", "published row", "ours", "metric",
                                "published", "ours (mean)", "95% interval", "seeds", "delta",
-                               "published in interval"], table))
+                               "published in interval", "deviations"], table))
     else:
         blocks.append(R.paragraph("No published row of this config's sources is in its grid."))
     if todo:
@@ -152,6 +163,26 @@ def published_section(matches, rows, layout, configfile: str, cores: int) -> lis
                                   "inputs: data, fine-tuned references, the unlearned model):"))
         blocks.append(R.bullets([f"{label}: `snakemake --cores {cores} --configfile {configfile} {' '.join(paths)}`"
                                  for label, paths in todo]))
+    return blocks
+
+
+def deviations_section(config: dict[str, Any]) -> list[R.Block]:
+    """The config's named deviations from the paper's official settings, and its extra runs."""
+    from workflows.effective import deviations, extra_experiments
+
+    blocks: list[R.Block] = []
+    if deviations(config):
+        blocks += [R.heading("Deviations from the paper's official settings", 3),
+                   R.table(["deviation", "rows", "what differs"],
+                           [[d["name"], ", ".join(f"{k}: {v}" for k, v in d.get("when", {}).items()) or "all",
+                             d["text"]] for d in deviations(config)])]
+    extras = extra_experiments(config)
+    if extras:
+        def runs(e):
+            return " x ".join("/".join(map(str, e[key])) for key in ("objectives", "rectifiers"))
+
+        blocks += [R.heading("Runs beyond the paper's code (label: extra)", 3),
+                   R.bullets([f"{e.get('name', '?')}: {runs(e)} ({e.get('note', 'no note')})" for e in extras])]
     return blocks
 
 
@@ -278,6 +309,7 @@ def build(configfile: str | Path, results: list[str] | None = None, cores: int =
         blocks.append(R.paragraph("This config names no published sources (`report.sources`): no published "
                                   "table of this paper is transcribed in leaderboard/data/published.yaml "
                                   "(see /work/shared/reference/published.md section 8)."))
+    blocks += deviations_section(grid.config)
     if block["claims"]:
         own, own_notes = config_rows(rows, grid, layout)
         ids = {row["row_id"] for row in own}

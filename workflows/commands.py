@@ -17,7 +17,7 @@ from common import atomic, contract, provenance
 
 # run-spec keys that are not TrainConfig fields
 TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus", "evaluate_every", "keep_checkpoints",
-                       "idk_draw")
+                       "idk_draw", "global_batch_size")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -39,6 +39,22 @@ def train_config_from_spec(spec: dict[str, Any]):
     hyper.setdefault("compute_dtype", spec.get("dtype", "float32"))
     return TrainConfig(objective=spec["objective"], rectifier=spec["rectifier"],
                        parametrization=spec.get("parametrization", "full"), seed=int(spec["seed"]), **hyper)
+
+
+def check_global_batch(spec: dict[str, Any], config, num_processes: int) -> None:
+    """A spec whose grid derived grad_accum from `global_batch_size` for one process count must run
+    under that count: launched with another, a step would consume another number of examples."""
+    wanted = spec["hyperparameters"].get("global_batch_size")
+    if wanted is None:
+        return
+    from common.global_batch import global_batch
+
+    got = global_batch(config.batch_size, config.grad_accum, num_processes)
+    if got != wanted:
+        raise ValueError(f"global_batch_size {wanted} but batch_size {config.batch_size} x grad_accum "
+                         f"{config.grad_accum} x {num_processes} processes = {got}: the grid derived grad_accum "
+                         f"for another process count; launch with the model's launcher.num_processes "
+                         f"(or re-plan with the launcher you use)")
 
 
 def unlearning_streams(objective: str, corpora: dict, tokenizer, fmt, max_length: int, seed: int,
@@ -88,6 +104,9 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
         torch.set_num_threads(threads)
     config = train_config_from_spec(spec)
     config.validate()
+    from accelerate import PartialState
+
+    check_global_batch(spec, config, PartialState().num_processes)
     every = spec["hyperparameters"].get("evaluate_every")
     if every is not None:
         from methods import snapshots as snapshot_files

@@ -21,11 +21,13 @@ import jsonschema
 import yaml
 
 from common import contract
+from common.global_batch import grad_accum_for
 from evaluation import benchmarks
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
 DEFAULT_CONFIG = REPO_ROOT / "config" / "default.yaml"
+TRAIN_BATCH_SIZE_DEFAULT = 4  # = methods.train.TrainConfig.batch_size (no torch here)
 
 
 
@@ -111,6 +113,16 @@ class Grid:
         if job == "finetune" and entry.get("finetune_launcher"):
             return entry["finetune_launcher"]
         return entry.get("launcher", {})
+
+    def finetune_recipe(self, benchmark: str, model: str, train_split: str) -> dict[str, Any]:
+        """The model's `finetune:` block for one fine-tuning job; the job that trains a target (its
+        train split is a target's) also takes the block's `target:` settings (e.g. GRUN's Mistral
+        target fine-tuned 8 epochs where the retain references keep the preset)."""
+        recipe = dict(self.model(model).get("finetune", {}))
+        target_settings = recipe.pop("target", {})
+        trains_target = any(ref.benchmark == benchmark and ref.model == model and ref.target.is_finetuned
+                            and ref.target.location == train_split for ref in self.references)
+        return {**recipe, **target_settings} if trains_target else recipe
 
     def finetune_jobs(self) -> list[tuple[str, str, str]]:
         """Unique (benchmark, model, train_split) triples that need `ubench finetune`."""
@@ -225,6 +237,29 @@ def hyperparameters_for(experiment: dict[str, Any], identity: dict[str, Any]) ->
     return hyper
 
 
+def num_processes(model: dict[str, Any], job: str = "unlearn") -> int:
+    """Ranks a model's jobs are launched with (`launcher.num_processes`; fine-tuning jobs take
+    `finetune_launcher` when the model has one)."""
+    launcher = model.get("finetune_launcher") if job == "finetune" and model.get("finetune_launcher") else None
+    return int((launcher or model.get("launcher") or {}).get("num_processes", 1))
+
+
+def with_global_batch(hyper: dict[str, Any], processes: int, where: str) -> dict[str, Any]:
+    """`global_batch_size` turned into the grad_accum of this launcher's process count (a step
+    consumes batch_size x grad_accum x num_processes examples); the global batch stays recorded."""
+    if "global_batch_size" not in hyper:
+        return hyper
+    if "grad_accum" in hyper:
+        raise GridError(f"{where}: hyperparameters set both global_batch_size and grad_accum; keep "
+                        "global_batch_size (grad_accum follows from it and the launcher's num_processes)")
+    batch_size = hyper.get("batch_size", TRAIN_BATCH_SIZE_DEFAULT)
+    try:
+        accumulation = grad_accum_for(hyper["global_batch_size"], batch_size, processes, where)
+    except ValueError as error:
+        raise GridError(str(error)) from None
+    return {**hyper, "grad_accum": accumulation}
+
+
 def retain_split(benchmark: str, split: str) -> str:
     """The training split of `benchmark`'s retain reference for unlearning split `split` (TOFU:
     forget01 ↔ retain99, forget05 ↔ retain95, forget10 ↔ retain90)."""
@@ -337,7 +372,10 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
         for split, model_name, objective, rectifier, parametrization, seed in product:
             identity = dict(benchmark=benchmark, split=split, model=model_name, objective=objective,
                             rectifier=rectifier, parametrization=parametrization, seed=seed)
-            run = Run(**identity, hyperparameters=hyperparameters_for(experiment, identity))
+            hyper = with_global_batch(hyperparameters_for(experiment, identity),
+                                      num_processes(models[model_name]),
+                                      f"{index} run {benchmark}/{split}/{model_name}/{objective}+{rectifier}")
+            run = Run(**identity, hyperparameters=hyper)
             if run.key in runs:
                 raise GridError(f"run {'/'.join(map(str, run.key))} appears in {origin[run.key]} "
                                 f"and {index}: each run must be defined once")
@@ -353,6 +391,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                                    split=split, model=model),
                 )
     grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()))
+    check_finetune_recipes(grid)
     report_idle_overrides(idle_overrides(experiments), strict=config.get("strict_overrides", True))
     check_evaluation_variants(config, {run.benchmark for run in grid.runs})
     check_prompt_formats(models)
@@ -412,6 +451,21 @@ def report_idle_overrides(idle: list[IdleOverride], *, strict: bool) -> None:
         raise GridError("\n".join(item.message for item in idle) + f"\n({fix})")
     for item in idle:
         warnings.warn(f"{item.message}; a typo? fix the name or remove the override", UnusedOverride, stacklevel=3)
+
+
+def check_finetune_recipes(grid: Grid) -> None:
+    """Every fine-tuning job's recipe names a known preset and its global batch divides under the
+    model's fine-tuning launcher (what `ubench finetune` would find after the data are built)."""
+    from evaluation.finetune_presets import default_preset, recipe_for
+
+    for benchmark, model, train_split in grid.finetune_jobs():
+        recipe = grid.finetune_recipe(benchmark, model, train_split)
+        recipe.pop("seed", None)
+        try:
+            preset = recipe.pop("preset", None) or default_preset(grid.model(model)["base"], benchmark)
+            recipe_for(preset, recipe, num_processes(grid.model(model), "finetune"))
+        except ValueError as error:
+            raise GridError(f"models.{model}.finetune ({benchmark} {train_split}): {error}") from None
 
 
 def check_prompt_formats(models: dict[str, Any]) -> None:

@@ -153,9 +153,14 @@ class Layout:
     def gpus(self, model: str, job: str = "unlearn") -> int:
         return int(self.launcher(model, job)["gpus"])
 
-    def finetune_args(self, model: str) -> str:
-        """`--preset P --seed S --set key=value ...` for `ubench finetune` from the model's recipe."""
-        recipe = dict(self.grid.model(model).get("finetune", {}))
+    def finetune_args(self, model: str, benchmark: str | None = None, train_split: str | None = None) -> str:
+        """`--preset P --seed S --set key=value ...` for `ubench finetune` from the model's recipe
+        (a target's job also takes the recipe's `target:` settings)."""
+        if benchmark is None or train_split is None:
+            recipe = dict(self.grid.model(model).get("finetune", {}))
+            recipe.pop("target", None)
+        else:
+            recipe = self.grid.finetune_recipe(benchmark, model, train_split)
         flags = []
         if "preset" in recipe:
             flags += ["--preset", recipe.pop("preset")]

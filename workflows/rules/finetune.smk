@@ -11,7 +11,7 @@ rule finetune:
     params:
         data=lambda wc: L.data_location(wc.benchmark),
         base=lambda wc: GRID.model(wc.model)["base"],
-        recipe=lambda wc: L.finetune_args(wc.model),
+        recipe=lambda wc: L.finetune_args(wc.model, wc.benchmark, wc.train_split),
         launch=lambda wc: L.launch_prefix(wc.model, "finetune"),
     log:
         f"{L.logs}/finetune/{{benchmark}}/{{model}}/{{train_split}}.log",

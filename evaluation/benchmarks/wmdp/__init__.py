@@ -12,11 +12,13 @@ model (benchmarks.md §3). The `corpus:` hyperparameter of a run picks the unlea
 `wikitext` (wikitext-2-raw-v1 test, the official RMU retain set), `packing: concatenate` (default:
 documents joined and cut into max_length chunks, OU) or `truncate` (one example per document,
 truncated: official RMU), `retain_max_length` (official RMU: 512 next to 768-token cyber
-documents), `min_chars` (drop documents of at most this many characters; official RMU: 50).
+documents), `min_chars` (drop documents of at most this many characters; official RMU: 50),
+`lines: text` (default: each JSON line's `text` field) or `raw` (the JSON lines verbatim, as
+open-unlearning and SAGO train; corpus_lines.py).
 
-Deviations from the official RMU code, on purpose: every corpus line is parsed as JSON and its `text`
-taken (the official `get_data` parses only bio-forget and feeds cyber lines as raw JSON text,
-methods.md §7); each split is its own run (the official run alternates bio and cyber batches with
+Deviations from the official RMU code, on purpose: with `lines: text` every corpus line is parsed as
+JSON and its `text` taken (the official `get_data` parses only bio-forget and feeds cyber lines as raw
+JSON text, methods.md §7); each split is its own run (the official run alternates bio and cyber batches with
 one control vector per topic); batches follow the project's seeded schedule (the official loop
 walks the corpora in file order).
 """
@@ -29,7 +31,7 @@ from evaluation.benchmarks.base import (TEXT, TRUNCATE, Benchmark, Corpus, EvalC
 from evaluation.benchmarks.wmdp import resample
 from evaluation.metrics.registry import HIGHER, LOWER, UNIT, MetricInfo
 
-CORPUS_OPTIONS = ("retain", "packing", "retain_max_length", "min_chars")
+CORPUS_OPTIONS = ("retain", "packing", "retain_max_length", "min_chars", "lines")
 SIDE = ("college_biology", "virology", "college_computer_science", "computer_security")
 
 
@@ -73,19 +75,21 @@ class Wmdp(Benchmark):
         return data.open_folder(folder, tasks.MMLU_CATEGORIES, expected=data.RELEASE_COUNTS, release=data.RELEASE)
 
     def unlearning_corpora(self, data, split, retain="corpus", packing="concatenate", retain_max_length=None,
-                           min_chars=0):
+                           min_chars=0, lines="text"):
         from evaluation.benchmarks.wmdp import data as wmdp_data
+        from evaluation.benchmarks.wmdp.corpus_lines import check_mode, corpus_documents
 
         self.check_split(split)
+        check_mode(lines)
         if retain not in ("corpus", "wikitext"):
             raise ValueError(f"corpus.retain must be 'corpus' (the {split} retain corpus) or 'wikitext', got {retain!r}")
         forget_path = wmdp_data.require_corpus(data, f"{split}-forget-corpus")
         if retain == "corpus":
             retain_path = wmdp_data.require_corpus(data, f"{split}-retain-corpus")  # both checked before reading
-            retain_texts, retain_source = wmdp_data.corpus_texts(retain_path), str(retain_path)
+            retain_texts, retain_source = corpus_documents(retain_path, lines), str(retain_path)
         else:
             retain_texts, retain_source = wmdp_data.wikitext_texts(data)
-        forget_texts = wmdp_data.corpus_texts(forget_path)
+        forget_texts = corpus_documents(forget_path, lines)
 
         def keep(texts):  # official RMU: len(text) > min_len
             kept = tuple(t for t in texts if len(t) > int(min_chars))
