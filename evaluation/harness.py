@@ -22,7 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from evaluation import backends, generation_batch
-from evaluation.encoding import IGNORE_INDEX, encode_prompt_continuation, pad_batch
+from evaluation.encoding import IGNORE_INDEX, SPAN_OFFSETS, encode_prompt_continuation, pad_batch
 from evaluation.greedy import cache_keyword, greedy_decode, plain_greedy_model
 from evaluation.growing_cache import GROWTH_STEP
 from evaluation.token_statistics import split_head, token_statistics
@@ -69,6 +69,9 @@ class Harness:
     progress: bool = True
     # text at the end of every prompt the labels also cover (TOFU-legacy labels Phi's "Answer: ")
     labelled_prompt_suffix: str = ""
+    # which token starts the labels (evaluation.encoding.LABEL_SPAN_RULES): character offsets, or
+    # open-unlearning's / TOFU's index len(tokenizer(prompt))
+    label_span: str = SPAN_OFFSETS
     # generation stops on any of these ids (the model's generation_config list); None: tokenizer EOS
     eos_token_ids: list[int] | None = None
     # score continuations of one prompt against its cached keys/values (plain HF causal LMs only)
@@ -116,7 +119,8 @@ class Harness:
         todo = list(dict.fromkeys(p for p in pairs if p not in self._scores
                                   or (needs_moments(p) and self._scores[p].mu is None)))
         moments = [needs_moments(p) for p in todo]
-        encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p))
+        encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p),
+                                              label_span=self.label_span)
                    for p, c in todo]
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
         groups = shared_prefix_groups(todo, encoded) if self._can_share_prefixes() else [
