@@ -56,14 +56,16 @@ def label_start(prompt_format: PromptFormat, prompt: str, labels_from: str = LAB
 
 
 def encode_prompt_continuation(tokenizer, prompt: str, continuation: str, max_length: int,
-                               *, label_start: int | None = None,
-                               label_span: str = SPAN_OFFSETS) -> dict[str, torch.Tensor]:
+                               *, label_start: int | None = None, label_span: str = SPAN_OFFSETS,
+                               add_special_tokens: bool | None = None) -> dict[str, torch.Tensor]:
     """Encode `prompt + continuation` + EOS with only the continuation and EOS labelled.
 
     `label_start` (default `len(prompt)`) moves the label boundary into the prompt (TOFU-legacy's
     labelled answer tag). `label_span` (LABEL_SPAN_RULES) says which token is the first labelled
     one: by character offsets, or at index len(tokenizer(text before the boundary)) as OU and TOFU
-    count. The result also holds `prefix_labels`: how many labelled tokens lie before
+    count. `add_special_tokens` None: the tokenizer's special tokens unless the prompt already
+    starts with BOS (a rendered chat template); True adds them anyway (RWKU's official code: a
+    second BOS). The result also holds `prefix_labels`: how many labelled tokens lie before
     `len(prompt)` (the tag), so metrics over the answer alone can skip them, and `eos_kept` (False
     when truncation cut the EOS label off).
     """
@@ -76,13 +78,14 @@ def encode_prompt_continuation(tokenizer, prompt: str, continuation: str, max_le
                         "offsets; load the fast one (AutoTokenizer.from_pretrained(..., use_fast=True))")
     boundary = len(prompt) if label_start is None else label_start
     chat_rendered = prompt.startswith(tokenizer.bos_token or "\0")  # chat templates add BOS themselves
-    encoded = tokenizer(prompt + continuation, add_special_tokens=not chat_rendered, return_offsets_mapping=True)
+    special = not chat_rendered if add_special_tokens is None else add_special_tokens
+    encoded = tokenizer(prompt + continuation, add_special_tokens=special, return_offsets_mapping=True)
     ids = list(encoded["input_ids"])
     if label_span == SPAN_OFFSETS:
         # special tokens added by the post-processor have offsets (0, 0): never labelled
         labelled = [end > boundary and end > start for start, end in encoded["offset_mapping"]]
     else:
-        first = len(tokenizer((prompt + continuation)[:boundary], add_special_tokens=not chat_rendered)["input_ids"])
+        first = len(tokenizer((prompt + continuation)[:boundary], add_special_tokens=special)["input_ids"])
         labelled = [index >= first for index in range(len(ids))]
     in_tag = [lab and end <= len(prompt) for lab, (_, end) in zip(labelled, encoded["offset_mapping"])]
     eos_kept = len(ids) < max_length

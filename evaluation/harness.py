@@ -72,6 +72,9 @@ class Harness:
     # which token starts the labels (evaluation.encoding.LABEL_SPAN_RULES): character offsets, or
     # open-unlearning's / TOFU's index len(tokenizer(prompt))
     label_span: str = SPAN_OFFSETS
+    # prompts already rendered with BOS (chat templates) get the tokenizer's BOS again when they are
+    # tokenised for generation, next-token choice and scoring: RWKU's official code as published
+    double_bos: bool = False
     # generation stops on any of these ids (the model's generation_config list); None: tokenizer EOS
     eos_token_ids: list[int] | None = None
     # score continuations of one prompt against its cached keys/values (plain HF causal LMs only)
@@ -120,7 +123,8 @@ class Harness:
                                   or (needs_moments(p) and self._scores[p].mu is None)))
         moments = [needs_moments(p) for p in todo]
         encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p),
-                                              label_span=self.label_span)
+                                              label_span=self.label_span,
+                                              add_special_tokens=True if self.double_bos else None)
                    for p, c in todo]
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
         groups = shared_prefix_groups(todo, encoded) if self._can_share_prefixes() else [
@@ -377,7 +381,7 @@ class Harness:
     def _prompt_lengths(self, prompts: list[str]) -> tuple[bool, list[int]]:
         """(add special tokens?, token counts): prompts already rendered with BOS get no second one."""
         tok = self.tokenizer
-        add_special = not (tok.bos_token and all(p.startswith(tok.bos_token) for p in prompts))
+        add_special = self.double_bos or not (tok.bos_token and all(p.startswith(tok.bos_token) for p in prompts))
         return add_special, [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in prompts]
 
     @torch.inference_mode()

@@ -266,3 +266,20 @@ def test_tofu_ou_variant_scores_without_the_merged_token_and_keeps_rouge(tiny_fo
     assert out["ou"][0]["evaluator"]["label_span"] == "prompt_length"
     assert out["full"][0]["evaluator"]["label_span"] == "offsets"
     assert "len(tokenizer(prompt))" in out["ou"][0]["evaluator"]["labelled_tokens"]
+
+
+@pytest.mark.parametrize("family", ["bpe-byte-prefix-space", "metaspace"])
+def test_double_bos_prompt_length_is_rwkus_score_completions(tokenizers, family):
+    """RWKU's score_completions (official TruthfulQA): prompt and prompt + completion tokenised with
+    add_special_tokens=True, though the chat-rendered prompt already holds BOS; the completion is
+    `tokenized_example[len(tokenized_prompt):]`."""
+    tok = tokenizers[family]
+    prompt = FORMATS["llama3-chat"].prompt("Who wrote Emma?", tok) + "A: "
+    for completion in ("Jane Austen wrote it.", "Oslo, Norway, in 1950."):
+        prompt_ids = tok(prompt)["input_ids"]
+        example_ids = tok(prompt + completion)["input_ids"]
+        assert example_ids[:2] == [tok.bos_token_id] * 2
+        enc = encode_prompt_continuation(tok, prompt, completion, 256, label_span=SPAN_PROMPT_LENGTH,
+                                         add_special_tokens=True)
+        assert enc["input_ids"].tolist() == example_ids + [tok.eos_token_id]
+        assert enc["labels"][enc["labels"] != IGNORE_INDEX].tolist()[:-1] == example_ids[len(prompt_ids):]
