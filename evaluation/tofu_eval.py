@@ -15,6 +15,7 @@ import pandas as pd
 
 from evaluation.encoding import (IGNORE_INDEX, LABEL_AFTER_QUESTION, LABEL_ANSWER, SPAN_OFFSETS, SPAN_PROMPT_LENGTH,
                                  encode_prompt_continuation)
+from evaluation import decoding
 from evaluation.harness import Harness, TokenScores
 from evaluation.metrics import memorization, mia
 from evaluation.metrics import tofu as m
@@ -38,6 +39,8 @@ class Variant:
     # len(tokenizer(prompt)) (OU, TOFU: the first answer token is not scored when it merges with
     # the prompt's trailing space, as byte-level BPE and SentencePiece do after "Answer: ")
     label_span: str = SPAN_OFFSETS
+    # clean_up_tokenization_spaces of generations and ROUGE references (evaluation.decoding)
+    decode_clean_up: str = decoding.AS_LOADED
 
 
 VARIANTS = {
@@ -45,19 +48,22 @@ VARIANTS = {
     # without "Answer: " (its quirk, reproduced for comparability with official logs); its labels
     # start after the question end tag, so Phi's "Answer: " tag is scored as part of the answer.
     # Labels start at index len(tokenizer(q_start + question + q_end)), as TOFU counts them.
-    "legacy": Variant("legacy", 300, 200, None, 200, False, LABEL_AFTER_QUESTION, label_span=SPAN_PROMPT_LENGTH),
+    "legacy": Variant("legacy", 300, 200, None, 200, False, LABEL_AFTER_QUESTION, label_span=SPAN_PROMPT_LENGTH,
+                      decode_clean_up=decoding.TOKENIZER_FLAG),
     # All rows, 200 new tokens, the prompt the model was trained with, OU's token conventions, every
     # answer token scored (labels by character offsets).
     "full": Variant("full", None, 512, 200, None, True, LABEL_ANSWER, memorization_mia_include_eos=False),
     # `full` with open-unlearning's label span (index len(tokenizer(prompt))): the rows that stand
     # beside OU's published TOFU numbers.
     "ou": Variant("ou", None, 512, 200, None, True, LABEL_ANSWER, memorization_mia_include_eos=False,
-                  label_span=SPAN_PROMPT_LENGTH),
+                  label_span=SPAN_PROMPT_LENGTH, decode_clean_up=decoding.ON),
 }
 # The evaluator fields a retain reference must share with the run that uses it.
 REFERENCE_VARIANT_FIELDS = ("variant", "item_cap", "encode_max_length", "max_new_tokens", "gen_max_length",
                             "generation_prompt_has_answer_tag", "labels", "memorization_mia_include_eos",
                             "label_span", "prompt_template")
+# what a reference's evaluator block written before a field existed meant by its absence
+REFERENCE_FIELD_DEFAULTS = {"label_span": SPAN_OFFSETS}
 
 SET_SPECS = {  # eval set -> (file pattern, field with â, number of perturbations)
     "forget": ("forget{p}_perturbed", "paraphrased_answer", 5),
@@ -136,7 +142,7 @@ def rouge_reference(tokenizer, variant: Variant, prompt: str, answer: str, gt: T
         gt = TokenScores(np.asarray(answer_ids), np.zeros(len(answer_ids)), np.zeros(len(answer_ids), dtype=bool),
                          None, None, encoded["prefix_labels"], encoded["eos_kept"])
     answer_ids = gt.target_ids[gt.answer_slice(include_eos=False)]
-    return tokenizer.decode(answer_ids, skip_special_tokens=True).strip()
+    return decoding.decode(tokenizer, answer_ids, variant.decode_clean_up).strip()
 
 
 def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.DataFrame:
@@ -255,9 +261,10 @@ class RetainReference:
         are not comparable to this run's)."""
         if self.evaluator is None:
             return
-        differ = [k for k in REFERENCE_VARIANT_FIELDS if self.evaluator.get(k) != evaluator.get(k)]
+        theirs = {**REFERENCE_FIELD_DEFAULTS, **self.evaluator}
+        differ = [k for k in REFERENCE_VARIANT_FIELDS if theirs.get(k) != evaluator.get(k)]
         if differ:
-            shown = "; ".join(f"{k}: reference {self.evaluator.get(k)!r} vs this run {evaluator.get(k)!r}"
+            shown = "; ".join(f"{k}: reference {theirs.get(k)!r} vs this run {evaluator.get(k)!r}"
                               for k in differ)
             raise ValueError(f"the retain reference {self.source} was evaluated with another evaluator "
                              f"variant ({shown}); evaluate the retain model with the same --variant and "
@@ -294,7 +301,8 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
                       gen_batch_size=max(batch_size, LEGACY_GEN_BATCH_SIZE) if variant.gen_max_length else None,
                       max_new_tokens=variant.max_new_tokens,
                       gen_max_length=variant.gen_max_length, progress=progress,
-                      labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "", label_span=variant.label_span)
+                      labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "", label_span=variant.label_span,
+                      decode_clean_up=variant.decode_clean_up)
     requests = build_requests(rows, fmt, tokenizer, variant, generate_sets)
     scores = harness.score(requests.pairs, moments_for=requests.moment_pairs)
     generations = harness.generate(requests.prompts)
@@ -309,6 +317,7 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
            else ", from index len(tokenizer(prompt)) (OU / TOFU: a first answer token merged with the "
                 "prompt's trailing space is not labelled)"),
         "rouge_reference": "the whole answer decoded from its tokens (every label span)",
+        "decode_clean_up_rule": decoding.describe(variant.decode_clean_up),
         "memorization_mia_tokens": "answer + EOS (ours)" if variant.memorization_mia_include_eos
         else "answer without EOS (OU)",
         "generation_stop_ids": harness.stop_ids(), "generation_backend": harness.generation_backend,

@@ -322,6 +322,8 @@ def test_ou_variant_scores_what_open_unlearning_scores(tiny_model_muse):
     assert block["scores_last_token"] is False and block["extraction_strength_ou_quirk"] is True
     assert "left out" in block["scored_tokens"] and "after BOS" in block["mia_text_truncation"]
     assert results["ou_all_tokens"][0]["evaluator"]["scores_last_token"] is True
+    assert block["decode_clean_up"] == "on" and "open-unlearning" in block["decode_clean_up_rule"]
+    assert results["ou_all_tokens"][0]["evaluator"]["decode_clean_up"] == "as_loaded"
 
 
 def test_ou_caps_privleak_texts_after_bos_and_drops_their_last_token(tiny_model_muse):

@@ -173,5 +173,7 @@ def test_official_as_published_gives_every_templated_prompt_a_second_bos(tmp_pat
     official, published = (results[n][0] for n in ("official", "official_as_published"))
     assert published["evaluator"]["double_bos"] is True and official["evaluator"]["double_bos"] is False
     assert published["evaluator"]["truthfulqa_label_span"] == "prompt_length"
+    assert published["evaluator"]["decode_clean_up"] == "tokenizer_flag"
+    assert official["evaluator"]["decode_clean_up"] == "as_loaded" and "decode_clean_up_rule" in official["evaluator"]
     for key in ("mia_fm_loss", "mia_rm_loss", "mia_fm_mink20"):  # raw texts: one BOS under both
         assert published["metrics"][key] == official["metrics"][key]

@@ -266,6 +266,8 @@ def test_tofu_ou_variant_scores_without_the_merged_token_and_keeps_rouge(tiny_fo
     assert out["ou"][0]["evaluator"]["label_span"] == "prompt_length"
     assert out["full"][0]["evaluator"]["label_span"] == "offsets"
     assert "len(tokenizer(prompt))" in out["ou"][0]["evaluator"]["labelled_tokens"]
+    assert out["ou"][0]["evaluator"]["decode_clean_up"] == "on"
+    assert out["full"][0]["evaluator"]["decode_clean_up"] == "as_loaded"
 
 
 @pytest.mark.parametrize("family", ["bpe-byte-prefix-space", "metaspace"])
@@ -283,3 +285,29 @@ def test_double_bos_prompt_length_is_rwkus_score_completions(tokenizers, family)
                                          add_special_tokens=True)
         assert enc["input_ids"].tolist() == example_ids + [tok.eos_token_id]
         assert enc["labels"][enc["labels"] != IGNORE_INDEX].tolist()[:-1] == example_ids[len(prompt_ids):]
+
+
+# ---- decoding clean-up (clean_up_tokenization_spaces) ---------------------------------------------
+
+def test_decode_clean_up_rules_and_the_rouge_they_change(tokenizers):
+    from evaluation import decoding
+    from evaluation.metrics import rouge
+
+    tok = tokenizers["bpe-byte"]
+    ids = tok("They do n't live in Oslo , Norway .", add_special_tokens=False)["input_ids"]
+    raw = tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    assert raw == "They do n't live in Oslo , Norway ."
+    cleaned = "They don't live in Oslo, Norway."
+    assert decoding.decode(tok, ids, decoding.ON) == cleaned            # OU: clean-up forced, BPE too
+    assert decoding.decode(tok, ids, decoding.OFF) == raw
+    assert decoding.decode(tok, ids, decoding.AS_LOADED) == tok.decode(ids, skip_special_tokens=True)
+    tok.clean_up_tokenization_spaces = True
+    assert decoding.decode(tok, ids, decoding.TOKENIZER_FLAG) == cleaned  # transformers 4.x with the flag set
+    tok.clean_up_tokenization_spaces = False
+    assert decoding.decode(tok, ids, decoding.TOKENIZER_FLAG) == raw
+    assert decoding.batch_decode(tok, [ids, ids], decoding.ON) == [cleaned, cleaned]
+    with pytest.raises(ValueError, match="decode_clean_up must be one of"):
+        decoding.decode(tok, ids, "maybe")
+    # where it changes a metric: ROUGE-L recall of a generation against the decoded reference
+    score = lambda ref: rouge.scorer(("rougeL",), True).score(ref, "They don't live in Oslo")["rougeL"].recall  # noqa: E731
+    assert score(cleaned) != score(raw)

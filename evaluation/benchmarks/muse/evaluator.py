@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation import decoding
 from evaluation.harness import Harness
 from evaluation.metrics import memorization, mia
 from evaluation.metrics import muse as m
@@ -51,6 +52,7 @@ class Variant:
     scores_last_token: bool = True
     extraction_strength_ou_quirk: bool = False  # OU: ES = 1/|y| (not 0) when no suffix matches
     mia_cap_after_bos: bool = False   # True (OU): mia_max_tokens counts the tokens after BOS
+    decode_clean_up: str = decoding.AS_LOADED  # clean_up_tokenization_spaces of generations and references
 
 
 VARIANTS = {
@@ -63,9 +65,10 @@ VARIANTS = {
                   knowmem_max_new_tokens=32, stop_strings=m.KNOWMEM_STOP_STRINGS, mia_max_tokens=2048,
                   mink_k=mia.MINK_K, mink_at_least_one=True, privleak_convention="ou",
                   privleak_reference="retrain_model", extraction_strength=True, gt_insert_space=True,
-                  scores_last_token=False, extraction_strength_ou_quirk=True, mia_cap_after_bos=True),
-    # OU's protocol, every text token scored (ES without the 1/|y| quirk; at most 2048 tokens in all):
-    # what `ou` computed before it followed OU's token conventions
+                  scores_last_token=False, extraction_strength_ou_quirk=True, mia_cap_after_bos=True,
+                  decode_clean_up=decoding.ON),
+    # OU's protocol, every text token scored (ES without the 1/|y| quirk; at most 2048 tokens in all;
+    # decoding as loaded): what `ou` computed before it followed OU's token and decoding conventions
     "ou_all_tokens": Variant("ou_all_tokens", rouge_stemming=True, scale=1.0, verbmem_max_new_tokens=128,
                              verbmem_reference_tokens=None, knowmem_max_new_tokens=32,
                              stop_strings=m.KNOWMEM_STOP_STRINGS, mia_max_tokens=2048, mink_k=mia.MINK_K,
@@ -151,13 +154,13 @@ def build_requests(data, tokenizer, variant: Variant, context: int | None) -> Re
                 "prompt_tokens": full_len, "prompt_truncated": truncated, "gen_key": (ids, budget)}
         if variant.verbmem_reference_tokens is not None:
             ref_ids = tokenizer(row["gt"])["input_ids"][:variant.verbmem_reference_tokens]
-            item["reference"] = tokenizer.decode(ref_ids, skip_special_tokens=True)
+            item["reference"] = decoding.decode(tokenizer, ref_ids, variant.decode_clean_up)
         joined = row["prompt"] + (" " if variant.gt_insert_space else "") + row["gt"]
         full = tokenizer(joined)["input_ids"]
         start = len(tokenizer(row["prompt"])["input_ids"])
         fitted, fitted_start = fit_completion(full, start, context)
         if variant.verbmem_reference_tokens is None:  # OU: the reference is the decoded gt labels
-            item["reference"] = tokenizer.decode(full[start:], skip_special_tokens=True)
+            item["reference"] = decoding.decode(tokenizer, full[start:], variant.decode_clean_up)
         if variant.extraction_strength:
             item["score_key"] = scored_span(fitted, fitted_start, variant.scores_last_token)
             item["completion_truncated"] = len(fitted) < len(full)
@@ -319,7 +322,8 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
              is_retain_model: bool = False, scope: str = "all") -> tuple[dict, pd.DataFrame, Harness]:
     """Scope "trajectory" (an intermediate point of evaluate_every): knowmem forget/retain only."""
     context = model_context(model)
-    harness = Harness(model, tokenizer, batch_size=batch_size, max_new_tokens=None, progress=progress)
+    harness = Harness(model, tokenizer, batch_size=batch_size, max_new_tokens=None, progress=progress,
+                      decode_clean_up=variant.decode_clean_up)
     requests = build_requests(data, tokenizer, variant, context)
     if scope == "trajectory":
         requests = trajectory_requests(requests)
@@ -345,6 +349,7 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
         "prompt_truncation": (f"left: BOS + last (context - budget - 1) tokens when prompt + budget > context "
                               f"({context} tokens)" if context else "none"),
         "model_context": context, "retain_corpus": retain_corpus,
+        "decode_clean_up_rule": decoding.describe(variant.decode_clean_up),
         "scored_tokens": ("every token after BOS (PrivLeak) / every gt token (ES)" if variant.scores_last_token
                           else "the last token of every scored text left out (OU: dropped as if it were EOS)"),
         "knowmem_prompt": "10-shot 'Question: q\\nAnswer: a\\n\\n' + question",
