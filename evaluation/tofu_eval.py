@@ -41,6 +41,7 @@ class Variant:
     label_span: str = SPAN_OFFSETS
     # clean_up_tokenization_spaces of generations and ROUGE references (evaluation.decoding)
     decode_clean_up: str = decoding.AS_LOADED
+    extraction_strength_ou_quirk: bool = False  # OU: ES = 1/|y| (not 0) when no suffix matches
 
 
 VARIANTS = {
@@ -56,7 +57,7 @@ VARIANTS = {
     # `full` with open-unlearning's label span (index len(tokenizer(prompt))): the rows that stand
     # beside OU's published TOFU numbers.
     "ou": Variant("ou", None, 512, 200, None, True, LABEL_ANSWER, memorization_mia_include_eos=False,
-                  label_span=SPAN_PROMPT_LENGTH, decode_clean_up=decoding.ON),
+                  label_span=SPAN_PROMPT_LENGTH, decode_clean_up=decoding.ON, extraction_strength_ou_quirk=True),
 }
 # The evaluator fields a retain reference must share with the run that uses it.
 REFERENCE_VARIANT_FIELDS = ("variant", "item_cap", "encode_max_length", "max_new_tokens", "gen_max_length",
@@ -171,7 +172,7 @@ def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.Dat
                 record.update(
                     paraphrased_loss_mean=hat, perturbed_loss_means=wrong,
                     truth_ratio=float(m.truth_ratio_items([hat], [wrong])[0]), **generated,
-                    extraction_strength=memorization.extraction_strength(hits),
+                    extraction_strength=memorization.extraction_strength(hits, variant.extraction_strength_ou_quirk),
                     exact_memorization=memorization.exact_memorization(hits))
                 if name in ("ra", "wf"):
                     record["prob_options"] = float(m.probability_with_options_items([gt.mean_loss], [wrong])[0])
@@ -322,7 +323,7 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
         else "answer without EOS (OU)",
         "generation_stop_ids": harness.stop_ids(), "generation_backend": harness.generation_backend,
         "scoring": "shared prompt prefixes (keys/values cached)" if harness.share_prefixes else "per sequence",
-        "mia_k": mia.MINK_K, "extraction_strength_ou_quirk": False, "batch_size": batch_size,
+        "mia_k": mia.MINK_K, "batch_size": batch_size,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "retain_reference": retain_reference.source if retain_reference else None,
     }

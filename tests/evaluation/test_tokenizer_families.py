@@ -267,6 +267,8 @@ def test_tofu_ou_variant_scores_without_the_merged_token_and_keeps_rouge(tiny_fo
     assert out["full"][0]["evaluator"]["label_span"] == "offsets"
     assert "len(tokenizer(prompt))" in out["ou"][0]["evaluator"]["labelled_tokens"]
     assert out["ou"][0]["evaluator"]["decode_clean_up"] == "on"
+    assert out["ou"][0]["evaluator"]["extraction_strength_ou_quirk"] is True
+    assert out["full"][0]["evaluator"]["extraction_strength_ou_quirk"] is False
     assert out["full"][0]["evaluator"]["decode_clean_up"] == "as_loaded"
 
 
