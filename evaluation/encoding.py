@@ -9,6 +9,14 @@ with a lone trailing space token, which in the full text merges into the first a
 (" Oslo"); counting prompt tokens would mask that first answer token. A token is labelled when
 its characters reach past the label boundary, so the merged token is labelled (its leading space
 is the prompt's). This needs a fast tokenizer (offset mapping); every tokenizer we load is one.
+
+That is the label-span rule `offsets`. open-unlearning (preprocess_chat_instance) and TOFU's own code
+label `ids[len(tokenizer(prompt)):]` instead (`prompt_length`): with a byte-level BPE or
+SentencePiece tokenizer and plain tags ("…Answer: ") they never score the first answer token, and
+an answer whose first token swallows the prompt's last characters is shorter by one. Evaluator
+variants whose numbers stand beside OU's or TOFU's published ones use that rule (recorded as
+`label_span` in the evaluator block); with a tokenizer that never merges across the boundary (the
+tiny word-level one, chat templates ending in a header) both rules label the same tokens.
 """
 from __future__ import annotations
 
@@ -23,6 +31,11 @@ IGNORE_INDEX = -100
 LABEL_ANSWER = "answer"
 LABEL_AFTER_QUESTION = "answer_tag+answer"
 LABEL_SPANS = (LABEL_ANSWER, LABEL_AFTER_QUESTION)
+# where the labelled tokens start: the first token whose characters reach past the label boundary
+# (ours), or index len(tokenizer(text before the boundary)) (open-unlearning, TOFU)
+SPAN_OFFSETS = "offsets"
+SPAN_PROMPT_LENGTH = "prompt_length"
+LABEL_SPAN_RULES = (SPAN_OFFSETS, SPAN_PROMPT_LENGTH)
 
 
 def encode_qa(tokenizer, prompt_format: PromptFormat, question: str, answer: str,
@@ -43,14 +56,21 @@ def label_start(prompt_format: PromptFormat, prompt: str, labels_from: str = LAB
 
 
 def encode_prompt_continuation(tokenizer, prompt: str, continuation: str, max_length: int,
-                               *, label_start: int | None = None) -> dict[str, torch.Tensor]:
+                               *, label_start: int | None = None, label_span: str = SPAN_OFFSETS,
+                               add_special_tokens: bool | None = None) -> dict[str, torch.Tensor]:
     """Encode `prompt + continuation` + EOS with only the continuation and EOS labelled.
 
     `label_start` (default `len(prompt)`) moves the label boundary into the prompt (TOFU-legacy's
-    labelled answer tag). The result also holds `prefix_labels`: how many labelled tokens lie
-    before `len(prompt)` (the tag), so metrics over the answer alone can skip them, and `eos_kept`
-    (False when truncation cut the EOS label off).
+    labelled answer tag). `label_span` (LABEL_SPAN_RULES) says which token is the first labelled
+    one: by character offsets, or at index len(tokenizer(text before the boundary)) as OU and TOFU
+    count. `add_special_tokens` None: the tokenizer's special tokens unless the prompt already
+    starts with BOS (a rendered chat template); True adds them anyway (RWKU's official code: a
+    second BOS). The result also holds `prefix_labels`: how many labelled tokens lie before
+    `len(prompt)` (the tag), so metrics over the answer alone can skip them, and `eos_kept` (False
+    when truncation cut the EOS label off).
     """
+    if label_span not in LABEL_SPAN_RULES:
+        raise ValueError(f"label_span must be one of {LABEL_SPAN_RULES}, got {label_span!r}")
     if tokenizer.eos_token_id is None:
         raise ValueError("the tokenizer has no EOS token; set tokenizer.eos_token before encoding")
     if not getattr(tokenizer, "is_fast", False):
@@ -58,10 +78,15 @@ def encode_prompt_continuation(tokenizer, prompt: str, continuation: str, max_le
                         "offsets; load the fast one (AutoTokenizer.from_pretrained(..., use_fast=True))")
     boundary = len(prompt) if label_start is None else label_start
     chat_rendered = prompt.startswith(tokenizer.bos_token or "\0")  # chat templates add BOS themselves
-    encoded = tokenizer(prompt + continuation, add_special_tokens=not chat_rendered, return_offsets_mapping=True)
+    special = not chat_rendered if add_special_tokens is None else add_special_tokens
+    encoded = tokenizer(prompt + continuation, add_special_tokens=special, return_offsets_mapping=True)
     ids = list(encoded["input_ids"])
-    # special tokens added by the post-processor have offsets (0, 0): never labelled
-    labelled = [end > boundary and end > start for start, end in encoded["offset_mapping"]]
+    if label_span == SPAN_OFFSETS:
+        # special tokens added by the post-processor have offsets (0, 0): never labelled
+        labelled = [end > boundary and end > start for start, end in encoded["offset_mapping"]]
+    else:
+        first = len(tokenizer((prompt + continuation)[:boundary], add_special_tokens=special)["input_ids"])
+        labelled = [index >= first for index in range(len(ids))]
     in_tag = [lab and end <= len(prompt) for lab, (_, end) in zip(labelled, encoded["offset_mapping"])]
     eos_kept = len(ids) < max_length
     ids, labelled, in_tag = ids + [tokenizer.eos_token_id], labelled + [True], in_tag + [False]

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from evaluation import backends, generation_batch
-from evaluation.encoding import IGNORE_INDEX, encode_prompt_continuation, pad_batch
+from evaluation import backends, decoding, generation_batch
+from evaluation.encoding import IGNORE_INDEX, SPAN_OFFSETS, encode_prompt_continuation, pad_batch
 from evaluation.greedy import cache_keyword, greedy_decode, plain_greedy_model
 from evaluation.growing_cache import GROWTH_STEP
 from evaluation.token_statistics import split_head, token_statistics
@@ -69,6 +69,14 @@ class Harness:
     progress: bool = True
     # text at the end of every prompt the labels also cover (TOFU-legacy labels Phi's "Answer: ")
     labelled_prompt_suffix: str = ""
+    # which token starts the labels (evaluation.encoding.LABEL_SPAN_RULES): character offsets, or
+    # open-unlearning's / TOFU's index len(tokenizer(prompt))
+    label_span: str = SPAN_OFFSETS
+    # prompts already rendered with BOS (chat templates) get the tokenizer's BOS again when they are
+    # tokenised for generation, next-token choice and scoring: RWKU's official code as published
+    double_bos: bool = False
+    # clean_up_tokenization_spaces rule for generated text (evaluation.decoding.CLEAN_UP_RULES)
+    decode_clean_up: str = decoding.AS_LOADED
     # generation stops on any of these ids (the model's generation_config list); None: tokenizer EOS
     eos_token_ids: list[int] | None = None
     # score continuations of one prompt against its cached keys/values (plain HF causal LMs only)
@@ -90,6 +98,7 @@ class Harness:
     _generations: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self):
+        decoding.check_rule(self.decode_clean_up)
         if self.gen_batch_size is not None and self.gen_batch_size < 1:
             raise ValueError(f"gen_batch_size must be a positive number of rows or None (sized by memory), "
                              f"not {self.gen_batch_size}")
@@ -116,7 +125,9 @@ class Harness:
         todo = list(dict.fromkeys(p for p in pairs if p not in self._scores
                                   or (needs_moments(p) and self._scores[p].mu is None)))
         moments = [needs_moments(p) for p in todo]
-        encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p))
+        encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p),
+                                              label_span=self.label_span,
+                                              add_special_tokens=True if self.double_bos else None)
                    for p, c in todo]
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
         groups = shared_prefix_groups(todo, encoded) if self._can_share_prefixes() else [
@@ -241,7 +252,7 @@ class Harness:
         start = time.perf_counter()
         todo = list(dict.fromkeys(p for p in prompts if p not in self._generations))
         for prompt, row in self._generate_rows(todo).items():
-            self._generations[prompt] = self.tokenizer.decode(row, skip_special_tokens=True).strip()
+            self._generations[prompt] = decoding.decode(self.tokenizer, row, self.decode_clean_up).strip()
         self.generation_seconds += time.perf_counter() - start
         self.seconds += time.perf_counter() - start
         return {p: self._generations[p] for p in prompts}
@@ -373,7 +384,7 @@ class Harness:
     def _prompt_lengths(self, prompts: list[str]) -> tuple[bool, list[int]]:
         """(add special tokens?, token counts): prompts already rendered with BOS get no second one."""
         tok = self.tokenizer
-        add_special = not (tok.bos_token and all(p.startswith(tok.bos_token) for p in prompts))
+        add_special = self.double_bos or not (tok.bos_token and all(p.startswith(tok.bos_token) for p in prompts))
         return add_special, [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in prompts]
 
     @torch.inference_mode()
@@ -393,7 +404,7 @@ class Harness:
         todo = list(dict.fromkeys(p for p in prompts if key(p) not in self._generations))
         for prompt, row in self._generate_rows(todo, max_new_tokens, list(stops)).items():
             cut = next((i for i, token in enumerate(row) if token in stops), len(row))
-            text = tok.decode(row[:cut], skip_special_tokens=True)
+            text = decoding.decode(tok, row[:cut], self.decode_clean_up)
             for word in stop_strings:
                 text = text.split(word)[0]
             self._generations[key(prompt)] = text
@@ -499,7 +510,7 @@ class Harness:
                 input_ids, mask = left_pad([torch.tensor(ids, dtype=torch.long) for ids, _ in chunk], tok.pad_token_id)
                 new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget, rows=rows_per_batch)
                 self.tokens_generated += sum(len(t) for t in new_tokens)
-                texts = tok.batch_decode(new_tokens, skip_special_tokens=True)
+                texts = decoding.batch_decode(tok, new_tokens, self.decode_clean_up)
                 for request, text in zip(chunk, texts):
                     self._generations[("ids", request)] = text
                 bar.update(len(chunk))

@@ -13,7 +13,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.encoding import LABEL_AFTER_QUESTION, LABEL_ANSWER
+from evaluation.encoding import (IGNORE_INDEX, LABEL_AFTER_QUESTION, LABEL_ANSWER, SPAN_OFFSETS, SPAN_PROMPT_LENGTH,
+                                 encode_prompt_continuation)
+from evaluation import decoding
 from evaluation.harness import Harness, TokenScores
 from evaluation.metrics import memorization, mia
 from evaluation.metrics import tofu as m
@@ -33,20 +35,36 @@ class Variant:
     labels: str = LABEL_ANSWER  # encoding.LABEL_SPANS: what the teacher-forced labels cover
     # ES, EM, Min-K and Min-K++ over the answer tokens with (ours) or without (OU) the EOS position
     memorization_mia_include_eos: bool = False
+    # first labelled token (encoding.LABEL_SPAN_RULES): by character offsets (ours) or at index
+    # len(tokenizer(prompt)) (OU, TOFU: the first answer token is not scored when it merges with
+    # the prompt's trailing space, as byte-level BPE and SentencePiece do after "Answer: ")
+    label_span: str = SPAN_OFFSETS
+    # clean_up_tokenization_spaces of generations and ROUGE references (evaluation.decoding)
+    decode_clean_up: str = decoding.AS_LOADED
+    extraction_strength_ou_quirk: bool = False  # OU: ES = 1/|y| (not 0) when no suffix matches
 
 
 VARIANTS = {
     # TOFU-legacy: first 300 rows per file, generation max_length 200 counting the prompt, Phi prompt
     # without "Answer: " (its quirk, reproduced for comparability with official logs); its labels
     # start after the question end tag, so Phi's "Answer: " tag is scored as part of the answer.
-    "legacy": Variant("legacy", 300, 200, None, 200, False, LABEL_AFTER_QUESTION),
-    # All rows, 200 new tokens, the prompt the model was trained with, OU's token conventions.
+    # Labels start at index len(tokenizer(q_start + question + q_end)), as TOFU counts them.
+    "legacy": Variant("legacy", 300, 200, None, 200, False, LABEL_AFTER_QUESTION, label_span=SPAN_PROMPT_LENGTH,
+                      decode_clean_up=decoding.TOKENIZER_FLAG),
+    # All rows, 200 new tokens, the prompt the model was trained with, OU's token conventions, every
+    # answer token scored (labels by character offsets).
     "full": Variant("full", None, 512, 200, None, True, LABEL_ANSWER, memorization_mia_include_eos=False),
+    # `full` with open-unlearning's label span (index len(tokenizer(prompt))): the rows that stand
+    # beside OU's published TOFU numbers.
+    "ou": Variant("ou", None, 512, 200, None, True, LABEL_ANSWER, memorization_mia_include_eos=False,
+                  label_span=SPAN_PROMPT_LENGTH, decode_clean_up=decoding.ON, extraction_strength_ou_quirk=True),
 }
 # The evaluator fields a retain reference must share with the run that uses it.
 REFERENCE_VARIANT_FIELDS = ("variant", "item_cap", "encode_max_length", "max_new_tokens", "gen_max_length",
                             "generation_prompt_has_answer_tag", "labels", "memorization_mia_include_eos",
-                            "prompt_template")
+                            "label_span", "prompt_template")
+# what a reference's evaluator block written before a field existed meant by its absence
+REFERENCE_FIELD_DEFAULTS = {"label_span": SPAN_OFFSETS}
 
 SET_SPECS = {  # eval set -> (file pattern, field with â, number of perturbations)
     "forget": ("forget{p}_perturbed", "paraphrased_answer", 5),
@@ -115,6 +133,19 @@ def _mia_scores(scores: TokenScores, text: str, include_eos: bool) -> dict[str, 
             "mia_minkpp": mia.minkpp_score(scores.logprobs[part], scores.mu[part], scores.sigma[part])}
 
 
+def rouge_reference(tokenizer, variant: Variant, prompt: str, answer: str, gt: TokenScores) -> str:
+    """The whole answer, decoded from its tokens, whatever the label span: OU and TOFU decode the full
+    answer for ROUGE (OU's generation batch labels the whole conversation), so the prompt-length
+    rule's missing first token is not missing here."""
+    if variant.label_span != SPAN_OFFSETS:
+        encoded = encode_prompt_continuation(tokenizer, prompt, answer, variant.encode_max_length)
+        answer_ids = encoded["labels"][encoded["labels"] != IGNORE_INDEX].tolist()
+        gt = TokenScores(np.asarray(answer_ids), np.zeros(len(answer_ids)), np.zeros(len(answer_ids), dtype=bool),
+                         None, None, encoded["prefix_labels"], encoded["eos_kept"])
+    answer_ids = gt.target_ids[gt.answer_slice(include_eos=False)]
+    return decoding.decode(tokenizer, answer_ids, variant.decode_clean_up).strip()
+
+
 def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.DataFrame:
     """One row per item and eval set with every per-item value a metric or later run needs."""
     records = []
@@ -132,8 +163,7 @@ def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.Dat
                 wrong = [scores[(prompt, w)].mean_loss for w in row["perturbed_answer"]]
                 gen_prompt = fmt.prompt(row["question"], tokenizer,
                                         with_answer_tag=variant.generation_prompt_has_answer_tag)
-                answer_ids = gt.target_ids[gt.answer_slice(include_eos=False)]
-                reference = tokenizer.decode(answer_ids, skip_special_tokens=True).strip()
+                reference = rouge_reference(tokenizer, variant, prompt, row["answer"], gt)
                 hits = gt.hits[gt.answer_slice(variant.memorization_mia_include_eos)]
                 generated = {}  # none for a trajectory point's forget set (no ROUGE needed)
                 if gen_prompt in generations:
@@ -142,7 +172,7 @@ def per_item_table(rows, fmt, tokenizer, variant, scores, generations) -> pd.Dat
                 record.update(
                     paraphrased_loss_mean=hat, perturbed_loss_means=wrong,
                     truth_ratio=float(m.truth_ratio_items([hat], [wrong])[0]), **generated,
-                    extraction_strength=memorization.extraction_strength(hits),
+                    extraction_strength=memorization.extraction_strength(hits, variant.extraction_strength_ou_quirk),
                     exact_memorization=memorization.exact_memorization(hits))
                 if name in ("ra", "wf"):
                     record["prob_options"] = float(m.probability_with_options_items([gt.mean_loss], [wrong])[0])
@@ -232,9 +262,10 @@ class RetainReference:
         are not comparable to this run's)."""
         if self.evaluator is None:
             return
-        differ = [k for k in REFERENCE_VARIANT_FIELDS if self.evaluator.get(k) != evaluator.get(k)]
+        theirs = {**REFERENCE_FIELD_DEFAULTS, **self.evaluator}
+        differ = [k for k in REFERENCE_VARIANT_FIELDS if theirs.get(k) != evaluator.get(k)]
         if differ:
-            shown = "; ".join(f"{k}: reference {self.evaluator.get(k)!r} vs this run {evaluator.get(k)!r}"
+            shown = "; ".join(f"{k}: reference {theirs.get(k)!r} vs this run {evaluator.get(k)!r}"
                               for k in differ)
             raise ValueError(f"the retain reference {self.source} was evaluated with another evaluator "
                              f"variant ({shown}); evaluate the retain model with the same --variant and "
@@ -271,7 +302,8 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
                       gen_batch_size=max(batch_size, LEGACY_GEN_BATCH_SIZE) if variant.gen_max_length else None,
                       max_new_tokens=variant.max_new_tokens,
                       gen_max_length=variant.gen_max_length, progress=progress,
-                      labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "")
+                      labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "", label_span=variant.label_span,
+                      decode_clean_up=variant.decode_clean_up)
     requests = build_requests(rows, fmt, tokenizer, variant, generate_sets)
     scores = harness.score(requests.pairs, moments_for=requests.moment_pairs)
     generations = harness.generate(requests.prompts)
@@ -281,13 +313,17 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
     evaluator = {
         **asdict(variant), "name": "ubench-tofu", "variant": variant.name,
         "prompt_template": fmt.as_record(), "rouge": "rouge_score rougeL recall, stemming on",
-        "labelled_tokens": ("answer tag + answer + EOS (TOFU-legacy)" if tag_labelled
-                            else "answer + EOS (character offsets of the full text)"),
+        "labelled_tokens": ("answer tag + answer + EOS (TOFU-legacy)" if tag_labelled else "answer + EOS")
+        + (", by character offsets of the full text" if variant.label_span == SPAN_OFFSETS
+           else ", from index len(tokenizer(prompt)) (OU / TOFU: a first answer token merged with the "
+                "prompt's trailing space is not labelled)"),
+        "rouge_reference": "the whole answer decoded from its tokens (every label span)",
+        "decode_clean_up_rule": decoding.describe(variant.decode_clean_up),
         "memorization_mia_tokens": "answer + EOS (ours)" if variant.memorization_mia_include_eos
         else "answer without EOS (OU)",
         "generation_stop_ids": harness.stop_ids(), "generation_backend": harness.generation_backend,
         "scoring": "shared prompt prefixes (keys/values cached)" if harness.share_prefixes else "per sequence",
-        "mia_k": mia.MINK_K, "extraction_strength_ou_quirk": False, "batch_size": batch_size,
+        "mia_k": mia.MINK_K, "batch_size": batch_size,
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "retain_reference": retain_reference.source if retain_reference else None,
     }

@@ -28,7 +28,7 @@ class Tofu(Benchmark):
     description = "TOFU (locuslab/TOFU): 200 fictitious authors x 20 QA"
     hub_id = tofu.HUB_ID
     splits = ("forget01", "forget05", "forget10")
-    variants = ("full", "legacy")
+    variants = ("full", "legacy", "ou")
     default_variant = "full"
     default_max_length = 500  # TOFU-legacy training length
     headline = Headline(forget=("forget_quality",), utility=("model_utility",))

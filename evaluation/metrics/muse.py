@@ -45,8 +45,11 @@ def min_k_score(token_logprobs, k: float = MINK_K, *, at_least_one: bool = False
     """−mean of the lowest ⌊k·T⌋ token log-probs (loss-like: higher = less member-like).
 
     MUSE's ⌊k·T⌋ is 0 below 1/k tokens, where its mean is undefined: we raise instead of averaging
-    nothing, so an unscorable text is never a silent NaN."""
+    nothing, so an unscorable text is never a silent NaN. OU's convention (`at_least_one`) scores a
+    text with no token at all 0, as OU does."""
     values = np.sort(np.asarray(token_logprobs, dtype=np.float64))
+    if at_least_one and len(values) == 0:
+        return 0.0  # OU's MinKProbAttack scores a text with no scored token 0
     count = min_k_count(len(values), k, at_least_one=at_least_one)
     if count == 0:
         raise ValueError(f"Min-{k:.0%} of a {len(values)}-token text averages no token (needs at least "

@@ -208,3 +208,17 @@ def test_cli_summary_says_why_forget_quality_is_missing():
     shown = summary_metrics({"forget_quality": None, "model_utility": 0.5, "exact_memorization": None})
     assert shown == {"forget_quality": "n/a (no retain reference)", "model_utility": 0.5}
     assert summary_metrics({"forget_quality": 0.2})["forget_quality"] == 0.2
+
+
+def test_retain_reference_without_a_label_span_field_meant_offsets():
+    """Reference folders written before `label_span` was recorded were scored by character offsets:
+    they still serve `full`, and are refused (naming the field) by a prompt-length variant."""
+    import pandas as pd
+
+    block = {**dataclasses.asdict(tofu_eval.VARIANTS["full"]), "variant": "full", "prompt_template": {"name": "phi"}}
+    old = {k: v for k, v in block.items() if k != "label_span"}
+    reference = tofu_eval.RetainReference(pd.DataFrame(), "old-folder", old)
+    reference.check_evaluator(block)
+    prompt_length = {**block, "label_span": "prompt_length"}
+    with pytest.raises(ValueError, match="label_span: reference 'offsets' vs this run 'prompt_length'"):
+        reference.check_evaluator(prompt_length)

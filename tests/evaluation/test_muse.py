@@ -242,3 +242,110 @@ def test_privleak_reference_rules_are_never_a_silent_half():
     assert auc is None and fallback and "no published retrain AUC" in source
     with pytest.raises(ValueError, match="same variant"):
         evaluator.privleak_reference(official, "tiny", table, reference, False)
+
+
+# ---- `ou` scores what open-unlearning scores (locuslab/open-unlearning@d3d7cf9) ------------------
+
+def _ou_scored(model, tokenizer, prefix: str, text: str, insert_space: bool, max_length: int = 2048):
+    """OU's path, restated from its code: preprocess_pretraining_instance (prefix labels ignored,
+    manual truncation to prefix_len + max_length, no EOS), then tokenwise_vocab_logprobs (the last
+    labelled position dropped as "eos prediction"); returns (log-probs, argmax hits)."""
+    import torch
+
+    full = tokenizer(prefix + (" " if insert_space else "") + text, add_special_tokens=True)["input_ids"]
+    prefix_len = len(tokenizer(prefix, add_special_tokens=True)["input_ids"])
+    full = full[:prefix_len + max_length]
+    matched = max(prefix_len, 1)
+    labels = [-100] * matched + full[matched:]
+    with torch.no_grad():
+        logp = torch.log_softmax(model(torch.tensor([full])).logits[0].float(), dim=-1)[:-1]
+    actual = [i for i, label in enumerate(labels) if label != -100][:-1]
+    if not actual:
+        return np.array([]), np.array([], dtype=bool)
+    rows = logp[actual[0] - 1:actual[-1]]
+    targets = torch.tensor([labels[i] for i in actual])
+    return (rows.gather(1, targets[:, None])[:, 0].numpy(), (rows.argmax(-1) == targets).numpy())
+
+
+def _ou_min_k(logprobs, k: float) -> float:
+    if logprobs.size == 0:
+        return 0
+    return float(-np.mean(np.sort(logprobs)[:max(1, int(len(logprobs) * k))]))
+
+
+def _ou_extraction_strength(hits) -> float:
+    valid_len = len(hits)
+    if valid_len == 0:
+        return 0.0
+    for k in range(valid_len):
+        if hits[k:].all():
+            break
+    return 1 - k / valid_len
+
+
+@pytest.fixture(scope="module")
+def tiny_model_muse(tiny_muse, tmp_path_factory):
+    data = _open(tiny_muse)
+    texts = ["Question: Answer:"] + [v for name in muse_data.EVAL_FILES for row in data[name]
+                                     for v in (row.values() if isinstance(row, dict) else [row])]
+    model, tokenizer, _ = models.load_model(str(models.build_tiny_llama(
+        texts, tmp_path_factory.mktemp("muse_ou") / "model", seed=0)))
+    return model, tokenizer, data
+
+
+def test_ou_variant_scores_what_open_unlearning_scores(tiny_model_muse):
+    model, tokenizer, data = tiny_model_muse
+    context = evaluator.model_context(model)
+    results = {name: evaluator.evaluate(model, tokenizer, data, evaluator.get_variant(name),
+                                        retain_corpus="tiny", progress=False)
+               for name in ("ou", "ou_all_tokens")}
+    table = results["ou"][1]
+    checked = 0
+    for name in evaluator.PRIVLEAK_SETS:
+        for row in evaluator._set(table, name).itertuples():
+            logprobs, _ = _ou_scored(model, tokenizer, "", row.prompt, insert_space=False)
+            assert row.text_tokens <= context  # OU would run past the context: not compared
+            assert row.scored_tokens == len(logprobs) == row.text_tokens - 2  # neither BOS nor the last token
+            assert row.mink == pytest.approx(_ou_min_k(logprobs, 0.4), abs=1e-5)
+            checked += 1
+    for row in evaluator._set(table, "verbmem_forget").itertuples():
+        _, hits = _ou_scored(model, tokenizer, row.prompt, row.gt, insert_space=True)
+        assert row.extraction_strength == pytest.approx(_ou_extraction_strength(hits), abs=1e-12)
+        checked += 1
+    assert checked == 4 * len(data["verbmem/forget"])
+    # the other variant scores the last token too: one more token per text, other Min-k values
+    other = results["ou_all_tokens"][1]
+    forget = evaluator._set(table, "privleak_forget")
+    other_forget = evaluator._set(other, "privleak_forget")
+    assert (other_forget["scored_tokens"].to_numpy() == forget["scored_tokens"].to_numpy() + 1).all()
+    assert not np.allclose(other_forget["mink"], forget["mink"])
+    block = results["ou"][0]["evaluator"]
+    assert block["scores_last_token"] is False and block["extraction_strength_ou_quirk"] is True
+    assert "left out" in block["scored_tokens"] and "after BOS" in block["mia_text_truncation"]
+    assert results["ou_all_tokens"][0]["evaluator"]["scores_last_token"] is True
+    assert block["decode_clean_up"] == "on" and "open-unlearning" in block["decode_clean_up_rule"]
+    assert results["ou_all_tokens"][0]["evaluator"]["decode_clean_up"] == "as_loaded"
+
+
+def test_ou_caps_privleak_texts_after_bos_and_drops_their_last_token(tiny_model_muse):
+    _, tokenizer, data = tiny_model_muse
+    word = data["privleak/forget"][0].split()[0]
+    long_text = " ".join([word] * 2100)
+    rows = {key: list(data[key]) for key in ("verbmem/forget", "knowmem/forget_qa", "knowmem/forget_qa_icl",
+                                               "knowmem/retain_qa", "knowmem/retain_qa_icl")}
+    rows.update({name.replace("_", "/", 1): [long_text] for name in evaluator.PRIVLEAK_SETS})
+    keys = {}
+    for name in ("ou", "ou_all_tokens", "official"):
+        requests = evaluator.build_requests(rows, tokenizer, evaluator.get_variant(name), context=None)
+        keys[name] = next(i for i in requests.items if i["eval_set"] == "privleak_forget")["score_key"]
+    full = tokenizer(long_text)["input_ids"]
+    assert keys["ou"] == (tuple(full[:1 + 2048 - 1]), 1)       # BOS + 2048 tokens, the last not scored
+    assert keys["ou_all_tokens"] == (tuple(full[:2048]), 1)    # 2048 tokens in all, every one scored
+    assert keys["official"] == (tuple(full), 1)                # MUSE: no cap, every token
+
+
+def test_scored_span_never_drops_below_the_start():
+    assert evaluator.scored_span([1, 5, 6], 1, scores_last_token=False) == ((1, 5), 1)
+    assert evaluator.scored_span([1, 5], 2, scores_last_token=False) == ((1, 5), 2)
+    assert evaluator.scored_span([1, 5, 6], 1, scores_last_token=True) == ((1, 5, 6), 1)
+    assert m.min_k_score([], 0.4, at_least_one=True) == 0.0  # OU scores an empty text 0

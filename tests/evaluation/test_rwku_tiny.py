@@ -126,3 +126,54 @@ def test_real_target_without_utility_files_fails_naming_the_file(tmp_path):
     with pytest.raises(RwkuDataError, match=r"forget_mia\.json is missing for target 11"):
         evaluator.utility_targets(data, [11], strict=True)
     assert evaluator.utility_targets(data, list(range(1, 51)), strict=False) == list(range(1, 11))
+
+
+def _bos_per_row(model, bos_id: int, run) -> list[int]:
+    """Run `run()` and return, per row of every multi-token forward that starts a sequence (prompts,
+    scored sequences; not the continuations scored against a cached prompt), how many BOS tokens
+    the model was given."""
+    counts = []
+
+    def hook(_module, args, kwargs):
+        ids = args[0] if args else kwargs["input"]
+        if ids.shape[1] > 1:
+            counts.extend(n for n in (ids == bos_id).sum(dim=1).tolist() if n)
+
+    handle = model.get_input_embeddings().register_forward_pre_hook(hook, with_kwargs=True)
+    try:
+        run()
+    finally:
+        handle.remove()
+    return counts
+
+
+def test_official_as_published_gives_every_templated_prompt_a_second_bos(tmp_path):
+    """RWKU's generate_completions / get_next_word_predictions / score_completions tokenise chat-rendered
+    prompts (which hold BOS) with add_special_tokens=True: two BOS. `official` gives one; MIA texts
+    (tokenizer.encode of raw text) have one under both."""
+    from evaluation.benchmarks.rwku import evaluator as rwku_evaluator
+
+    bench = benchmarks.get("rwku-tiny")
+    data_dir = bench.generate(tmp_path / "data", targets=2)
+    folder = models.build_tiny_llama(bench.vocabulary_texts(bench.open(data_dir)), tmp_path / "model", seed=0)
+    tok = models.load_tokenizer(str(folder))
+    bench.prepare_tiny_tokenizer(tok)
+    model, _, _ = models.load_model(str(folder))
+    data = bench.open(data_dir)
+    scope = rwku_evaluator.Scope([1], [1])
+    results, counts = {}, {}
+    for name in ("official", "official_as_published"):
+        variant = rwku_evaluator.get_variant(name)
+        counts[name] = _bos_per_row(model, tok.bos_token_id, lambda: results.__setitem__(
+            name, rwku_evaluator.evaluate(model, tok, data, scope, variant, batch_size=8, progress=False)))
+    assert set(counts["official"]) == {1}
+    assert set(counts["official_as_published"]) == {1, 2}  # 1: the MIA texts
+    assert counts["official_as_published"].count(1) == counts["official"].count(1) - counts[
+        "official_as_published"].count(2)
+    official, published = (results[n][0] for n in ("official", "official_as_published"))
+    assert published["evaluator"]["double_bos"] is True and official["evaluator"]["double_bos"] is False
+    assert published["evaluator"]["truthfulqa_label_span"] == "prompt_length"
+    assert published["evaluator"]["decode_clean_up"] == "tokenizer_flag"
+    assert official["evaluator"]["decode_clean_up"] == "as_loaded" and "decode_clean_up_rule" in official["evaluator"]
+    for key in ("mia_fm_loss", "mia_rm_loss", "mia_fm_mink20"):  # raw texts: one BOS under both
+        assert published["metrics"][key] == official["metrics"][key]

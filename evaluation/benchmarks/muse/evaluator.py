@@ -1,8 +1,14 @@
 """MUSE evaluation (metrics.md §2): VerbMem, KnowMem forget / retain, PrivLeak (+ OU's extraction
 strength), from one scoring pass and one generation pass of `evaluation.harness.Harness`.
 
-Two named variants, every field of which lands in the result's `evaluator` block (metrics.md §5):
-`official` reproduces MUSE's own code, `ou` open-unlearning's configs/eval/muse_metrics.
+Named variants, every field of which lands in the result's `evaluator` block (metrics.md §5):
+`official` reproduces MUSE's own code, `ou` open-unlearning's configs/eval/muse_metrics (d3d7cf9) token
+for token, `ou_all_tokens` OU's protocol with this project's token conventions. They differ in which
+tokens are scored: OU's `tokenwise_logprobs` / `tokenwise_vocab_logprobs` drop the last labelled
+token of every scored text, meant as its EOS, but OU's CompletionDataset appends no EOS, so OU never
+scores the last real token of a PrivLeak text or of a verbmem gt (`scores_last_token`); OU's
+extraction-strength loop returns 1/|y| when no suffix matches (`extraction_strength_ou_quirk`); and
+OU's `max_length` caps the text after BOS (`mia_cap_after_bos`: BOS + 2048 tokens).
 
 Texts longer than the model's context are truncated by a recorded rule, never silently:
 - generation prompts (VerbMem prefix, KnowMem 10-shot prompt) keep BOS and their last tokens, so
@@ -19,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from evaluation import decoding
 from evaluation.harness import Harness
 from evaluation.metrics import memorization, mia
 from evaluation.metrics import muse as m
@@ -40,6 +47,12 @@ class Variant:
     privleak_reference: str           # "published_constant" | "retrain_model"
     extraction_strength: bool
     gt_insert_space: bool             # OU CompletionDataset joins prompt + " " + gt
+    # False (OU): the last token of every scored text (PrivLeak text, prompt + gt) is not scored:
+    # OU drops the last labelled position as EOS, and its MUSE texts carry no EOS
+    scores_last_token: bool = True
+    extraction_strength_ou_quirk: bool = False  # OU: ES = 1/|y| (not 0) when no suffix matches
+    mia_cap_after_bos: bool = False   # True (OU): mia_max_tokens counts the tokens after BOS
+    decode_clean_up: str = decoding.AS_LOADED  # clean_up_tokenization_spaces of generations and references
 
 
 VARIANTS = {
@@ -47,10 +60,20 @@ VARIANTS = {
                         verbmem_reference_tokens=128, knowmem_max_new_tokens=32, stop_strings=m.KNOWMEM_STOP_STRINGS,
                         mia_max_tokens=None, mink_k=m.MINK_K, mink_at_least_one=False, privleak_convention="muse",
                         privleak_reference="published_constant", extraction_strength=False, gt_insert_space=False),
+    # open-unlearning's evaluator as it runs: the numbers that stand beside OU's published rows
     "ou": Variant("ou", rouge_stemming=True, scale=1.0, verbmem_max_new_tokens=128, verbmem_reference_tokens=None,
                   knowmem_max_new_tokens=32, stop_strings=m.KNOWMEM_STOP_STRINGS, mia_max_tokens=2048,
                   mink_k=mia.MINK_K, mink_at_least_one=True, privleak_convention="ou",
-                  privleak_reference="retrain_model", extraction_strength=True, gt_insert_space=True),
+                  privleak_reference="retrain_model", extraction_strength=True, gt_insert_space=True,
+                  scores_last_token=False, extraction_strength_ou_quirk=True, mia_cap_after_bos=True,
+                  decode_clean_up=decoding.ON),
+    # OU's protocol, every text token scored (ES without the 1/|y| quirk; at most 2048 tokens in all;
+    # decoding as loaded): what `ou` computed before it followed OU's token and decoding conventions
+    "ou_all_tokens": Variant("ou_all_tokens", rouge_stemming=True, scale=1.0, verbmem_max_new_tokens=128,
+                             verbmem_reference_tokens=None, knowmem_max_new_tokens=32,
+                             stop_strings=m.KNOWMEM_STOP_STRINGS, mia_max_tokens=2048, mink_k=mia.MINK_K,
+                             mink_at_least_one=True, privleak_convention="ou", privleak_reference="retrain_model",
+                             extraction_strength=True, gt_insert_space=True),
 }
 PRIVLEAK_SETS = ("privleak_forget", "privleak_retain", "privleak_holdout")
 
@@ -84,6 +107,14 @@ def fit_text(ids: list[int], cap: int | None) -> list[int]:
     return ids if cap is None else ids[:cap]
 
 
+def scored_span(ids: list[int], start: int, scores_last_token: bool) -> tuple[tuple[int, ...], int]:
+    """The score request (ids, start) of `ids[start:]`. Without the last token (OU) the request simply
+    ends one token earlier: a causal model's log-probs of the tokens before it are unchanged."""
+    if not scores_last_token and len(ids) > start:
+        ids = ids[:-1]
+    return tuple(ids), start
+
+
 def fit_completion(ids: list[int], start: int, context: int | None) -> tuple[list[int], int]:
     """Fit prompt + gt into the context by dropping prompt tokens after BOS, then gt's tail."""
     if context is None or len(ids) <= context:
@@ -105,8 +136,11 @@ class Requests:
 
 def build_requests(data, tokenizer, variant: Variant, context: int | None) -> Requests:
     bos = tokenizer.bos_token_id
-    mia_cap = min(c for c in (variant.mia_max_tokens, context) if c is not None) if (
-        variant.mia_max_tokens or context) else None
+    # OU truncates to len(tokenizer("")) + max_length: its cap counts the tokens after BOS
+    text_cap = variant.mia_max_tokens
+    if text_cap is not None and variant.mia_cap_after_bos:
+        text_cap += len(tokenizer("")["input_ids"])
+    mia_cap = min(c for c in (text_cap, context) if c is not None) if (text_cap or context) else None
     items, generations, scores = [], [], []
 
     def prompt_request(text: str, budget: int) -> tuple[tuple[int, ...], int, int, bool]:
@@ -120,15 +154,15 @@ def build_requests(data, tokenizer, variant: Variant, context: int | None) -> Re
                 "prompt_tokens": full_len, "prompt_truncated": truncated, "gen_key": (ids, budget)}
         if variant.verbmem_reference_tokens is not None:
             ref_ids = tokenizer(row["gt"])["input_ids"][:variant.verbmem_reference_tokens]
-            item["reference"] = tokenizer.decode(ref_ids, skip_special_tokens=True)
+            item["reference"] = decoding.decode(tokenizer, ref_ids, variant.decode_clean_up)
         joined = row["prompt"] + (" " if variant.gt_insert_space else "") + row["gt"]
         full = tokenizer(joined)["input_ids"]
         start = len(tokenizer(row["prompt"])["input_ids"])
         fitted, fitted_start = fit_completion(full, start, context)
         if variant.verbmem_reference_tokens is None:  # OU: the reference is the decoded gt labels
-            item["reference"] = tokenizer.decode(full[start:], skip_special_tokens=True)
+            item["reference"] = decoding.decode(tokenizer, full[start:], variant.decode_clean_up)
         if variant.extraction_strength:
-            item["score_key"] = (tuple(fitted), fitted_start)
+            item["score_key"] = scored_span(fitted, fitted_start, variant.scores_last_token)
             item["completion_truncated"] = len(fitted) < len(full)
             scores.append(item["score_key"])
         generations.append(item["gen_key"])
@@ -146,7 +180,7 @@ def build_requests(data, tokenizer, variant: Variant, context: int | None) -> Re
         for index, text in enumerate(data[name.replace("_", "/", 1)]):
             ids = tokenizer(text)["input_ids"]
             fitted = fit_text(ids, mia_cap)
-            key = (tuple(fitted), 1)  # log-probs of tokens 2..T (everything after BOS)
+            key = scored_span(fitted, 1, variant.scores_last_token)  # tokens 2..T (everything after BOS), OU: 2..T-1
             items.append({"eval_set": name, "item_index": index, "prompt": text, "text_tokens": len(ids),
                           "text_truncated": len(fitted) < len(ids), "score_key": key})
             scores.append(key)
@@ -165,7 +199,8 @@ def per_item_table(requests: Requests, variant: Variant, generations: dict, scor
             record["generation"] = output
             record["rougeL_f1"] = m.rouge_l_f1(item["reference"], output, use_stemmer=variant.rouge_stemming)
         if item["eval_set"] == "verbmem_forget" and "score_key" in item:
-            record["extraction_strength"] = memorization.extraction_strength(scores[item["score_key"]].hits)
+            record["extraction_strength"] = memorization.extraction_strength(
+                scores[item["score_key"]].hits, ou_quirk=variant.extraction_strength_ou_quirk)
         if item["eval_set"].startswith("privleak"):
             token_scores = scores[item["score_key"]]
             record["scored_tokens"] = token_scores.num_tokens
@@ -287,7 +322,8 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
              is_retain_model: bool = False, scope: str = "all") -> tuple[dict, pd.DataFrame, Harness]:
     """Scope "trajectory" (an intermediate point of evaluate_every): knowmem forget/retain only."""
     context = model_context(model)
-    harness = Harness(model, tokenizer, batch_size=batch_size, max_new_tokens=None, progress=progress)
+    harness = Harness(model, tokenizer, batch_size=batch_size, max_new_tokens=None, progress=progress,
+                      decode_clean_up=variant.decode_clean_up)
     requests = build_requests(data, tokenizer, variant, context)
     if scope == "trajectory":
         requests = trajectory_requests(requests)
@@ -305,13 +341,18 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
         "scale_label": "x100" if variant.scale == 100 else "fraction",
         "verbmem_reference": ("full gt (decoded labels of prompt + ' ' + gt)" if variant.verbmem_reference_tokens is None
                               else f"first {variant.verbmem_reference_tokens} tokens of tokenizer(gt) incl. BOS"),
-        "mia_text_truncation": (f"first {variant.mia_max_tokens} tokens" if variant.mia_max_tokens else "none")
+        "mia_text_truncation": (f"first {variant.mia_max_tokens} tokens" + (" after BOS" if variant.mia_cap_after_bos
+                                                                            else " incl. BOS")
+                                if variant.mia_max_tokens else "none")
                                + (f", and at most the model context ({context} tokens)" if context else ""),
         "privleak_reference_used": result["metric_details"]["privleak"]["reference"],
         "prompt_truncation": (f"left: BOS + last (context - budget - 1) tokens when prompt + budget > context "
                               f"({context} tokens)" if context else "none"),
         "model_context": context, "retain_corpus": retain_corpus,
-        "extraction_strength_ou_quirk": False, "knowmem_prompt": "10-shot 'Question: q\\nAnswer: a\\n\\n' + question",
+        "decode_clean_up_rule": decoding.describe(variant.decode_clean_up),
+        "scored_tokens": ("every token after BOS (PrivLeak) / every gt token (ES)" if variant.scores_last_token
+                          else "the last token of every scored text left out (OU: dropped as if it were EOS)"),
+        "knowmem_prompt": "10-shot 'Question: q\\nAnswer: a\\n\\n' + question",
         "batch_size": batch_size, "generation": "greedy, stops at EOS, one pass (grouped by budget)",
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
     }

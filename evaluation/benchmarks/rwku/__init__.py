@@ -73,7 +73,7 @@ class Rwku(Benchmark):
     family = "rwku"
     description = "RWKU (jinzhuoran/RWKU): 200 real famous people, zero-shot unlearning"
     splits = ("target-1", "target-1-passage", "batch-1-50")   # examples; any id / range is accepted
-    variants = ("official", "sago")
+    variants = ("official", "official_as_published", "sago")
     default_variant = "official"
     default_max_length = 512      # RWKU cutoff 512
     headline = Headline(forget=("forget_all",), utility=("neighbor_all",), main_variant="official")

@@ -1,18 +1,26 @@
 """RWKU evaluation: the requests of every probe and utility set, one scoring pass and one generation
 pass per budget (evaluation.harness.Harness), the per-item table and the aggregate metrics.
 
-Variants (metrics.md §4): `official` (jinzhuoran/RWKU eval_*.py) and `sago` (SAGO's OU-style
-re-implementation: forget / neighbour ROUGE only). Scores are fractions (the paper prints x100).
+Variants (metrics.md §4): `official` (jinzhuoran/RWKU eval_*.py, one BOS per prompt),
+`official_as_published` (the same code token for token: its `generate_completions`,
+`get_next_word_predictions` and `score_completions` tokenise chat-rendered prompts, which already
+hold BOS, with add_special_tokens=True, so every probe, MMLU, BBH, TriviaQA, fluency and TruthfulQA
+input starts with two BOS; TruthfulQA scores `tokenized_example[len(tokenized_prompt):]`, the
+prompt-length label span; RWKU's published rows were made this way) and `sago` (SAGO's OU-style
+re-implementation: forget / neighbour ROUGE only, one BOS from `apply_chat_template(tokenize=True)`).
+Scores are fractions (the paper prints x100).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from evaluation.benchmarks.rwku import prompts as P
 from evaluation.benchmarks.rwku.data import MIA_FILES, UTILITY_FILES
+from evaluation.encoding import SPAN_OFFSETS, SPAN_PROMPT_LENGTH
+from evaluation import decoding
 from evaluation.harness import Harness
 from evaluation.metrics import rwku as m
 
@@ -37,6 +45,10 @@ class Variant:
     triviaqa_max_new_tokens: int = 30
     mia: str = "set means of LOSS, Zlib, Min-K%++ (k=0.2) on forget_mia / retain_mia; not AUCs"
     double_bos: bool = False    # the official generate_completions re-adds BOS to templated prompts
+    # first scored token of a TruthfulQA choice (encoding.LABEL_SPAN_RULES): offsets, or the
+    # official score_completions' index len(tokenizer(prompt)) (skips a first token merged with "A: ")
+    truthfulqa_label_span: str = SPAN_OFFSETS
+    decode_clean_up: str = decoding.AS_LOADED  # clean_up_tokenization_spaces of generations and references
 
 
 VARIANTS = {
@@ -45,8 +57,13 @@ VARIANTS = {
                         "rouge (pltrdy) 1.0.1 rouge-l recall, no stemming", True, True),
     "sago": Variant("sago", "SAGO re-implementation (OU RWKUQADataset, configs/eval/rwku_metrics)",
                     "inside the user turn", 32, ("\n\n", "\nQuestion", "Question:"),
-                    "rouge_score rougeL recall, stemming on", False, False),
+                    "rouge_score rougeL recall, stemming on", False, False, decode_clean_up=decoding.ON),
 }
+VARIANTS["official_as_published"] = replace(VARIANTS["official"], name="official_as_published",
+                                            evaluator="official RWKU evaluator as published (two BOS)",
+                                            double_bos=True, truthfulqa_label_span=SPAN_PROMPT_LENGTH,
+                                            decode_clean_up=decoding.TOKENIZER_FLAG)
+OFFICIAL_VARIANTS = ("official", "official_as_published")  # the official prompts and stops
 
 
 def get_variant(name: str) -> Variant:
@@ -85,14 +102,16 @@ def utility_targets(data, targets: list[int], strict: bool) -> list[int]:
 
 
 def _probe_prompt(variant: Variant, tokenizer, level: int, row: dict) -> str:
-    build = P.official_probe_prompt if variant.name == "official" else P.sago_probe_prompt
+    build = P.official_probe_prompt if variant.name in OFFICIAL_VARIANTS else P.sago_probe_prompt
     return build(tokenizer, level, row["type"], row["query"])
 
 
 def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_size: int = 32,
              progress: bool = True) -> tuple[dict, pd.DataFrame, Harness]:
-    harness = Harness(model, tokenizer, max_length=2048, batch_size=batch_size, progress=progress)
-    if variant.name == "official":
+    harness = Harness(model, tokenizer, max_length=2048, batch_size=batch_size, progress=progress,
+                      double_bos=variant.double_bos, label_span=variant.truthfulqa_label_span,
+                      decode_clean_up=variant.decode_clean_up)
+    if variant.name in OFFICIAL_VARIANTS:
         resolved = official_stop_ids(tokenizer)
         stop_ids = tuple(i for i in resolved.values() if i is not None)
         stop_strings: tuple[str, ...] = ()
@@ -115,7 +134,7 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
                 score = m.rouge_l_recall_official(prediction, row["answer"])
             else:
                 prediction = raw.strip()
-                score = m.rouge_l_recall_stemmed(prediction, _roundtrip(tokenizer, row["answer"]))
+                score = m.rouge_l_recall_stemmed(prediction, _roundtrip(tokenizer, row["answer"], variant.decode_clean_up))
             records.append({"eval_set": name, "target_id": target, "item_index": index, "probe_type": row["type"],
                             "query": row["query"], "answer": row["answer"], "generation": raw,
                             "prediction": prediction, "rougeL_recall": score})
@@ -155,14 +174,15 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
         "fluency_tokenizer": fluency_tokenizer,
         "bbh_em_references": "the answer as a one-element list (official passes the string: see metric_details)",
         "minkpp_variance_floor": "1e-6 (official: none)",
+        "decode_clean_up_rule": decoding.describe(variant.decode_clean_up),
         "batch_size": batch_size, "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
     }
     return {"metrics": metrics, "metric_details": details, "flags": flags, "evaluator": evaluator}, table, harness
 
 
-def _roundtrip(tokenizer, text: str) -> str:
+def _roundtrip(tokenizer, text: str, clean_up: str = decoding.AS_LOADED) -> str:
     """OU compares against the answer decoded from its label tokens."""
-    return tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"], skip_special_tokens=True).strip()
+    return decoding.decode(tokenizer, tokenizer(text, add_special_tokens=False)["input_ids"], clean_up).strip()
 
 
 def _span(targets: list[int]) -> str:
