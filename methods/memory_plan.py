@@ -179,6 +179,7 @@ def model_counts(config, parametrization: str, parametrization_args: dict) -> Mo
 
 @functools.lru_cache(maxsize=None)
 def _model_counts(config_json: str, parametrization: str, parametrization_args: str) -> ModelCounts:
+    import torch
     import torch.nn as nn
     from transformers import AutoConfig
 
@@ -189,8 +190,10 @@ def _model_counts(config_json: str, parametrization: str, parametrization_args: 
     model = meta_model(config)
     parameters = sum(p.numel() for p in model.parameters())
     block = _block_params(model)
-    prepared = PARAMETRIZATIONS.get(parametrization)(**json.loads(parametrization_args))
-    model = prepared.prepare(model, needs_reference=False)  # the reference is counted in plan_job
+    # on the meta device too: GRUN's orthogonal init would otherwise run real QR factorisations (~40 s)
+    with torch.device("meta"):
+        prepared = PARAMETRIZATIONS.get(parametrization)(**json.loads(parametrization_args))
+        model = prepared.prepare(model, needs_reference=False)  # the reference is counted in plan_job
     trainable_ids = {id(p) for _, p in prepared.trainable_parameters(model)}
     trainable = sum(p.numel() for p in model.parameters() if id(p) in trainable_ids)
     matmul = {id(p): p for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters()}
