@@ -18,8 +18,9 @@ dtype, the fp32 log-softmax, its gradient). Every stream forwarded with gradient
 until the last task's backward. A fixed 2 GiB covers the CUDA context and allocator slack.
 
 Precision terms (methods/precision.py). `master_dtype: bfloat16` keeps trainable weights in 2 bytes
-(AdamW moments stay fp32), holds a bf16 `.grad` beside each buffer's backward and the bf16 copy of
-the update handed to the optimizer (2 + 2 bytes per trainable parameter). With fp32 masters and bf16
+(AdamW moments stay fp32) and holds bf16 gradients ("master_grads": a backward's `.grad`s before
+they are added into the buffer, later the bf16 update handed to the optimizer; 2 bytes per trainable
+parameter) plus the optimizer's fp32 temporaries of its largest tensor. With fp32 masters and bf16
 compute on one process or DDP, autocast's bf16 casts of the matmul weights ("autocast_casts") are
 saved by the graph until the micro-batch's last backward, 2 bytes per trainable matmul parameter; a
 second forwarded stream reuses the cached casts, whose cast nodes then run last in that stream's
@@ -168,6 +169,7 @@ class ModelCounts:
     frozen_matmul: int
     block: int                       # parameters of the largest transformer block
     layers: int
+    largest_trainable: int           # the largest trainable tensor (per-tensor optimizer temporaries)
 
 
 def model_counts(config, parametrization: str, parametrization_args: dict) -> ModelCounts:
@@ -199,7 +201,9 @@ def _model_counts(config_json: str, parametrization: str, parametrization_args: 
     matmul = {id(p): p for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters()}
     trainable_matmul = sum(p.numel() for i, p in matmul.items() if i in trainable_ids)
     frozen_matmul = sum(p.numel() for i, p in matmul.items() if i not in trainable_ids)
-    return ModelCounts(parameters, trainable, trainable_matmul, frozen_matmul, block, config.num_hidden_layers)
+    largest = max((p.numel() for p in model.parameters() if id(p) in trainable_ids), default=0)
+    return ModelCounts(parameters, trainable, trainable_matmul, frozen_matmul, block, config.num_hidden_layers,
+                       largest)
 
 
 def plan_job(job: Job, launch: Launch) -> Plan:
@@ -234,11 +238,14 @@ def plan_job(job: Job, launch: Launch) -> Plan:
         "reference": (parameters * frozen_bytes // shard
                       if objective.needs_reference and job.parametrization in ("full", "subset") else 0),
     }
-    if master_bytes < 4:  # a bf16 `.grad` per backward and the bf16 update handed to the optimizer
-        parts["master_grads"] = trainable * 2 * master_bytes // shard
+    if master_bytes < 4:
+        # the bf16 `.grad`s of a backward (or, later, the bf16 update handed to the optimizer), and the
+        # optimizer's fp32 temporaries of one tensor (its weight, gradient and denominator)
+        parts["master_grads"] = (trainable * master_bytes + counts.largest_trainable * 12) // shard
     parts["autocast_casts"] = autocast_cast_bytes(counts, compute, master, frozen_bytes, streams,
                                                   checkpointing, launch.sharded)
-    if launch.sharded:  # unsharded root (embeddings, lm_head, norm) + two gathered blocks, with grads
+    if launch.sharded:  # unsharded root (embeddings, lm_head, norm) + two gathered blocks, with grads:
+        # 8 bytes either way (fp32 weight + grad, or bf16 weight + bf16 grad + its fp32 reduce-scatter input)
         root = parameters - counts.layers * counts.block
         parts["fsdp_unsharded"] = (root + 2 * counts.block) * 4 * 2
     parts["activations"] = activation_bytes(config, int(hyper.get("batch_size", 4)),
