@@ -73,3 +73,15 @@ def test_fsdp_policy_casts_parameters_to_the_compute_dtype_and_reduces_in_fp32()
     policy = precision.fsdp_policy("bfloat16")
     assert policy.param_dtype == torch.bfloat16 and policy.reduce_dtype == torch.float32
     assert precision.fsdp_policy("float32").param_dtype is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_bf16_masters_train_on_cuda(tmp_path):
+    model = tiny_llama().to(torch.bfloat16)
+    result = train(model, make_streams(), TrainConfig(objective="graddiff", rectifier="pcgrad", lr=1e-3, max_steps=2,
+                                                      batch_size=2, compute_dtype="bfloat16",
+                                                      master_dtype="bfloat16"), tmp_path, pad_token_id=0,
+                   progress=False)
+    assert result.status == "ok" and result.precision["master_weights"] == ["bfloat16"]
+    assert all(p.dtype == torch.bfloat16 and p.is_cuda for p in model.parameters())
