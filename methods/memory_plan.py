@@ -207,6 +207,7 @@ def _model_counts(config_json: str, parametrization: str, parametrization_args: 
 
 
 def plan_job(job: Job, launch: Launch) -> Plan:
+    from methods.precision import check_master_dtype
     from methods.registry import OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
     from methods.train import build_analyzer, plan_tasks
 
@@ -227,6 +228,7 @@ def plan_job(job: Job, launch: Launch) -> Plan:
     frozen_bytes = DTYPE_BYTES[job.dtype]
     compute = hyper.get("compute_dtype", job.dtype if job.dtype != "float16" else "bfloat16")
     master = hyper.get("master_dtype", "float32")
+    check_master_dtype(master, compute)  # the loop refuses bf16 masters without bf16 compute: so does the plan
     master_bytes = DTYPE_BYTES[master]
     streams = len(objective.streams) + plan.adds_retain_nll
     checkpointing = bool(hyper.get("gradient_checkpointing"))

@@ -43,6 +43,8 @@ def test_bf16_masters_hold_two_byte_weights_and_gradients_and_no_casts():
     assert bf16["optimizer"] == fp32["optimizer"] == 8 * counts.trainable  # fp32 moments either way
     assert bf16["master_grads"] == 2 * counts.trainable + 12 * counts.largest_trainable
     assert bf16["autocast_casts"] == 0 and "master_grads" not in fp32
+    with pytest.raises(ValueError, match="needs compute_dtype bfloat16"):
+        plan(compute_dtype="float32", master_dtype="bfloat16")
 
 
 @pytest.mark.slow  # ~50 s per regime on 2 busy cores (profiled training + a timed rerun)
