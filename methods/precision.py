@@ -77,6 +77,15 @@ class AdamWFp32States(torch.optim.Optimizer):
     def __init__(self, params, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8, weight_decay: float = 0.0):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay))
 
+    def load_state_dict(self, state_dict) -> None:
+        """torch's loader casts floating state to the parameter's dtype: put the fp32 moments back."""
+        super().load_state_dict(state_dict)
+        params = [p for group in self.param_groups for p in group["params"]]
+        for index, saved in state_dict["state"].items():
+            state = self.state[params[index]]
+            for key in ("exp_avg", "exp_avg_sq"):
+                state[key] = saved[key].to(device=state[key].device, dtype=torch.float32, copy=True)
+
     @torch.no_grad()
     def step(self, closure=None):
         from methods.buffers import local

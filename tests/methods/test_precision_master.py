@@ -62,6 +62,19 @@ def test_fp32_moment_adamw_is_torch_adamw_rounded_to_the_weight_dtype():
     assert torch.equal(bf16.float(), q.detach().to(torch.bfloat16).float())
 
 
+def test_fp32_moments_survive_a_checkpoint_round_trip():
+    weight = torch.nn.Parameter(torch.randn(16, 8).to(torch.bfloat16))
+    opt = precision.AdamWFp32States([weight], lr=1e-3)
+    weight.grad = torch.randn(16, 8).to(torch.bfloat16) * 1e-3
+    opt.step()
+    saved = opt.state_dict()
+    resumed = precision.AdamWFp32States([weight], lr=1e-3)
+    resumed.load_state_dict(saved)
+    for key in ("exp_avg", "exp_avg_sq"):
+        assert resumed.state[weight][key].dtype == torch.float32
+        assert torch.equal(resumed.state[weight][key], opt.state[weight][key])  # not rounded through bf16
+
+
 def test_bf16_masters_need_bf16_compute_and_known_names():
     with pytest.raises(ValueError, match="master_dtype bfloat16 needs compute_dtype bfloat16"):
         TrainConfig(objective="ga", master_dtype="bfloat16").validate()
