@@ -217,11 +217,12 @@ def main() -> int:
              f"compute {opts.compute_dtype}, master weights {opts.master_dtype}",
              "", "units: fp32 bytes of the trainable parameters (4·P); step = peak during training − "
              "memory before it", "",
-             "| rectifier | step (measured) | step (plan) | measured / plan | extra over none (measured) | extra (plan) | step time / none |",
+             "| rectifier | step (measured) | step (plan) | measured / plan | extra over none (measured) "
+             "| extra (plan) | step time / none |",
              "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['rectifier']} | {r['step_units']:.2f} | {r['plan_step_units']:.2f} | {r['step_vs_plan']:.3f} | "
-                     f"{r['extra_units']:.2f} | {r['plan_extra_units']:.2f} | {r['step_time_ratio']:.2f} |")
+        lines.append(f"| {r['rectifier']} | {r['step_units']:.2f} | {r['plan_step_units']:.2f} | "
+                     f"{r['step_vs_plan']:.3f} | {r['extra_units']:.2f} | {r['plan_extra_units']:.2f} | {r['step_time_ratio']:.2f} |")
     if opts.device == "cpu":
         categories = sorted({c for r in rows for c in r["peak_by_category_bytes"]})
         lines += ["", "Alive at the peak, by torch.profiler category (same units):", "",
