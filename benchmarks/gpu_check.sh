@@ -2,7 +2,8 @@
 # The GPU checks of issues #13, #16 and #23, prepared to run unchanged on one GPU in <= 10 minutes with no network
 # (the step limits below add up to 570 s):
 #   1. the CUDA/bf16 tests (tests marked `gpu`, skipped elsewhere) and the collectives-device test;
-#   2. single-GPU FSDP2 through `accelerate launch` (benchmarks/fsdp_check.py: none / GRU / NPO+PCGrad,
+#   2. single-GPU FSDP2 through `accelerate launch` (benchmarks/fsdp_check.py: none / GRU / NPO+PCGrad /
+#      GradDiff+PCGrad on bf16 master weights,
 #      bf16 compute through FSDP2's bf16 all-gather policy (methods/precision.py), sharded reference,
 #      full-state gather);
 #   3. rectifier step time and peak memory on a random ~1B Llama (no download) for none/gru/pcgrad/sago
