@@ -5,8 +5,11 @@ sequences, so gradient-sized tensors dominate: weights and AdamW moments are the
 rectifier, the difference is the task buffers (methods/buffers.py) and rectifier state (GRU's EMA).
 Figures are in units of the trainable parameters' fp32 bytes (4·P): "step" is the measured peak of
 the training minus the memory held before it (weights), "extra" is step(rectifier) − step(none); the
-plan's numbers come from methods/memory_plan.py for the same model and batch. Expected: extra 1 for
-two-task rectifiers (PCGrad, SAGO), 2 for GRU (second buffer + EMA).
+plan's numbers come from methods/memory_plan.py for the same model and batch (every part a step
+allocates: optimizer states, buffers, autocast's bf16 weight casts, bf16-master gradients,
+activations). Expected: extra 1 for two-task rectifiers (PCGrad, SAGO), 2 for GRU (second buffer +
+EMA), and the step within ±10% of the plan, also with `--compute-dtype bfloat16` (autocast's casts,
+methods/precision.py) and `--master-dtype bfloat16` (bf16 weights, fp32 moments).
 
 CPU (default): each rectifier runs in its own process; the peak is that of the CPU tensors alive
 at once during training, from torch.profiler's tensor lifetimes (with the categories alive at the
@@ -78,11 +81,13 @@ def measure(rectifier: str, opts) -> dict:
     device = torch.device(opts.device)
     config = llama_config(opts.hidden, opts.layers, opts.intermediate, opts.vocab, opts.heads)
     model = LlamaForCausalLM(config).to(device)
+    if opts.master_dtype == "bfloat16":  # bf16-loaded weights trained as they are
+        model = model.to(torch.bfloat16)
     params = sum(p.numel() for p in model.parameters())
     streams = make_streams(opts.batch_size * opts.steps, opts.length, opts.vocab)
     train_config = TrainConfig(objective="graddiff", rectifier=rectifier, lr=1e-5, max_steps=opts.steps,
                                batch_size=opts.batch_size, grad_accum=1, scheduler="constant",
-                               compute_dtype=opts.compute_dtype)
+                               compute_dtype=opts.compute_dtype, master_dtype=opts.master_dtype)
     if device.type == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats(device)
@@ -153,9 +158,11 @@ def predicted(rectifier: str, opts) -> dict:
 
     config = llama_config(opts.hidden, opts.layers, opts.intermediate, opts.vocab, opts.heads)
     plan = plan_job(Job(config, "graddiff", rectifier, hyperparameters={
-        "batch_size": opts.batch_size, "max_length": opts.length, "compute_dtype": opts.compute_dtype}), Launch())
+        "batch_size": opts.batch_size, "max_length": opts.length, "compute_dtype": opts.compute_dtype,
+        "master_dtype": opts.master_dtype}), Launch())
+    # what training allocates on top of the loaded weights (the CUDA context is not a tensor)
     return {"copies": plan.buffers,
-            "step_bytes": plan.parts["optimizer"] + plan.parts["gradient_buffers"] + plan.parts["activations"]}
+            "step_bytes": sum(v for k, v in plan.parts.items() if k not in ("weights", "runtime"))}
 
 
 def run_isolated(rectifier: str, argv: list[str]) -> dict:
@@ -177,6 +184,7 @@ def main() -> int:
     parser.add_argument("--length", type=int, default=16)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--compute-dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--master-dtype", default="float32", choices=["float32", "bfloat16"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rectifiers", nargs="+", default=RECTIFIERS)
     parser.add_argument("--tag", default=None, help="results file suffix (default: the device)")
@@ -200,18 +208,21 @@ def main() -> int:
         r["step_units"] = r["peak_step_bytes"] / unit
         r["extra_units"] = (r["peak_step_bytes"] - base["peak_step_bytes"]) / unit
         r["plan_step_units"] = r["plan_step_bytes"] / unit
+        r["step_vs_plan"] = r["peak_step_bytes"] / r["plan_step_bytes"]
         r["plan_extra_units"] = (r["plan_step_bytes"] - base["plan_step_bytes"]) / unit
         r["step_time_ratio"] = r["step_seconds"] / base["step_seconds"]
     document = {"device": opts.device, "parameters": base["parameters"], "unit_bytes": unit,
                 "settings": {k: v for k, v in vars(opts).items() if k != "one"}, "rows": rows}
-    lines = [f"# Peak memory of a GradDiff step, {base['parameters'] / 1e6:.1f} M parameters, {opts.device}",
+    lines = [f"# Peak memory of a GradDiff step, {base['parameters'] / 1e6:.1f} M parameters, {opts.device}, "
+             f"compute {opts.compute_dtype}, master weights {opts.master_dtype}",
              "", "units: fp32 bytes of the trainable parameters (4·P); step = peak during training − "
              "memory before it", "",
-             "| rectifier | step (measured) | step (plan) | extra over none (measured) | extra (plan) | step time / none |",
-             "|---|---|---|---|---|---|"]
+             "| rectifier | step (measured) | step (plan) | measured / plan | extra over none (measured) "
+             "| extra (plan) | step time / none |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['rectifier']} | {r['step_units']:.2f} | {r['plan_step_units']:.2f} | "
-                     f"{r['extra_units']:.2f} | {r['plan_extra_units']:.2f} | {r['step_time_ratio']:.2f} |")
+                     f"{r['step_vs_plan']:.3f} | {r['extra_units']:.2f} | {r['plan_extra_units']:.2f} | {r['step_time_ratio']:.2f} |")
     if opts.device == "cpu":
         categories = sorted({c for r in rows for c in r["peak_by_category_bytes"]})
         lines += ["", "Alive at the peak, by torch.profiler category (same units):", "",

@@ -16,10 +16,25 @@ their gradients. Activations follow Korthikanti et al. (2022) for a transformer 
 plus one layer's 34·b·s·h with activation checkpointing; the logits add b·s·V·(2 + 4 + 4) (compute
 dtype, the fp32 log-softmax, its gradient). Every stream forwarded with gradients keeps its graph
 until the last task's backward. A fixed 2 GiB covers the CUDA context and allocator slack.
+
+Precision terms (methods/precision.py). `master_dtype: bfloat16` keeps trainable weights in 2 bytes
+(AdamW moments stay fp32) and holds bf16 gradients ("master_grads": a backward's `.grad`s before
+they are added into the buffer, later the bf16 update handed to the optimizer; 2 bytes per trainable
+parameter) plus the optimizer's fp32 temporaries of its largest tensor. With fp32 masters and bf16
+compute on one process or DDP, autocast's bf16 casts of the matmul weights ("autocast_casts") are
+saved by the graph until the micro-batch's last backward, 2 bytes per trainable matmul parameter; a
+second forwarded stream reuses the cached casts, whose cast nodes then run last in that stream's
+backward, so the bf16 weight gradients of every layer wait together: 2 bytes more (measured on CPU,
+benchmarks/bench_memory.py: +0.96 units of 4P against 0.88 predicted for the 34 M model; with
+activation checkpointing the casts die with the forward's autocast context, so one of the two
+terms). Under FSDP2 FSDP casts instead (bf16 all-gathers, freed per block): no such term.
+The meta-device model of an (architecture, parametrization) pair is built once per process
+(`model_counts`), so a config of many runs plans in seconds.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,8 +44,8 @@ GIB = 1024 ** 3
 RUNTIME_BYTES = 2 * GIB
 DEFAULT_GPU_MEMORY_GB = 80
 DEFAULT_MAX_LENGTH = 512
-MEMORY_KEYS = ("batch_size", "max_length", "gradient_checkpointing", "compute_dtype", "objective_args",
-               "rectifier_args", "parametrization_args", "analyzers")  # hyperparameters a plan reads
+MEMORY_KEYS = ("batch_size", "max_length", "gradient_checkpointing", "compute_dtype", "master_dtype",
+               "objective_args", "rectifier_args", "parametrization_args", "analyzers")  # hyperparameters a plan reads
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 # config.json sizes of the paper models (model_type, fields); Zephyr-7B-beta is a Mistral-7B fine-tune
@@ -145,20 +160,66 @@ def _block_params(model) -> int:
     return max(sum(p.numel() for p in m.parameters()) for m in model.modules() if type(m).__name__ in classes)
 
 
+@dataclass(frozen=True)
+class ModelCounts:
+    """Parameter counts of one architecture under one parametrization (from a meta-device build)."""
+    parameters: int
+    trainable: int
+    trainable_matmul: int            # trainable parameters of nn.Linear modules: what autocast casts
+    frozen_matmul: int
+    block: int                       # parameters of the largest transformer block
+    layers: int
+    largest_trainable: int           # the largest trainable tensor (per-tensor optimizer temporaries)
+
+
+def model_counts(config, parametrization: str, parametrization_args: dict) -> ModelCounts:
+    """Counts for a transformers config (cached per architecture and parametrization: building a meta
+    model takes ~1 s and a paper config plans hundreds of jobs over a few architectures)."""
+    return _model_counts(config.to_json_string(use_diff=False), parametrization,
+                         json.dumps(parametrization_args, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=None)
+def _model_counts(config_json: str, parametrization: str, parametrization_args: str) -> ModelCounts:
+    import torch
+    import torch.nn as nn
+    from transformers import AutoConfig
+
+    from methods.registry import PARAMETRIZATIONS
+
+    fields = json.loads(config_json)
+    config = AutoConfig.for_model(fields.pop("model_type"), **fields)
+    model = meta_model(config)
+    parameters = sum(p.numel() for p in model.parameters())
+    block = _block_params(model)
+    # on the meta device too: GRUN's orthogonal init would otherwise run real QR factorisations (~40 s)
+    with torch.device("meta"):
+        prepared = PARAMETRIZATIONS.get(parametrization)(**json.loads(parametrization_args))
+        model = prepared.prepare(model, needs_reference=False)  # the reference is counted in plan_job
+    trainable_ids = {id(p) for _, p in prepared.trainable_parameters(model)}
+    trainable = sum(p.numel() for p in model.parameters() if id(p) in trainable_ids)
+    matmul = {id(p): p for m in model.modules() if isinstance(m, nn.Linear) for p in m.parameters()}
+    trainable_matmul = sum(p.numel() for i, p in matmul.items() if i in trainable_ids)
+    frozen_matmul = sum(p.numel() for i, p in matmul.items() if i not in trainable_ids)
+    largest = max((p.numel() for p in model.parameters() if id(p) in trainable_ids), default=0)
+    return ModelCounts(parameters, trainable, trainable_matmul, frozen_matmul, block, config.num_hidden_layers,
+                       largest)
+
+
 def plan_job(job: Job, launch: Launch) -> Plan:
+    from methods.precision import check_master_dtype
     from methods.registry import OBJECTIVES, PARAMETRIZATIONS, RECTIFIERS
     from methods.train import build_analyzer, plan_tasks
 
     config = architecture_config(job.model) if isinstance(job.model, str) else job.model  # or a config object
-    model = meta_model(config)
     hyper = job.hyperparameters
     objective = OBJECTIVES.get(job.objective)(**hyper.get("objective_args", {}))
     rectifier = RECTIFIERS.get(job.rectifier)(**hyper.get("rectifier_args", {}))
-    parametrization = PARAMETRIZATIONS.get(job.parametrization)(**hyper.get("parametrization_args", {}))
+    parametrization_args = hyper.get("parametrization_args", {})
+    parametrization = PARAMETRIZATIONS.get(job.parametrization)(**parametrization_args)
     analyzers = [build_analyzer(a) for a in hyper.get("analyzers", ())]
-    parameters = sum(p.numel() for p in model.parameters())
-    model = parametrization.prepare(model, needs_reference=False)  # the reference is counted below
-    trainable = sum(p.numel() for _, p in parametrization.trainable_parameters(model))
+    counts = model_counts(config, job.parametrization, parametrization_args)
+    parameters, trainable = counts.parameters, counts.trainable
     plan = plan_tasks(objective, rectifier, analyzers, parametrization)
     probes = sum(len(a.probe_tasks) for a in analyzers)
     buffers = len(plan.buffers) + probes + rectifier.state_copies
@@ -166,23 +227,49 @@ def plan_job(job: Job, launch: Launch) -> Plan:
     shard = world if launch.sharded else 1
     frozen_bytes = DTYPE_BYTES[job.dtype]
     compute = hyper.get("compute_dtype", job.dtype if job.dtype != "float16" else "bfloat16")
+    master = hyper.get("master_dtype", "float32")
+    check_master_dtype(master, compute)  # the loop refuses bf16 masters without bf16 compute: so does the plan
+    master_bytes = DTYPE_BYTES[master]
+    streams = len(objective.streams) + plan.adds_retain_nll
+    checkpointing = bool(hyper.get("gradient_checkpointing"))
     parts = {
-        "weights": (trainable * 4 + (parameters - trainable) * frozen_bytes) // shard,
+        "weights": (trainable * master_bytes + (parameters - trainable) * frozen_bytes) // shard,
         "optimizer": trainable * 8 // shard,
         "gradient_buffers": trainable * 4 * buffers // shard,
         # full/subset keep a frozen copy in the loaded dtype; LoRA/GRUN switch their edits off instead
         "reference": (parameters * frozen_bytes // shard
                       if objective.needs_reference and job.parametrization in ("full", "subset") else 0),
     }
-    if launch.sharded:  # unsharded root (embeddings, lm_head, norm) + two gathered blocks, with grads
-        root = parameters - config.num_hidden_layers * _block_params(model)
-        parts["fsdp_unsharded"] = (root + 2 * _block_params(model)) * 4 * 2
+    if master_bytes < 4:
+        # the bf16 `.grad`s of a backward (or, later, the bf16 update handed to the optimizer), and the
+        # optimizer's fp32 temporaries of one tensor (its weight, gradient and denominator)
+        parts["master_grads"] = (trainable * master_bytes + counts.largest_trainable * 12) // shard
+    parts["autocast_casts"] = autocast_cast_bytes(counts, compute, master, frozen_bytes, streams,
+                                                  checkpointing, launch.sharded)
+    if launch.sharded:  # unsharded root (embeddings, lm_head, norm) + two gathered blocks, with grads:
+        # 8 bytes either way (fp32 weight + grad, or bf16 weight + bf16 grad + its fp32 reduce-scatter input)
+        root = parameters - counts.layers * counts.block
+        parts["fsdp_unsharded"] = (root + 2 * counts.block) * 4 * 2
     parts["activations"] = activation_bytes(config, int(hyper.get("batch_size", 4)),
                                             int(hyper.get("max_length", DEFAULT_MAX_LENGTH)),
-                                            len(objective.streams) + plan.adds_retain_nll,
-                                            DTYPE_BYTES[compute], bool(hyper.get("gradient_checkpointing")))
+                                            streams, DTYPE_BYTES[compute], checkpointing)
     parts["runtime"] = RUNTIME_BYTES
     return Plan(parts, parameters, trainable, buffers, world, launch.sharded)
+
+
+def autocast_cast_bytes(counts: ModelCounts, compute: str, master: str, frozen_bytes: int, streams: int,
+                        checkpointing: bool, sharded: bool) -> int:
+    """The bf16 weight casts a step holds under autocast (module docstring): none under FSDP2 (FSDP
+    casts per block) or where the weights already are in the compute dtype."""
+    if sharded or DTYPE_BYTES[compute] == 4:
+        return 0
+    total = 0
+    if DTYPE_BYTES[master] == 4:
+        # the cached casts (2 B), and with a second stream its deferred bf16 weight gradients (2 B)
+        total += 2 * counts.trainable_matmul * (1 if checkpointing or streams < 2 else 2)
+    if frozen_bytes == 4 and not checkpointing:  # frozen fp32 weights: not cached, one cast per stream
+        total += 2 * counts.frozen_matmul * streams
+    return total
 
 
 def activation_bytes(config, batch: int, length: int, streams: int, compute_bytes: int, checkpointing: bool) -> int:

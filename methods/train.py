@@ -11,8 +11,9 @@ Per optimizer step:
 Under FSDP2 (Accelerate's FSDP launch with fsdp_version 2, or a model the caller already sharded
 with `fully_shard`) buffers hold local shards: FSDP reduce-scatters and averages every backward,
 so step 2 skips the loop's all-reduce and the rectifiers' dot products are all-reduced partial sums.
-Precision (methods/precision.py): fp32 master weights, gradients, buffers and AdamW states on every
-launcher; forwards under autocast in `compute_dtype` (the model's configured dtype).
+Precision (methods/precision.py): fp32 master weights (or bf16 ones with `master_dtype: bfloat16`),
+fp32 gradients, buffers and AdamW states on every launcher; forwards under autocast in `compute_dtype`
+(the model's configured dtype); under FSDP2 FSDP's policy all-gathers in the compute dtype.
 Memory: a rectifier's extra memory over `none` is its extra task buffers only: fp32 parameters
 backward straight into buffer views (no transient `.grad`), the update is handed to the optimizer as
 views of the buffer it was written into, and data-parallel runs are not wrapped in DDP (the loop
@@ -78,7 +79,8 @@ class TrainConfig:
     optimizer: str = "adamw"
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_eps: float = 1e-8
-    compute_dtype: str = "float32"    # forward dtype under autocast (the model's `dtype`); weights stay fp32
+    compute_dtype: str = "float32"    # forward dtype under autocast (the model's `dtype`)
+    master_dtype: str = "float32"     # trained weights; bfloat16: GRU's / SAGO-WMDP's regime (fp32 AdamW moments)
     gradient_checkpointing: bool = False  # recompute activations in the backward (HF models)
 
     def validate(self) -> None:
@@ -100,6 +102,7 @@ class TrainConfig:
             problems.append("checkpoint_every must be >= 1 or None")
         try:
             precision.check_compute_dtype(self.compute_dtype)
+            precision.check_master_dtype(self.master_dtype, self.compute_dtype)
         except ValueError as error:
             problems.append(str(error))
         if problems:
@@ -281,9 +284,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
     fsdp_plugin = getattr(accelerator.state, "fsdp_plugin", None)
     check_distributed_type(accelerator.distributed_type, getattr(fsdp_plugin, "fsdp_version", None))
-    if fsdp_plugin is not None:  # fp32 all-gathers and reduce-scatters; compute is cast by the autocast
-        from torch.distributed.fsdp import MixedPrecisionPolicy
-        fsdp_plugin.mixed_precision_policy = MixedPrecisionPolicy()
+    if fsdp_plugin is not None:  # all-gathers in the compute dtype, fp32 reduce-scatters (precision.fsdp_policy)
+        fsdp_plugin.mixed_precision_policy = precision.fsdp_policy(config.compute_dtype)
     # Accelerate shards with FSDP only on accelerators; a caller may pass a model it sharded itself
     presharded = shard is not None or checkpoint.is_sharded(model)
     sharded = presharded or accelerator.distributed_type == DistributedType.FSDP
@@ -315,7 +317,7 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     if frozen_reference is not None:
         frozen_reference.to(device)
     if not presharded or shard is not None:  # a pre-sharded model's parameters are DTensors already
-        precision.upcast_trainable(parametrization.trainable_parameters(model))
+        precision.upcast_trainable(parametrization.trainable_parameters(model), config.master_dtype)
     if shard is not None:
         shard(model)
         if frozen_reference is not None:
@@ -338,9 +340,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
         raise RuntimeError("FSDP launch but the trainable parameters are not DTensors; use fsdp_version: 2")
     space = GradSpace(buffers.segments, shard_group=shard_group([p for _, p in named]) if sharded else None)
     layout = {name: slice(o, o + n) for name, (o, n) in zip(buffers.names, buffers.segments)}
-    optimizer = torch.optim.AdamW(decay_groups(bare, named, config.weight_decay), lr=config.lr,
-                                  betas=tuple(config.adam_betas), eps=config.adam_eps,
-                                  fused=True)  # foreach would allocate ~2 parameter-sized temporaries
+    optimizer = precision.optimizer(decay_groups(bare, named, config.weight_decay), config.master_dtype,
+                                    lr=config.lr, betas=tuple(config.adam_betas), eps=config.adam_eps)
     schedule = Schedule({name: len(streams[name]) for name in plan.streams}, plan.streams[0],
                         tuple(s for s in objective.aligned_streams if s in plan.streams),
                         config.batch_size, config.grad_accum, world, config.seed,
@@ -377,7 +378,8 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
                              peak_memory_bytes=peak_memory_bytes(device),
                              trainable_parameters=sum(p.numel() for _, p in named),
                              gradient_buffer_bytes=buffers.nbytes() + rectifier.state_nbytes(),
-                             precision=precision.describe(config.compute_dtype, bare, named, frozen_reference))
+                             precision=precision.describe(config.compute_dtype, bare, named, frozen_reference,
+                                                          config.master_dtype, sharded and not presharded))
         if accelerator.is_main_process:
             atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
             atomic.write_json(out_dir / "train_status.json", dataclasses.asdict(result))

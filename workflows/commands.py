@@ -410,8 +410,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     pm = subparsers.add_parser(
         "plan-memory", formatter_class=fmt, help="predicted per-GPU memory of every unlearning job of a config",
-        description="Per job: weights, optimizer, gradient buffers, frozen reference, FSDP unsharded blocks, "
-                    "activations (estimate) and runtime, in GB per GPU, and whether that fits the launcher's "
+        description="Per job: weights, optimizer, gradient buffers, frozen reference, bf16-master gradients, "
+                    "autocast's bf16 weight casts, FSDP unsharded blocks, activations (estimate) and runtime, "
+                    "in GB per GPU, and whether that fits the launcher's "
                     "GPUs (launcher.gpu_memory_gb, default 80). Architectures come from a built-in table "
                     "(methods/memory_plan.py), nothing is downloaded. Exit status 1 when a job does not fit.")
     add_config_args(pm)
