@@ -18,6 +18,11 @@ min_version("8.20")
 # Slurm jobs (sbatch exports the environment; the job's own Snakemake runs this line again) see it.
 import sys
 
+
+envvars:
+    "PATH",
+
+
 _scripts = os.path.dirname(sys.executable)
 if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = _scripts + os.pathsep + os.environ.get("PATH", "")
