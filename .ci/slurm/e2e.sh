@@ -110,7 +110,10 @@ grep -q "SLURM-job '$victim' failed, SLURM status is: 'CANCELLED'" "$WORK/run1.l
   || fail "the scancel'ed job $victim was not reported as CANCELLED (status command)"
 for _ in $(seq 30); do [ -z "$(our_jobs)" ] && break; sleep 1; done
 [ -z "$(our_jobs)" ] || fail "jobs still queued after Ctrl-C: $(our_jobs | tr '\n' ' ')"
-say "the cancelled job was noticed; Ctrl-C cancelled the queued jobs"
+# squeue keeps finished jobs for MinJobAge (300 s): the job queued at Ctrl-C must read CANCELLED
+state="$(squeue -h -j "$running" --states=all -o %T 2>/dev/null || true)"
+[ "$state" = CANCELLED ] || fail "evaluation job $running is '$state' after Ctrl-C, expected CANCELLED (Snakemake did not scancel it)"
+say "the scancel'ed job was noticed; Ctrl-C cancelled the queued jobs (job $running: $state)"
 
 # ---- 4. resume ---------------------------------------------------------------------------------
 "${snakemake_cmd[@]}" --workflow-profile "$PROFILE" >"$WORK/run2.log" 2>&1 || fail "the resumed run failed"

@@ -26,6 +26,10 @@ install_packages() {
 
 write_slurm_conf() {
   local cpus mem
+  if [ -s /etc/slurm/slurm.conf ] && ! grep -q "written by .ci/slurm/local_cluster.sh" /etc/slurm/slurm.conf; then
+    log "ERROR: /etc/slurm/slurm.conf exists and is not ours: this script is for a machine without Slurm"
+    exit 5
+  fi
   cpus="$(nproc)"
   mem=$(( $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) - 2048 ))   # leave ~2 GB to the OS
   cat >/etc/slurm/slurm.conf <<CONF
