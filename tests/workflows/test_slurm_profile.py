@@ -213,8 +213,18 @@ def test_gpu_requests_show_in_a_dry_run(tmp_path, capsys):
     assert re.search(r"^evaluate_run: 1 job\(s\): .*--gpus=1$", out, re.M)        # evaluation: at most 1
 
 
-@pytest.mark.skipif(shutil.which("sinfo") is None, reason="no Slurm here (sinfo absent); CI's .ci/slurm/e2e.sh runs one")
+def _slurm_answers() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    try:
+        return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=15).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
 def test_the_live_cluster_lists_nodes():
+    if not _slurm_answers():
+        pytest.skip("no Slurm answering here (sinfo absent or its daemons down); CI's .ci/slurm/e2e.sh starts one")
     nodes = slurm_fit.sinfo()
     assert nodes and all(n.cpus >= 1 and n.mem_mb >= 1 for n in nodes)
 
