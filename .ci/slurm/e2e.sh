@@ -52,7 +52,7 @@ trap cleanup EXIT
 
 # A job's Snakemake runs `ubench` by name: PATH deliberately lacks the venv (the Snakefile adds it).
 # PYTHONPATH: a worktree whose venv is installed from another checkout still runs its own code.
-run_env=(env -i HOME="$HOME" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 OMP_NUM_THREADS=1 PYTHONPATH="$REPO")
+run_env=(env -i HOME="${HOME:-/root}" PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 OMP_NUM_THREADS=1 PYTHONPATH="$REPO")
 snakemake_cmd=("${run_env[@]}" "$VENV_BIN/snakemake" --snakefile "$REPO/Snakefile" --directory "$WORK"
                --configfile "$GRID" --slurm-init-seconds-before-status-checks 5)
 
