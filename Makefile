@@ -4,6 +4,7 @@
 #   make bench   speed / memory benchmarks (figures under benchmarks/results/)
 #   make findings  config/findings.yaml (~30 min on 2 cores), then docs/findings.md + .html
 #   make lock    re-resolve requirements.lock (exact versions) from pyproject.toml + lock.in
+#   make slurm ACCOUNT=<account> PARTITION=<partition>   the grid on a Slurm cluster (profiles/slurm)
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -15,7 +16,7 @@ PIP_TOOLS  := pip-tools==7.6.2
 CORES  ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv lock demo demo-run dry-run test bench lint clean-results findings
+.PHONY: venv lock demo demo-run dry-run test bench lint clean-results findings slurm
 
 venv: $(STAMP)
 
@@ -63,6 +64,18 @@ dry-run: venv
 
 lint: venv
 	$(SNAKEMAKE) --lint
+
+# On a Slurm login node: profiles/slurm with this cluster's account and partition added to its
+# default-resources (a command-line --default-resources would replace that block), a check that
+# some node can run every job (it names the rule and request that would pend forever), then the run.
+#   make slurm ACCOUNT=proj PARTITION=gpu SNAKEMAKE_ARGS='--configfile config/paper/gru_tofu.yaml'
+ACCOUNT ?=
+PARTITION ?=
+SLURM_PROFILE := .snakemake/slurm-profile
+slurm: venv
+	$(PY) -m workflows.slurm_profile --account '$(ACCOUNT)' --partition '$(PARTITION)' --out $(SLURM_PROFILE)
+	$(PY) -m workflows.slurm_fit -- --workflow-profile $(SLURM_PROFILE) $(SNAKEMAKE_ARGS)
+	$(VENV)/bin/snakemake --workflow-profile $(SLURM_PROFILE) $(SNAKEMAKE_ARGS)
 
 # pytest exits 5 when it collects no tests: that is a broken checkout, not a pass.
 test: venv

@@ -13,6 +13,21 @@ from snakemake.utils import min_version, validate
 min_version("8.20")
 
 
+# Jobs call `ubench` (and `accelerate`) by name: put the scripts folder of the Python running
+# Snakemake first on PATH, so `.venv/bin/snakemake` works without an activated venv. Local jobs and
+# Slurm jobs (sbatch exports the environment; the job's own Snakemake runs this line again) see it.
+import sys
+
+
+envvars:
+    "PATH",
+
+
+_scripts = os.path.dirname(sys.executable)
+if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = _scripts + os.pathsep + os.environ.get("PATH", "")
+
+
 # Parsed once by our loader first: Snakemake's own message for a YAML syntax error names neither
 # the file nor the line (workflows.grid.load_yaml does). Files given with --configfile cannot be
 # helped here: Snakemake 9 loads them in its command line (ConfigSettings, snakemake/settings/types.py)
