@@ -44,18 +44,24 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary's name carries this process id, and temporaries of earlier writers of `path` that
+    were killed (their process is gone) are removed first, as `atomic_dir` does for folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    _IN_USE.add(tmp_path)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
     finally:
+        _IN_USE.discard(tmp_path)
         if tmp_path.exists():
             tmp_path.unlink()
 
@@ -94,10 +100,11 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Delete temporary siblings of `path` left by killed writers (`.<name>.<pid>.<random>.tmp`).
 
     A writer that is killed (SIGKILL, OOM, a cancelled cluster job) never reaches its `finally`, so
-    its temporary folder would stay forever. Each name records the writer's process id; folders of
-    processes that are gone are removed on the next write. Folders without a pid (written before
-    this naming) have no live owner to ask and are removed too, as are those of this process that
-    are no longer in use (an exception cleans up after itself, so these only exist after a kill).
+    its temporary file or folder would stay forever. Each name records the writer's process id;
+    temporaries of processes that are gone are removed on the next write. Those without a pid
+    (written before this naming) have no live owner to ask and are removed too, as are those of this
+    process that are no longer in use (an exception cleans up after itself, so these only exist
+    after a kill).
     """
     path = Path(path)
     removed = []
