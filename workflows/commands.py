@@ -158,8 +158,8 @@ def _torch_dtype(name: str):
 def _target_card(target: str) -> dict[str, Any]:
     from evaluation import models
 
-    card = Path(target) / models.MODEL_CARD
-    return json.loads(card.read_text()) if card.is_file() else {"preset": target}
+    card = models.read_model_card(Path(target)) if Path(target).is_dir() else None  # refuses an unsafe preset
+    return card if card is not None else {"preset": target}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,6 +235,7 @@ def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict
         "provenance": provenance.provenance({"identity": ident, "train_config": trained.get("train_config")}),
         "status": {"state": "diverged", "step": trained.get("diverged_step"), "reason": trained.get("reason")},
     }
+    contract.checked_metrics(document)  # invalid: no file at all
     out = Path(out_dir)
     (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: written last
     with atomic.atomic_path(out / "per_item.parquet") as tmp:
