@@ -81,3 +81,22 @@ def test_a_snakemake_working_elsewhere_does_not_count(tmp_path):
     assert snakemake_lock.working_folder(["snakemake", "--directory", "runs"], str(here)) == here / "runs"
     assert snakemake_lock.working_folder(["snakemake", "-d", str(here / "x")], "/") == here / "x"
     assert snakemake_lock.working_folder(["snakemake", "--cores", "2"], str(here)) == here
+
+
+@pytest.mark.slow
+def test_demo_checks_the_config_before_snakemake_reads_it(tmp_path):
+    """Snakemake reads --configfile before the Snakefile and names no line for a YAML syntax error:
+    `make demo CONFIGFILE=...` runs `ubench config check` first, which does."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models:\n  a: {base: x\nexperiments: []\n", encoding="utf-8")
+    log = tmp_path / "calls.log"
+    recorder = f"{sys.executable} -c \"{RECORDER}\" {log}"
+    make = shutil.which("make") or pytest.skip("make is not installed")
+    run = subprocess.run(
+        [make, "--no-print-directory", "-f", str(REPO / "Makefile"), "demo-run", f"CONFIGFILE={broken}",
+         f"SNAKEMAKE={recorder} snakemake", f"UBENCH={SNAKEMAKE.with_name('ubench')}", f"PY={sys.executable}"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    assert run.returncode != 0
+    assert f"{broken}:3:" in run.stderr and "YAML syntax error" in run.stderr
+    assert not log.exists(), "snakemake ran on a config that does not parse"
