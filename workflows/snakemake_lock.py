@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     pids = live_snakemake(args.directory)
     if pids:
         print(f"{_resolve(Path(args.directory))}: Snakemake is running here (pid {', '.join(map(str, pids))}); "
-              "its directory lock is kept. Wait for it to finish, or stop it, then run again.", file=sys.stderr)
+              "its directory lock is kept. Wait for it to finish, or stop it, then run again (a process of "
+              "another user counts as here: if none works in this folder, `snakemake --unlock` yourself).",
+              file=sys.stderr)
         return 1
     return 0
 
