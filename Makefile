@@ -42,11 +42,18 @@ lock:
 
 # Jobs call `ubench`: put the venv's scripts on PATH without requiring `source .venv/bin/activate`.
 SNAKEMAKE := PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/snakemake --workflow-profile profiles/default
+UBENCH    := PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/ubench
+# Config files stacked over config/default.yaml: `make demo CONFIGFILE=my.yaml`. Every target checks
+# them with `ubench config check` first: Snakemake reads --configfile before the Snakefile runs and
+# reports a YAML syntax error without its file:line:column.
+CONFIGFILE ?=
+CONFIG_ARGS = $(if $(strip $(CONFIGFILE)),--configfile $(CONFIGFILE))
 
 # Re-running does nothing once every result exists; a killed run resumes where it stopped.
 # A hard-killed Snakemake leaves its directory lock behind; `make demo` holds a kernel file lock
-# (flock) while it runs, so when it can take that lock no other `make demo` is alive and a stale
-# Snakemake lock is safe to remove.
+# (flock) while it runs, so when it can take that lock no other `make demo` is alive. A plain
+# `snakemake` started by hand may still be, and Snakemake's lock files do not name their process:
+# the lock is removed only when no live Snakemake works in this folder (workflows/snakemake_lock.py).
 demo: venv
 	@mkdir -p .snakemake
 	@if command -v flock >/dev/null 2>&1; then \
@@ -56,11 +63,16 @@ demo: venv
 	else $(MAKE) --no-print-directory demo-run; fi
 
 demo-run:
-	@if [ -n "$(UNLOCK)" ]; then $(SNAKEMAKE) --unlock >/dev/null 2>&1 || true; fi
-	$(SNAKEMAKE) --cores $(CORES) $(SNAKEMAKE_ARGS)
+	@$(UBENCH) config check $(CONFIG_ARGS)
+	@if [ -n "$(UNLOCK)" ]; then \
+	  $(PY) -m workflows.snakemake_lock --directory . || exit 1; \
+	  $(SNAKEMAKE) --unlock >/dev/null 2>&1 || true; \
+	fi
+	$(SNAKEMAKE) --cores $(CORES) $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
 
 dry-run: venv
-	$(SNAKEMAKE) -n --cores $(CORES) $(SNAKEMAKE_ARGS)
+	@$(UBENCH) config check $(CONFIG_ARGS)
+	$(SNAKEMAKE) -n --cores $(CORES) $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
 
 lint: venv
 	$(SNAKEMAKE) --lint
@@ -86,6 +98,7 @@ bench: venv
 
 # Do the seed papers' claims replicate on the tiny twins? Not part of CI (3 seeds x all tiny grids).
 findings: venv
+	@$(UBENCH) config check --configfile config/findings.yaml
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/findings.yaml $(SNAKEMAKE_ARGS)
 	PATH="$(abspath $(VENV))/bin:$$PATH" ubench report --configfile config/findings.yaml --out docs --stem findings
 

@@ -1,10 +1,13 @@
 """Atomic file writes: a reader (or a killed run) never sees a half-written result.
 
-Every result file goes through here: write to a temporary sibling, fsync, then rename.
+Every result file goes through here: write to a temporary sibling, fsync, then rename. A full disk
+(ENOSPC, also as wrapped by safetensors or torch) removes the temporary and raises DiskFullError, one
+line naming the path and the free space left, instead of a library traceback.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -42,20 +45,66 @@ def dumps(obj: Any, indent: int | None = 2) -> str:
     return json.dumps(_finite_or_none(plain), indent=indent, sort_keys=True, allow_nan=False)
 
 
+class DiskFullError(OSError):
+    """The disk filled up while writing `path` atomically; the temporary was removed, `path` is untouched."""
+
+
+# Libraries wrap ENOSPC in their own exception types: safetensors' SafetensorError ("IoError(Os { code:
+# 28, kind: StorageFull, ... })"), torch's RuntimeError ("PytorchStreamWriter failed writing file").
+DISK_FULL_TEXTS = ("No space left on device", "StorageFull", "code: 28,")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """ENOSPC, directly or wrapped by a library (its message, or a cause/context in the chain)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno == errno.ENOSPC:
+            return True
+        if any(text in str(error) for text in DISK_FULL_TEXTS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def disk_full_error(path: Path) -> DiskFullError:
+    """One line naming what was being written, the folder and its free space (after the cleanup)."""
+    try:
+        free = f"{shutil.disk_usage(path.parent).free / 1e9:,.2f} GB free"
+    except OSError:
+        free = "free space unknown"
+    error = DiskFullError(f"{path}: no space left on the device while writing it ({free} in {path.parent}); "
+                          "nothing was written. Free disk space, or point work_dir / results_dir at a "
+                          "larger disk, and run again")
+    error.errno = errno.ENOSPC
+    return error
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; rename it onto `path` only if the block succeeds.
+
+    The temporary's name carries this process id, and temporaries of earlier writers of `path` that
+    were killed (their process is gone) are removed first, as `atomic_dir` does for folders."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    _IN_USE.add(tmp_path)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp_path, path)
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        tmp_path.unlink(missing_ok=True)  # before measuring the free space
+        raise disk_full_error(path) from error
     finally:
+        _IN_USE.discard(tmp_path)
         if tmp_path.exists():
             tmp_path.unlink()
 
@@ -94,10 +143,11 @@ def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
     """Delete temporary siblings of `path` left by killed writers (`.<name>.<pid>.<random>.tmp`).
 
     A writer that is killed (SIGKILL, OOM, a cancelled cluster job) never reaches its `finally`, so
-    its temporary folder would stay forever. Each name records the writer's process id; folders of
-    processes that are gone are removed on the next write. Folders without a pid (written before
-    this naming) have no live owner to ask and are removed too, as are those of this process that
-    are no longer in use (an exception cleans up after itself, so these only exist after a kill).
+    its temporary file or folder would stay forever. Each name records the writer's process id;
+    temporaries of processes that are gone are removed on the next write. Those without a pid
+    (written before this naming) have no live owner to ask and are removed too, as are those of this
+    process that are no longer in use (an exception cleans up after itself, so these only exist
+    after a kill).
     """
     path = Path(path)
     removed = []
@@ -144,6 +194,11 @@ def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except Exception as error:
+        if not is_disk_full(error):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)  # before measuring the free space
+        raise disk_full_error(path) from error
     finally:
         _IN_USE.discard(tmp)
         if tmp.exists():

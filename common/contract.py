@@ -112,11 +112,17 @@ def trajectory_table(block: dict[str, Any]):
     return table.astype({"step": "int64", "final": "bool", **{name: "float64" for name in names}})
 
 
-def write_metrics(path: str | Path, document: dict[str, Any]) -> Path:
-    """Validate, then write atomically: an invalid document never reaches disk."""
+def checked_metrics(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with its schema_version, validated as it will be written (raises otherwise):
+    call it before writing a run's other files, so an invalid document leaves none of them."""
     document = {"schema_version": SCHEMA_VERSION, **document}
     validate_metrics(json.loads(atomic.dumps(document)))
-    return atomic.write_json(path, document)
+    return document
+
+
+def write_metrics(path: str | Path, document: dict[str, Any]) -> Path:
+    """Validate, then write atomically: an invalid document never reaches disk."""
+    return atomic.write_json(path, checked_metrics(document))
 
 
 def read_metrics(path: str | Path) -> dict[str, Any]:

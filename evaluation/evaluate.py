@@ -33,11 +33,10 @@ def parse_identity(pairs: list[str]) -> dict:
 
 def model_name_from_path(path: str) -> str:
     """A contract-safe model name from a folder or Hub id (e.g. `tiny-llama`, `phi-1_5`)."""
-    card = Path(path) / models.MODEL_CARD
-    if card.is_file():
-        return json.loads(card.read_text())["preset"]
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", Path(path.rstrip("/")).name).strip("-.")
-    return name[:64] or "model"
+    card = models.read_model_card(Path(path)) if Path(path).is_dir() else None  # refuses a path as `preset`
+    source = card["preset"] if card and card.get("preset") else Path(path.rstrip("/")).name
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-.")  # a Hub id owner/name: owner-name
+    return re.sub(r"\.{2,}", ".", name)[:64] or "model"
 
 
 def cost_from_train_result(path: str | Path | None) -> dict:
@@ -78,6 +77,9 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     reference = bench.load_reference(retain_reference) if retain_reference else None
+    ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
+             **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
+    contract.check_safe_name("identity model", ident["model"])  # a folder name: refused before the model loads
     start = time.perf_counter()
     device = models.evaluation_device()
     model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
@@ -113,6 +115,7 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
                 "provenance": provenance.provenance({"identity": ident, "evaluator": output.result["evaluator"],
                                                      "model": str(model_path)}),
                 "status": {"state": "ok"}}
+    contract.checked_metrics(document)  # a document that would fail writes no table either
     out = Path(out_dir)
     (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: never pair it with a newer table
     with atomic.atomic_path(out / "per_item.parquet") as tmp:

@@ -79,6 +79,11 @@ def read_model_card(folder: Path) -> dict | None:
     if not isinstance(content, dict) or not isinstance(content.get("prompt_format"), str):
         raise ValueError(f"{card}: model card without a `prompt_format` string; delete it or rewrite it "
                          "with evaluation.models.write_model_card")
+    preset = content.get("preset", "")
+    # the preset names the model in results (identity.model, a folder name): a preset or Hub id, never a path
+    if not isinstance(preset, str) or preset.startswith(("/", "\\", "~")) or ".." in preset.replace("\\", "/").split("/"):
+        raise ValueError(f"{card}: model card `preset` {preset!r} is not a model name (a preset such as "
+                         "tiny-llama or a Hub id owner/name, no '..' or absolute path); fix or delete the card")
     return content
 
 

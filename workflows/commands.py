@@ -181,8 +181,8 @@ def _torch_dtype(name: str):
 def _target_card(target: str) -> dict[str, Any]:
     from evaluation import models
 
-    card = Path(target) / models.MODEL_CARD
-    return json.loads(card.read_text()) if card.is_file() else {"preset": target}
+    card = models.read_model_card(Path(target)) if Path(target).is_dir() else None  # refuses an unsafe preset
+    return card if card is not None else {"preset": target}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -242,7 +242,9 @@ def lora_rebuild(spec: dict[str, Any], target: str | None):
 
 def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],
                    out_dir: str | Path, variant: str) -> dict[str, Any]:
-    """metrics.json with status diverged (no metrics) and an empty per_item.parquet."""
+    """metrics.json with status diverged (no metrics) and an empty per_item.parquet; a run with
+    `evaluate_every` also gets a trajectory.parquet without points, so every output the trajectory
+    rule declares exists and Snakemake keeps the diverged row instead of deleting it as incomplete."""
     import pandas as pd
 
     ident = {"benchmark": spec["benchmark"], "split": spec["split"], **identity}
@@ -256,10 +258,15 @@ def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict
         "provenance": provenance.provenance({"identity": ident, "train_config": trained.get("train_config")}),
         "status": {"state": "diverged", "step": trained.get("diverged_step"), "reason": trained.get("reason")},
     }
+    contract.checked_metrics(document)  # invalid: no file at all
     out = Path(out_dir)
+    (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: written last
     with atomic.atomic_path(out / "per_item.parquet") as tmp:
         pd.DataFrame({"eval_set": pd.Series(dtype="string"), "item_index": pd.Series(dtype="int64")}).to_parquet(
             tmp, index=False)
+    if spec["hyperparameters"].get("evaluate_every") is not None:
+        with atomic.atomic_path(out / contract.TRAJECTORY_FILE) as tmp:
+            contract.trajectory_table({"points": []}).to_parquet(tmp, index=False)
     contract.write_metrics(out / "metrics.json", document)
     return document
 

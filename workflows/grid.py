@@ -397,6 +397,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
     check_prompt_formats(models)
     check_model_locations(grid)
     check_trajectories(grid.runs)
+    check_snapshot_disk(grid)
     if check_names:
         check_registered(grid.runs)
         check_method_arguments(grid.runs)
@@ -526,6 +527,17 @@ def check_trajectories(runs: Iterable[Run]) -> None:
         if run.parametrization == "lora" and hyper.get("parametrization_args", {}).get("save") == "adapter":
             raise GridError(f"run {label}: hyperparameters.evaluate_every needs LoRA's merged save "
                             "(parametrization_args.save: merged, the default): an adapter folder is not evaluable")
+
+
+def check_snapshot_disk(grid: Grid) -> None:
+    """Trajectory snapshots must fit the work folder's disk and the snapshot_disk_gb cap
+    (workflows/snapshot_disk.py: trainable bytes x snapshots alive at once)."""
+    from workflows import snapshot_disk
+
+    try:
+        snapshot_disk.check(grid)
+    except snapshot_disk.SnapshotDiskError as error:
+        raise GridError(str(error)) from None
 
 
 def check_method_arguments(runs: Iterable[Run]) -> None:

@@ -45,6 +45,21 @@ def test_diverged_run_is_recorded_not_evaluated(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "per_item.parquet"]
 
 
+def test_diverged_trajectory_run_writes_every_declared_output(tmp_path):
+    """The trajectory rule declares trajectory.parquet: a diverged run writes it without points (no
+    snapshots were kept), else Snakemake deletes the diverged row as incomplete and every rerun fails."""
+    train_result = tmp_path / "train_result.json"
+    train_result.write_text(json.dumps({"status": "diverged", "diverged_step": 2, "reason": "non-finite loss",
+                                        "cost": {"optimizer_steps": 1}}))
+    spec = {**SPEC, "hyperparameters": {**SPEC["hyperparameters"], "evaluate_every": 1}}
+    out = tmp_path / "run"
+    commands.evaluate_run(spec, str(tmp_path / "no-model"), train_result, None, out)
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json", "per_item.parquet", contract.TRAJECTORY_FILE]
+    table = pd.read_parquet(out / contract.TRAJECTORY_FILE)
+    assert len(table) == 0 and list(table.columns) == ["step", "final"]
+    assert "trajectory" not in contract.read_metrics(out / "metrics.json")
+
+
 @pytest.mark.parametrize("command", [["unlearn"], ["evaluate-run"], ["grid"], ["config", "show"]])
 def test_help(command, capsys):
     with pytest.raises(SystemExit) as exit_:
