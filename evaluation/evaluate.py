@@ -77,8 +77,6 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     reference = bench.load_reference(retain_reference) if retain_reference else None
-    ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
-             **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     contract.check_safe_name("identity model", ident["model"])  # a folder name: refused before the model loads
     start = time.perf_counter()
     device = models.evaluation_device()
