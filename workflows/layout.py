@@ -77,6 +77,52 @@ class Layout:
     def reference_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", role="{role}") -> str:
         return f"{self.results}/{b}/{s}/{m}/reference/{role}/{name}"
 
+    # ---- attacks (workflows/rules/attack.smk) ---------------------------------------------
+    def attack_work(self, name: str, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}",
+                    attack="{attack}") -> str:
+        """The attacked model (`model`, temporary) and the attack's record (`attack.json`)."""
+        return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/attacks/{attack}/{name}"
+
+    def attack_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}",
+                    attack="{attack}") -> str:
+        return f"{self.results}/{b}/{s}/{m}/{method}/seed{seed}/attacks/{attack}/{name}"
+
+    def attack_entry(self, wildcards):
+        """The workflows.attack_plan.AttackEntry of `{attack}` on the wildcards' run."""
+        run = self.grid.run(wildcards.benchmark, wildcards.split, wildcards.model, wildcards.method, wildcards.seed)
+        for entry in self.grid.attacks.get(run.key, []):
+            if entry.label == wildcards.attack:
+                return entry
+        raise KeyError(f"run {'/'.join(map(str, run.key))} has no attack {wildcards.attack!r} in this grid")
+
+    def attack_labels(self, changes_weights: bool | None = None) -> list[str]:
+        """Labels of the grid's attacks (only weight / only prompt attacks when asked)."""
+        labels = set()
+        for entries in self.grid.attacks.values():
+            for entry in entries:
+                if changes_weights is None or entry.build().changes_weights == changes_weights:
+                    labels.add(entry.label)
+        return sorted(labels)
+
+    def attack_inputs(self, wildcards) -> dict[str, Any]:
+        """evaluate_attack's model input: the attacked model and its record, or (a prompt attack)
+        the unlearned model itself."""
+        keys = dict(b=wildcards.benchmark, s=wildcards.split, m=wildcards.model, method=wildcards.method,
+                    seed=wildcards.seed)
+        if self.attack_entry(wildcards).build().changes_weights:
+            return {"model": self.attack_work("model", **keys, attack=wildcards.attack),
+                    "record": self.attack_work("attack.json", **keys, attack=wildcards.attack)}
+        return {"model": self.unlearned_dir(**keys)}
+
+    def attack_pattern(self, changes_weights: bool | None = None) -> str:
+        from workflows.attack_plan import label_pattern
+
+        return label_pattern(self.attack_labels(changes_weights))
+
+    def all_attack_metrics(self) -> list[str]:
+        return [self.attack_file("metrics.json", r.benchmark, r.split, r.model, r.method, r.seed, entry.label)
+                for r in self.grid.runs for entry in self.grid.attacks.get(r.key, [])]
+
     @property
     def leaderboard_table(self) -> str:
         out = self.grid.config.get("leaderboard", {}).get("out_dir", "site")
@@ -89,7 +135,7 @@ class Layout:
         for ref in self.grid.references:
             for role in ("target", "retain") if ref.retain is not None else ("target",):
                 files.append(self.reference_file("metrics.json", ref.benchmark, ref.split, ref.model, role))
-        return files
+        return files + self.all_attack_metrics()
 
     def final_targets(self) -> list[str]:
         if self.grid.config.get("leaderboard", {}).get("build", True):
