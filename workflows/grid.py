@@ -604,5 +604,7 @@ def summary(grid: Grid) -> dict[str, int]:
         "unlearn_kept_snapshots": kept,
         "evaluate_run": len(grid.runs) - len(trajectory),
         "evaluate_run_trajectory": len(trajectory),
+        "attack": sum(entry.build().changes_weights for entries in grid.attacks.values() for entry in entries),
+        "evaluate_attack": sum(len(entries) for entries in grid.attacks.values()),
         "leaderboard": int(bool(grid.config.get("leaderboard", {}).get("build", True))),
     }

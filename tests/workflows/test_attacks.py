@@ -60,6 +60,8 @@ def test_dag_has_attack_jobs_for_weight_attacks_only(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     counts = job_counts(run.stdout)
     assert (counts["attack"], counts["evaluate_attack"]) == (4, 6)
+    planned = grid.summary(grid.build(_config(ATTACKS)))
+    assert (planned["attack"], planned["evaluate_attack"]) == (4, 6)
 
 
 def test_the_default_grid_plans_without_attack_rules_when_none_are_listed(tmp_path):
