@@ -5,7 +5,8 @@ evaluation into the result contract (`<run>/attacks/<name>-<variant>/metrics.jso
 `attack.json` (what was done: library and version, bits, group size, relearning steps, or
 `not_applicable` for a diverged run, whose model folder then holds only NOT_APPLICABLE.json).
 `evaluate-attack` evaluates it with the benchmark's evaluator in trajectory scope (headline forget,
-utility and matched metric) with the run's identity plus `attack`; a prompt attack evaluates the
+utility and matched metric; an entry's `scope: all` asks for every metric) with the run's identity
+plus `attack`; a prompt attack evaluates the
 unlearned model itself with the attack's prompt format.
 
 Recovery needs the unlearned and target values on the items the attacked model is judged on
@@ -30,7 +31,10 @@ MARK = "NOT_APPLICABLE.json"
 
 def entry_from_json(text: str | dict) -> AttackEntry:
     value = json.loads(text) if isinstance(text, str) else text
-    return AttackEntry(value["name"], value["variant"], dict(value.get("args", {})))
+    scope = value.get("scope", "trajectory")
+    if scope not in ("trajectory", "all"):
+        raise ValueError(f"attack scope must be 'trajectory' or 'all', got {scope!r}")
+    return AttackEntry(value["name"], value["variant"], dict(value.get("args", {})), scope)
 
 
 def _dtype(name: str):
@@ -173,7 +177,7 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
                             batch_size=batch_size, progress=progress, generation_backend=generation_backend,
                             prompt_format=spec.get("prompt_format"),
                             prompt_transform=None if attacker.changes_weights else attacker.prompt_format,
-                            scope="trajectory")
+                            scope=entry.scope)
     out = Path(out_dir)
     references = {}
     if retain_reference:
@@ -196,7 +200,7 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
                                      theirs, references)
     document.setdefault("metric_details", {})["attack"] = {
         "parameters": attacker.parameters(), "record": done.get("record", {}),
-        "forget_items": "all" if questions is None else f"{len(questions)} held-out questions",
+        "forget_items": "all" if questions is None else f"{len(questions)} held-out questions", "scope": entry.scope,
         "knowledge_metric": knowledge, "basis": basis}
     document["cost"]["attack_seconds"] = done.get("seconds", 0.0)
     (out / "metrics.json").unlink(missing_ok=True)
@@ -221,7 +225,8 @@ def _evaluate_attack(args) -> int:
     return 0
 
 
-ATTACK_HELP = 'attack as JSON: {"name": "quantize", "variant": "int4", "args": {}} (the Snakefile writes it)'
+ATTACK_HELP = ('attack as JSON: {"name": "quantize", "variant": "int4", "args": {}, "scope": "trajectory"} (scope "all": '
+               'every metric of the benchmark; the Snakefile writes it)')
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

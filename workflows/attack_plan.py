@@ -20,6 +20,7 @@ class AttackEntry:
     name: str
     variant: str
     args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    scope: str = "trajectory"  # evaluation scope: "trajectory" (headline + matched metrics) or "all"
 
     @property
     def label(self) -> str:
@@ -32,7 +33,8 @@ class AttackEntry:
         return ATTACKS.get(self.name)(self.variant, **self.args)
 
     def as_json(self) -> str:
-        return json.dumps({"name": self.name, "variant": self.variant, "args": self.args}, sort_keys=True)
+        return json.dumps({"name": self.name, "variant": self.variant, "args": self.args, "scope": self.scope},
+                          sort_keys=True)
 
 
 def parse(entries: list[dict[str, Any]], benchmark: str, where: str) -> list[AttackEntry]:
@@ -53,7 +55,7 @@ def parse(entries: list[dict[str, Any]], benchmark: str, where: str) -> list[Att
         if families and family not in families:
             raise ValueError(f"{at}: {name}/{variant} applies to benchmark families {', '.join(families)}, "
                              f"not {benchmark} ({family}); remove it from this experiment")
-        item = AttackEntry(name, variant, dict(entry.get("args", {})))
+        item = AttackEntry(name, variant, dict(entry.get("args", {})), entry.get("scope", "trajectory"))
         try:
             item.build()
         except ValueError as error:

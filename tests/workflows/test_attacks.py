@@ -32,6 +32,7 @@ def _config(attacks, benchmark="tofu-tiny", split="forget10"):
     ([{"name": "relearn", "variant": "forget-split", "args": {"learning_rate": 1}}], r"attacks\[0\]: .*does not take argument"),
     ([{"name": "quantize", "variant": "int4"}] * 2, r"attacks\[1\]: quantize-int4 is listed twice"),
     ([{"name": "quantize"}], r"'variant' is a required property"),
+    ([{"name": "quantize", "variant": "int4", "scope": "some"}], r"scope"),
 ])
 def test_bad_attacks_fail_at_config_load(attacks, message):
     with pytest.raises(grid.GridError, match=message):
@@ -52,6 +53,7 @@ def test_every_run_gets_every_attack_and_the_leaderboard_waits_for_them():
     assert len(files) == 6 and set(files) <= set(layout.all_metrics())
     assert "results/tofu-tiny/forget10/m/ga+gru/seed0/attacks/relearn-forget-split/metrics.json" in files
     assert layout.attack_labels(changes_weights=False) == ["prompt-prefix"]
+    assert json.loads(g.attacks[g.runs[0].key][1].as_json()) == {**ATTACKS[1], "scope": "trajectory"}
 
 
 def test_dag_has_attack_jobs_for_weight_attacks_only(tmp_path):
