@@ -54,14 +54,15 @@ def _context(spec: dict[str, Any], data_dir: str | None, tokenizer, fmt, scratch
                          compute_dtype=spec.get("dtype", "float32"), scratch=scratch, progress=progress)
 
 
-def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: str | Path, data_dir: str | None,
-           out_model: str | Path, record: str | Path, *, progress: bool = False) -> dict[str, Any]:
-    """Attack the unlearned `model`; write `out_model` (weight attacks) and then `record`."""
+def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: str | Path | None,
+           data_dir: str | None, out_model: str | Path, record: str | Path, *, progress: bool = False) -> dict[str, Any]:
+    """Attack the unlearned `model`; write `out_model` (weight attacks) and then `record`.
+    `train_result` None: `model` is a reference model (target or retain), never diverged."""
     from evaluation import models
 
     attacker = entry.build()
     out_model, record = Path(out_model), Path(record)
-    trained = json.loads(Path(train_result).read_text())
+    trained = json.loads(Path(train_result).read_text()) if train_result else {"status": "ok"}
     document: dict[str, Any] = {"attack": attacker.parameters(), "run": spec}
     if trained["status"] != "ok":
         document.update(status=NOT_APPLICABLE, reason=f"the run {trained['status']} (step {trained.get('diverged_step')}): "
@@ -95,6 +96,10 @@ def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: s
 
 
 def _identity(spec: dict[str, Any], attacker) -> dict[str, Any]:
+    role = spec.get("role", "unlearned")
+    if role in contract.REFERENCE_ROLES:  # reference rows: method = role, rectifier none (result contract)
+        return {"role": role, "model": spec["model"], "method": role, "rectifier": "none", "parametrization": "full",
+                "seed": 0, "hyperparameters": {}, "attack": attacker.parameters()}
     return {"role": "unlearned", "model": spec["model"], "method": spec["objective"], "rectifier": spec["rectifier"],
             "parametrization": spec.get("parametrization", "full"), "seed": int(spec["seed"]),
             "hyperparameters": spec["hyperparameters"], "attack": attacker.parameters()}
@@ -154,7 +159,8 @@ def metrics_on(bench, names, table, questions, document, references) -> dict[str
 
 
 def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record: str | Path | None,
-                    train_result: str | Path, data_dir: str | None, out_dir: str | Path, *, run_results: str | Path,
+                    train_result: str | Path | None, data_dir: str | None, out_dir: str | Path, *,
+                    run_results: str | Path | None = None,
                     target_results: str | Path | None = None, variant: str | None = None,
                     retain_reference: str | None = None, batch_size: int = 32, progress: bool = False,
                     generation_backend: str = "auto") -> dict[str, Any]:
@@ -163,7 +169,7 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
     from evaluation import benchmarks, evaluate, models
 
     attacker = entry.build()
-    trained = json.loads(Path(train_result).read_text())
+    trained = json.loads(Path(train_result).read_text()) if train_result else {"status": "ok"}
     done = json.loads(Path(record).read_text()) if record else {"status": RECORD_OK}
     if trained["status"] != "ok" or done["status"] != RECORD_OK:
         reason = done.get("reason") or f"the run {trained['status']}: no unlearned weights to attack"
@@ -241,7 +247,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     at.add_argument("--spec", required=True, help=SPEC_HELP)
     at.add_argument("--attack", required=True, help=ATTACK_HELP)
     at.add_argument("--model", required=True, help="the unlearned model folder")
-    at.add_argument("--train-result", required=True, help="JSON written by `ubench unlearn`")
+    at.add_argument("--train-result", default=None,
+                    help="JSON written by `ubench unlearn` (omit for a reference model: spec role target/retain)")
     at.add_argument("--data", default=None, help="benchmark data folder (relearn trains on it)")
     at.add_argument("--out-model", required=True, help="folder for the attacked model")
     at.add_argument("--record", required=True, help="attack.json to write (what the attack did)")
@@ -257,9 +264,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--attack", required=True, help=ATTACK_HELP)
     ev.add_argument("--model", required=True, help="the attacked model folder (prompt attacks: the unlearned model)")
     ev.add_argument("--record", default=None, help="attack.json of `ubench attack` (weight attacks)")
-    ev.add_argument("--train-result", required=True, help="JSON written by `ubench unlearn`")
+    ev.add_argument("--train-result", default=None,
+                    help="JSON written by `ubench unlearn` (omit for a reference model: spec role target/retain)")
     ev.add_argument("--data", default=None, help="benchmark data folder")
-    ev.add_argument("--run-results", required=True, help="the run's results folder (its metrics.json, per_item.parquet)")
+    ev.add_argument("--run-results", default=None,
+                    help="the run's results folder (its metrics.json, per_item.parquet); a reference's own folder")
     ev.add_argument("--target-results", default=None, help="the target reference's results folder")
     ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
     ev.add_argument("--variant", default=None, help="evaluator variant (default: the benchmark's own)")

@@ -595,6 +595,13 @@ def summary(grid: Grid) -> dict[str, int]:
     # runs with evaluate_every go through the snapshot variants of the rules (workflows/rules/*.smk)
     trajectory = [run for run in grid.runs if run.hyperparameters.get("evaluate_every") is not None]
     kept = sum(bool(run.hyperparameters.get("keep_checkpoints")) for run in trajectory)
+    # (reference roles, attack) per label on a (benchmark, split, model): the references get their runs' attacks
+    labels: dict[tuple, dict[str, Any]] = {}
+    for run in grid.runs:
+        for entry in grid.attacks.get(run.key, []):
+            labels.setdefault((run.benchmark, run.split, run.model), {}).setdefault(entry.label, entry)
+    reference_attacks = [(1 + (ref.retain is not None), entry) for ref in grid.references
+                         for entry in labels.get((ref.benchmark, ref.split, ref.model), {}).values()]
     return {
         "generate_data": sum(benchmarks.get(name).generated for name in used),
         "finetune": len(grid.finetune_jobs()),
@@ -606,5 +613,7 @@ def summary(grid: Grid) -> dict[str, int]:
         "evaluate_run_trajectory": len(trajectory),
         "attack": sum(entry.build().changes_weights for entries in grid.attacks.values() for entry in entries),
         "evaluate_attack": sum(len(entries) for entries in grid.attacks.values()),
+        "attack_reference": sum(entry.build().changes_weights * roles for roles, entry in reference_attacks),
+        "evaluate_attack_reference": sum(roles for roles, _ in reference_attacks),
         "leaderboard": int(bool(grid.config.get("leaderboard", {}).get("build", True))),
     }

@@ -50,8 +50,9 @@ def test_every_run_gets_every_attack_and_the_leaderboard_waits_for_them():
     assert {run.key: [a.label for a in g.attacks[run.key]] for run in g.runs} == {
         run.key: ["quantize-int4", "relearn-forget-split", "prompt-prefix"] for run in g.runs}
     files = layout.all_attack_metrics()
-    assert len(files) == 6 and set(files) <= set(layout.all_metrics())
+    assert len(files) == 6 + 6 and set(files) <= set(layout.all_metrics())
     assert "results/tofu-tiny/forget10/m/ga+gru/seed0/attacks/relearn-forget-split/metrics.json" in files
+    assert "results/tofu-tiny/forget10/m/reference/retain/attacks/relearn-forget-split/metrics.json" in files
     assert layout.attack_labels(changes_weights=False) == ["prompt-prefix"]
     assert json.loads(g.attacks[g.runs[0].key][1].as_json()) == {**ATTACKS[1], "scope": "trajectory"}
 
@@ -61,9 +62,11 @@ def test_dag_has_attack_jobs_for_weight_attacks_only(tmp_path):
     run = snakemake("-n", "--cores", "1", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
     counts = job_counts(run.stdout)
+    # the 2 runs, and the target + retain references, each get 2 weight attacks and the prompt attack
     assert (counts["attack"], counts["evaluate_attack"]) == (4, 6)
+    assert (counts["attack_reference"], counts["evaluate_attack_reference"]) == (4, 6)
     planned = grid.summary(grid.build(_config(ATTACKS)))
-    assert (planned["attack"], planned["evaluate_attack"]) == (4, 6)
+    assert {k: planned[k] for k in counts if k in planned} == {k: v for k, v in counts.items() if k in planned}
 
 
 def test_the_default_grid_plans_without_attack_rules_when_none_are_listed(tmp_path):
