@@ -8,7 +8,7 @@ joins the row of its run. Per row and attack label:
   forget_all) and of the row's headline forget metric, with 95% t-intervals;
 - `attack:<label>:recovery`: the share of the forgetting the attack undid,
   (m_attacked − m_unlearned) / (m_target − m_unlearned) of the knowledge metric, per seed (the
-  unlearned and target values are those the evaluation recorded on the same items,
+  values before the attack and the target's are those the evaluation recorded on the same items,
   metric_details.attack.basis: relearn/forget-split judges the held-out half only), then the seed
   mean and its interval; None where the run did not move the metric (|m_target − m_unlearned| <
   MIN_FORGETTING) or the attack was not applicable (a diverged seed);
@@ -18,6 +18,8 @@ And per row: `knowledge_metric`, `worst_case_knowledge` (the least-forgotten kno
 the unattacked model and every attack, in the metric's forgetting direction), `worst_case_attack`
 (which one; "none" when no attack beat the unattacked value) and `undone_by`: the attacks whose mean
 recovery reaches UNDONE (half the forgetting undone). Such a row is marked, never hidden or unranked.
+Reference rows get the attacks too: the target's knowledge after each attack (recovery undefined),
+and the retain model's recovery, what the attack restores in a model that never saw the forget set.
 """
 from __future__ import annotations
 
@@ -54,7 +56,7 @@ def recovery(attacked: float | None, unlearned: float | None, target: float | No
 
 def _seed_recovery(document: dict[str, Any], metric: str) -> float | None:
     basis = (document.get("metric_details") or {}).get("attack", {}).get("basis", {})
-    return recovery(document["metrics"].get(metric), basis.get("unlearned", {}).get(metric),
+    return recovery(document["metrics"].get(metric), basis.get("before", {}).get(metric),
                     basis.get("target", {}).get(metric))
 
 

@@ -9,9 +9,11 @@ utility and matched metric; an entry's `scope: all` asks for every metric) with 
 plus `attack`; a prompt attack evaluates the
 unlearned model itself with the attack's prompt format.
 
-Recovery needs the unlearned and target values on the items the attacked model is judged on
-(relearn/forget-split: the held-out half), so metric_details.attack.basis carries them, recomputed
-from the run's and the target's per-item tables with the same item selection.
+Recovery needs the values before the attack (the unlearned run's; a reference model's own) and the
+target's on the items the attacked model is judged on (relearn/forget-split: the held-out half), so
+metric_details.attack.basis carries them as `before` and `target`, recomputed from the per-item
+tables with the same item selection. On the retain reference, the recovery of relearning is what
+relearning restores in a model that never saw the forget set.
 """
 from __future__ import annotations
 
@@ -195,7 +197,7 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
         recomputed = metrics_on(bench, document["metrics"], table, questions, document, references)
         document["metrics"] = recomputed
     basis = {}
-    for role, folder in (("unlearned", run_results), ("target", target_results)):
+    for role, folder in (("before", run_results), ("target", target_results)):
         if folder is None or not (Path(folder) / "metrics.json").is_file():
             continue
         theirs = contract.read_metrics(Path(folder) / "metrics.json")

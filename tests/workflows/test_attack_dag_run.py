@@ -48,15 +48,20 @@ def test_attack_results_are_valid_and_attacked_weights_temporary(finished):
         assert document["status"]["state"] == "ok"
         assert f"{document['identity']['attack']['name']}-{document['identity']['attack']['variant']}" == label
         assert document["metrics"]["forget_prob"] is not None
-        assert set(document["metric_details"]["attack"]["basis"]) == {"unlearned", "target"}
+        assert set(document["metric_details"]["attack"]["basis"]) == {"before", "target"}
         assert len(pd.read_parquet(run / "attacks" / label / "per_item.parquet")) > 0
-    record = contract.read_metrics  # noqa: F841 (records are plain JSON, read below)
+    reference = finished / "results" / "tofu-tiny" / "forget10" / "tiny-llama" / "reference" / "target" / "attacks"
+    for label in LABELS:  # the target reference gets the same attacks (no retain model in this grid)
+        document = contract.read_metrics(reference / label / "metrics.json")
+        assert (document["identity"]["role"], document["status"]["state"]) == ("target", "ok")
     work = finished / "work" / "runs" / "tofu-tiny" / "forget10" / "tiny-llama" / "ga+none" / "seed0" / "attacks"
     assert not (work / "quantize-int8" / "model").exists(), "attacked weights survived their evaluation"
     assert (work / "quantize-int8" / "attack.json").is_file()
     table = pd.read_csv(finished / "site" / "leaderboard.csv")
     row = table[table["role"] == "unlearned"].iloc[0]
     assert len(table[table["role"] == "unlearned"]) == 1  # attacks are columns of their run's row
+    assert len(table[table["role"] == "target"]) == 1
+    assert table[table["role"] == "target"].iloc[0]["attack:quantize-int8:forget_prob"] is not None
     for label in LABELS:
         assert f"attack:{label}:recovery" in table.columns and f"attack:{label}:forget_prob" in table.columns
     assert row["worst_case_attack"] in LABELS + ("none",)

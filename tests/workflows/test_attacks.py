@@ -103,7 +103,7 @@ def _attack_document(seed, attacked, unlearned, target, label=("relearn", "forge
     return {"identity": {"benchmark": "tofu-tiny", "seed": seed, "attack": {"name": label[0], "variant": label[1],
                                                                             "args": {}}},
             "metrics": {"forget_prob": attacked}, "status": {"state": state},
-            "metric_details": {"attack": {"basis": {"unlearned": {"forget_prob": unlearned},
+            "metric_details": {"attack": {"basis": {"before": {"forget_prob": unlearned},
                                                     "target": {"forget_prob": target}}}}}
 
 
