@@ -63,6 +63,7 @@ include: "workflows/rules/data.smk"
 include: "workflows/rules/finetune.smk"
 include: "workflows/rules/evaluate.smk"
 include: "workflows/rules/unlearn.smk"
+include: "workflows/rules/attack.smk"
 include: "workflows/rules/leaderboard.smk"
 
 

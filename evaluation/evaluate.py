@@ -53,7 +53,7 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
         prompt_format: str | None = None, dtype: str | None = None, generation_backend: str = "auto",
         snapshots: str | Path | None = None, every: int | None = None, snapshot_rebuild=None,
-        details=None) -> dict:
+        details=None, prompt_transform=None, scope: str = "all") -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
@@ -67,7 +67,11 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     `snapshot_rebuild` maps a snapshot's tensors to the model's (LoRA: methods.snapshots.LoraRebuild).
 
     `details(model, tokenizer, prompt_format, data)` (optional) measures more of the final model
-    (e.g. GRUN's gates); its {name: value} entries join metric_details."""
+    (e.g. GRUN's gates); its {name: value} entries join metric_details.
+
+    `prompt_transform(prompt_format)` (optional) replaces the model's prompt format (a prompt attack,
+    methods/attacks/prompt.py); `scope` is the EvalContext scope of the main evaluation ("all", or
+    "trajectory": only what the headline and matched metrics need, as attacks are evaluated)."""
     bench = benchmarks.get(benchmark)
     bench.check_split(split)
     variant = variant or bench.default_variant
@@ -83,9 +87,12 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
                                               dtype=dtype or models.evaluation_dtype(device))
     load_seconds = time.perf_counter() - start
+    if prompt_transform is not None:
+        fmt = prompt_transform(fmt)
     with backends.request(generation_backend) as made:  # evaluation/backends: transformers or vLLM
         output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
-                                            batch_size=batch_size, progress=progress, role=ident["role"]))
+                                            batch_size=batch_size, progress=progress, role=ident["role"],
+                                            scope=scope))
     # one evaluator name per family, the one the leaderboard accepts (`ubench-<family>`); the harness
     # that scored inside it (WMDP: lm-eval) and the variant stay in the benchmark's own fields
     output.result["evaluator"]["name"] = f"ubench-{bench.family}"

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from common import contract
-from leaderboard import comparability, headline, matched, significance, validate
+from leaderboard import attacks, comparability, headline, matched, significance, validate
 from leaderboard.pareto import pareto_layers
 from leaderboard.stats import mean_interval
 
@@ -278,8 +278,13 @@ def _significance_groups(rows: list[dict[str, Any]], by_row: dict[str, list[tupl
 
 def aggregate(documents: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, Any]]:
     by_row: dict[str, list[tuple[Path, dict[str, Any]]]] = defaultdict(list)
+    attacked: dict[str, list[tuple[Path, dict[str, Any]]]] = defaultdict(list)  # row id -> its attacks' results
     for path, document in documents:
+        if attacks.is_attack(document):  # not a row of its own: columns of its run's row
+            attacked[row_id(document)].append((Path(path), document))
+            continue
         by_row[row_id(document)].append((Path(path), document))
+    documents = [item for items in by_row.values() for item in items]
     main = main_variants(documents)
     rows = []
     for rid in sorted(by_row):
@@ -289,6 +294,7 @@ def aggregate(documents: list[tuple[Path, dict[str, Any]]]) -> list[dict[str, An
     _rank(rows)
     _matched_columns(rows, by_row)
     _significance_groups(rows, by_row)
+    attacks.add_columns(rows, attacked)
     return rows
 
 

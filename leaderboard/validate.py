@@ -346,7 +346,7 @@ def identity_key(document: dict[str, Any]) -> tuple:
     return tuple(identity.get(name) for name in ("benchmark", "split", "model", "role", "method",
                                                  "rectifier", "parametrization", "seed")) + (
         (document.get("evaluator") or {}).get("variant"), _canonical(identity.get("hyperparameters")),
-        identity.get("submitter"))
+        identity.get("submitter"), _canonical(identity.get("attack")))
 
 
 def duplicate_result_problems(documents: dict[Path, dict[str, Any]], root: Path | None = None) -> list[str]:

@@ -71,6 +71,11 @@ class Registry:
         """The `required_args = ("...", ...)` literal in the body of the class registered as `name`,
         read from source like the names (no import): arguments without a usable default, which
         config checks must try even when a run gives no arguments."""
+        return self.class_literal(name, "required_args")
+
+    def class_literal(self, name: str, attribute: str) -> tuple:
+        """The tuple/list literal `attribute = (...)` in the body of the class registered as `name`
+        (strings or numbers), read from source without importing it; () when absent."""
         module = self.declared().get(name)
         if module is None:
             return ()
@@ -81,7 +86,7 @@ class Registry:
                     isinstance(d, ast.Call) and (name, d.lineno) in registered_literals(d, self.symbol)
                     for d in node.decorator_list):
                 for item in node.body:
-                    if (isinstance(item, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "required_args"
+                    if (isinstance(item, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute
                                                              for t in item.targets)
                             and isinstance(item.value, (ast.Tuple, ast.List))):
                         return tuple(e.value for e in item.value.elts if isinstance(e, ast.Constant))
@@ -139,7 +144,10 @@ OBJECTIVES = Registry("objective", "methods.objectives", "OBJECTIVES")
 RECTIFIERS = Registry("rectifier", "methods.rectifiers", "RECTIFIERS")
 PARAMETRIZATIONS = Registry("parametrization", "methods.parametrizations", "PARAMETRIZATIONS")
 ANALYZERS = Registry("analyzer", "methods.analysis", "ANALYZERS")
-REGISTRIES = (OBJECTIVES, RECTIFIERS, PARAMETRIZATIONS, ANALYZERS)
+# attacks on an unlearned model (quantize, relearn, prompt): not a part of the unlearning step,
+# but listed the same way so a config's `attacks:` are checked without importing torch
+ATTACKS = Registry("attack", "methods.attacks", "ATTACKS")
+REGISTRIES = (OBJECTIVES, RECTIFIERS, PARAMETRIZATIONS, ANALYZERS, ATTACKS)
 
 
 def parse_args(owner: str, given: dict, defaults: dict) -> dict:

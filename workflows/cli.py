@@ -17,6 +17,7 @@ import sys
 # Modules that contribute subcommands; each defines register(subparsers: argparse._SubParsersAction).
 COMMAND_MODULES = (
     "workflows.commands",
+    "workflows.attack_commands",
     "evaluation.cli",
     "methods.cli",
     "leaderboard.cli",

@@ -23,6 +23,7 @@ import yaml
 from common import contract
 from common.global_batch import grad_accum_for
 from evaluation import benchmarks
+from workflows import attack_plan
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
@@ -89,6 +90,7 @@ class Grid:
     config: dict[str, Any]
     runs: list[Run]
     references: list[Reference]
+    attacks: dict[tuple, list] = field(default_factory=dict)  # run key -> workflows.attack_plan.AttackEntry list
 
     def run(self, benchmark: str, split: str, model: str, method: str, seed: int | str) -> Run:
         wanted = (benchmark, split, model, method, int(seed))
@@ -349,6 +351,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
     runs: dict[tuple, Run] = {}
     origin: dict[tuple, str] = {}
     references: dict[tuple, Reference] = {}
+    attacks: dict[tuple, list] = {}
     models = config["models"]
     experiments = [(f"experiments[{i}]", e) for i, e in enumerate(config["experiments"])]
     experiments += [(f"extra_experiments[{i}]", e) for i, e in enumerate(config.get("extra_experiments", []))]
@@ -360,6 +363,10 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                 bench.check_split(split)
         except ValueError as error:
             raise GridError(f"{index}: {error}") from None
+        try:
+            attack_entries = attack_plan.parse(experiment.get("attacks", []), benchmark, index)
+        except ValueError as error:
+            raise GridError(str(error)) from None
         for model_name in experiment["models"]:
             if model_name not in models:
                 raise GridError(f"{index} uses model {model_name!r}, which is not defined "
@@ -380,6 +387,8 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                 raise GridError(f"run {'/'.join(map(str, run.key))} appears in {origin[run.key]} "
                                 f"and {index}: each run must be defined once")
             runs[run.key], origin[run.key] = run, index
+            if attack_entries:
+                attacks[run.key] = attack_entries
             ref_key = (benchmark, split, model_name)
             if ref_key not in references:
                 model = models[model_name]
@@ -390,7 +399,7 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                     retain=_source(model.get("retain", "auto"), role="retain", benchmark=benchmark,
                                    split=split, model=model),
                 )
-    grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()))
+    grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()), attacks=attacks)
     check_finetune_recipes(grid)
     report_idle_overrides(idle_overrides(experiments), strict=config.get("strict_overrides", True))
     check_evaluation_variants(config, {run.benchmark for run in grid.runs})
@@ -598,6 +607,13 @@ def summary(grid: Grid) -> dict[str, int]:
     # runs with evaluate_every go through the snapshot variants of the rules (workflows/rules/*.smk)
     trajectory = [run for run in grid.runs if run.hyperparameters.get("evaluate_every") is not None]
     kept = sum(bool(run.hyperparameters.get("keep_checkpoints")) for run in trajectory)
+    # (reference roles, attack) per label on a (benchmark, split, model): the references get their runs' attacks
+    labels: dict[tuple, dict[str, Any]] = {}
+    for run in grid.runs:
+        for entry in grid.attacks.get(run.key, []):
+            labels.setdefault((run.benchmark, run.split, run.model), {}).setdefault(entry.label, entry)
+    reference_attacks = [(1 + (ref.retain is not None), entry) for ref in grid.references
+                         for entry in labels.get((ref.benchmark, ref.split, ref.model), {}).values()]
     return {
         "generate_data": sum(benchmarks.get(name).generated for name in used),
         "finetune": len(grid.finetune_jobs()),
@@ -607,5 +623,9 @@ def summary(grid: Grid) -> dict[str, int]:
         "unlearn_kept_snapshots": kept,
         "evaluate_run": len(grid.runs) - len(trajectory),
         "evaluate_run_trajectory": len(trajectory),
+        "attack": sum(entry.build().changes_weights for entries in grid.attacks.values() for entry in entries),
+        "evaluate_attack": sum(len(entries) for entries in grid.attacks.values()),
+        "attack_reference": sum(entry.build().changes_weights * roles for roles, entry in reference_attacks),
+        "evaluate_attack_reference": sum(roles for roles, _ in reference_attacks),
         "leaderboard": int(bool(grid.config.get("leaderboard", {}).get("build", True))),
     }

@@ -77,6 +77,106 @@ class Layout:
     def reference_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", role="{role}") -> str:
         return f"{self.results}/{b}/{s}/{m}/reference/{role}/{name}"
 
+    # ---- attacks (workflows/rules/attack.smk) ---------------------------------------------
+    def attack_work(self, name: str, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}",
+                    attack="{attack}") -> str:
+        """The attacked model (`model`, temporary) and the attack's record (`attack.json`)."""
+        return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/attacks/{attack}/{name}"
+
+    def attack_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}",
+                    attack="{attack}") -> str:
+        return f"{self.results}/{b}/{s}/{m}/{method}/seed{seed}/attacks/{attack}/{name}"
+
+    def attack_entry(self, wildcards):
+        """The workflows.attack_plan.AttackEntry of `{attack}` on the wildcards' run."""
+        run = self.grid.run(wildcards.benchmark, wildcards.split, wildcards.model, wildcards.method, wildcards.seed)
+        for entry in self.grid.attacks.get(run.key, []):
+            if entry.label == wildcards.attack:
+                return entry
+        raise KeyError(f"run {'/'.join(map(str, run.key))} has no attack {wildcards.attack!r} in this grid")
+
+    def attack_labels(self, changes_weights: bool | None = None) -> list[str]:
+        """Labels of the grid's attacks (only weight / only prompt attacks when asked)."""
+        labels = set()
+        for entries in self.grid.attacks.values():
+            for entry in entries:
+                if changes_weights is None or entry.build().changes_weights == changes_weights:
+                    labels.add(entry.label)
+        return sorted(labels)
+
+    def attack_inputs(self, wildcards) -> dict[str, Any]:
+        """evaluate_attack's model input: the attacked model and its record, or (a prompt attack)
+        the unlearned model itself."""
+        keys = dict(b=wildcards.benchmark, s=wildcards.split, m=wildcards.model, method=wildcards.method,
+                    seed=wildcards.seed)
+        if self.attack_entry(wildcards).build().changes_weights:
+            return {"model": self.attack_work("model", **keys, attack=wildcards.attack),
+                    "record": self.attack_work("attack.json", **keys, attack=wildcards.attack)}
+        return {"model": self.unlearned_dir(**keys)}
+
+    def attack_pattern(self, changes_weights: bool | None = None) -> str:
+        from workflows.attack_plan import label_pattern
+
+        return label_pattern(self.attack_labels(changes_weights))
+
+    # reference models get the attacks of their runs: the target's and the retain model's knowledge
+    # after the same attack (the retain model relearned: what relearning from scratch recovers)
+    def reference_attack_work(self, name: str, b="{benchmark}", s="{split}", m="{model}", role="{role}",
+                              attack="{attack}") -> str:
+        return f"{self.work}/models/{b}/{s}/{m}/reference-{role}/attacks/{attack}/{name}"
+
+    def reference_attack_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", role="{role}",
+                              attack="{attack}") -> str:
+        return f"{self.results}/{b}/{s}/{m}/reference/{role}/attacks/{attack}/{name}"
+
+    def reference_attacks(self, benchmark: str, split: str, model: str) -> list:
+        """The attacks of the runs on this (benchmark, split, model), first entry of each label."""
+        found: dict[str, Any] = {}
+        for run in self.grid.runs:
+            if (run.benchmark, run.split, run.model) == (benchmark, split, model):
+                for entry in self.grid.attacks.get(run.key, []):
+                    found.setdefault(entry.label, entry)
+        return list(found.values())
+
+    def reference_attack_entry(self, wildcards):
+        for entry in self.reference_attacks(wildcards.benchmark, wildcards.split, wildcards.model):
+            if entry.label == wildcards.attack:
+                return entry
+        raise KeyError(f"{wildcards.benchmark}/{wildcards.split}/{wildcards.model} has no attack {wildcards.attack!r}")
+
+    def reference_spec(self, wildcards) -> dict[str, Any]:
+        """The spec `ubench attack` / `evaluate-attack` take for a reference model (role target/retain)."""
+        model = self.grid.model(wildcards.model)
+        return {"benchmark": wildcards.benchmark, "split": wildcards.split, "model": wildcards.model,
+                "role": wildcards.role, "seed": 0, "hyperparameters": {},
+                "prompt_format": model.get("prompt_format"), "dtype": model.get("dtype", "float32")}
+
+    def reference_attack_inputs(self, wildcards) -> dict[str, Any]:
+        if self.reference_attack_entry(wildcards).build().changes_weights:
+            keys = dict(b=wildcards.benchmark, s=wildcards.split, m=wildcards.model, role=wildcards.role,
+                        attack=wildcards.attack)
+            return {"model": self.reference_attack_work("model", **keys),
+                    "record": self.reference_attack_work("attack.json", **keys)}
+        return {"source": self.reference_model(wildcards.benchmark, wildcards.split, wildcards.model,
+                                               wildcards.role)[1]}
+
+    def reference_attack_model(self, wildcards) -> str:
+        """The model evaluate_attack_reference evaluates: the attacked copy, or the reference itself."""
+        if self.reference_attack_entry(wildcards).build().changes_weights:
+            return self.reference_attack_work("model", wildcards.benchmark, wildcards.split, wildcards.model,
+                                              wildcards.role, wildcards.attack)
+        return self.reference_model(wildcards.benchmark, wildcards.split, wildcards.model, wildcards.role)[0]
+
+    def all_attack_metrics(self) -> list[str]:
+        files = [self.attack_file("metrics.json", r.benchmark, r.split, r.model, r.method, r.seed, entry.label)
+                 for r in self.grid.runs for entry in self.grid.attacks.get(r.key, [])]
+        for ref in self.grid.references:
+            for role in ("target", "retain") if ref.retain is not None else ("target",):
+                files += [self.reference_attack_file("metrics.json", ref.benchmark, ref.split, ref.model, role,
+                                                     entry.label)
+                          for entry in self.reference_attacks(ref.benchmark, ref.split, ref.model)]
+        return files
+
     @property
     def leaderboard_table(self) -> str:
         out = self.grid.config.get("leaderboard", {}).get("out_dir", "site")
@@ -89,7 +189,7 @@ class Layout:
         for ref in self.grid.references:
             for role in ("target", "retain") if ref.retain is not None else ("target",):
                 files.append(self.reference_file("metrics.json", ref.benchmark, ref.split, ref.model, role))
-        return files
+        return files + self.all_attack_metrics()
 
     def final_targets(self) -> list[str]:
         if self.grid.config.get("leaderboard", {}).get("build", True):

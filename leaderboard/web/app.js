@@ -143,6 +143,19 @@
     metricNames(rows).forEach(function (m) {
       cols.push({ key: "metric:" + m, label: m + arrow(m), metric: m });
     });
+    // attacks (leaderboard/attacks.py): recovery per attack, the worst case over them, and the
+    // attacks that undo at least half of the row's forgetting (marked, never hidden)
+    var recoveries = uniq([].concat.apply([], rows.map(function (r) {
+      return Object.keys(r).filter(function (k) { return /^attack:[^:]+:recovery$/.test(k); });
+    }))).sort();
+    recoveries.forEach(function (k) {
+      cols.push({ key: k, label: "Recovery " + k.split(":")[1] });
+    });
+    if (recoveries.length) {
+      cols.push({ key: "worst_case_knowledge", label: "Worst-case knowledge" },
+                { key: "worst_case_attack", label: "Worst-case attack" },
+                { key: "undone_by", label: "Forgetting undone by" });
+    }
     cols.push({ key: "cost:train_seconds", label: "Train s" },
               { key: "cost:backward_passes", label: "Backward passes" },
               { key: "evaluator_variant", label: "Evaluator" }, { key: "flags", label: "Flags" });

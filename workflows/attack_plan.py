@@ -1,0 +1,71 @@
+"""The `attacks:` of a config: which attacks run on which runs, checked at config load.
+
+An experiment lists attacks as `{name, variant[, args]}` entries; every run of the experiment gets
+every entry. Names and variants are read from the attack files' source (methods.registry.ATTACKS),
+so a typo fails here, naming the allowed ones, before any job starts. `args` are checked by
+constructing the attack (its module imports no torch at the top).
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from evaluation import benchmarks
+
+
+@dataclass(frozen=True)
+class AttackEntry:
+    name: str
+    variant: str
+    args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    scope: str = "trajectory"  # evaluation scope: "trajectory" (headline + matched metrics) or "all"
+
+    @property
+    def label(self) -> str:
+        """The folder name under a run's `attacks/` (and the `{attack}` wildcard)."""
+        return f"{self.name}-{self.variant}"
+
+    def build(self):
+        from methods.registry import ATTACKS
+
+        return ATTACKS.get(self.name)(self.variant, **self.args)
+
+    def as_json(self) -> str:
+        return json.dumps({"name": self.name, "variant": self.variant, "args": self.args, "scope": self.scope},
+                          sort_keys=True)
+
+
+def parse(entries: list[dict[str, Any]], benchmark: str, where: str) -> list[AttackEntry]:
+    """Checked entries of one experiment; ValueError naming the entry and the allowed values."""
+    from methods.registry import ATTACKS
+
+    family = benchmarks.get(benchmark).family
+    parsed: list[AttackEntry] = []
+    for index, entry in enumerate(entries):
+        at = f"{where}.attacks[{index}]"
+        name, variant = entry["name"], entry["variant"]
+        if name not in ATTACKS:
+            raise ValueError(f"{at}: unknown attack {name!r}; available: {', '.join(ATTACKS.names())}")
+        variants = ATTACKS.class_literal(name, "variants")
+        if variant not in variants:
+            raise ValueError(f"{at}: attack {name!r} has no variant {variant!r}; variants: {', '.join(variants)}")
+        families = ATTACKS.class_literal(name, "families")
+        if families and family not in families:
+            raise ValueError(f"{at}: {name}/{variant} applies to benchmark families {', '.join(families)}, "
+                             f"not {benchmark} ({family}); remove it from this experiment")
+        item = AttackEntry(name, variant, dict(entry.get("args", {})), entry.get("scope", "trajectory"))
+        try:
+            item.build()
+        except ValueError as error:
+            raise ValueError(f"{at}: {error}") from None
+        if item.label in {p.label for p in parsed}:
+            raise ValueError(f"{at}: {item.label} is listed twice; one entry per attack and variant")
+        parsed.append(item)
+    return parsed
+
+
+def label_pattern(labels: list[str]) -> str:
+    """The `{attack}` wildcard: exactly the labels this grid uses (a never-matching pattern if none)."""
+    return "|".join(re.escape(label) for label in sorted(set(labels))) or r"(?!x)x"
