@@ -1,0 +1,136 @@
+"""SmolLM2-135M-Instruct's architecture through the suite, on a tiny random model of the same config
+family (tests/evaluation/smollm_twin.py): tied embeddings on the head-on-labelled-positions path,
+grouped-query attention in the growing generation cache, the chat template's EOS as a stop token,
+memory-sized batches with SmolLM2's 49k vocabulary, GRUN's layers on a 30-block model, LoRA's target
+modules, and every benchmark's evaluator (WMDP through lm-eval's HFLM) under --item-cap."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from evaluation import benchmarks, models
+from evaluation.harness import Harness
+from evaluation.prompts import get_format
+from tests.evaluation import smollm_twin
+
+QUESTIONS = ["Who wrote Emma?", "Where and when was Amara Lisbon born, and what did she write?", "Why?"]
+ANSWERS = ["Jane Austen wrote it.", "Oslo, Norway, in 1950.", "Because."]
+TEXTS = QUESTIONS * 20 + ANSWERS * 20
+# SmolLM2-135M-Instruct's config.json (as converted from the GGUF) without the weights
+SMOLLM2_CONFIG = dict(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                      num_attention_heads=9, num_key_value_heads=3, head_dim=64, tie_word_embeddings=True)
+
+
+@pytest.fixture(scope="module")
+def twin(tmp_path_factory):
+    folder = smollm_twin.build(tmp_path_factory.mktemp("twin") / "model", TEXTS)
+    model, tokenizer, fmt = models.load_model(str(folder), dtype="float32")
+    return folder, model, tokenizer, fmt
+
+
+def test_twin_has_the_real_config_family(twin):
+    _, model, tokenizer, fmt = twin
+    config = model.config
+    assert config.model_type == "llama" and config.tie_word_embeddings
+    assert config.num_attention_heads == 3 and config.num_key_value_heads == 1
+    assert model.get_output_embeddings().weight is model.get_input_embeddings().weight
+    assert fmt.name == "chat-template" and tokenizer.eos_token_id == 2
+
+
+@pytest.mark.parametrize("share_prefixes", [True, False])
+def test_tied_head_on_labelled_positions_equals_the_full_forward(twin, share_prefixes):
+    _, model, tokenizer, fmt = twin
+    pairs = [(fmt.prompt(q, tokenizer), a) for q, a in zip(QUESTIONS, ANSWERS)]
+    pairs.append((pairs[0][0], "Someone else wrote it."))  # a shared prompt: the prefix-cache path
+    scores = Harness(model, tokenizer, progress=False, share_prefixes=share_prefixes).score(pairs)
+    from evaluation.encoding import encode_prompt_continuation
+
+    for prompt, answer in pairs:
+        encoded = encode_prompt_continuation(tokenizer, prompt, answer, 512)
+        with torch.no_grad():
+            logits = model(input_ids=encoded["input_ids"][None]).logits[0, :-1].float()
+        labels = encoded["labels"][1:]
+        mask = labels != -100
+        expected = torch.log_softmax(logits[mask], -1).gather(1, labels[mask][:, None])[:, 0].numpy()
+        np.testing.assert_allclose(scores[(prompt, answer)].logprobs, expected, rtol=1e-4, atol=1e-5)
+        assert scores[(prompt, answer)].target_ids[-1] == tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_gqa_growing_cache_generation_equals_generate(twin):
+    _, model, tokenizer, fmt = twin
+    prompts = [fmt.prompt(q, tokenizer) for q in QUESTIONS]  # different lengths: a left-padded batch
+    harness = Harness(model, tokenizer, progress=False, max_new_tokens=12, gen_batch_size=3)
+    texts = harness.generate(prompts)
+    for prompt in prompts:
+        encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        out = model.generate(**encoded, max_new_tokens=12, do_sample=False, eos_token_id=harness.stop_ids(),
+                             pad_token_id=tokenizer.pad_token_id)
+        expected = tokenizer.decode(out[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+        assert texts[prompt] == expected
+
+
+def test_the_chat_templates_turn_end_stops_generation(twin):
+    _, model, tokenizer, _ = twin
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert im_end in Harness(model, tokenizer, progress=False).stop_ids()
+    model.generation_config.eos_token_id = 0  # a model whose generation config names another EOS
+    try:
+        assert {0, im_end} <= set(Harness(model, tokenizer, progress=False).stop_ids())
+    finally:
+        model.generation_config.eos_token_id = 2
+
+
+def test_generation_batches_count_the_kv_heads_and_the_49k_vocabulary():
+    from transformers import LlamaConfig
+
+    from evaluation import generation_batch
+
+    config = LlamaConfig(**SMOLLM2_CONFIG)
+    # grouped-query attention: the cache holds 3 KV heads per layer, not 9
+    assert generation_batch.kv_bytes_per_position(config, 4) == 2 * 30 * 3 * 64 * 4
+    row = generation_batch.bytes_per_row(config, 4, 96, 296)
+    assert row > 2 * 49152 * 4  # at least the logits row of the vocabulary
+    assert row < 64 * 2 ** 20   # and still tens of rows per GiB
+
+
+def test_grun_default_layers_fit_a_30_block_model():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from methods.parametrizations.grun import GRUN, default_layers
+
+    assert default_layers(32) == [20, 25, 31] and default_layers(30) == [19, 23, 29]
+    config = LlamaConfig(**{**SMOLLM2_CONFIG, "vocab_size": 64, "hidden_size": 24, "intermediate_size": 48,
+                            "num_attention_heads": 3, "num_key_value_heads": 1, "head_dim": 8})
+    model = LlamaForCausalLM(config)
+    grun = GRUN()
+    grun.prepare(model, needs_reference=False)
+    assert grun.edits.layers == [19, 23, 29]
+    out = model(input_ids=torch.tensor([[1, 5, 6, 2]]))
+    assert torch.isfinite(out.logits).all()
+
+
+def test_lora_targets_every_linear_of_the_architecture(twin):
+    from methods.parametrizations.lora import LoRA
+
+    folder, _, _, _ = twin
+    model, _, _ = models.load_model(str(folder), dtype="float32")
+    wrapped = LoRA().prepare(model, needs_reference=False)
+    adapted = {name.split(".lora_A")[0].rsplit(".", 1)[-1] for name, _ in wrapped.named_parameters() if "lora_A" in name}
+    assert adapted == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    # tied embeddings: the output head is the input embedding, never adapted on its own
+    assert not any("lm_head" in name and "lora" in name for name, _ in wrapped.named_parameters())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("benchmark,split", [("wmdp-tiny", "bio"), ("muse-tiny", "news"), ("rwku-tiny", "target-1")])
+def test_every_evaluator_runs_the_architecture_capped(twin, tmp_path, benchmark, split):
+    from evaluation import evaluate
+
+    folder, _, _, _ = twin
+    data = benchmarks.get(benchmark).generate(tmp_path / "data")
+    document = evaluate.run(str(folder), benchmark, str(data), split, None, tmp_path / "out", item_cap=2,
+                            progress=False)
+    assert document["evaluator"]["item_cap"] == 2
+    values = [v for v in document["metrics"].values() if isinstance(v, float)]
+    assert values and all(math.isfinite(v) for v in values)
