@@ -94,6 +94,28 @@ def test_generation_batches_count_the_kv_heads_and_the_49k_vocabulary():
     assert row < 64 * 2 ** 20   # and still tens of rows per GiB
 
 
+def test_lm_eval_batches_are_sized_by_memory_for_a_49k_vocabulary(twin, monkeypatch):
+    from transformers import LlamaConfig
+
+    from evaluation import generation_batch
+    from evaluation.benchmarks.wmdp import scoring
+
+    config = LlamaConfig(**SMOLLM2_CONFIG)
+    per_row = scoring.scoring_bytes_per_row(config, 4, 1400)  # the longest WMDP-cyber question of the first 5
+    assert per_row > 1400 * 49152 * 4 * 3  # full logits, their log-softmax and a copy
+    _, model, tokenizer, _ = twin
+    monkeypatch.setattr(model.config, "vocab_size", 49152)  # the twin sized like the real model's head
+    budget = 10 * scoring.scoring_bytes_per_row(model.config, 4, 500)
+    monkeypatch.setattr(generation_batch, "free_bytes", lambda device: budget)
+    assert scoring.scoring_rows(model, 500, 32) == 10
+    assert scoring.scoring_rows(model, 10, 32) == 32
+    lm = scoring.in_memory_lm(model, tokenizer, 32)
+    requests = [(None, [1] * length, [2]) for length in (500, 499, 300, 10, 10, 10)]  # the twin's context: 512
+    sizes = [lm._batch_scheduler(i, requests) for i in range(len(requests))]
+    assert sizes[0] == sizes[1] == sizes[2] == scoring.scoring_rows(model, 500, 32) < 32  # fixed within a batch
+    assert scoring.in_memory_lm(model, tokenizer, 1).batch_size == 1  # GRUN without a suffix: one at a time
+
+
 def test_grun_default_layers_fit_a_30_block_model():
     from transformers import LlamaConfig, LlamaForCausalLM
 
