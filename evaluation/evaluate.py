@@ -111,7 +111,7 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
                                               dtype=dtype or models.evaluation_dtype(device))
     load_seconds = time.perf_counter() - start
     if log is not None:
-        log(f"prompt format: {fmt.name} ({models.format_origin(prompt_format, models.resolve(model_path)[1])})")
+        log(f"prompt format: {fmt.name} ({models.format_origin(prompt_format, model_path)})")
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
     with backends.request(generation_backend) as made:  # evaluation/backends: transformers or vLLM

@@ -260,11 +260,14 @@ def infer_format(name: str, tokenizer=None) -> PromptFormat:
     return get_format("phi")
 
 
-def format_origin(prompt_format: str | None, card_format: str | None) -> str:
+def format_origin(prompt_format: str | None, name_or_path: str) -> str:
     """Why a prompt format was chosen, for the line `ubench evaluate` prints."""
     if prompt_format:
         return "--prompt-format"
-    return "the model card" if card_format else "inferred from the model name and tokenizer"
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and read_model_card(path):
+        return "the model card"
+    return "the preset" if name_or_path in PRESETS else "inferred from the model name and tokenizer"
 
 
 def evaluation_dtype(device) -> str:

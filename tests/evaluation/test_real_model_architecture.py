@@ -116,6 +116,27 @@ def test_lm_eval_batches_are_sized_by_memory_for_a_49k_vocabulary(twin, monkeypa
     assert scoring.in_memory_lm(model, tokenizer, 1).batch_size == 1  # GRUN without a suffix: one at a time
 
 
+def test_scoring_batches_are_sized_by_memory_and_score_the_same(twin, monkeypatch):
+    from evaluation import generation_batch
+
+    _, model, tokenizer, fmt = twin
+    pairs = [(fmt.prompt(q, tokenizer), a) for q in QUESTIONS for a in ANSWERS]
+    full = Harness(model, tokenizer, progress=False, share_prefixes=False).score(pairs)
+    longest = max(len(tokenizer(p + a)["input_ids"]) for p, a in pairs) + 1
+    per_row = generation_batch.bytes_per_row(model.config, 4, longest, longest)
+    monkeypatch.setattr(generation_batch, "free_bytes", lambda device: 2 * per_row)  # two rows fit
+    harness = Harness(model, tokenizer, progress=False, share_prefixes=False)
+    sizes = []
+    original = Harness._score_batch
+    monkeypatch.setattr(Harness, "_score_batch", lambda self, batch, moments=None: (
+        sizes.append(batch["input_ids"].shape[0]), original(self, batch, moments))[1])
+    small = harness.score(pairs)
+    assert max(sizes) <= 2 and sum(sizes) == len(pairs)  # was one batch of batch_size 32
+    for pair in pairs:
+        np.testing.assert_allclose(small[pair].logprobs, full[pair].logprobs, rtol=1e-5, atol=1e-6)
+    assert generation_batch.forward_rows(model, longest, 32, logits_bytes_per_position=4) == 1  # + full logits
+
+
 def test_grun_default_layers_fit_a_30_block_model():
     from transformers import LlamaConfig, LlamaForCausalLM
 

@@ -72,3 +72,11 @@ def test_generation_prompt_of_tofu_full_ends_with_the_assistant_turn(tokenizer):
     requests = tofu_eval.build_requests(rows, get_format("chat-template"), tokenizer,
                                         tofu_eval.get_variant("full"))
     assert all(p.endswith("<|im_start|>assistant\n") for p in requests.prompts)
+
+
+def test_the_printed_origin_of_the_format(twin, tmp_path):
+    assert models.format_origin("phi", str(twin)) == "--prompt-format"
+    assert models.format_origin(None, "smollm2-135m") == "the preset"
+    assert models.format_origin(None, str(twin)) == "inferred from the model name and tokenizer"
+    carded = smollm_twin.build(tmp_path / "carded", TEXTS, card={})
+    assert models.format_origin(None, str(carded)) == "the model card"

@@ -69,22 +69,20 @@ def scoring_bytes_per_row(config, itemsize: int, tokens: int) -> int | None:
     vocab = getattr(config, "vocab_size", None)
     if base is None or not vocab:
         return None
-    return base + tokens * vocab * (itemsize + 2 * 4)
+    return base + tokens * vocab * _logits_bytes(itemsize)
+
+
+def _logits_bytes(itemsize: int) -> int:
+    return itemsize + 2 * 4  # the logits, their fp32 log-softmax, the gathered copy
 
 
 def scoring_rows(model, tokens: int, cap: int) -> int:
     """Rows of a loglikelihood batch whose longest request has `tokens` tokens, sized by free memory
     (evaluation.generation_batch's share of it), at most `cap` (the configured batch size)."""
-    from evaluation.generation_batch import free_bytes, text_config
+    from evaluation.generation_batch import forward_rows
 
     parameter = next(model.parameters())
-    dtype = getattr(model, "dtype", parameter.dtype)
-    config = text_config(model)
-    per_row = None if config is None else scoring_bytes_per_row(config, dtype.itemsize, max(tokens, 1))
-    budget = free_bytes(parameter.device)
-    if per_row is None or budget is None:
-        return cap
-    return max(1, min(cap, budget // per_row))
+    return forward_rows(model, tokens, cap, _logits_bytes(getattr(model, "dtype", parameter.dtype).itemsize))
 
 
 def in_memory_lm(model, tokenizer, batch_size: int):
