@@ -31,12 +31,12 @@ $(STAMP): pyproject.toml $(LOCK)
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
-# Refresh the lock: newest versions that satisfy pyproject.toml ([dev] and [slurm] extras) with
+# Refresh the lock: newest versions that satisfy pyproject.toml ([dev], [real] and [slurm] extras) with
 # torch 2.13.0 (lock.in). torch itself is left out of the lock (installed first, above).
 lock:
 	$(PYTHON) -m venv $(LOCK_TOOLS)
 	$(LOCK_TOOLS)/bin/python -m pip install --quiet $(PIP_TOOLS)
-	$(LOCK_TOOLS)/bin/pip-compile --quiet --upgrade --strip-extras --extra dev --extra slurm \
+	$(LOCK_TOOLS)/bin/pip-compile --quiet --upgrade --strip-extras --extra dev --extra real --extra slurm \
 	  --unsafe-package torch --no-emit-find-links --no-emit-index-url --output-file $(LOCK) \
 	  pyproject.toml lock.in
 

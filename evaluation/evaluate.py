@@ -39,6 +39,29 @@ def model_name_from_path(path: str) -> str:
     return re.sub(r"\.{2,}", ".", name)[:64] or "model"
 
 
+def data_folder(bench, folder: str | Path | None, log=None) -> str | Path | None:
+    """`--data` is the data root (the pipeline's data_dir) or the benchmark's own folder, for every
+    benchmark: a root holding the benchmark's subfolder resolves to it, and WMDP (which reads
+    wmdp/ and mmlu/ side by side) given its wmdp/ folder resolves to the parent. Without a folder, a
+    benchmark read from the Hub fails at once when the Hub is unreachable (not after a DNS timeout)."""
+    if folder is None:
+        if not bench.generated and bench.hub_id and not models.offline_variable() and not models.hub_reachable():
+            raise ValueError(f"{bench.name}: no --data and the Hugging Face Hub cannot be reached: pass --data "
+                             f"DIR (the data root holding {bench.data_subdir or 'wmdp/ and mmlu/'}/, or the "
+                             "benchmark's own folder)")
+        return None
+    path = Path(folder).expanduser()
+    resolved = path
+    if bench.data_subdir and (path / bench.data_subdir).is_dir():
+        resolved = path / bench.data_subdir
+    elif bench.data_subdir == "" and not (path / "wmdp").is_dir() and (path.parent / "wmdp").is_dir() \
+            and path.resolve() == (path.parent / "wmdp").resolve():
+        resolved = path.parent
+    if resolved != path and log is not None:
+        log(f"data: {resolved} (the {bench.name} folder of {path})")
+    return resolved if resolved != path else folder
+
+
 def cost_from_train_result(path: str | Path | None) -> dict:
     """The training cost fields of the unlearning run's result JSON (flat or under `cost`)."""
     if path is None:
@@ -53,7 +76,8 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
         identity: dict | None = None, batch_size: int = 32, progress: bool = True,
         prompt_format: str | None = None, dtype: str | None = None, generation_backend: str = "auto",
         snapshots: str | Path | None = None, every: int | None = None, snapshot_rebuild=None,
-        details=None, prompt_transform=None, scope: str = "all") -> dict:
+        details=None, prompt_transform=None, scope: str = "all", item_cap: int | None = None,
+        log=None) -> dict:
     """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
@@ -71,12 +95,19 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
 
     `prompt_transform(prompt_format)` (optional) replaces the model's prompt format (a prompt attack,
     methods/attacks/prompt.py); `scope` is the EvalContext scope of the main evaluation ("all", or
-    "trajectory": only what the headline and matched metrics need, as attacks are evaluated)."""
+    "trajectory": only what the headline and matched metrics need, as attacks are evaluated).
+
+    `item_cap`: every eval set on its first N items (recorded as the evaluator block's `item_cap`).
+    `log` (e.g. print): told which prompt format was chosen and why. A model converted by `ubench models
+    fetch` (its card has a `weights` record) gets that record as `provenance.model_weights`."""
+    from evaluation.benchmarks.item_cap import check_item_cap
+
+    check_item_cap(item_cap)
     bench = benchmarks.get(benchmark)
     bench.check_split(split)
     variant = variant or bench.default_variant
     bench.check_variant(variant)
-    data = bench.open(data_dir)  # data problems surface before any model is loaded
+    data = bench.open(data_folder(bench, data_dir, log))  # data problems surface before any model is loaded
     # identity_notes reads the split's data (MUSE: a corpus the folder lacks, or the Hub copy): before the model too
     ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
              **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
@@ -89,10 +120,12 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     load_seconds = time.perf_counter() - start
     if prompt_transform is not None:
         fmt = prompt_transform(fmt)
+    if log is not None:
+        log(f"prompt format: {fmt.name} ({models.format_origin(prompt_format, model_path)})")
     with backends.request(generation_backend) as made:  # evaluation/backends: transformers or vLLM
         output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
                                             batch_size=batch_size, progress=progress, role=ident["role"],
-                                            scope=scope))
+                                            scope=scope, item_cap=item_cap))
     # one evaluator name per family, the one the leaderboard accepts (`ubench-<family>`); the harness
     # that scored inside it (WMDP: lm-eval) and the variant stay in the benchmark's own fields
     output.result["evaluator"]["name"] = f"ubench-{bench.family}"
@@ -109,17 +142,21 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
 
         started = time.perf_counter()
         context = EvalContext(model, tokenizer, fmt, data, split, variant, reference, batch_size=batch_size,
-                              progress=progress, role=ident["role"], scope="trajectory")
+                              progress=progress, role=ident["role"], scope="trajectory", item_cap=item_cap)
         # snapshots are swapped into the loaded model: only the in-process transformers decoder sees
         # them (a vLLM engine would generate from the final checkpoint's folder)
         with backends.request("transformers"):
             block = trajectory_eval.evaluate(bench, context, snapshots, every, output.result["metrics"],
                                              train_steps=cost.get("optimizer_steps"), rebuild=snapshot_rebuild)
         cost["trajectory_seconds"] = round(time.perf_counter() - started, 3)
+    weights = models.weights_record(models.resolve(model_path)[0])
     document = {"identity": ident, **output.result, **({"trajectory": block} if block else {}), "cost": cost,
                 "provenance": provenance.provenance({"identity": ident, "evaluator": output.result["evaluator"],
-                                                     "model": str(model_path)}),
+                                                     "model": str(model_path),
+                                                     **({"model_weights": weights} if weights else {})}),
                 "status": {"state": "ok"}}
+    if weights:  # the weights are not the Hub's (e.g. a dequantized GGUF): say so in every result
+        document["provenance"]["model_weights"] = weights
     contract.checked_metrics(document)  # a document that would fail writes no table either
     out = Path(out_dir)
     (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: never pair it with a newer table

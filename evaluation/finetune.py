@@ -100,7 +100,8 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
                         shutil.copy2(log, tmp / log.name)
                 net.save_pretrained(tmp, **({} if full_state is None else {"state_dict": full_state}))
                 tokenizer.save_pretrained(tmp)
-                models.write_model_card(tmp, model_preset, fmt.name, finetune=summary)
+                models.write_model_card(tmp, model_preset, fmt.name, finetune=summary,
+                                        **models.inherited_card_fields(model))
     finally:
         if main and scratch.exists():
             shutil.rmtree(scratch)

@@ -83,6 +83,23 @@ def rows_that_fit(model, prompt_tokens: int, new_tokens: int, headroom: int = 0)
     return max(1, min(MAX_ROWS, budget // per_row))
 
 
+def forward_rows(model, tokens: int, cap: int, logits_bytes_per_position: int = 0) -> int:
+    """Rows of a teacher-forced (scoring) batch whose longest sequence has `tokens` tokens, at most
+    `cap`: the forward's cache, activations and attention scores per row (bytes_per_row), plus
+    `logits_bytes_per_position` × vocabulary for each position whose full logits row is formed (0 when
+    the head runs on labelled positions only, token_statistics). With a 49k vocabulary or 2k-token
+    texts a fixed 32 rows needed ~10 GB; a model the size of the tiny Llama always gets `cap`."""
+    parameter = next(model.parameters())
+    dtype = getattr(model, "dtype", parameter.dtype)
+    config = text_config(model)
+    per_row = None if config is None else bytes_per_row(config, dtype.itemsize, max(tokens, 1), max(tokens, 1))
+    budget = free_bytes(parameter.device)
+    if per_row is None or budget is None:
+        return cap
+    per_row += max(tokens, 1) * getattr(config, "vocab_size", 0) * logits_bytes_per_position
+    return max(1, min(cap, budget // per_row))
+
+
 def length_buckets(lengths: list[int], new_tokens: int, max_rows: Callable[[int], int],
                    waste: float = PADDING_WASTE) -> list[list[int]]:
     """Indices of prompts of these token `lengths` in generation batches, longest first. A batch

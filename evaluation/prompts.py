@@ -1,7 +1,9 @@
 """Prompt formats: how a model family wants a question wrapped before the answer.
 
-TOFU-legacy encodes `q_start + question + q_end + a_tag + answer` (metrics.md §1.1); chat models
-(Llama-3) use their tokenizer's chat template instead of fixed tags.
+TOFU-legacy encodes `q_start + question + q_end + a_tag + answer` (metrics.md §1.1); chat models use
+their tokenizer's chat template instead of fixed tags: `chat-template` renders the user turn through the
+model's own template (whatever system prompt the template itself adds), `llama3-chat` is the same plus
+the Llama-3 system prompt and date that OU pins for its Llama-3 presets.
 """
 from __future__ import annotations
 
@@ -51,9 +53,10 @@ LLAMA2_CHAT = PromptFormat("llama2-chat", "[INST] ", " [/INST]", "")
 LLAMA3_CHAT = PromptFormat(
     "llama3-chat", chat_template=True, system_prompt=LLAMA3_SYSTEM_PROMPT, date_string=LLAMA3_DATE_STRING
 )
+CHAT_TEMPLATE = PromptFormat("chat-template", chat_template=True)  # any chat model: its own template only
 PLAIN_QA = PHI  # base models (Llama-2-7b-hf, Llama-3.1-8B, Mistral-7B) use the Question/Answer tags in OU
 
-FORMATS = {fmt.name: fmt for fmt in (PHI, LLAMA2_CHAT, LLAMA3_CHAT)}
+FORMATS = {fmt.name: fmt for fmt in (PHI, LLAMA2_CHAT, LLAMA3_CHAT, CHAT_TEMPLATE)}
 
 
 def get_format(name: str) -> PromptFormat:

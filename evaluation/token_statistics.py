@@ -47,14 +47,18 @@ def token_statistics(rows: torch.Tensor, targets: torch.Tensor, head: torch.nn.M
     (bool per row, None: all) selects the rows whose μ and σ are computed; the others get NaN."""
     vocab = head.out_features if head is not None else rows.shape[-1]
     step = block_rows(vocab, rows.device)
-    parts = []
-    for i in range(0, rows.shape[0], step):
+    count = rows.shape[0]
+    # results go into buffers allocated once: small per-block result tensors kept alive between the
+    # blocks' freed [step, vocab] buffers fragmented glibc's heap (16.8k rows of SmolLM2's 49k
+    # vocabulary: 11 GB resident for 0.5 GB of live data)
+    columns = (torch.empty(count, device=rows.device), torch.empty(count, dtype=torch.bool, device=rows.device),
+               torch.empty(count, device=rows.device), torch.empty(count, device=rows.device))
+    for i in range(0, count, step):
         block = head(rows[i:i + step]) if head is not None else rows[i:i + step]
-        parts.append(_block_statistics(block.float(), targets[i:i + step],
-                                       None if moments is None else moments[i:i + step]))
-    if not parts:
-        parts = [_block_statistics(torch.zeros((0, vocab)), targets[:0].cpu(), None)]
-    return [targets.cpu().numpy()] + [torch.cat(column).cpu().numpy() for column in zip(*parts)]
+        values = _block_statistics(block.float(), targets[i:i + step], None if moments is None else moments[i:i + step])
+        for column, value in zip(columns, values):
+            column[i:i + step] = value
+    return [targets.cpu().numpy()] + [column.cpu().numpy() for column in columns]
 
 
 def _block_statistics(logits: torch.Tensor, targets: torch.Tensor,

@@ -151,7 +151,8 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
                 saver.save(model, tmp, **({} if full_state is None else {"state_dict": full_state}))
                 tokenizer.save_pretrained(tmp)
                 card = _target_card(target)
-                models.write_model_card(tmp, card.get("preset", "custom"), fmt.name, unlearned=spec)
+                models.write_model_card(tmp, card.get("preset", "custom"), fmt.name, unlearned=spec,
+                                        **models.inherited_card_fields(target))
             else:
                 atomic.write_json(tmp / "DIVERGED.json", document)
         if every is not None:  # before the train result, which marks the job complete

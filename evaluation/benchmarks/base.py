@@ -104,6 +104,7 @@ class EvalContext:
     # where a benchmark may skip what the headline forget / utility metrics and `matched.metric` do
     # not need (MIA, extra suites); the metrics it returns must still be exact
     scope: str = "all"
+    item_cap: int | None = None  # every eval set on its first N items (`--item-cap`; evaluation/benchmarks/item_cap.py)
 
     def __post_init__(self):
         if self.scope not in SCOPES:

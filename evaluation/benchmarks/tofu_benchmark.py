@@ -77,11 +77,16 @@ class Tofu(Benchmark):
         return models.benchmark_texts(data)
 
     def evaluate(self, context: EvalContext) -> EvalOutput:
-        from evaluation import tofu_eval
+        from dataclasses import replace
 
+        from evaluation import tofu_eval
+        from evaluation.benchmarks.item_cap import combined_cap
+
+        variant = tofu_eval.get_variant(context.variant)
+        variant = replace(variant, item_cap=combined_cap(variant.item_cap, context.item_cap))
         result, table, harness = tofu_eval.evaluate(
             context.model, context.tokenizer, context.prompt_format, context.data, context.split,
-            tofu_eval.get_variant(context.variant), context.reference, batch_size=context.batch_size,
+            variant, context.reference, batch_size=context.batch_size,
             progress=context.progress, is_retain_model=context.role == "retain", scope=context.scope)
         return EvalOutput(result, table, harness.cost())
 

@@ -208,6 +208,15 @@ class GRUNEdits(nn.Module):
                 "hidden_size": first.learned.in_features, "prompt_suffix": self.prompt_suffix or []}
 
 
+PAPER_LAYERS, PAPER_DEPTH = (20, 25, 31), 32  # GRUN's layers for its 32-layer models (Llama-3.1-8B, Mistral-7B)
+
+
+def default_layers(n_blocks: int) -> list[int]:
+    """GRUN's layers at the same relative depths: [20, 25, 31] for 32 blocks, [19, 23, 29] for SmolLM2's
+    30 (the paper's list hard-codes 32 blocks, so a 30-block model had no block 31); distinct, in range."""
+    return sorted({min(n_blocks - 1, round(layer * (n_blocks - 1) / (PAPER_DEPTH - 1))) for layer in PAPER_LAYERS})
+
+
 def decoder_layers(model: nn.Module) -> nn.ModuleList:
     """The transformer blocks of a causal LM (Llama/Mistral/Phi: model.model.layers)."""
     base = getattr(model, "get_base_model", lambda: model)()  # peft wraps the HF model
@@ -242,8 +251,9 @@ def warmup_factor(step: int, warmup_steps: int, n_layers: int) -> float:
 
 @PARAMETRIZATIONS.register("grun")
 class GRUN(Parametrization):
-    # layers: block indices whose output (residual stream) is edited; GRUN's 32-layer models use [20, 25, 31]
-    defaults = {"layers": [20, 25, 31], "rank": 4, "gate": "linear", "gate_weight": 10.0,
+    # layers: block indices whose output (residual stream) is edited; "auto": GRUN's [20, 25, 31] of its
+    # 32-layer models at the same relative depths of this model (default_layers)
+    defaults = {"layers": "auto", "rank": 4, "gate": "linear", "gate_weight": 10.0,
                 "gate_warmup_steps": 0, "save_base": "auto"}
     extra_streams = ("forget", "retain")
 
@@ -251,8 +261,8 @@ class GRUN(Parametrization):
         super().__init__(**args)
         if self.args["gate"] not in GATES:
             raise ValueError(f"grun gate must be one of {GATES}, got {self.args['gate']!r}")
-        if not self.args["layers"]:
-            raise ValueError("grun layers must name at least one block index, e.g. [20, 25, 31]")
+        if not self.args["layers"] or (isinstance(self.args["layers"], str) and self.args["layers"] != "auto"):
+            raise ValueError("grun layers must be 'auto' or name at least one block index, e.g. [20, 25, 31]")
         if self.args["save_base"] not in ("auto", True, False):
             raise ValueError("grun save_base must be 'auto', true or false")
         self.edits: Optional[GRUNEdits] = None
@@ -260,7 +270,9 @@ class GRUN(Parametrization):
     def prepare(self, model, needs_reference):
         model.requires_grad_(False)
         device = next(model.parameters()).device
-        self.edits = GRUNEdits(hidden_size(model), list(self.args["layers"]), int(self.args["rank"]),
+        layers = self.args["layers"]
+        layers = default_layers(len(decoder_layers(model))) if layers == "auto" else list(layers)
+        self.edits = GRUNEdits(hidden_size(model), layers, int(self.args["rank"]),
                                self.args["gate"]).to(device)
         self.edits.attach(model)
         model.grun = self.edits  # a submodule: moved, checkpointed and named with the model

@@ -23,7 +23,8 @@ def test_tofu_tiny_command_writes_the_schema(tmp_path, capsys):
 
 
 def test_evaluate_rejects_a_missing_model_folder(tmp_path, tiny_folder, capsys):
-    argv = ["evaluate", "--model", str(tmp_path / "nope"), "--data", str(tiny_folder), "--out", str(tmp_path / "o")]
+    argv = ["evaluate", "--benchmark", "tofu-tiny", "--model", str(tmp_path / "nope"), "--data", str(tiny_folder),
+            "--out", str(tmp_path / "o")]
     assert main(argv) == 1
     assert "does not exist" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match="does not exist"):

@@ -42,7 +42,7 @@ def test_accepted_method_arguments_pass():
 
 def test_unknown_prompt_format_is_named():
     with pytest.raises(grid.GridError, match=r"models\.m\.prompt_format: unknown prompt format 'llama3'; "
-                                             r"accepted: llama2-chat, llama3-chat, phi"):
+                                             r"accepted: chat-template, llama2-chat, llama3-chat, phi"):
         grid.build(_config({"m": {"base": "tiny-llama", "prompt_format": "llama3"}}))
 
 

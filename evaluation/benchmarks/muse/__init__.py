@@ -114,11 +114,14 @@ class Muse(Benchmark):
         from evaluation.benchmarks.muse import evaluator
 
         corpus = self.corpus_data(context.data, context.split)
+        if context.item_cap is not None:
+            corpus = corpus.head(context.item_cap)
         result, table, harness = evaluator.evaluate(
             context.model, context.tokenizer, corpus, evaluator.get_variant(context.variant), context.reference,
             retain_corpus=retain_corpus_label(corpus) + ("" if corpus.retain_official else " (non-official)"),
             batch_size=context.batch_size, progress=context.progress, is_retain_model=context.role == RETAIN,
             scope=context.scope)
+        result["evaluator"]["item_cap"] = context.item_cap
         return EvalOutput(result, table, harness.cost())
 
     def load_reference(self, folder):

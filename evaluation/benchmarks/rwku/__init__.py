@@ -151,11 +151,17 @@ class Rwku(Benchmark):
         utility = (evaluator.utility_targets(context.data, spec["targets"], strict=spec["kind"] != "batch")
                    if variant.utility and context.scope != "trajectory" else [])
         scope = evaluator.Scope(spec["targets"], utility)
-        result, table, harness = evaluator.evaluate(context.model, context.tokenizer, context.data, scope, variant,
+        data = context.data
+        if context.item_cap is not None:
+            from evaluation.benchmarks.item_cap import CappedData
+
+            data = CappedData(data, context.item_cap)
+        result, table, harness = evaluator.evaluate(context.model, context.tokenizer, data, scope, variant,
                                                     batch_size=context.batch_size, progress=context.progress)
         result["evaluator"]["setting"] = {"positive": "single target (positive)", "passage": "single target (passage)",
                                           "batch": "batch"}[spec["kind"]]
         result["evaluator"]["data"] = context.data.source
+        result["evaluator"]["item_cap"] = context.item_cap
         return EvalOutput(result, table, harness.cost())
 
 

@@ -116,7 +116,7 @@ class Wmdp(Benchmark):
         result, table, cost = scoring.evaluate(context.model, context.tokenizer, context.data,
                                                scoring.get_variant(context.variant),
                                                batch_size=context.batch_size, progress=context.progress,
-                                               only_subset=context.split if context.scope == "trajectory" else None)
+                                               limit=context.item_cap, only_subset=context.split if context.scope == "trajectory" else None)
         subset_metric = f"wmdp_{context.split}"
         result["metrics"] = {"forget_acc": result["metrics"].get(subset_metric), **result["metrics"]}
         result["metric_details"]["forget_acc"] = {"same_as": subset_metric}

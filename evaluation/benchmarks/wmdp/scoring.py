@@ -58,8 +58,38 @@ def effective_batch_size(model, batch_size: int) -> int:
     return 1 if grun is not None and not grun.prompt_suffix else batch_size
 
 
+def scoring_bytes_per_row(config, itemsize: int, tokens: int) -> int | None:
+    """Peak memory of one row of an lm-eval loglikelihood batch of `tokens` tokens: HFLM forms the full
+    [tokens, vocab] logits, their fp32 log-softmax and a gathered copy, on top of a layer's activations
+    and (math attention path) the attention scores. With a 49k vocabulary the logits dominate: 32 rows
+    of a 1,400-token WMDP-cyber question are 26 GB."""
+    from evaluation.generation_batch import bytes_per_row
+
+    base = bytes_per_row(config, itemsize, tokens, tokens)
+    vocab = getattr(config, "vocab_size", None)
+    if base is None or not vocab:
+        return None
+    return base + tokens * vocab * _logits_bytes(itemsize)
+
+
+def _logits_bytes(itemsize: int) -> int:
+    return itemsize + 2 * 4  # the logits, their fp32 log-softmax, the gathered copy
+
+
+def scoring_rows(model, tokens: int, cap: int) -> int:
+    """Rows of a loglikelihood batch whose longest request has `tokens` tokens, sized by free memory
+    (evaluation.generation_batch's share of it), at most `cap` (the configured batch size)."""
+    from evaluation.generation_batch import forward_rows
+
+    parameter = next(model.parameters())
+    return forward_rows(model, tokens, cap, _logits_bytes(getattr(model, "dtype", parameter.dtype).itemsize))
+
+
 def in_memory_lm(model, tokenizer, batch_size: int):
-    """An lm-eval HFLM over an in-memory model (see `InMemoryLM`)."""
+    """An lm-eval HFLM over an in-memory model (see `InMemoryLM`). A batch size above 1 is the
+    largest batch: each batch holds as many of the (longest-first) requests as memory holds for its
+    longest one (`scoring_rows`), through HFLM's own adaptive-batch hook; lm-eval right-pads and
+    masks nothing a request's own tokens see, so the scores do not depend on the batch."""
     from lm_eval.models.huggingface import HFLM
 
     class InMemoryLM(HFLM):
@@ -69,8 +99,24 @@ def in_memory_lm(model, tokenizer, batch_size: int):
 
         def __init__(self, wrapper, tokenizer, batch_size):
             base = wrapper.get_base_model() if hasattr(wrapper, "get_base_model") else wrapper
-            super().__init__(pretrained=base, tokenizer=tokenizer, batch_size=batch_size, backend="causal")
+            sized = batch_size > 1  # "auto": HFLM asks _batch_scheduler for every batch's size
+            super().__init__(pretrained=base, tokenizer=tokenizer, batch_size="auto" if sized else batch_size,
+                             max_batch_size=batch_size, backend="causal")
             self._wrapper = wrapper
+            self._chunk = None  # (requests, first index, rows) of the batch being filled
+
+        def _batch_scheduler(self, pos, requests):
+            """Rows of the batch that holds request `pos`: fixed from its first (longest) request, since
+            lm-eval asks at every request and closes the batch when it holds that many."""
+            chunk = self._chunk
+            if chunk is None or chunk[0] is not requests or not chunk[1] <= pos < chunk[1] + chunk[2]:
+                _, context, continuation = requests[pos]
+                tokens = len((context + continuation)[-(self.max_length + 1):][:-1])
+                chunk = self._chunk = (requests, pos, scoring_rows(self._wrapper, tokens, self.max_batch_size))
+            return chunk[2]
+
+        def _detect_batch_size(self, requests=None, pos=0):
+            return scoring_rows(self._wrapper, self.max_length, self.max_batch_size)
 
         def _model_call(self, inps, attn_mask=None, labels=None):
             import torch
@@ -205,6 +251,7 @@ def evaluate(model, tokenizer, data, variant: Variant, *, batch_size: int = 32, 
         "lm_eval_version": lm_eval.__version__, "harness": "lm_eval.simple_evaluate, HFLM (in-memory model + tokenizer)",
         "wmdp_num_fewshot": variant.wmdp_shots, "mmlu_num_fewshot": variant.mmlu_shots,
         "batch_size": batch_size, "reference_batch_size": variant.reference_batch_size,
+        "batch_sizing": "memory-sized per batch (scoring_rows), at most batch_size" if batch_size > 1 else "fixed",
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "data_release": data.release, "wmdp_subsets": list(data.subsets), "mmlu_subjects": len(data.mmlu),
         "questions": {f"wmdp_{s}": len(rows) for s, rows in data.questions.items()}
