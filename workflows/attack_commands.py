@@ -180,8 +180,12 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
     questions = None
     if hasattr(attacker, "evaluation_questions"):
         questions = attacker.evaluation_questions(_context(spec, data_dir, None, None))
+    # A prompt attack changes the prompt, so the retain reference (scored with the plain prompt) cannot
+    # serve forget quality's KS test: the attacked row's forget quality stays null (noted below); the
+    # recovery reads the matched-forgetting metric, which needs no reference.
+    comparable = retain_reference if attacker.changes_weights else None
     document = evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
-                            retain_reference=retain_reference, identity=_identity(spec, attacker),
+                            retain_reference=comparable, identity=_identity(spec, attacker),
                             batch_size=batch_size, progress=progress, generation_backend=generation_backend,
                             prompt_format=spec.get("prompt_format"),
                             prompt_transform=None if attacker.changes_weights else attacker.prompt_format,
@@ -209,7 +213,9 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
     document.setdefault("metric_details", {})["attack"] = {
         "parameters": attacker.parameters(), "record": done.get("record", {}),
         "forget_items": "all" if questions is None else f"{len(questions)} held-out questions", "scope": entry.scope,
-        "knowledge_metric": knowledge, "basis": basis}
+        "knowledge_metric": knowledge, "basis": basis,
+        **({} if comparable or not retain_reference else
+           {"retain_reference": "not used: it was scored without this prompt attack (forget quality null)"})}
     document["cost"]["attack_seconds"] = done.get("seconds", 0.0)
     (out / "metrics.json").unlink(missing_ok=True)
     contract.write_metrics(out / "metrics.json", document)

@@ -168,3 +168,26 @@ def test_evaluate_run_records_grun_gates_on_the_final_model(tiny_folder, finetun
     assert [p["step"] for p in document["trajectory"]["points"]] == [2, 4]
     on_disk = contract.read_metrics(out / "eval" / "metrics.json")
     assert on_disk["metric_details"]["grun_gates"] == gates
+
+
+@pytest.mark.slow
+def test_prompt_attack_evaluates_beside_a_retain_reference_scored_without_it(tiny_folder, finetuned, tmp_path):
+    # The prefix changes the prompt, so the plain retain reference cannot serve forget quality's KS
+    # test (its prompt-template check refused every prompt-attack job of `make demo`): the attacked row
+    # is evaluated without it, forget quality null and said so; the matched metric stays.
+    from evaluation import evaluate
+    from workflows import attack_commands
+
+    models_root, _, _ = finetuned
+    evaluate.run(str(models_root / "retain"), "tofu-tiny", str(tiny_folder), "forget10", "full",
+                 tmp_path / "eval_retain", identity={"role": "retain", "method": "retain"}, progress=False)
+    spec = {"benchmark": "tofu-tiny", "dtype": "float32", "hyperparameters": {}, "model": "tiny-llama",
+            "prompt_format": None, "role": "target", "seed": 0, "split": "forget10"}
+    entry = attack_commands.entry_from_json('{"name": "prompt", "variant": "prefix", "args": {}, "scope": "trajectory"}')
+    document = attack_commands.evaluate_attack(spec, entry, str(models_root / "target"), None, None, str(tiny_folder),
+                                               tmp_path / "prefix", variant="full",
+                                               retain_reference=str(tmp_path / "eval_retain"))
+    assert document["status"]["state"] == "ok"
+    assert document["metrics"]["forget_quality"] is None and document["metrics"]["forget_prob"] is not None
+    assert "not used" in document["metric_details"]["attack"]["retain_reference"]
+    assert document["evaluator"]["prompt_template"]["answer_prefix"] == "Sure, here is the answer: "
