@@ -70,3 +70,14 @@ def read_json_rows(path: str | Path) -> list:
                                 + ("; the file ends there: it is truncated" if last else "")) from None
         rows.extend(value if isinstance(value, list) else [value])
     return rows
+
+
+def read_manifest(path: str | Path, benchmark: str, folder: str | Path, error: type[Exception]) -> tuple[dict, str]:
+    """A tiny twin's generator manifest (a non-object reads as {}) and the regenerate hint that every
+    error about it ends with; unreadable or corrupt JSON raises `error` naming both."""
+    fix = f"regenerate the folder with `ubench data generate --benchmark {benchmark} --out {folder}`"
+    try:
+        content = read_json(path)
+    except DataFileError as problem:
+        raise error(f"corrupt {benchmark} manifest: {problem}; {fix}") from None
+    return (content if isinstance(content, dict) else {}), fix

@@ -167,12 +167,8 @@ def expected_counts(folder: str | Path) -> dict[str, int]:
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest} not found: not a muse-tiny folder; create one with "
                                 f"`ubench data generate --benchmark muse-tiny --out {folder}`")
-    fix = f"regenerate the folder with `ubench data generate --benchmark muse-tiny --out {folder}`"
-    try:
-        content = data_files.read_json(manifest)
-    except data_files.DataFileError as error:
-        raise MuseDataError(f"corrupt muse-tiny manifest: {error}; {fix}") from None
-    counts = content.get("counts") if isinstance(content, dict) else None
+    content, fix = data_files.read_manifest(manifest, "muse-tiny", folder, MuseDataError)
+    counts = content.get("counts")
     if not isinstance(counts, dict):
         raise MuseDataError(f"{manifest}: incomplete muse-tiny manifest (no \"counts\" object); {fix}")
     missing = [name for name in FILES if name not in counts]

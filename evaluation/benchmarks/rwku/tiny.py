@@ -160,12 +160,8 @@ def expected_targets(folder: str | Path) -> int | None:
     path = Path(folder) / MANIFEST
     if not path.is_file():
         return None
-    fix = f"regenerate the folder with `ubench data generate --benchmark rwku-tiny --out {folder}`"
-    try:
-        manifest = data_files.read_json(path)
-    except data_files.DataFileError as error:
-        raise RwkuDataError(f"corrupt rwku-tiny manifest: {error}; {fix}") from None
-    targets = manifest.get("targets") if isinstance(manifest, dict) else None
+    manifest, fix = data_files.read_manifest(path, "rwku-tiny", folder, RwkuDataError)
+    targets = manifest.get("targets")
     if isinstance(targets, bool) or not isinstance(targets, int) or targets < 1:
         raise RwkuDataError(f"{path}: incomplete rwku-tiny manifest (needs \"targets\": a positive integer, got "
                             f"{targets!r}); {fix}")

@@ -226,12 +226,7 @@ def manifest(folder: str | Path) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: not a wmdp-tiny folder; create one with "
                                 f"`ubench data generate --benchmark wmdp-tiny --out {folder}`")
-    fix = f"regenerate the folder with `ubench data generate --benchmark wmdp-tiny --out {folder}`"
-    try:
-        content = data_files.read_json(path)
-    except data_files.DataFileError as error:
-        raise WmdpDataError(f"corrupt wmdp-tiny manifest: {error}; {fix}") from None
-    content = content if isinstance(content, dict) else {}
+    content, fix = data_files.read_manifest(path, "wmdp-tiny", folder, WmdpDataError)
     counts, categories = content.get("counts"), content.get("categories")
     problems = [key for key in ("version", "seed") if key not in content]
     if not (isinstance(counts, dict) and set(HAZARD) <= set(counts)
