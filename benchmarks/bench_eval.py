@@ -19,12 +19,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import atomic  # noqa: E402
-from evaluation import models, tofu_eval  # noqa: E402
-from evaluation.benchmarks import tofu_tiny  # noqa: E402
-from evaluation.benchmarks.tofu import TofuData  # noqa: E402
+from evaluation import models  # noqa: E402
+from evaluation.benchmarks.tofu import evaluator as tofu_eval  # noqa: E402
+from evaluation.benchmarks.tofu import tiny as tofu_tiny  # noqa: E402
+from evaluation.benchmarks.tofu.data import TofuData  # noqa: E402
 from evaluation.harness import Harness  # noqa: E402
 from evaluation.metrics import memorization, mia  # noqa: E402
-from evaluation.metrics import tofu as m  # noqa: E402
+from evaluation.benchmarks.tofu import metrics as m  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPLIT = "forget10"

@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import atomic  # noqa: E402
 import tiny_tofu_models  # noqa: E402
-from evaluation import greedy, harness as harness_module, models, token_statistics, tofu_eval  # noqa: E402
-from evaluation.benchmarks import tofu, tofu_tiny  # noqa: E402
+from evaluation import greedy, harness as harness_module, models, token_statistics  # noqa: E402
+from evaluation.benchmarks.tofu import evaluator as tofu_eval  # noqa: E402
+from evaluation.benchmarks.tofu import data as tofu, tiny as tofu_tiny  # noqa: E402
 from evaluation.harness import Harness  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -26,7 +26,7 @@ HYPER = {"lr": 1e-4, "max_steps": STEPS, "batch_size": 8, "max_length": 64, "sch
 
 def main() -> None:
     from evaluation import evaluate, finetune
-    from evaluation.benchmarks import tofu_tiny
+    from evaluation.benchmarks.tofu import tiny as tofu_tiny
     from workflows import commands
 
     torch.set_num_threads(1)

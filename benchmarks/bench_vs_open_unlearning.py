@@ -82,7 +82,7 @@ def main() -> int:
         print(f"skipped: no open-unlearning in {OU_HOME}; run benchmarks/open_unlearning/setup.sh first")
         return 0
     import tiny_tofu_models
-    from evaluation.benchmarks import tofu
+    from evaluation.benchmarks.tofu import data as tofu
 
     with tempfile.TemporaryDirectory() as tmp:
         scratch = Path(tmp)

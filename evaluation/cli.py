@@ -70,7 +70,7 @@ def _models_fetch(args) -> int:
 
 
 def _import_log(args) -> int:
-    from evaluation.legacy_import import import_log
+    from evaluation.benchmarks.tofu.legacy_import import import_log
 
     print(json.dumps(import_log(args.log, args.retain), indent=2))
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 from evaluation.benchmarks.base import Benchmark, Corpus, EvalContext, EvalOutput, Headline
 from evaluation.benchmarks.muse import MUSE, MUSE_TINY
 from evaluation.benchmarks.rwku import RWKU, RWKU_TINY
-from evaluation.benchmarks.tofu_benchmark import TOFU, TOFU_TINY
+from evaluation.benchmarks.tofu import TOFU, TOFU_TINY
 from evaluation.benchmarks.wmdp import WMDP, WMDP_TINY
 
 BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (

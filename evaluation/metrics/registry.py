@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 HIGHER, LOWER, CLOSER_TO_ZERO, CLOSER_TO_HALF = "higher", "lower", "closer_to_zero", "closer_to_half"
 # Value ranges (lo, hi), inclusive, that follow from a metric's definition (metrics.md):
@@ -25,37 +26,30 @@ class MetricInfo:
     bounds: tuple[float, float] = UNBOUNDED  # (lo, hi): the values the definition allows
 
 
-_METRICS = [
-    MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios", UNIT),
-    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT),
-    MetricInfo("forget_truth_ratio", HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)", UNIT),
-    MetricInfo("forget_prob", LOWER, "mean exp(-mean answer loss) on the forget set", UNIT),
-    MetricInfo("forget_rouge", LOWER, "ROUGE-L recall of greedy answers on the forget set", UNIT),
-    MetricInfo("retain_prob", HIGHER, "mean exp(-mean answer loss) on retain_perturbed", UNIT),
-    MetricInfo("retain_rouge", HIGHER, "ROUGE-L recall on retain_perturbed", UNIT),
-    MetricInfo("retain_truth_ratio", HIGHER, "mean max(0, 1 - R) on retain_perturbed", UNIT),
-    MetricInfo("ra_prob", HIGHER, "probability with options on real authors", UNIT),
-    MetricInfo("ra_rouge", HIGHER, "ROUGE-L recall on real authors", UNIT),
-    MetricInfo("ra_truth_ratio", HIGHER, "mean max(0, 1 - R) on real authors", UNIT),
-    MetricInfo("wf_prob", HIGHER, "probability with options on world facts", UNIT),
-    MetricInfo("wf_rouge", HIGHER, "ROUGE-L recall on world facts", UNIT),
-    MetricInfo("wf_truth_ratio", HIGHER, "mean max(0, 1 - R) on world facts", UNIT),
-    MetricInfo("extraction_strength", LOWER, "OU extraction strength on the forget set", UNIT),
-    MetricInfo("exact_memorization", LOWER, "teacher-forced token accuracy on the forget set", UNIT),
-    MetricInfo("privleak", CLOSER_TO_ZERO, "MinK AUC relative to the retain model, x100", PRIVLEAK),
-    MetricInfo("mia_loss_auc", CLOSER_TO_HALF, "LOSS attack AUC, forget=0 vs holdout=1", UNIT),
-    MetricInfo("mia_zlib_auc", CLOSER_TO_HALF, "ZLib attack AUC", UNIT),
-    MetricInfo("mia_mink_auc", CLOSER_TO_HALF, "Min-K (k=0.4) attack AUC", UNIT),
-    MetricInfo("mia_minkpp_auc", CLOSER_TO_HALF, "Min-K++ (k=0.4) attack AUC", UNIT),
-]
-METRICS: dict[str, MetricInfo] = {m.name: m for m in _METRICS}
+@lru_cache(maxsize=1)
+def _declared() -> dict[str, MetricInfo]:
+    """Every registered benchmark's metric declarations; the first benchmark to declare a name wins.
+    Read on first use: the benchmarks import this module for `MetricInfo`."""
+    from evaluation.benchmarks import BENCHMARKS
+
+    metrics: dict[str, MetricInfo] = {}
+    for bench in BENCHMARKS.values():
+        for info in bench.metrics:
+            metrics.setdefault(info.name, info)
+    return metrics
+
+
+def __getattr__(name: str):
+    if name == "METRICS":  # lazily, see _declared
+        return _declared()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def direction(name: str) -> str:
     try:
-        return METRICS[name].better
+        return _declared()[name].better
     except KeyError:
-        raise ValueError(f"no direction recorded for metric {name!r}; add it to {__name__}") from None
+        raise ValueError(f"no direction recorded for metric {name!r}; add it to its benchmark's metrics") from None
 
 
 def is_better(name: str, a: float, b: float) -> bool:

@@ -15,6 +15,6 @@ def shared_tofu() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_folder(tmp_path_factory) -> Path:
-    from evaluation.benchmarks import tofu_tiny
+    from evaluation.benchmarks.tofu import tiny as tofu_tiny
 
     return tofu_tiny.write(tmp_path_factory.mktemp("tofu_tiny") / "data")

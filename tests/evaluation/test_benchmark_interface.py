@@ -8,7 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from evaluation import benchmarks, evaluate, models, tofu_eval
+from evaluation import benchmarks, evaluate, models
+from evaluation.benchmarks.tofu import evaluator as tofu_eval
 from evaluation.benchmarks.base import QA, TEXT, Corpus
 from evaluation.encoding import IGNORE_INDEX, encode_text_chunks
 from evaluation.metrics.registry import HIGHER, LOWER
@@ -72,7 +73,7 @@ def test_tofu_on_the_interface_gives_the_same_numbers_as_the_evaluator(tiny_fold
 
 
 def test_text_chunks_label_every_token_after_bos(tiny_folder):
-    from evaluation.benchmarks.tofu import TofuData
+    from evaluation.benchmarks.tofu.data import TofuData
 
     tokenizer = models.train_word_tokenizer(models.benchmark_texts(TofuData(tiny_folder)))
     texts = ["Who wrote Emma ?", "Jane Austen wrote Emma and Persuasion ."]

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from common import atomic
-from evaluation.benchmarks import tofu, tofu_tiny
+from evaluation.benchmarks.tofu import data as tofu, tiny as tofu_tiny
 
 
 def _row(**change):

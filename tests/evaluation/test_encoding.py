@@ -1,7 +1,7 @@
 import torch
 
 from evaluation import models
-from evaluation.benchmarks.tofu import TofuData
+from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.encoding import IGNORE_INDEX, encode_qa, pad_batch
 from evaluation.prompts import LLAMA2_CHAT, PHI
 

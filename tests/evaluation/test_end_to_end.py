@@ -72,7 +72,7 @@ def test_grun_gates_open_on_forget_and_stay_shut_on_retain(tiny_folder, finetune
     import torch
 
     from evaluation import models
-    from evaluation.benchmarks.tofu import TofuData
+    from evaluation.benchmarks.tofu.data import TofuData
     from evaluation.encoding import encode_qa
     from methods.data import collate
     from methods.parametrizations.grun import prompt_end_from_labels
@@ -111,7 +111,7 @@ def test_rmu_moves_forget_activations_toward_the_control_vector(tiny_folder, fin
     import torch
 
     from evaluation import models
-    from evaluation.benchmarks.tofu import TofuData
+    from evaluation.benchmarks.tofu.data import TofuData
     from evaluation.encoding import encode_qa
     from methods.data import collate
     from methods.objectives.rmu import block_output, control_vector

@@ -7,7 +7,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from evaluation import benchmarks, finetune, models
-from evaluation.benchmarks import tofu_tiny
+from evaluation.benchmarks.tofu import tiny as tofu_tiny
 from tests.methods.test_distributed import _set_env, free_port
 
 

@@ -6,7 +6,7 @@ import torch
 from transformers import LlamaConfig
 
 from evaluation import generation_batch, models
-from evaluation.benchmarks.tofu import TofuData
+from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.harness import Harness
 
 LLAMA2_7B = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,

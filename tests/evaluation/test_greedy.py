@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from evaluation import greedy, growing_cache, models
-from evaluation.benchmarks.tofu import TofuData
+from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.greedy import greedy_decode, plain_greedy_model
 from evaluation.harness import Harness
 

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation import generation_batch, models, tofu_eval
-from evaluation.benchmarks.tofu import TofuData
+from evaluation import generation_batch, models
+from evaluation.benchmarks.tofu import evaluator as tofu_eval
+from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.harness import Harness
 from evaluation.prompts import PHI
 

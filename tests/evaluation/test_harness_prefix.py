@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from evaluation import models, tofu_eval
-from evaluation.benchmarks.tofu import TofuData
+from evaluation import models
+from evaluation.benchmarks.tofu import evaluator as tofu_eval
+from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.harness import Harness, shared_prefix_groups
 from evaluation.encoding import encode_prompt_continuation
 

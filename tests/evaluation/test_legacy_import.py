@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from evaluation.legacy_import import import_log
+from evaluation.benchmarks.tofu.legacy_import import import_log
 
 EXPECTED_FULL = {  # shared data README, "Expected aggregates", Phi-1.5 full
     "retain_prob": 0.9261, "retain_rouge": 0.9293, "retain_truth_ratio": 0.4827,

@@ -4,7 +4,7 @@ import shutil
 import torch
 
 from evaluation import models
-from evaluation.benchmarks.tofu import TofuData
+from evaluation.benchmarks.tofu.data import TofuData
 from methods.parametrizations.grun import GRUN
 
 

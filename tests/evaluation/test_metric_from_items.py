@@ -61,7 +61,7 @@ def evaluated(request, tmp_path_factory):
             tokenizer.save_pretrained(folder)
             reference = None
             if role == "unlearned" and "retain" in out:
-                from evaluation import tofu_eval
+                from evaluation.benchmarks.tofu import evaluator as tofu_eval
 
                 reference = tofu_eval.RetainReference(out["retain"][1], "retain model of this test")
             out[role] = _evaluate(bench, data, folder, role, reference, root)

@@ -8,7 +8,7 @@ import pytest
 from evaluation.metrics import memorization as mem
 from evaluation.metrics import mia
 from evaluation.metrics import registry
-from evaluation.metrics import tofu as m
+from evaluation.benchmarks.tofu import metrics as m
 
 
 def test_probability_and_options_by_hand():

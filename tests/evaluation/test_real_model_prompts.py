@@ -5,7 +5,8 @@ answer tokens plus the EOS (<|im_end|>, the template's turn end), under every ev
 span, with no template token in the labels."""
 import pytest
 
-from evaluation import models, tofu_eval
+from evaluation import models
+from evaluation.benchmarks.tofu import evaluator as tofu_eval
 from evaluation.encoding import IGNORE_INDEX, encode_qa
 from evaluation.prompts import LLAMA3_SYSTEM_PROMPT, get_format
 from tests.evaluation import smollm_twin

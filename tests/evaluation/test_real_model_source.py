@@ -27,7 +27,7 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def twin_texts(tmp_path_factory):
     from evaluation import benchmarks
-    from evaluation.benchmarks import tofu_tiny
+    from evaluation.benchmarks.tofu import tiny as tofu_tiny
 
     folder = tofu_tiny.write(tmp_path_factory.mktemp("tofu") / "data")
     return folder, models.benchmark_texts(benchmarks.get("tofu-tiny").open(folder))

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from evaluation.benchmarks import tofu, tofu_tiny
-from evaluation.benchmarks.tofu import OFFICIAL_COUNTS, TofuData, TofuDataError
+from evaluation.benchmarks.tofu import data as tofu, tiny as tofu_tiny
+from evaluation.benchmarks.tofu.data import OFFICIAL_COUNTS, TofuData, TofuDataError
 
 
 @pytest.mark.shared_data

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from evaluation.benchmarks import tofu_resample
+from evaluation.benchmarks.tofu import resample as tofu_resample
 
 
 @pytest.mark.parametrize("n, m, ties", [(40, 40, False), (25, 40, False), (30, 30, True)])

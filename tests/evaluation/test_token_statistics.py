@@ -7,7 +7,7 @@ import torch
 
 from evaluation import models
 from evaluation import token_statistics as ts
-from evaluation.benchmarks.tofu import TofuData
+from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.encoding import encode_prompt_continuation
 from evaluation.harness import Harness
 

@@ -6,7 +6,8 @@ import pytest
 from tokenizers import Tokenizer, decoders, models as tok_models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from evaluation import models, tofu_eval
+from evaluation import models
+from evaluation.benchmarks.tofu import evaluator as tofu_eval
 from evaluation.encoding import (IGNORE_INDEX, LABEL_AFTER_QUESTION, SPAN_PROMPT_LENGTH, encode_prompt_continuation,
                                  encode_qa, label_start)
 from evaluation.harness import Harness
@@ -239,7 +240,7 @@ def test_tofu_ou_variant_scores_without_the_merged_token_and_keeps_rouge(tiny_fo
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from evaluation.benchmarks.tofu import TofuData
+    from evaluation.benchmarks.tofu.data import TofuData
 
     data = TofuData(tiny_folder)
     tok = byte_level_bpe(True, models.benchmark_texts(data), vocab_size=1000)

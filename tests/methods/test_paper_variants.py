@@ -122,7 +122,7 @@ def test_geffect_config_matches_its_code_defaults_warmup_and_retain_holdout():
 
 def test_tofu_retain_holdout_keeps_the_first_rows_out_of_training(tmp_path):
     from evaluation import benchmarks
-    from evaluation.benchmarks import tofu_tiny
+    from evaluation.benchmarks.tofu import tiny as tofu_tiny
 
     bench = benchmarks.get("tofu-tiny")
     data = bench.open(tofu_tiny.write(tmp_path / "data"))

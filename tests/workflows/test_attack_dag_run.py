@@ -9,7 +9,7 @@ import yaml
 
 from common import contract
 from evaluation import benchmarks, models
-from evaluation.benchmarks import tofu_tiny
+from evaluation.benchmarks.tofu import tiny as tofu_tiny
 
 from tests.workflows.conftest import REPO, snakemake
 

@@ -9,7 +9,7 @@ import pytest
 
 from common import contract
 from evaluation import evaluate, finetune
-from evaluation.benchmarks import tofu_tiny
+from evaluation.benchmarks.tofu import tiny as tofu_tiny
 from workflows import attack_commands, commands
 
 GA = {"benchmark": "tofu-tiny", "split": "forget10", "model": "tiny-llama", "objective": "ga", "rectifier": "none",

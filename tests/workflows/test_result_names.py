@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from evaluation import benchmarks, evaluate, models
-from evaluation.benchmarks import tofu_tiny
+from evaluation.benchmarks.tofu import tiny as tofu_tiny
 from workflows import cli, commands
 
 from tests.workflows.test_commands import SPEC

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evaluation.metrics import tofu as m
+from evaluation.benchmarks.tofu import metrics as m
 
 SECTIONS = {  # our eval-set name -> legacy log section
     "retain": "eval_log.json",

@@ -8,9 +8,36 @@ import math
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats
 
 from evaluation.metrics import rouge
+from evaluation.metrics.registry import CLOSER_TO_HALF, CLOSER_TO_ZERO, HIGHER, LOWER, PRIVLEAK, UNIT, MetricInfo
+
+# What each reported number means and which way is better (the leaderboard reads these through the
+# benchmark object; scipy is imported where used so that declaring them stays cheap).
+METRIC_INFOS = (
+    MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios", UNIT),
+    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT),
+    MetricInfo("forget_truth_ratio", HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)", UNIT),
+    MetricInfo("forget_prob", LOWER, "mean exp(-mean answer loss) on the forget set", UNIT),
+    MetricInfo("forget_rouge", LOWER, "ROUGE-L recall of greedy answers on the forget set", UNIT),
+    MetricInfo("retain_prob", HIGHER, "mean exp(-mean answer loss) on retain_perturbed", UNIT),
+    MetricInfo("retain_rouge", HIGHER, "ROUGE-L recall on retain_perturbed", UNIT),
+    MetricInfo("retain_truth_ratio", HIGHER, "mean max(0, 1 - R) on retain_perturbed", UNIT),
+    MetricInfo("ra_prob", HIGHER, "probability with options on real authors", UNIT),
+    MetricInfo("ra_rouge", HIGHER, "ROUGE-L recall on real authors", UNIT),
+    MetricInfo("ra_truth_ratio", HIGHER, "mean max(0, 1 - R) on real authors", UNIT),
+    MetricInfo("wf_prob", HIGHER, "probability with options on world facts", UNIT),
+    MetricInfo("wf_rouge", HIGHER, "ROUGE-L recall on world facts", UNIT),
+    MetricInfo("wf_truth_ratio", HIGHER, "mean max(0, 1 - R) on world facts", UNIT),
+    MetricInfo("extraction_strength", LOWER, "OU extraction strength on the forget set", UNIT),
+    MetricInfo("exact_memorization", LOWER, "teacher-forced token accuracy on the forget set", UNIT),
+    MetricInfo("privleak", CLOSER_TO_ZERO, "MinK AUC relative to the retain model, x100", PRIVLEAK),
+    MetricInfo("mia_loss_auc", CLOSER_TO_HALF, "LOSS attack AUC, forget=0 vs holdout=1", UNIT),
+    MetricInfo("mia_zlib_auc", CLOSER_TO_HALF, "ZLib attack AUC", UNIT),
+    MetricInfo("mia_mink_auc", CLOSER_TO_HALF, "Min-K (k=0.4) attack AUC", UNIT),
+    MetricInfo("mia_minkpp_auc", CLOSER_TO_HALF, "Min-K++ (k=0.4) attack AUC", UNIT),
+)
+METRICS: dict[str, MetricInfo] = {m.name: m for m in METRIC_INFOS}
 
 OPTIONS_EPSILON = 1e-10  # OU `probability_w_options`; legacy adds nothing
 
@@ -75,6 +102,8 @@ def forget_quality(ratios_unlearned, ratios_retain) -> dict:
     b = np.asarray(ratios_retain, dtype=np.float64)
     if len(a) == 0 or len(b) == 0:
         raise ValueError("forget quality needs truth ratios from both models; one sample is empty")
+    from scipy import stats
+
     result = stats.ks_2samp(a, b)
     floor = ks_floor(len(a), len(b))
     return {"pvalue": float(result.pvalue), "statistic": float(result.statistic), "floor": floor,
@@ -89,6 +118,8 @@ def model_utility(components: dict[str, float]) -> float:
         raise ValueError(f"model utility needs 9 components, got {len(values)}: {sorted(components)}")
     if np.any(values <= 0):
         return 0.0
+    from scipy import stats
+
     return float(stats.hmean(values))
 
 

@@ -18,7 +18,7 @@ from evaluation.encoding import (IGNORE_INDEX, LABEL_AFTER_QUESTION, LABEL_ANSWE
 from evaluation import decoding
 from evaluation.harness import Harness, TokenScores
 from evaluation.metrics import memorization, mia
-from evaluation.metrics import tofu as m
+from evaluation.benchmarks.tofu import metrics as m
 from evaluation.prompts import PromptFormat
 
 

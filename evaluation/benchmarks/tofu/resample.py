@@ -1,5 +1,5 @@
 """TOFU metrics from item samples (`Benchmark.metric_from_items`), the same formulas as
-`tofu_eval.aggregate` (metrics.md §1.3) on resampled items:
+`evaluator.aggregate` (metrics.md §1.3) on resampled items:
 
 - `<set>_prob`, `<set>_rouge`, `<set>_truth_ratio` for set forget / retain / ra / wf: means over one
   item sample (RA / WF probabilities are the with-options ones; the forget truth ratio is

@@ -1,14 +1,14 @@
 """TOFU and its tiny twin on the benchmark interface: QA streams, fine-tuned target and retain
-models (TOFU recipe), the `full` / `legacy` evaluators of `evaluation.tofu_eval`."""
+models (TOFU recipe), the `full` / `legacy` evaluators of `evaluator.py`."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from evaluation.benchmarks import tofu, tofu_resample, tofu_tiny
 from evaluation.benchmarks.base import (RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel, qa_pairs)
-from evaluation.metrics.registry import METRICS as TOFU_METRICS
+from evaluation.benchmarks.tofu import data as tofu, resample as tofu_resample, tiny as tofu_tiny
+from evaluation.benchmarks.tofu.metrics import METRICS as TOFU_METRICS
 
 FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
 
@@ -79,7 +79,7 @@ class Tofu(Benchmark):
     def evaluate(self, context: EvalContext) -> EvalOutput:
         from dataclasses import replace
 
-        from evaluation import tofu_eval
+        from evaluation.benchmarks.tofu import evaluator as tofu_eval
         from evaluation.benchmarks.item_cap import combined_cap
 
         variant = tofu_eval.get_variant(context.variant)
@@ -91,7 +91,7 @@ class Tofu(Benchmark):
         return EvalOutput(result, table, harness.cost())
 
     def load_reference(self, folder):
-        from evaluation import tofu_eval
+        from evaluation.benchmarks.tofu import evaluator as tofu_eval
 
         return tofu_eval.RetainReference.load(folder)
 

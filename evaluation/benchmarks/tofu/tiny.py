@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 from common.atomic import atomic_dir
-from evaluation.benchmarks.tofu import PERCENTS, percent_size
+from evaluation.benchmarks.tofu.data import PERCENTS, percent_size
 
 VERSION = 1
 DEFAULT_SEED = 0
