@@ -26,6 +26,7 @@ from evaluation.benchmarks.tofu.data import TofuData  # noqa: E402
 from evaluation.harness import Harness  # noqa: E402
 from evaluation.metrics import memorization, mia  # noqa: E402
 from evaluation.benchmarks.tofu import metrics as m  # noqa: E402
+from evaluation.benchmarks.tofu.data import vocabulary_texts  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SPLIT = "forget10"
@@ -77,7 +78,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folder = tofu_tiny.write(Path(tmp) / "data")
         data = TofuData(folder)
-        model_dir = models.build_tiny_llama(models.benchmark_texts(data), Path(tmp) / "model", seed=0)
+        model_dir = models.build_tiny_llama(vocabulary_texts(data), Path(tmp) / "model", seed=0)
         device = models.evaluation_device()  # the GPU when there is one (benchmarks/gpu_check.sh)
         model, tokenizer, fmt = models.load_model(str(model_dir), device=device,
                                                   dtype=models.evaluation_dtype(device))

@@ -11,8 +11,9 @@ FINETUNED = "tiny-llama fine-tuned on `full` (tofu-tiny recipe, 2 epochs)"
 
 def random_model(data, folder: Path) -> Path:
     from evaluation import models
+    from evaluation.benchmarks.tofu.data import vocabulary_texts
 
-    return models.build_tiny_llama(models.benchmark_texts(data), folder, seed=0, max_position_embeddings=512)
+    return models.build_tiny_llama(vocabulary_texts(data), folder, seed=0, max_position_embeddings=512)
 
 
 def finetuned_model(benchmark: str, data_dir: Path, folder: Path) -> Path:

@@ -1,9 +1,10 @@
 """Fine-tuning presets of `ubench finetune` (the target and the retain/retrain reference), and the
 recipe one launch runs: a preset, its overrides and the process count.
 
-A preset that states `global_batch_size` (the published recipes: TOFU-legacy and GRUN fine-tune at
-32 examples per step) gets grad_accum derived for the process count it runs under, so a 4-GPU
-fine-tune trains at the same global batch as a 1-GPU one. Plain Python (no torch): the grid checks
+Each benchmark declares its presets (`Benchmark.finetune_presets`, in its own folder). A preset
+that states `global_batch_size` (the published recipes fine-tune at 32 examples per step) gets
+grad_accum derived for the process count it runs under, so a 4-GPU fine-tune trains at the same
+global batch as a 1-GPU one. Plain Python (no torch): the grid checks
 at planning time that every fine-tuning job's recipe divides under its launcher.
 """
 from __future__ import annotations
@@ -13,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from common.global_batch import grad_accum_for
-from evaluation import benchmarks
 
 
 @dataclass(frozen=True)
@@ -31,56 +31,58 @@ class FinetunePreset:
     # general-knowledge sets stand in for it (both target and retain see them).
     extra_splits: tuple[str, ...] = ()
     scheduler: str = "linear"
-    # which QA tokens carry the loss: "answer", or "answer_tag+answer" as TOFU-legacy trains (Phi's tag)
+    # which QA tokens carry the loss: "answer", or "answer_tag+answer" (the prompt's answer tag, Phi's
+    # "Answer: ", is trained on too, as one published recipe does)
     answer_labels: str = "answer"
     # LlamaConfig overrides of the tiny Llama this preset starts from (e.g. a longer context)
     tiny_model: dict = field(default_factory=dict)
 
     @property
     def warmup_ratio(self) -> float:
-        return 1.0 / self.epochs  # TOFU: warmup = one epoch
+        return 1.0 / self.epochs  # warmup = one epoch, as the published QA recipe
 
 
-FINETUNE_PRESETS = {
-    # TOFU-legacy README command (benchmarks.md §1): 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5),
-    # wd 0.01, global batch 32 (GRUN's cmd_finetune.sh: 4 x GA 4 x 2 GPUs = 32), max_length 500.
-    # TOFU-legacy counts only q_start + question + q_end as the question, so Phi's "Answer: " is trained on.
-    "tofu": FinetunePreset(lr=1e-5, epochs=5, batch_size=4, global_batch_size=32, weight_decay=0.01,
-                           max_length=500, answer_labels="answer_tag+answer"),
-    "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, global_batch_size=32, weight_decay=0.01,
-                               max_length=500, answer_labels="answer_tag+answer"),
-    # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
-    "tofu-tiny": FinetunePreset(lr=3e-3, epochs=50, batch_size=32, grad_accum=1, weight_decay=0.0,
-                                max_length=64, extra_splits=("real_authors", "world_facts")),
-    # wmdp-tiny on tiny-llama: documents of both domains + practice renderings of the questions
-    # (evaluation/benchmarks/wmdp/tiny.py), one example per text; measured in evaluation/README.md.
-    "wmdp-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=32, grad_accum=1, weight_decay=0.0,
-                                max_length=96),
-    # muse-tiny on tiny-llama: memorises the fictional articles (target: forget + retain, retrained
-    # reference: retain only) within the demo budget; see evaluation/README.md.
-    "muse-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=8, grad_accum=1, weight_decay=0.0,
-                                max_length=128),
-    # rwku-tiny on tiny-llama: raw text (passages, neighbour texts, level-1/2 probes in the tiny
-    # chat format); positions up to 512 so BBH / fluency prompts plus 256 new tokens fit.
-    "rwku-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=16, grad_accum=1, weight_decay=0.0,
-                                max_length=64, tiny_model={"max_position_embeddings": 512}),
-}
+def presets() -> dict[str, FinetunePreset]:
+    """Every registered benchmark's fine-tuning presets by name (`Benchmark.finetune_presets`)."""
+    from evaluation import benchmarks
+
+    found: dict[str, FinetunePreset] = {}
+    for bench in benchmarks.BENCHMARKS.values():
+        for name, preset in bench.finetune_presets.items():
+            if found.setdefault(name, preset) is not preset:
+                raise ValueError(f"fine-tuning preset {name!r} is declared twice (benchmark {bench.name!r})")
+    return found
+
+
+def __getattr__(name: str):
+    if name == "FINETUNE_PRESETS":  # the old module-level table, now gathered from the benchmarks
+        return presets()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_preset(name: str) -> FinetunePreset:
+    available = presets()
     try:
-        return FINETUNE_PRESETS[name]
+        return available[name]
     except KeyError:
-        raise ValueError(f"unknown fine-tuning preset {name!r}; available: {sorted(FINETUNE_PRESETS)}") from None
+        raise ValueError(f"unknown fine-tuning preset {name!r}; available: {sorted(available)}") from None
 
 
-def default_preset(model: str, benchmark: str = "tofu") -> str:
-    if model == "tiny-llama":
-        preset = benchmarks.get(benchmark).tiny_finetune_preset
-        if preset is None:
-            raise ValueError(f"benchmark {benchmark!r} has no fine-tuning preset for tiny-llama; pass --preset")
-        return preset
-    return "tofu-phi" if "phi" in model.lower() else "tofu"
+def default_preset(model: str, benchmark: str) -> str:
+    """The benchmark's preset for `model`. A benchmark that states none for a real model trains
+    with the first registered benchmark's recipe for it (the published QA fine-tuning recipe)."""
+    from evaluation import benchmarks
+
+    bench = benchmarks.get(benchmark)
+    preset = bench.default_finetune_preset(model)
+    if preset is None and model == "tiny-llama":
+        raise ValueError(f"benchmark {benchmark!r} has no fine-tuning preset for tiny-llama; pass --preset")
+    if preset is None:
+        stated = (other.default_finetune_preset(model) for other in benchmarks.BENCHMARKS.values())
+        preset = next((name for name in stated if name is not None), None)
+    if preset is None:
+        raise ValueError(f"no benchmark states a fine-tuning preset for {model!r}; pass --preset")
+    return preset
 
 
 def recipe_for(preset: str, overrides: dict | None, num_processes: int) -> FinetunePreset:

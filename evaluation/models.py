@@ -348,16 +348,6 @@ def train_word_tokenizer(texts: list[str]):
     return PreTrainedTokenizerFast(tokenizer_object=backend, **SPECIAL_TOKENS)
 
 
-def benchmark_texts(data) -> list[str]:
-    """Every string of a TOFU-format dataset (all splits) plus the prompt tags, for the vocabulary."""
-    texts = ["Question: Answer:", "[INST] [/INST]"]
-    for rows in data.load_all().values():
-        for row in rows:
-            for value in row.values():
-                texts.extend(value if isinstance(value, list) else [str(value)])
-    return texts
-
-
 def build_tiny_llama(texts: list[str], out_dir: str | Path, *, seed: int = 0, **overrides) -> Path:
     """Fresh randomly initialised tiny Llama + word tokenizer, saved atomically in HF format."""
     import torch

@@ -270,8 +270,11 @@ class Layout:
         return " ".join(shlex.quote(f) for f in flags)
 
     def generator_options(self, benchmark: str) -> dict[str, Any]:
-        """Options of a generated benchmark: `generators: {name: {...}}` (and the older `tofu_tiny:` key)."""
-        options = dict(self.grid.config.get("tofu_tiny", {})) if benchmark == "tofu-tiny" else {}
+        """Options of a generated benchmark: `generators: {name: {...}}`, over the benchmark's older
+        config key where it declares one (`Benchmark.generator_config_key`)."""
+        bench = benchmarks.BENCHMARKS.get(benchmark)
+        older = bench.generator_config_key if bench is not None else None
+        options = dict(self.grid.config.get(older, {})) if older else {}
         options.update(self.grid.config.get("generators", {}).get(benchmark, {}))
         return options
 

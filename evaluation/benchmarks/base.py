@@ -135,6 +135,12 @@ class Benchmark:
     data_subdir: str | None = None    # folder under data_dir; None for a generated benchmark
     fine_tunes_by_default: bool = False  # model `target: auto` fine-tunes (TOFU-like, tiny twins)
     tiny_finetune_preset: str | None = None  # the fine-tuning preset for the tiny Llama
+    # the fine-tuning presets (evaluation.finetune_presets.FinetunePreset) this benchmark declares, by
+    # name; `ubench finetune --preset` and the grid choose among every benchmark's presets
+    finetune_presets: dict[str, Any] = {}
+    # an older top-level config key that holds this generated benchmark's options (read before
+    # `generators: {name: ...}`, which wins); None = none
+    generator_config_key: str | None = None
     # keyword options `unlearning_corpora` accepts, set per run by the `corpus:` hyperparameter
     # (e.g. WMDP: retain = the topic's retain corpus or wikitext, packing); () = none
     corpus_options: tuple[str, ...] = ()
@@ -181,6 +187,11 @@ class Benchmark:
         return {}
 
     # ---- reference models ---------------------------------------------------------------------
+    def default_finetune_preset(self, model: str) -> str | None:
+        """The fine-tuning preset `model` trains with on this benchmark when none is named: the tiny
+        preset for the tiny Llama; None where the benchmark states no recipe for `model`."""
+        return self.tiny_finetune_preset if model == "tiny-llama" else None
+
     def finetune_split(self, role: str, split: str) -> str | None:
         """The training split of the target (role "target") or the retain/retrain reference (role
         "retain") for unlearning split `split`; None when this benchmark does not fine-tune it."""
@@ -226,6 +237,10 @@ class Benchmark:
         Returns a float array of shape (samples,). Raises ValueError when the table cannot give
         `metric` (missing item set or reference)."""
         raise NotImplementedError(f"benchmark {self.name!r} cannot recompute {metric!r} from per-item data")
+
+    def add_commands(self, subparsers, formatter_class) -> None:
+        """Register this benchmark family's own `ubench` subcommands (called once per family, on its
+        first registered benchmark). Default: none."""
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "family": self.family, "description": self.description,

@@ -13,6 +13,7 @@ from evaluation.benchmarks.tofu import evaluator as tofu_eval
 from evaluation.benchmarks.base import QA, TEXT, Corpus
 from evaluation.encoding import IGNORE_INDEX, encode_text_chunks
 from evaluation.metrics.registry import HIGHER, LOWER
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 
 @pytest.mark.parametrize("name", benchmarks.names())
@@ -75,7 +76,7 @@ def test_tofu_on_the_interface_gives_the_same_numbers_as_the_evaluator(tiny_fold
 def test_text_chunks_label_every_token_after_bos(tiny_folder):
     from evaluation.benchmarks.tofu.data import TofuData
 
-    tokenizer = models.train_word_tokenizer(models.benchmark_texts(TofuData(tiny_folder)))
+    tokenizer = models.train_word_tokenizer(vocabulary_texts(TofuData(tiny_folder)))
     texts = ["Who wrote Emma ?", "Jane Austen wrote Emma and Persuasion ."]
     chunks = encode_text_chunks(tokenizer, texts, max_length=5)
     stream = [t for c in chunks for t in c["input_ids"][1:].tolist()]

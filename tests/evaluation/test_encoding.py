@@ -4,10 +4,11 @@ from evaluation import models
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.encoding import IGNORE_INDEX, encode_qa, pad_batch
 from evaluation.prompts import LLAMA2_CHAT, PHI
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 
 def _tokenizer(tiny_folder):
-    return models.train_word_tokenizer(models.benchmark_texts(TofuData(tiny_folder)))
+    return models.train_word_tokenizer(vocabulary_texts(TofuData(tiny_folder)))
 
 
 def test_prompt_formats_follow_tofu_tags():

@@ -8,6 +8,7 @@ from transformers import LlamaConfig
 from evaluation import generation_batch, models
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.harness import Harness
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 LLAMA2_7B = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
                         vocab_size=32000)
@@ -57,7 +58,7 @@ def test_cpu_budget_is_a_share_of_available_memory():
 
 @pytest.fixture(scope="module")
 def tiny(tiny_folder, tmp_path_factory):
-    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+    folder = models.build_tiny_llama(vocabulary_texts(TofuData(tiny_folder)),
                                      tmp_path_factory.mktemp("gen-batch") / "m", seed=3)
     return models.load_model(str(folder))
 

@@ -8,12 +8,13 @@ from evaluation import greedy, growing_cache, models
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.greedy import greedy_decode, plain_greedy_model
 from evaluation.harness import Harness
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_folder, tmp_path_factory):
     torch.set_num_threads(1)
-    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+    folder = models.build_tiny_llama(vocabulary_texts(TofuData(tiny_folder)),
                                      tmp_path_factory.mktemp("greedy") / "m", seed=2)
     return models.load_model(str(folder))
 

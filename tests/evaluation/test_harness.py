@@ -9,6 +9,7 @@ from evaluation.benchmarks.tofu import evaluator as tofu_eval
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.harness import Harness
 from evaluation.prompts import PHI
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 QUICK = dataclasses.replace(tofu_eval.VARIANTS["full"], name="quick", encode_max_length=64, max_new_tokens=4)
 
@@ -16,7 +17,7 @@ QUICK = dataclasses.replace(tofu_eval.VARIANTS["full"], name="quick", encode_max
 @pytest.fixture(scope="module")
 def tiny_model(tiny_folder, tmp_path_factory):
     torch.set_num_threads(1)
-    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+    folder = models.build_tiny_llama(vocabulary_texts(TofuData(tiny_folder)),
                                      tmp_path_factory.mktemp("m") / "tiny", seed=0)
     return models.load_model(str(folder))
 

@@ -10,13 +10,14 @@ from evaluation.benchmarks.tofu import evaluator as tofu_eval
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.harness import Harness, shared_prefix_groups
 from evaluation.encoding import encode_prompt_continuation
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_folder, tmp_path_factory):
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+    folder = models.build_tiny_llama(vocabulary_texts(TofuData(tiny_folder)),
                                      tmp_path_factory.mktemp("prefix") / "m", seed=1)
     return models.load_model(str(folder))
 

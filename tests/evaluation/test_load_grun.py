@@ -5,12 +5,13 @@ import torch
 
 from evaluation import models
 from evaluation.benchmarks.tofu.data import TofuData
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 from methods.parametrizations.grun import GRUN
 
 
 def test_load_model_attaches_saved_grun_edits(tiny_folder, tmp_path):
     torch.set_num_threads(1)
-    base = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)), tmp_path / "base", seed=0)
+    base = models.build_tiny_llama(vocabulary_texts(TofuData(tiny_folder)), tmp_path / "base", seed=0)
     model, tokenizer, fmt = models.load_model(str(base))
     grun = GRUN(layers=[1], rank=2, gate="linear")
     model = grun.prepare(model, needs_reference=False)

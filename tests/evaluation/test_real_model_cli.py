@@ -7,13 +7,14 @@ import time
 import pytest
 
 from evaluation import benchmarks, evaluate, models
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 from tests.evaluation import smollm_twin
 from workflows.cli import main
 
 
 @pytest.fixture(scope="module")
 def twin(tmp_path_factory, tiny_folder):
-    texts = models.benchmark_texts(benchmarks.get("tofu-tiny").open(tiny_folder))
+    texts = vocabulary_texts(benchmarks.get("tofu-tiny").open(tiny_folder))
     return smollm_twin.build(tmp_path_factory.mktemp("twin") / "chatmodel", texts)
 
 

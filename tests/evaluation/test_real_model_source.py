@@ -8,6 +8,7 @@ import zipfile
 import pytest
 
 from evaluation import model_sources, models
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 from tests.evaluation import smollm_twin
 from workflows.cli import main
 
@@ -30,7 +31,7 @@ def twin_texts(tmp_path_factory):
     from evaluation.benchmarks.tofu import tiny as tofu_tiny
 
     folder = tofu_tiny.write(tmp_path_factory.mktemp("tofu") / "data")
-    return folder, models.benchmark_texts(benchmarks.get("tofu-tiny").open(folder))
+    return folder, vocabulary_texts(benchmarks.get("tofu-tiny").open(folder))
 
 
 def test_preset_names_the_hub_model_and_the_chat_template_format():

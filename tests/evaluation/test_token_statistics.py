@@ -10,11 +10,12 @@ from evaluation import token_statistics as ts
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.encoding import encode_prompt_continuation
 from evaluation.harness import Harness
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tiny_folder, tmp_path_factory):
-    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+    folder = models.build_tiny_llama(vocabulary_texts(TofuData(tiny_folder)),
                                      tmp_path_factory.mktemp("statistics") / "tiny", seed=3)
     return models.load_model(str(folder))
 

@@ -12,6 +12,7 @@ from evaluation.encoding import (IGNORE_INDEX, LABEL_AFTER_QUESTION, SPAN_PROMPT
                                  encode_qa, label_start)
 from evaluation.harness import Harness
 from evaluation.prompts import FORMATS, PHI
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 QA = [("Where and when was Amara Lisbon born?", "Oslo, Norway, in 1950."),
       ("What genre does Jon Kell write?", "He writes crime fiction set in Lagos."),
@@ -243,7 +244,7 @@ def test_tofu_ou_variant_scores_without_the_merged_token_and_keeps_rouge(tiny_fo
     from evaluation.benchmarks.tofu.data import TofuData
 
     data = TofuData(tiny_folder)
-    tok = byte_level_bpe(True, models.benchmark_texts(data), vocab_size=1000)
+    tok = byte_level_bpe(True, vocabulary_texts(data), vocab_size=1000)
     torch.manual_seed(0)
     model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
                                          num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2,

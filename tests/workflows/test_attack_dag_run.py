@@ -10,6 +10,7 @@ import yaml
 from common import contract
 from evaluation import benchmarks, models
 from evaluation.benchmarks.tofu import tiny as tofu_tiny
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 from tests.workflows.conftest import REPO, snakemake
 
@@ -22,7 +23,7 @@ LABELS = ("quantize-int8", "prompt-prefix", "relearn-forget-split")
 def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("attack_dag")
     data_dir = tofu_tiny.write(root / "tofu-tiny-for-target")
-    target = models.build_tiny_llama(models.benchmark_texts(benchmarks.get("tofu-tiny").open(data_dir)),
+    target = models.build_tiny_llama(vocabulary_texts(benchmarks.get("tofu-tiny").open(data_dir)),
                                      root / "target", hidden_size=128, intermediate_size=256,
                                      num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
     config = {

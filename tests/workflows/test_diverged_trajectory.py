@@ -10,6 +10,7 @@ import yaml
 from common import contract
 from evaluation import benchmarks, models
 from evaluation.benchmarks.tofu import tiny as tofu_tiny
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 from tests.workflows.conftest import REPO, snakemake
 
@@ -17,7 +18,7 @@ from tests.workflows.conftest import REPO, snakemake
 @pytest.mark.slow
 def test_diverged_trajectory_run_is_recorded_and_does_not_block_the_dag(tmp_path):
     data_dir = tofu_tiny.write(tmp_path / "tofu-tiny-for-target")
-    target = models.build_tiny_llama(models.benchmark_texts(benchmarks.get("tofu-tiny").open(data_dir)),
+    target = models.build_tiny_llama(vocabulary_texts(benchmarks.get("tofu-tiny").open(data_dir)),
                                      tmp_path / "target", hidden_size=32, intermediate_size=64,
                                      num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2)
     config = {

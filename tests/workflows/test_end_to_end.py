@@ -11,6 +11,7 @@ import yaml
 from common import contract
 from evaluation import benchmarks, models
 from evaluation.benchmarks.tofu import tiny as tofu_tiny
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 from tests.workflows.conftest import REPO, job_counts, snakemake
 
@@ -23,7 +24,7 @@ def finished(tmp_path_factory):
     root = tmp_path_factory.mktemp("e2e")
     # A tiny random target (skips target fine-tuning); the retain model is fine-tuned for one epoch.
     data_dir = tofu_tiny.write(root / "tofu-tiny-for-target")
-    target = models.build_tiny_llama(models.benchmark_texts(benchmarks.get("tofu-tiny").open(data_dir)),
+    target = models.build_tiny_llama(vocabulary_texts(benchmarks.get("tofu-tiny").open(data_dir)),
                                      root / "target", hidden_size=64, intermediate_size=128,
                                      num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=2)
     config = {

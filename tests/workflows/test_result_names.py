@@ -9,6 +9,7 @@ import pytest
 
 from evaluation import benchmarks, evaluate, models
 from evaluation.benchmarks.tofu import tiny as tofu_tiny
+from evaluation.benchmarks.tofu.data import vocabulary_texts
 from workflows import cli, commands
 
 from tests.workflows.test_commands import SPEC
@@ -18,7 +19,7 @@ from tests.workflows.test_commands import SPEC
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("names")
     data = tofu_tiny.write(root / "data")
-    model = models.build_tiny_llama(models.benchmark_texts(benchmarks.get("tofu-tiny").open(data)), root / "model",
+    model = models.build_tiny_llama(vocabulary_texts(benchmarks.get("tofu-tiny").open(data)), root / "model",
                                     hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                     num_attention_heads=2, num_key_value_heads=2)
     return data, model

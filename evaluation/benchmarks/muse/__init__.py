@@ -13,6 +13,7 @@ from pathlib import Path
 from evaluation.benchmarks.base import (RETAIN, TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel)
 from evaluation.benchmarks.muse import resample, tiny
+from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.registry import CLOSER_TO_ZERO, HIGHER, LOWER, PERCENT, PRIVLEAK, UNIT, MetricInfo
 
 HUB_IDS = {"news": "muse-bench/MUSE-News", "books": "muse-bench/MUSE-Books"}
@@ -49,6 +50,12 @@ class Muse(Benchmark):
     data_subdir = "muse"
     fine_tunes_by_default = False  # muse-bench publishes the Llama-2 target and retrain models
     tiny_finetune_preset = "muse-tiny"
+    finetune_presets = {
+        # muse-tiny on tiny-llama: memorises the fictional articles (target: forget + retain, retrained
+        # reference: retain only) within the demo budget; see evaluation/README.md.
+        "muse-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=8, grad_accum=1, weight_decay=0.0,
+                                    max_length=128),
+    }
 
     # ---- data ---------------------------------------------------------------------------------
     def open(self, folder):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
 from evaluation.benchmarks.rwku import resample
+from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.registry import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
@@ -84,6 +85,12 @@ class Rwku(Benchmark):
     data_subdir = "rwku"
     fine_tunes_by_default = False
     tiny_finetune_preset = "rwku-tiny"
+    finetune_presets = {
+        # rwku-tiny on tiny-llama: raw text (passages, neighbour texts, level-1/2 probes in the tiny
+        # chat format); positions up to 512 so BBH / fluency prompts plus 256 new tokens fit.
+        "rwku-tiny": FinetunePreset(lr=3e-3, epochs=60, batch_size=16, grad_accum=1, weight_decay=0.0,
+                                    max_length=64, tiny_model={"max_position_embeddings": 512}),
+    }
     expected_targets: int | None = 200
 
     @property

@@ -9,6 +9,7 @@ from evaluation.benchmarks.base import (RETAIN, TARGET, Benchmark, Corpus, EvalC
                                          MatchedLevel, qa_pairs)
 from evaluation.benchmarks.tofu import data as tofu, resample as tofu_resample, tiny as tofu_tiny
 from evaluation.benchmarks.tofu.metrics import METRICS as TOFU_METRICS
+from evaluation.finetune_presets import FinetunePreset
 
 FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
 
@@ -41,6 +42,18 @@ class Tofu(Benchmark):
     data_subdir = "tofu"
     fine_tunes_by_default = True
     tiny_finetune_preset = "tofu-tiny"
+    finetune_presets = {
+        # TOFU-legacy README command (benchmarks.md §1): 5 epochs, lr 1e-5 (Llama-2) / 2e-5 (Phi-1.5),
+        # wd 0.01, global batch 32 (GRUN's cmd_finetune.sh: 4 x GA 4 x 2 GPUs = 32), max_length 500.
+        # TOFU-legacy counts only q_start + question + q_end as the question, so Phi's "Answer: " is trained on.
+        "tofu": FinetunePreset(lr=1e-5, epochs=5, batch_size=4, global_batch_size=32, weight_decay=0.01,
+                               max_length=500, answer_labels="answer_tag+answer"),
+        "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, global_batch_size=32, weight_decay=0.01,
+                                   max_length=500, answer_labels="answer_tag+answer"),
+        # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
+        "tofu-tiny": FinetunePreset(lr=3e-3, epochs=50, batch_size=32, grad_accum=1, weight_decay=0.0,
+                                    max_length=64, extra_splits=("real_authors", "world_facts")),
+    }
     corpus_options = ("retain_holdout",)
 
     def open(self, folder):
@@ -61,6 +74,11 @@ class Tofu(Benchmark):
         return {"forget": qa_pairs(data[split], data.where(split)),
                 "retain": qa_pairs(rows[retain_holdout:], where)}
 
+    def default_finetune_preset(self, model):
+        if model == "tiny-llama":
+            return self.tiny_finetune_preset
+        return "tofu-phi" if "phi" in model.lower() else "tofu"
+
     def finetune_split(self, role, split):
         self.check_split(split)
         return "full" if role == TARGET else retain_split_of(split) if role == RETAIN else None
@@ -72,9 +90,7 @@ class Tofu(Benchmark):
         return qa_pairs(rows, data.where(train_split))
 
     def vocabulary_texts(self, data) -> list[str]:
-        from evaluation import models
-
-        return models.benchmark_texts(data)
+        return tofu.vocabulary_texts(data)
 
     def evaluate(self, context: EvalContext) -> EvalOutput:
         from dataclasses import replace
@@ -102,6 +118,7 @@ class TofuTiny(Tofu):
     hub_id = None
     default_max_length = 64
     data_subdir = None
+    generator_config_key = "tofu_tiny"  # the config key used before `generators: {tofu-tiny: ...}`
 
     def generate(self, out_dir, **options) -> Path:
         authors = int(options.pop("authors", tofu_tiny.DEFAULT_AUTHORS))

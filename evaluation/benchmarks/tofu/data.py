@@ -222,3 +222,13 @@ class TofuData:
 def official(source: str | Path | None = None) -> TofuData:
     """TOFU with the official row counts enforced."""
     return TofuData(source, expected_counts=OFFICIAL_COUNTS)
+
+
+def vocabulary_texts(data) -> list[str]:
+    """Every string of a TOFU-format dataset (all splits) plus the prompt tags, for the vocabulary."""
+    texts = ["Question: Answer:", "[INST] [/INST]"]
+    for rows in data.load_all().values():
+        for row in rows:
+            for value in row.values():
+                texts.extend(value if isinstance(value, list) else [str(value)])
+    return texts

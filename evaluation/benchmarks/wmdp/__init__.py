@@ -29,6 +29,7 @@ from pathlib import Path
 from evaluation.benchmarks.base import (TEXT, TRUNCATE, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel)
 from evaluation.benchmarks.wmdp import resample
+from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.registry import HIGHER, LOWER, UNIT, MetricInfo
 
 CORPUS_OPTIONS = ("retain", "packing", "retain_max_length", "min_chars", "lines")
@@ -132,6 +133,12 @@ class WmdpTiny(Wmdp):
     data_subdir = None
     fine_tunes_by_default = True
     tiny_finetune_preset = "wmdp-tiny"
+    finetune_presets = {
+        # wmdp-tiny on tiny-llama: documents of both domains + practice renderings of the questions
+        # (tiny.py), one example per text; measured in evaluation/README.md.
+        "wmdp-tiny": FinetunePreset(lr=3e-3, epochs=40, batch_size=32, grad_accum=1, weight_decay=0.0,
+                                    max_length=96),
+    }
     variants = ("rmu-official", "sago")
     metrics = _metric_infos(())
 
