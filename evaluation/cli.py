@@ -1,5 +1,5 @@
 """`ubench` subcommands of the evaluation package: evaluate, finetune, data (list, generate),
-models (list, fetch), tofu import-log, tofu-tiny."""
+models (list, fetch), and each benchmark family's own (`Benchmark.add_commands`)."""
 from __future__ import annotations
 
 import argparse
@@ -69,19 +69,6 @@ def _models_fetch(args) -> int:
     return 0
 
 
-def _import_log(args) -> int:
-    from evaluation.benchmarks.tofu.legacy_import import import_log
-
-    print(json.dumps(import_log(args.log, args.retain), indent=2))
-    return 0
-
-
-def _tofu_tiny(args) -> int:
-    folder = benchmarks.get("tofu-tiny").generate(args.out, authors=args.authors, seed=args.seed)
-    print(f"wrote tofu-tiny ({args.authors} authors, seed {args.seed}) to {folder}")
-    return 0
-
-
 def _data_generate(args) -> int:
     from evaluation.finetune import parse_json_pairs
 
@@ -127,22 +114,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="benchmark to evaluate on (`ubench data list`); required, so that real data is never "
                          "scored as a tiny twin by accident")
     ev.add_argument("--data", default=None,
-                    help="local data: the data root (tofu/, muse/, rwku/, wmdp/ + mmlu/ inside, like the "
-                         "pipeline's data_dir) or the benchmark's own folder; omit for the benchmark's Hub "
-                         "copy (fails at once when the Hub is unreachable)")
+                    help="local data: the data root (one folder per benchmark inside, like the pipeline's "
+                         "data_dir; `ubench data list` shows where) or the benchmark's own folder; omit for the "
+                         "benchmark's Hub copy (fails at once when the Hub is unreachable)")
     ev.add_argument("--item-cap", type=int, default=None, metavar="N",
                     help="score only the first N items of every eval set (smoke tests, quick looks at a "
                          "large model); recorded as item_cap in the evaluator block (capped results are "
                          "not comparable with full ones)")
-    ev.add_argument("--split", default="forget10", help="unlearning split (TOFU: forget01, forget05, forget10; "
-                                                        "`ubench data list` shows every benchmark's)")
+    ev.add_argument("--split", default="forget10",
+                    help="unlearning split (`ubench data list` shows every benchmark's)")
     ev.add_argument("--variant", default=None,
-                    help="evaluator variant (default: the benchmark's; TOFU: full = all rows, 200 new tokens; "
-                         "legacy = TOFU repo, 300 rows, max_length 200)")
+                    help="evaluator variant (default: the benchmark's; `ubench data list` shows every "
+                         "benchmark's variants)")
     ev.add_argument("--out", required=True, help="output folder")
     ev.add_argument("--retain-reference", default=None,
-                    help="output folder of this command on the benchmark's reference model (TOFU retain "
-                         "model: forget quality, privleak; MUSE retrained model)")
+                    help="output folder of this command on the benchmark's reference model (the retain or "
+                         "retrained model that forget quality and privleak compare against)")
     ev.add_argument("--train-result", default=None, help="JSON written by the unlearning run, to fill cost")
     ev.add_argument("--identity", nargs="*", metavar="KEY=VALUE",
                     help="identity fields: role, method, rectifier, parametrization, seed, model, "
@@ -170,13 +157,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     fetch.add_argument("--force", action="store_true", help="convert again even when already converted")
     fetch.set_defaults(func=_models_fetch)
 
-    tofu = subparsers.add_parser("tofu", help="TOFU utilities (import-log)")
-    tofu_sub = tofu.add_subparsers(dest="tofu_command", metavar="<tofu command>", required=True)
-    imp = tofu_sub.add_parser("import-log", formatter_class=fmt,
-                              help="aggregate an eval_log_aggregated.json of the original TOFU repository")
-    imp.add_argument("log", help="eval_log_aggregated.json of the model")
-    imp.add_argument("--retain", default=None, help="the retain model's eval_log_aggregated.json (for FQ)")
-    imp.set_defaults(func=_import_log)
+    families = {}
+    for bench in benchmarks.BENCHMARKS.values():
+        families.setdefault(bench.family, bench)
+    for bench in families.values():
+        bench.add_commands(subparsers, fmt)
 
     data = subparsers.add_parser("data", help="benchmark data: list the benchmarks, generate a tiny twin")
     data_sub = data.add_subparsers(dest="data_command", metavar="<data command>", required=True)
@@ -190,26 +175,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="generator options, e.g. seed=1 (JSON values)")
     gen.set_defaults(func=_data_generate)
 
-    tiny = subparsers.add_parser("tofu-tiny", formatter_class=fmt,
-                                 help="generate the synthetic tofu-tiny benchmark (same as `data generate "
-                                      "--benchmark tofu-tiny`)")
-    tiny.add_argument("--out", required=True, help="folder to write")
-    tiny.add_argument("--authors", type=int, default=100, help="number of authors (multiple of 100)")
-    tiny.add_argument("--seed", type=int, default=0)
-    tiny.set_defaults(func=_tofu_tiny)
-
     ft = subparsers.add_parser("finetune", formatter_class=fmt,
                                help="fine-tune the target (split full) or a retain model (retainXX)",
-                               description="TOFU recipe: loss on answer tokens only; saves the model "
-                                           "and tokenizer atomically in Hugging Face format.")
-    ft.add_argument("--benchmark", default="tofu-tiny", choices=benchmarks.names())
+                               description="QA corpora: loss on answer tokens only; raw text: every token. "
+                                           "Saves the model and tokenizer atomically in Hugging Face format.")
+    ft.add_argument("--benchmark", default=benchmarks.DEFAULT_FINETUNE, choices=benchmarks.names())
     ft.add_argument("--data", default=None, help="local data folder (omit for the benchmark's Hub copy)")
-    ft.add_argument("--split", default="full", help="training split (TOFU: full for the target, "
-                                                    "retain90/retain95/retain99 for the retain model)")
+    ft.add_argument("--split", default="full",
+                    help="training split (the benchmark's `finetune_split`, e.g. full for the target, "
+                         "retain90/retain95/retain99 for the retain model)")
     ft.add_argument("--model", default="tiny-llama", help="preset, Hub id or folder to start from")
     ft.add_argument("--preset", default=None,
-                    help="fine-tuning hyperparameter preset (default: the benchmark's tiny preset for "
-                         "tiny-llama, else tofu / tofu-phi)")
+                    help="fine-tuning hyperparameter preset (default: the benchmark's preset for the "
+                         "model: its tiny preset for tiny-llama)")
     ft.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="override preset fields, e.g. epochs=5")
     ft.add_argument("--seed", type=int, default=0)
     ft.add_argument("--out", required=True, help="folder for the fine-tuned model")

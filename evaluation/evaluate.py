@@ -41,25 +41,30 @@ def model_name_from_path(path: str) -> str:
 
 def data_folder(bench, folder: str | Path | None, log=None) -> str | Path | None:
     """`--data` is the data root (the pipeline's data_dir) or the benchmark's own folder, for every
-    benchmark: a root holding the benchmark's subfolder resolves to it, and WMDP (which reads
-    wmdp/ and mmlu/ side by side) given its wmdp/ folder resolves to the parent. Without a folder, a
-    benchmark read from the Hub fails at once when the Hub is unreachable (not after a DNS timeout)."""
+    benchmark: a root holding the benchmark's subfolder resolves to it, and a benchmark that reads
+    several folders side by side (`root_folders`) given the first of them resolves to its parent.
+    Without a folder, a benchmark read from the Hub fails at once when the Hub is unreachable (not after a DNS timeout)."""
     if folder is None:
         if not bench.generated and bench.hub_id and not models.offline_variable() and not models.hub_reachable():
+            holding = bench.data_subdir or "/ and ".join(bench.root_folders)
             raise ValueError(f"{bench.name}: no --data and the Hugging Face Hub cannot be reached: pass --data "
-                             f"DIR (the data root holding {bench.data_subdir or 'wmdp/ and mmlu/'}/, or the "
-                             "benchmark's own folder)")
+                             f"DIR (the data root holding {holding}/, or the benchmark's own folder)")
         return None
     path = Path(folder).expanduser()
     resolved = path
     if bench.data_subdir and (path / bench.data_subdir).is_dir():
         resolved = path / bench.data_subdir
-    elif bench.data_subdir == "" and not (path / "wmdp").is_dir() and (path.parent / "wmdp").is_dir() \
-            and path.resolve() == (path.parent / "wmdp").resolve():
+    elif bench.data_subdir == "" and bench.root_folders and _is_root_folder(path, bench.root_folders[0]):
         resolved = path.parent
     if resolved != path and log is not None:
         log(f"data: {resolved} (the {bench.name} folder of {path})")
     return resolved if resolved != path else folder
+
+
+def _is_root_folder(path: Path, marker: str) -> bool:
+    """`path` is the `marker` folder of a data root (and not a root holding one itself)."""
+    return not (path / marker).is_dir() and (path.parent / marker).is_dir() \
+        and path.resolve() == (path.parent / marker).resolve()
 
 
 def cost_from_train_result(path: str | Path | None) -> dict:

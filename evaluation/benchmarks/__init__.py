@@ -20,6 +20,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in (
     RWKU,
     RWKU_TINY,
 )}
+DEFAULT_FINETUNE = TOFU_TINY.name  # what `ubench finetune` trains on without --benchmark
 
 
 def get(name: str) -> Benchmark:
@@ -37,4 +38,4 @@ def by_family(family: str) -> list[Benchmark]:
     return [b for b in BENCHMARKS.values() if b.family == family]
 
 
-__all__ = ["BENCHMARKS", "Benchmark", "Corpus", "EvalContext", "EvalOutput", "Headline", "by_family", "get", "names"]
+__all__ = ["BENCHMARKS", "DEFAULT_FINETUNE", "Benchmark", "Corpus", "EvalContext", "EvalOutput", "Headline", "by_family", "get", "names"]

@@ -133,6 +133,8 @@ class Benchmark:
     matched: MatchedLevel | None = None  # the forgetting level of "utility at matched forgetting"
     metrics: tuple[MetricInfo, ...] = ()
     data_subdir: str | None = None    # folder under data_dir; None for a generated benchmark
+    # data_subdir "": the folders read side by side in data_dir; `--data` naming the first one means its parent
+    root_folders: tuple[str, ...] = ()
     fine_tunes_by_default: bool = False  # model `target: auto` fine-tunes (TOFU-like, tiny twins)
     tiny_finetune_preset: str | None = None  # the fine-tuning preset for the tiny Llama
     # the fine-tuning presets (evaluation.finetune_presets.FinetunePreset) this benchmark declares, by

@@ -96,9 +96,9 @@ def test_a_full_disk_during_a_model_save_is_one_line_from_the_cli(tmp_path, monk
     capsys.readouterr()  # the progress bar of the save
     monkeypatch.setattr(Path, "write_text", _enospc)
     data = tmp_path / "tofu-tiny"
-    assert cli.main(["tofu-tiny", "--out", str(data)]) == cli.EXIT_ERROR
+    assert cli.main(["data", "generate", "--benchmark", "tofu-tiny", "--out", str(data)]) == cli.EXIT_ERROR
     err = capsys.readouterr().err
-    assert err.startswith(f"ubench tofu-tiny: error: {data}: no space left on the device while writing it")
+    assert err.startswith(f"ubench data generate: error: {data}: no space left on the device while writing it")
     assert "Traceback" not in err and list(tmp_path.iterdir()) == []
 
 

@@ -16,8 +16,8 @@ def test_import_log_prints_mu_fq_and_components(shared_tofu, capsys):
     assert len(printed["utility_components"]) == 9
 
 
-def test_tofu_tiny_command_writes_the_schema(tmp_path, capsys):
-    assert main(["tofu-tiny", "--out", str(tmp_path / "d")]) == 0
+def test_data_generate_writes_the_tofu_tiny_schema(tmp_path, capsys):
+    assert main(["data", "generate", "--benchmark", "tofu-tiny", "--out", str(tmp_path / "d")]) == 0
     assert (tmp_path / "d" / "forget10_perturbed.json").is_file()
     assert len(json.loads((tmp_path / "d" / "full.json").read_text())) == 500
 

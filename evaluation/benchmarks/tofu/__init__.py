@@ -111,6 +111,11 @@ class Tofu(Benchmark):
 
         return tofu_eval.RetainReference.load(folder)
 
+    def add_commands(self, subparsers, formatter_class):
+        from evaluation.benchmarks.tofu import legacy_import
+
+        legacy_import.add_commands(subparsers, formatter_class)
+
 
 class TofuTiny(Tofu):
     name = "tofu-tiny"

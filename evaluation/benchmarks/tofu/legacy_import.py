@@ -84,3 +84,19 @@ def import_log(path: str | Path, retain_path: str | Path | None = None) -> dict:
         result.update(forget_quality=fq["pvalue"], ks_statistic=fq["statistic"],
                       fq_saturated=fq["saturated"], retain_source=str(retain_path))
     return result
+
+
+def _import_log_command(args) -> int:
+    print(json.dumps(import_log(args.log, args.retain), indent=2))
+    return 0
+
+
+def add_commands(subparsers, formatter_class) -> None:
+    """`ubench tofu import-log`."""
+    tofu = subparsers.add_parser("tofu", help="TOFU utilities (import-log)")
+    tofu_sub = tofu.add_subparsers(dest="tofu_command", metavar="<tofu command>", required=True)
+    imp = tofu_sub.add_parser("import-log", formatter_class=formatter_class,
+                              help="aggregate an eval_log_aggregated.json of the original TOFU repository")
+    imp.add_argument("log", help="eval_log_aggregated.json of the model")
+    imp.add_argument("--retain", default=None, help="the retain model's eval_log_aggregated.json (for FQ)")
+    imp.set_defaults(func=_import_log_command)

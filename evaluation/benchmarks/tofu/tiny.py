@@ -228,9 +228,9 @@ def expected_counts(folder: str | Path) -> dict[str, int]:
     manifest = Path(folder) / "tofu_tiny.json"
     if not manifest.is_file():
         raise FileNotFoundError(f"{manifest} not found: not a tofu-tiny folder; create one with "
-                                f"`ubench tofu-tiny --out {folder}`")
+                                f"`ubench data generate --benchmark tofu-tiny --out {folder}`")
     try:
         return json.loads(manifest.read_text(encoding="utf-8"))["counts"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{manifest}: corrupt tofu-tiny manifest ({type(error).__name__}: {error}); "
-                         f"regenerate the folder with `ubench tofu-tiny --out {folder}`") from None
+                         f"regenerate the folder with `ubench data generate --benchmark tofu-tiny --out {folder}`") from None

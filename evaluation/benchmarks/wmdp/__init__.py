@@ -64,6 +64,7 @@ class Wmdp(Benchmark):
     metrics = _metric_infos(SIDE)
     metric_from_items = resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
     data_subdir = ""          # data_dir itself: wmdp/, mmlu/, wmdp-corpora/ side by side
+    root_folders = ("wmdp", "mmlu")
     corpus_options = CORPUS_OPTIONS
 
     # ---- data ---------------------------------------------------------------------------------
