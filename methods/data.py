@@ -48,8 +48,9 @@ class RedrawnRefusals(collections.abc.Sequence):
         if not lines:
             raise ValueError("forget_idk needs at least one refusal line")
         if draw not in IDK_DRAWS:
-            raise ValueError(f"idk_draw must be one of {IDK_DRAWS} (a refusal redrawn each epoch, as TOFU/OU/"
-                             f"G-effect, or drawn once per item, as GRUN), got {draw!r}")
+            raise ValueError(f"idk_draw must be one of {IDK_DRAWS} (a refusal redrawn each epoch, as the "
+                             f"original QA-benchmark code, OU and G-effect, or drawn once per item, as GRUN), "
+                             f"got {draw!r}")
         self.redrawn_per_epoch = draw == "epoch"
         self.questions = [q for q, _ in forget_pairs]
         self.lines, self.encode, self.seed = list(lines), encode, seed

@@ -41,7 +41,7 @@ def parse(entries: list[dict[str, Any]], benchmark: str, where: str) -> list[Att
     """Checked entries of one experiment; ValueError naming the entry and the allowed values."""
     from methods.registry import ATTACKS
 
-    family = benchmarks.get(benchmark).family
+    capabilities = benchmarks.get(benchmark).capabilities
     parsed: list[AttackEntry] = []
     for index, entry in enumerate(entries):
         at = f"{where}.attacks[{index}]"
@@ -51,10 +51,10 @@ def parse(entries: list[dict[str, Any]], benchmark: str, where: str) -> list[Att
         variants = ATTACKS.class_literal(name, "variants")
         if variant not in variants:
             raise ValueError(f"{at}: attack {name!r} has no variant {variant!r}; variants: {', '.join(variants)}")
-        families = ATTACKS.class_literal(name, "families")
-        if families and family not in families:
-            raise ValueError(f"{at}: {name}/{variant} applies to benchmark families {', '.join(families)}, "
-                             f"not {benchmark} ({family}); remove it from this experiment")
+        missing = [need for need in ATTACKS.class_literal(name, "needs") if need not in capabilities]
+        if missing:
+            raise ValueError(f"{at}: {name}/{variant} applies to benchmarks with {', '.join(missing)}, "
+                             f"not {benchmark}; remove it from this experiment")
         item = AttackEntry(name, variant, dict(entry.get("args", {})), entry.get("scope", "trajectory"))
         try:
             item.build()

@@ -368,7 +368,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "training loop (methods.train) and save the unlearned model atomically. A diverged run "
                     "saves no weights; its train result records the step and reason.")
     un.add_argument("--spec", required=True, help=SPEC_HELP)
-    un.add_argument("--data", default=None, help="benchmark data folder (tofu-tiny: the generated folder)")
+    un.add_argument("--data", default=None, help="benchmark data folder (a generated benchmark: the generated folder)")
     un.add_argument("--target", required=True, help="the model to unlearn: folder, Hub id or preset")
     un.add_argument("--out-model", required=True, help="folder for the unlearned model")
     un.add_argument("--train-log", required=True, help="train_log.jsonl to write (result contract)")

@@ -146,6 +146,9 @@ class Benchmark:
     # keyword options `unlearning_corpora` accepts, set per run by the `corpus:` hyperparameter
     # (e.g. WMDP: retain = the topic's retain corpus or wikitext, packing); () = none
     corpus_options: tuple[str, ...] = ()
+    # what attacks and tools may rely on (methods.attacks: `needs`); "prompts_from_format": every
+    # prompt the evaluator scores is built from the run's prompt format
+    capabilities: frozenset[str] = frozenset()
 
     # ---- data ---------------------------------------------------------------------------------
     @property

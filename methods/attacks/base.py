@@ -7,7 +7,7 @@ Two kinds:
 - prompt attacks (`changes_weights = False`: prompt) leave the weights alone and change the prompt
   format the evaluator wraps every question in (`prompt_format`).
 
-`variants` and `families` are literals in the class body: the config check reads them from source
+`variants` and `needs` are literals in the class body: the config check reads them from source
 (methods.registry.Registry.class_literal) without importing torch. An attack may restrict the
 forget items its evaluation reports (`evaluation_questions`): relearn/forget-split trains on one half
 of the forget questions and is judged on the other half only.
@@ -40,7 +40,7 @@ class AttackContext:
 class Attack:
     name: str = "?"
     variants: tuple[str, ...] = ()
-    families: tuple[str, ...] = ()      # benchmark families it applies to; () = every family
+    needs: tuple[str, ...] = ()         # benchmark capabilities it requires (Benchmark.capabilities); () = none
     changes_weights: bool = True
     defaults: dict[str, Any] = {}       # arguments a config may set under `args:` (per attack entry)
 

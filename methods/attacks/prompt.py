@@ -2,8 +2,8 @@
 
 `prefix`: a jailbreak-style start of the answer ("Sure, here is the answer:") placed after the
 model's answer tag, so every probability and every generation the evaluator computes is conditioned
-on it. Only benchmarks whose evaluator builds its prompts from the prompt format (TOFU's QA
-evaluator) can take it; others are refused at config load.
+on it. Only benchmarks whose evaluator builds its prompts from the prompt format (capability
+`prompts_from_format`, e.g. TOFU's QA evaluator) can take it; others are refused at config load.
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def prefixed_format(prompt_format, prefix: str):
 @ATTACKS.register("prompt")
 class Prompt(Attack):
     variants = ("prefix",)
-    families = ("tofu",)
+    needs = ("prompts_from_format",)
     changes_weights = False
     defaults = {"prefix": JAILBREAK_PREFIX}
 

@@ -60,7 +60,7 @@ def quantized_linears(model) -> list[tuple[str, Any]]:
 @ATTACKS.register("quantize")
 class Quantize(Attack):
     variants = ("int4", "int8", "nf4")
-    families = ()
+    needs = ()
     changes_weights = True
     defaults = {}
     BITS = {"int4": 4, "int8": 8, "nf4": 4}

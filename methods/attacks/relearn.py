@@ -39,7 +39,7 @@ def split_halves(questions: list[str], seed: int) -> tuple[set[str], set[str]]:
 @ATTACKS.register("relearn")
 class Relearn(Attack):
     variants = ("forget-split", "forget-all", "benign")
-    families = ()
+    needs = ()
     changes_weights = True
     defaults = {**OU_RECIPE, "split_seed": 0}
 

@@ -53,7 +53,7 @@ class PDU(RetainLossOption):
         if isinstance(eps, bool) or not isinstance(eps, (int, float)):
             raise ValueError(f"pdu needs retain_loss_eps (the retain-loss bound ε of the constraint L_r <= ε), got "
                              f"{eps!r}: set objective_args.retain_loss_eps a little above the start model's retain "
-                             "loss (OU run.sh: 0.3 for TOFU)")
+                             "loss (OU run.sh: 0.3 on its QA benchmark)")
         if self.args["dual_update_upon"] not in DUAL_UPDATES:
             raise ValueError(f"pdu dual_update_upon must be one of {DUAL_UPDATES} (per micro-batch, as OU's "
                              f"published runs), got {self.args['dual_update_upon']!r}")

@@ -9,7 +9,7 @@ the WMDP recipe trains only layers 5–7 `mlp.down_proj` (parametrization `subse
 Presets (`preset:`), explicit arguments win:
 - `wmdp-zephyr` (official centerforaisafety/wmdp, Zephyr-7B-β): layer 7, c 6.5, α 1200, no mask
   (MSE over every position, padding included); pair with parametrization `subset` (default params =
-  layers 5–7 down_proj), lr 5e-5, batch 4, 150 steps — see WMDP_ZEPHYR_TRAINING.
+  layers 5–7 down_proj), lr 5e-5, batch 4, 150 steps — see ZEPHYR_TRAINING.
 - none (OU TOFU defaults): layer 7, c 2, α 1, masked per-token mean over labelled tokens, all params.
 `mask`: "none" (official WMDP), "labels" (OU: labels ≠ −100), "attention" (non-padding tokens).
 """
@@ -24,7 +24,7 @@ from methods.registry import OBJECTIVES
 
 MASKS = ("none", "labels", "attention")
 PRESETS = {"wmdp-zephyr": {"layer": 7, "steering_coeff": 6.5, "retain_weight": 1200.0, "mask": "none"}}
-WMDP_ZEPHYR_TRAINING = {"lr": 5e-5, "batch_size": 4, "max_steps": 150, "scheduler": "constant",
+ZEPHYR_TRAINING = {"lr": 5e-5, "batch_size": 4, "max_steps": 150, "scheduler": "constant",
                         "parametrization": "subset",
                         "parametrization_args": {"params": ["model.layers.[5-7].mlp.down_proj.weight"]}}
 

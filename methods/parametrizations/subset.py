@@ -10,12 +10,12 @@ import fnmatch
 from methods.parametrizations.full import Full
 from methods.registry import PARAMETRIZATIONS
 
-WMDP_RMU_PARAMS = ["model.layers.[5-7].mlp.down_proj.weight"]  # official: param index 6 of layers 5, 6, 7
+RMU_PARAMS = ["model.layers.[5-7].mlp.down_proj.weight"]  # official: param index 6 of layers 5, 6, 7
 
 
 @PARAMETRIZATIONS.register("subset")
 class Subset(Full):
-    defaults = {"params": WMDP_RMU_PARAMS}
+    defaults = {"params": RMU_PARAMS}
 
     def prepare(self, model, needs_reference):
         model = super().prepare(model, needs_reference)

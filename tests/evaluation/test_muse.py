@@ -15,7 +15,7 @@ from evaluation.benchmarks.muse import data as muse_data
 from evaluation.benchmarks.muse import evaluator, tiny
 from evaluation.encoding import text_stream
 from evaluation.metrics import mia
-from evaluation.metrics import muse as m
+from evaluation.benchmarks.muse import metrics as m
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED_MUSE = REPO.parent / "shared" / "data" / "muse"

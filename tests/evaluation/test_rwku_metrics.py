@@ -4,7 +4,7 @@ import math
 import pytest
 
 from evaluation.benchmarks.rwku import evaluator, prompts
-from evaluation.metrics import rwku as m
+from evaluation.benchmarks.rwku import metrics as m
 
 
 def test_rouge_packages_differ_where_documented():

@@ -22,7 +22,7 @@ def test_tiny_llama_on_real_wmdp_and_mmlu(tmp_path):
     if not (SHARED / "wmdp" / "bio_questions.json").is_file():
         pytest.skip(f"real WMDP/MMLU data not found under {SHARED} (../shared/data is not part of the repo)")
     from evaluation.benchmarks.wmdp import realrun
-    from evaluation.metrics import wmdp as m
+    from evaluation.benchmarks.wmdp import metrics as m
 
     out = realrun.tiny_model_on_real_data(SHARED, tmp_path, limit=CI_LIMIT, batch_size=32)
     print("seconds", out["seconds"])

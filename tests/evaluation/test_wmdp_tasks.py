@@ -155,7 +155,7 @@ def test_numbers_equal_direct_simple_evaluate(real_subset, tmp_path, variant, mo
         assert result["metric_details"][name]["stderr"] == pytest.approx(direct(name, "acc_stderr,none"), abs=1e-12), name
     assert len(table) == 36 + 9 * len(SUBJECTS)
     # metrics.md §3 formulas on the per-item table give lm-eval's numbers back
-    from evaluation.metrics import wmdp as m
+    from evaluation.benchmarks.wmdp import metrics as m
 
     by_task = table.groupby("eval_set")["correct"]
     for subset in ("bio", "chem", "cyber"):

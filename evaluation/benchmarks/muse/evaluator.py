@@ -28,7 +28,7 @@ import pandas as pd
 from evaluation import decoding
 from evaluation.harness import Harness
 from evaluation.metrics import memorization, mia
-from evaluation.metrics import muse as m
+from evaluation.benchmarks.muse import metrics as m
 
 
 @dataclass(frozen=True)

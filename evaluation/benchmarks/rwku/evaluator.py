@@ -22,7 +22,7 @@ from evaluation.benchmarks.rwku.data import MIA_FILES, UTILITY_FILES
 from evaluation.encoding import SPAN_OFFSETS, SPAN_PROMPT_LENGTH
 from evaluation import decoding
 from evaluation.harness import Harness
-from evaluation.metrics import rwku as m
+from evaluation.benchmarks.rwku import metrics as m
 
 FORGET_LEVELS = {"forget_level1": "fb", "forget_level2": "qa", "forget_level3": "aa"}
 NEIGHBOR_LEVELS = {"neighbor_level1": "fb", "neighbor_level2": "qa"}

@@ -55,6 +55,7 @@ class Tofu(Benchmark):
                                     max_length=64, extra_splits=("real_authors", "world_facts")),
     }
     corpus_options = ("retain_holdout",)
+    capabilities = frozenset({"prompts_from_format"})
 
     def open(self, folder):
         data = tofu.official(folder)
