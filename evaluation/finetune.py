@@ -1,6 +1,6 @@
 """Fine-tuning a benchmark's reference models: the target and the retain/retrain reference.
 
-Which split each is trained on is the benchmark's call (`Benchmark.finetune_split`: TOFU `full` /
+Which split each is trained on is the benchmark's call (`Benchmark.finetune_split`: e.g. `full` /
 `retainXX`); the corpus is QA pairs (loss on the answer tokens, encode_qa) or raw text (every
 token, encode_text_chunks). AdamW, linear schedule with one epoch of warmup. The loop is the team's
 one training loop (`methods.train`, objective `finetune`, stream `train`). The result is saved
@@ -18,8 +18,7 @@ from pathlib import Path
 from common.atomic import atomic_dir
 from evaluation import benchmarks, models
 from evaluation.encoding import encode_corpus
-from evaluation.finetune_presets import (FINETUNE_PRESETS, FinetunePreset, default_preset, get_preset,  # noqa: F401
-                                         recipe_for)
+from evaluation.finetune_presets import FinetunePreset, default_preset, get_preset, recipe_for  # noqa: F401
 
 
 def parse_json_pairs(pairs: list[str], flag: str, accepted: set[str] | None = None) -> dict:
