@@ -43,7 +43,8 @@ def data_folder(bench, folder: str | Path | None, log=None) -> str | Path | None
     """`--data` is the data root (the pipeline's data_dir) or the benchmark's own folder, for every
     benchmark: a root holding the benchmark's subfolder resolves to it, and a benchmark that reads
     several folders side by side (`root_folders`) given the first of them resolves to its parent.
-    Without a folder, a benchmark read from the Hub fails at once when the Hub is unreachable (not after a DNS timeout)."""
+    Without a folder, a benchmark read from the Hub fails at once when the Hub is unreachable (not
+    after a DNS timeout)."""
     if folder is None:
         if not bench.generated and bench.hub_id and not models.offline_variable() and not models.hub_reachable():
             holding = bench.data_subdir or "/ and ".join(bench.root_folders)

@@ -38,4 +38,5 @@ def by_family(family: str) -> list[Benchmark]:
     return [b for b in BENCHMARKS.values() if b.family == family]
 
 
-__all__ = ["BENCHMARKS", "DEFAULT_FINETUNE", "Benchmark", "Corpus", "EvalContext", "EvalOutput", "Headline", "by_family", "get", "names"]
+__all__ = ["BENCHMARKS", "DEFAULT_FINETUNE", "Benchmark", "Corpus", "EvalContext", "EvalOutput", "Headline", "by_family",
+           "get", "names"]

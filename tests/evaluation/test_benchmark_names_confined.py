@@ -41,7 +41,7 @@ EXTERNAL_NAMES = {
     ("evaluation/models.py", "TOFU-legacy"): "model preset note: the paper release a model comes from",
     ("evaluation/models.py", "RWKU"): "model preset note: the paper release a model comes from",
     ("evaluation/models.py", "WMDP"): "model preset note: the paper release a model comes from",
-    ("methods/objectives/rmu.py", "wmdp-zephyr"): "RMU preset named after the official WMDP-RMU recipe (configs use it)",
+    ("methods/objectives/rmu.py", "wmdp-zephyr"): "RMU preset after the official WMDP-RMU recipe (configs use it)",
     ("leaderboard/cli.py", "config/paper/ou_tofu.yaml"): "paper config file name in a help example",
     ("leaderboard/cli.py", "config/paper/sago_wmdp.yaml"): "paper config file name in a help example",
     ("leaderboard/cli.py", "config/paper/gru_tofu.yaml"): "paper config file name in a help example",

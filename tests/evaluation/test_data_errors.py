@@ -35,7 +35,8 @@ def test_bad_perturbed_rows_are_named(tmp_path, change, message):
 @pytest.mark.parametrize("content", [b"{not json", b"\xff\xfe\x00garbage", b'{"benchmark": "tofu-tiny"}'])
 def test_corrupt_manifest_names_its_file(tmp_path, content):
     (tmp_path / "tofu_tiny.json").write_bytes(content)
-    with pytest.raises(ValueError, match=r"tofu_tiny\.json: corrupt tofu-tiny manifest .*ubench data generate --benchmark tofu-tiny --out"):
+    with pytest.raises(ValueError, match=r"tofu_tiny\.json: corrupt tofu-tiny manifest .*"
+                                         r"ubench data generate --benchmark tofu-tiny --out"):
         tofu_tiny.expected_counts(tmp_path)
 
 

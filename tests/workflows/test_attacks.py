@@ -40,7 +40,8 @@ def test_bad_attacks_fail_at_config_load(attacks, message):
 
 
 def test_prompt_prefix_is_refused_where_the_evaluator_ignores_prompt_formats():
-    with pytest.raises(grid.GridError, match=r"prompt/prefix applies to benchmarks with prompts_from_format, not wmdp-tiny"):
+    with pytest.raises(grid.GridError, match=r"prompt/prefix applies to benchmarks with prompts_from_format, "
+                                             r"not wmdp-tiny"):
         grid.build(_config([{"name": "prompt", "variant": "prefix"}], "wmdp-tiny", "bio"))
 
 

@@ -59,7 +59,8 @@ def _schema_hint(split: str) -> str:
     fields = ", ".join(SPLIT_FIELDS[split])
     return (f"expected {split}.json holding rows with fields {{{fields}}} (a JSON array, JSON lines, "
             f"or one JSON array per line); get it from the Hugging Face dataset {HUB_ID} "
-            f"(config {split!r}) or generate a synthetic set with `ubench data generate --benchmark tofu-tiny --out DIR`")
+            f"(config {split!r}) or generate a synthetic set with "
+            "`ubench data generate --benchmark tofu-tiny --out DIR`")
 
 
 def _check_rows(split: str, rows: list, origin: str) -> list[dict]:

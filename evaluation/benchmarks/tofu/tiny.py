@@ -233,4 +233,5 @@ def expected_counts(folder: str | Path) -> dict[str, int]:
         return json.loads(manifest.read_text(encoding="utf-8"))["counts"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
         raise ValueError(f"{manifest}: corrupt tofu-tiny manifest ({type(error).__name__}: {error}); "
-                         f"regenerate the folder with `ubench data generate --benchmark tofu-tiny --out {folder}`") from None
+                         "regenerate the folder with "
+                         f"`ubench data generate --benchmark tofu-tiny --out {folder}`") from None
