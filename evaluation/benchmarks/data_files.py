@@ -12,6 +12,11 @@ import json
 from pathlib import Path
 
 
+class BenchmarkDataError(ValueError):
+    """Benchmark data that is missing or breaks the benchmark's schema. Each benchmark raises its own
+    subclass (with its schema hint), so callers can catch any benchmark's data error as this one."""
+
+
 class DataFileError(ValueError):
     """A data file that is not UTF-8 text or not JSON; the message names the file and the place."""
 

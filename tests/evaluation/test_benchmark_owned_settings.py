@@ -59,3 +59,14 @@ def test_benchmark_commands_register_once_per_family():
     assert args.log == "log.json" and callable(args.func)
     with pytest.raises(SystemExit):
         parser.parse_args(["tofu-tiny", "--out", "x"])  # `ubench data generate --benchmark tofu-tiny` does it
+
+
+def test_every_benchmark_data_error_is_a_benchmark_data_error():
+    from evaluation.benchmarks.data_files import BenchmarkDataError
+    from evaluation.benchmarks.muse.data import MuseDataError
+    from evaluation.benchmarks.rwku.data import RwkuDataError
+    from evaluation.benchmarks.tofu.data import TofuDataError
+    from evaluation.benchmarks.wmdp.data import WmdpDataError
+
+    for error in (MuseDataError, RwkuDataError, TofuDataError, WmdpDataError):
+        assert issubclass(error, BenchmarkDataError) and issubclass(error, ValueError)

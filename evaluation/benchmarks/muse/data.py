@@ -35,7 +35,7 @@ HUB_CONFIGS = {"raw": ("forget", "retain1", "retain2", "holdout"),
                "verbmem": ("forget",), "privleak": ("forget", "retain", "holdout")}
 
 
-class MuseDataError(ValueError):
+class MuseDataError(data_files.BenchmarkDataError):
     """A MUSE file that is missing, malformed or of the wrong size (the message names file and field)."""
 
 

@@ -68,7 +68,7 @@ FIELD_TYPES = {
 }
 
 
-class RwkuDataError(ValueError):
+class RwkuDataError(data_files.BenchmarkDataError):
     """Bad or missing RWKU data; the message names the file, row or target id."""
 
 

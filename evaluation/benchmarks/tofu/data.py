@@ -47,7 +47,7 @@ OFFICIAL_COUNTS = {
 }
 
 
-class TofuDataError(ValueError):
+class TofuDataError(data_files.BenchmarkDataError):
     """A TOFU file is missing or does not follow the official schema."""
 
 

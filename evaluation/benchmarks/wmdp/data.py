@@ -35,7 +35,7 @@ CORPUS_HELP = ("The WMDP corpora are not redistributable and not shipped: reques
 WIKITEXT_FILE = Path("wikitext") / "wikitext-2-raw-v1-test.jsonl"
 
 
-class WmdpDataError(ValueError):
+class WmdpDataError(data_files.BenchmarkDataError):
     """Bad or missing WMDP / MMLU input; the message names the file, row and field."""
 
 
