@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evaluation.benchmarks import tofu, tofu_resample, tofu_tiny
 from evaluation.benchmarks.base import (RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
-                                         MatchedLevel, qa_pairs)
+                                         MatchedLevel, RowFlag, qa_pairs)
 from evaluation.metrics.registry import METRICS as TOFU_METRICS
 
 FORGET_SPLIT = re.compile(r"^forget(\d{2})$")
@@ -38,6 +38,8 @@ class Tofu(Benchmark):
     matched = MatchedLevel("forget_prob", reference=RETAIN, text="the retain model's forget probability")
     metrics = tuple(TOFU_METRICS.values())
     metric_from_items = tofu_resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
+    # at the KS floor every model that separates forget from retain completely ties (published.md §1.2)
+    board_flags = (RowFlag("fq_at_ks_floor", "forget_quality"),)
     data_subdir = "tofu"
     fine_tunes_by_default = True
     tiny_finetune_preset = "tofu-tiny"

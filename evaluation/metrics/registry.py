@@ -2,44 +2,27 @@
 leaderboard, its validator and plots."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
-HIGHER, LOWER, CLOSER_TO_ZERO, CLOSER_TO_HALF = "higher", "lower", "closer_to_zero", "closer_to_half"
-# Value ranges (lo, hi), inclusive, that follow from a metric's definition (metrics.md):
-UNBOUNDED = (-math.inf, math.inf)
-UNIT = (0.0, 1.0)                  # probabilities, accuracies, ROUGE fractions, AUCs, KS p-values
-PERCENT = (0.0, 100.0)             # a fraction x100 (MUSE official); the fraction variants fit too
-# PrivLeak = (AUC - AUC_ref) / AUC_ref x 100 (MUSE; OU's 1 - AUC form is the same): -100 when the
-# forget set is perfectly member-like (AUC 0); no finite upper end as AUC_ref approaches 0.
-PRIVLEAK = (-100.0, math.inf)
-NON_POSITIVE = (-math.inf, 0.0)    # mean token log-likelihoods (and those divided by a length)
-NON_NEGATIVE = (0.0, math.inf)     # entropies
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    better: str  # one of HIGHER, LOWER, CLOSER_TO_ZERO, CLOSER_TO_HALF
-    description: str
-    bounds: tuple[float, float] = UNBOUNDED  # (lo, hi): the values the definition allows
-
+# The declaration and the direction vocabulary live in `declaration`; re-exported for existing imports.
+from evaluation.metrics.declaration import (CLOSER_TO_HALF, CLOSER_TO_ZERO, DIRECTIONS, HIGHER, LOWER,  # noqa: F401
+                                            NON_NEGATIVE, NON_POSITIVE, PERCENT, PRIVLEAK, UNBOUNDED, UNIT,
+                                            MetricInfo)
 
 _METRICS = [
-    MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios", UNIT),
-    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT),
-    MetricInfo("forget_truth_ratio", HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)", UNIT),
-    MetricInfo("forget_prob", LOWER, "mean exp(-mean answer loss) on the forget set", UNIT),
-    MetricInfo("forget_rouge", LOWER, "ROUGE-L recall of greedy answers on the forget set", UNIT),
-    MetricInfo("retain_prob", HIGHER, "mean exp(-mean answer loss) on retain_perturbed", UNIT),
-    MetricInfo("retain_rouge", HIGHER, "ROUGE-L recall on retain_perturbed", UNIT),
-    MetricInfo("retain_truth_ratio", HIGHER, "mean max(0, 1 - R) on retain_perturbed", UNIT),
-    MetricInfo("ra_prob", HIGHER, "probability with options on real authors", UNIT),
-    MetricInfo("ra_rouge", HIGHER, "ROUGE-L recall on real authors", UNIT),
-    MetricInfo("ra_truth_ratio", HIGHER, "mean max(0, 1 - R) on real authors", UNIT),
-    MetricInfo("wf_prob", HIGHER, "probability with options on world facts", UNIT),
-    MetricInfo("wf_rouge", HIGHER, "ROUGE-L recall on world facts", UNIT),
-    MetricInfo("wf_truth_ratio", HIGHER, "mean max(0, 1 - R) on world facts", UNIT),
+    MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios", UNIT, resampled=True),
+    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT, resampled=True),
+    MetricInfo("forget_truth_ratio", HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)", UNIT,
+               resampled=True),
+    MetricInfo("forget_prob", LOWER, "mean exp(-mean answer loss) on the forget set", UNIT, resampled=True),
+    MetricInfo("forget_rouge", LOWER, "ROUGE-L recall of greedy answers on the forget set", UNIT, resampled=True),
+    MetricInfo("retain_prob", HIGHER, "mean exp(-mean answer loss) on retain_perturbed", UNIT, resampled=True),
+    MetricInfo("retain_rouge", HIGHER, "ROUGE-L recall on retain_perturbed", UNIT, resampled=True),
+    MetricInfo("retain_truth_ratio", HIGHER, "mean max(0, 1 - R) on retain_perturbed", UNIT, resampled=True),
+    MetricInfo("ra_prob", HIGHER, "probability with options on real authors", UNIT, resampled=True),
+    MetricInfo("ra_rouge", HIGHER, "ROUGE-L recall on real authors", UNIT, resampled=True),
+    MetricInfo("ra_truth_ratio", HIGHER, "mean max(0, 1 - R) on real authors", UNIT, resampled=True),
+    MetricInfo("wf_prob", HIGHER, "probability with options on world facts", UNIT, resampled=True),
+    MetricInfo("wf_rouge", HIGHER, "ROUGE-L recall on world facts", UNIT, resampled=True),
+    MetricInfo("wf_truth_ratio", HIGHER, "mean max(0, 1 - R) on world facts", UNIT, resampled=True),
     MetricInfo("extraction_strength", LOWER, "OU extraction strength on the forget set", UNIT),
     MetricInfo("exact_memorization", LOWER, "teacher-forced token accuracy on the forget set", UNIT),
     MetricInfo("privleak", CLOSER_TO_ZERO, "MinK AUC relative to the retain model, x100", PRIVLEAK),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
 from evaluation.benchmarks.rwku import resample
-from evaluation.metrics.registry import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
+from evaluation.metrics.declaration import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
 TINY_FINETUNE_SPLIT = "all-targets"
@@ -23,10 +23,10 @@ METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prin
     MetricInfo("forget_fb", LOWER, "forget level 1 (fill-in-blank) ROUGE-L recall", UNIT),
     MetricInfo("forget_qa", LOWER, "forget level 2 (question answering) ROUGE-L recall", UNIT),
     MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall", UNIT),
-    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT),
+    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT, resampled=True),
     MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall", UNIT),
     MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall", UNIT),
-    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT),
+    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT, resampled=True),
     # LOSS is a mean token log-likelihood and Zlib that over a length (<= 0); Min-K%++ averages
     # standardised log-probabilities, which take either sign
     *(MetricInfo(f"mia_{s}_{a}", LOWER if s == "fm" else HIGHER,
@@ -35,6 +35,8 @@ METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prin
       for s in ("fm", "rm") for a in ("loss", "zlib", "mink20")),
     MetricInfo("mmlu", HIGHER, "5-shot MMLU accuracy (next token over A-D)", UNIT),
     MetricInfo("bbh", HIGHER, "BBH CoT exact match", UNIT),
+    MetricInfo("bbh_em_official_char_quirk", HIGHER,
+               "BBH exact match as the official code computes it (max over the answer's characters)", UNIT),
     MetricInfo("truthfulqa_mc1", HIGHER, "TruthfulQA MC1", UNIT),
     MetricInfo("truthfulqa_mc2", HIGHER, "TruthfulQA MC2", UNIT),
     MetricInfo("triviaqa_em", HIGHER, "TriviaQA exact match", UNIT),
