@@ -35,8 +35,6 @@ METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prin
       for s in ("fm", "rm") for a in ("loss", "zlib", "mink20")),
     MetricInfo("mmlu", HIGHER, "5-shot MMLU accuracy (next token over A-D)", UNIT),
     MetricInfo("bbh", HIGHER, "BBH CoT exact match", UNIT),
-    MetricInfo("bbh_em_official_char_quirk", HIGHER,
-               "BBH exact match as the official code computes it (max over the answer's characters)", UNIT),
     MetricInfo("truthfulqa_mc1", HIGHER, "TruthfulQA MC1", UNIT),
     MetricInfo("truthfulqa_mc2", HIGHER, "TruthfulQA MC2", UNIT),
     MetricInfo("triviaqa_em", HIGHER, "TriviaQA exact match", UNIT),
