@@ -81,3 +81,16 @@ def test_headline_metrics_are_resampled(name):
     bench = benchmarks.get(name)
     for axis in (bench.headline.forget, bench.headline.utility):
         assert axis[0] in bench.resampled_metrics(), (name, axis[0])
+
+
+def test_real_wmdp_declares_every_metric_its_scoring_reports():
+    """The real release's subsets, categories and RMU side subjects (the tiny twin has no side
+    subjects: the slow check in test_metric_from_items.py covers it)."""
+    from types import SimpleNamespace
+
+    from evaluation.benchmarks.wmdp import scoring, tasks
+
+    release = SimpleNamespace(subsets=("bio", "chem", "cyber"), categories=dict(tasks.MMLU_CATEGORIES),
+                              mmlu=dict.fromkeys(scoring.SIDE_SUBJECTS))
+    written = {"forget_acc", *scoring.metric_names(release)}
+    assert written == {info.name for info in benchmarks.get("wmdp").metrics}
