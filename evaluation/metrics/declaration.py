@@ -57,6 +57,3 @@ def goodness(value: float, direction: str) -> float:
         return -abs(value - 0.5)
     raise ValueError(f"unknown metric direction {direction!r}: use {', '.join(DIRECTIONS)}")
 
-
-def by_name(infos) -> dict[str, MetricInfo]:
-    return {info.name: info for info in infos}
