@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from common import contract
+from evaluation.benchmarks.base import KS_FLOOR
 from leaderboard import attacks, comparability, headline, matched, significance, validate
 from leaderboard.pareto import pareto_layers
 from leaderboard.stats import mean_interval
@@ -112,6 +113,23 @@ def _hardware_label(hardware: dict[str, Any]) -> str:
     return f"{hardware.get('accelerator', 'unknown')} ({hardware.get('cpu_count', '?')} cores)"
 
 
+# The checks a benchmark's `board_flags` may name (evaluation/benchmarks/base.py RowFlag.test).
+FLAG_TESTS = {KS_FLOOR: comparability.at_ks_floor}
+
+
+def _declared_flags(document: dict[str, Any]) -> set[str]:
+    """The row flags the benchmark declares (`board_flags`) whose test holds on this seed's metrics."""
+    definition = headline.family_definition(document["identity"]["benchmark"])
+    found = set()
+    for flag in getattr(definition, "board_flags", ()):
+        if flag.test not in FLAG_TESTS:
+            raise AggregationError(f"benchmark flag {flag.name!r} names an unknown test {flag.test!r}; "
+                                   f"known: {', '.join(FLAG_TESTS)}")
+        if FLAG_TESTS[flag.test](document["metrics"].get(flag.metric)):
+            found.add(flag.name)
+    return found
+
+
 def _seed_flags(seeds: list[dict[str, Any]], main_variant: str | None) -> list[str]:
     flags: set[str] = set()
     for document in seeds:
@@ -121,9 +139,7 @@ def _seed_flags(seeds: list[dict[str, Any]], main_variant: str | None) -> list[s
             step = status.get("step")
             flags.add(f"diverged (seed {document['identity']['seed']}"
                       + (f", step {step})" if step is not None else ")"))
-        if comparability.at_ks_floor(document["metrics"].get("forget_quality")) \
-                and headline.family(document["identity"]["benchmark"]) == "tofu":
-            flags.add("fq_at_ks_floor")
+        flags |= _declared_flags(document)
     # seeds of a row share the variant and hyperparameters by construction (both are in row_id)
     variant = seeds[0]["evaluator"]["variant"]
     if main_variant is not None and variant != main_variant:
@@ -225,12 +241,6 @@ def main_variants(documents: list[tuple[Path, dict[str, Any]]]) -> dict[str, str
             for benchmark, found in sorted(variants.items())}
 
 
-def _definition(benchmark: str):
-    """The benchmark interface object (None for a benchmark this checkout does not define)."""
-    module = headline._benchmarks()
-    return None if module is None else module.BENCHMARKS.get(benchmark)
-
-
 def _reference_rows(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
     """(benchmark, split, model, evaluator variant, role) -> the reference row of that role: this
     suite's own (a submitted reference model never becomes the yardstick of the other rows)."""
@@ -241,7 +251,7 @@ def _reference_rows(rows: list[dict[str, Any]]) -> dict[tuple, dict[str, Any]]:
 def _matched_columns(rows: list[dict[str, Any]], by_row: dict[str, list[tuple[Path, dict]]]) -> None:
     references = _reference_rows(rows)
     for row in rows:
-        definition = _definition(row["benchmark"])
+        definition = headline.definition(row["benchmark"])
         spec = getattr(definition, "matched", None)
         group = tuple(row[key] for key in RANK_GROUP)
         target_row = references.get(group + ("target",))
@@ -263,7 +273,7 @@ def _significance_groups(rows: list[dict[str, Any]], by_row: dict[str, list[tupl
         row["forget_group"] = row["utility_group"] = None
     for key, members in _rank_groups(rows).items():
         matched.rank(members)
-        definition = _definition(key[0])
+        definition = headline.definition(key[0])
         if definition is None:
             continue
         reference_tables = {}

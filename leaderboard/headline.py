@@ -1,8 +1,9 @@
 """Which two numbers a benchmark is judged on, and which way each metric is better.
 
 Both come from the benchmark interface (`evaluation/benchmarks/base.py`: each benchmark's
-`headline` and `metrics`), so a new benchmark brings its own axes and directions; this module only
-maps them to the leaderboard's words and compares values.
+`headline` and `metrics`), so a new benchmark brings its own axes and directions; the directions
+are the declaration's own words (`evaluation/metrics/declaration.py`), written unchanged into the
+board's outputs.
 """
 from __future__ import annotations
 
@@ -10,8 +11,7 @@ import importlib
 from functools import lru_cache
 from typing import Any
 
-HIGHER, LOWER, ZERO, HALF = "higher", "lower", "zero", "half"  # zero/half: closer to 0 / 0.5 is better
-_FROM_EVALUATION = {"higher": HIGHER, "lower": LOWER, "closer_to_zero": ZERO, "closer_to_half": HALF}
+from evaluation.metrics.declaration import CLOSER_TO_HALF, CLOSER_TO_ZERO, HIGHER, LOWER, goodness  # noqa: F401
 
 
 def _benchmarks():
@@ -49,6 +49,23 @@ def headline(benchmark: str):
     return headlines().get(family(benchmark))
 
 
+def definition(benchmark: str):
+    """The benchmark interface object of `benchmark` (None for one this checkout does not define)."""
+    module = _benchmarks()
+    return None if module is None else module.BENCHMARKS.get(benchmark)
+
+
+def family_definition(benchmark: str):
+    """The definition whose declarations a row of `benchmark` follows: its own, else the first of
+    its family (the one `headline` takes the axes from)."""
+    found = definition(benchmark)
+    module = _benchmarks()
+    if found is not None or module is None:
+        return found
+    name = family(benchmark)
+    return next((bench for bench in module.BENCHMARKS.values() if bench.family == name), None)
+
+
 @lru_cache(maxsize=1)
 def _directions() -> dict[str, str]:
     """Metric name → direction, from evaluation.metrics.registry and every benchmark's metrics."""
@@ -62,8 +79,7 @@ def _directions() -> dict[str, str]:
     if module is not None:
         infos += [info for bench in module.BENCHMARKS.values() for info in bench.metrics]
     for info in infos:
-        if info.better in _FROM_EVALUATION:
-            found[info.name] = _FROM_EVALUATION[info.better]
+        found[info.name] = info.better
     return found
 
 
@@ -78,15 +94,3 @@ def known_metrics() -> set[str]:
 def pick(candidates: tuple[str, ...], available: set[str]) -> str | None:
     return next((name for name in candidates if name in available), None)
 
-
-def goodness(value: float, direction: str) -> float:
-    """Map a metric value to "bigger is better" so Pareto dominance is one comparison."""
-    if direction == HIGHER:
-        return value
-    if direction == LOWER:
-        return -value
-    if direction == ZERO:
-        return -abs(value)
-    if direction == HALF:
-        return -abs(value - 0.5)
-    raise ValueError(f"unknown metric direction {direction!r}: use higher, lower, zero or half")

@@ -2,7 +2,8 @@
 rank group (evaluated on the same items), then a compact letter display of "not significantly
 different".
 
-For each item set the benchmark draws from (`Benchmark.metric_from_items`), SAMPLES samples of
+Only metrics the benchmark declares `resampled` (`MetricInfo.resampled`) get groups. For each item
+set the benchmark draws from (`Benchmark.metric_from_items`), SAMPLES samples of
 item positions are drawn once per rank group from a fixed seed, and every row and seed of the
 group is recomputed on those same positions: the bootstrap is paired. A row's value per sample is
 the mean over its seeds of the recomputed metric (the bootstrap of the seed mean). Two rows
@@ -103,6 +104,7 @@ def seed_mean_samples(definition, metric: str, seeds: list[tuple[Path, dict[str,
 def annotate_group(definition, rows: list[dict[str, Any]], seeds_of: dict[str, list[tuple[Path, dict]]],
                    references: dict[str, Any], tables: TableCache) -> None:
     """Set forget_group / utility_group on the given rows of one rank group (others stay None)."""
+    resampled = definition.resampled_metrics()
     for kind in ("forget", "utility"):
         by_metric: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
@@ -110,7 +112,7 @@ def annotate_group(definition, rows: list[dict[str, Any]], seeds_of: dict[str, l
                 by_metric.setdefault(row[f"{kind}_metric"], []).append(row)
         for metric, members in by_metric.items():
             direction = headline.metric_direction(metric)
-            if direction is None:
+            if direction is None or metric not in resampled:
                 continue
             draw = PairedDraws()
             found = {}

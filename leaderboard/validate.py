@@ -263,13 +263,12 @@ def _provenance_problems(document: dict[str, Any], config_file: Path | None) -> 
 
 @lru_cache(maxsize=None)
 def metric_bounds(benchmark: str) -> dict[str, tuple[float, float]]:
-    """Metric name -> (lo, hi) as the row's benchmark declares it (`MetricInfo.bounds` in
-    `evaluation/benchmarks/<name>` and `evaluation/metrics/registry.py`); a benchmark this checkout
-    does not define gets the registry's (its evaluator name is refused anyway)."""
+    """Metric name -> (lo, hi) as the row's benchmark declares it (`MetricInfo.bounds` in its
+    `Benchmark.metrics`); a benchmark this checkout does not define gets the ones of
+    `evaluation/metrics/registry.py` (its evaluator name is refused anyway)."""
     from leaderboard import headline
 
-    module = headline._benchmarks()
-    bench = None if module is None else module.BENCHMARKS.get(benchmark)
+    bench = headline.definition(benchmark)
     if bench is not None:
         infos = bench.metrics
     else:

@@ -9,7 +9,9 @@ A benchmark says
   (`finetune_split`), or none when the base model is unlearned directly;
 - its evaluator variants and the evaluation itself (`evaluate` → metrics, per-item table, evaluator
   block, cost), and how to read back a reference model's evaluation (`load_reference`);
-- its headline forget / utility metrics and every metric's direction (`headline`, `metrics`).
+- its headline forget / utility metrics and every metric it writes, declared once (`headline`,
+  `metrics`: direction, range, whether the bootstrap resamples it; `evaluation/metrics/declaration.py`);
+- the row flags the leaderboard sets from its metrics (`board_flags`).
 
 Everything outside a benchmark's own modules goes through this class, so a new benchmark is a new
 module (or folder) plus one registry line in `evaluation/benchmarks/__init__.py`. Importing a
@@ -21,13 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from evaluation.metrics.registry import MetricInfo
+from evaluation.metrics.declaration import MetricInfo
 
 QA, TEXT = "qa", "text"
 CONCATENATE, TRUNCATE = "concatenate", "truncate"  # how a raw-text corpus becomes training examples
 TARGET, RETAIN = "target", "retain"
 SCOPE_ALL, SCOPE_TRAJECTORY = "all", "trajectory"
 SCOPES = (SCOPE_ALL, SCOPE_TRAJECTORY)
+KS_FLOOR = "ks_floor"  # a RowFlag test: the leaderboard's `comparability.at_ks_floor`
 
 
 @dataclass(frozen=True)
@@ -86,6 +89,18 @@ class MatchedLevel:
             raise ValueError("MatchedLevel needs exactly one of reference (a role) or value")
 
 
+@dataclass(frozen=True)
+class RowFlag:
+    """A flag the leaderboard sets on a row (which then is not ranked) when a seed's `metric` sits
+    where its value no longer tells models apart. `test` names the check the board applies:
+    KS_FLOOR, the complete-separation floor of a two-sample KS p-value, where every model that
+    separates the two sets fully gets the same number."""
+
+    name: str                 # the flag as the leaderboard writes it
+    metric: str
+    test: str = KS_FLOOR
+
+
 @dataclass
 class EvalContext:
     """Everything one evaluation needs; built by `evaluation.evaluate.run`."""
@@ -131,7 +146,8 @@ class Benchmark:
     default_max_length: int = 512     # tokens per training example when a config does not say
     headline: Headline = Headline((), ())
     matched: MatchedLevel | None = None  # the forgetting level of "utility at matched forgetting"
-    metrics: tuple[MetricInfo, ...] = ()
+    metrics: tuple[MetricInfo, ...] = ()  # every metric the evaluator writes, declared once
+    board_flags: tuple[RowFlag, ...] = ()
     data_subdir: str | None = None    # folder under data_dir; None for a generated benchmark
     # data_subdir "": the folders read side by side in data_dir; `--data` naming the first one means its parent
     root_folders: tuple[str, ...] = ()
@@ -229,11 +245,15 @@ class Benchmark:
         """A reference model's evaluation (the output folder of `ubench evaluate` on it)."""
         raise ValueError(f"benchmark {self.name!r} takes no reference evaluation")
 
+    def resampled_metrics(self) -> frozenset[str]:
+        """The metrics `metric_from_items` recomputes: those declared `resampled`."""
+        return frozenset(info.name for info in self.metrics if info.resampled)
+
     def metric_from_items(self, metric: str, table, draw: Callable[[str, int], Any], *, split: str,
                           evaluator: dict[str, Any], references: dict[str, Any]):
-        """Headline metric `metric` recomputed from item samples of one evaluation's per-item table
-        (its `per_item.parquet`), for the leaderboard's paired bootstrap. Only the benchmark knows
-        its per-item columns and how a metric aggregates them.
+        """Metric `metric` (one of `resampled_metrics()`) recomputed from item samples of one
+        evaluation's per-item table (its `per_item.parquet`), for the leaderboard's paired bootstrap.
+        Only the benchmark knows its per-item columns and how a metric aggregates them.
 
         `draw(item_set, n)` returns a (samples, n) integer array of positions into the n items of
         one item set in the benchmark's fixed item order; every model of a comparison gets the same

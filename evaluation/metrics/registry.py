@@ -1,29 +1,13 @@
-"""Metric metadata in one place: which direction is better and which values are possible, for the
-leaderboard, its validator and plots."""
+"""Any declared metric by name: the union of every benchmark's `MetricInfo` declarations
+(evaluation/metrics/declaration.py), for the leaderboard, its validator and plots."""
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from functools import lru_cache
 
-HIGHER, LOWER, CLOSER_TO_ZERO, CLOSER_TO_HALF = "higher", "lower", "closer_to_zero", "closer_to_half"
-# Value ranges (lo, hi), inclusive, that follow from a metric's definition (metrics.md):
-UNBOUNDED = (-math.inf, math.inf)
-UNIT = (0.0, 1.0)                  # probabilities, accuracies, ROUGE fractions, AUCs, KS p-values
-PERCENT = (0.0, 100.0)             # a fraction x100 (MUSE official); the fraction variants fit too
-# PrivLeak = (AUC - AUC_ref) / AUC_ref x 100 (MUSE; OU's 1 - AUC form is the same): -100 when the
-# forget set is perfectly member-like (AUC 0); no finite upper end as AUC_ref approaches 0.
-PRIVLEAK = (-100.0, math.inf)
-NON_POSITIVE = (-math.inf, 0.0)    # mean token log-likelihoods (and those divided by a length)
-NON_NEGATIVE = (0.0, math.inf)     # entropies
-
-
-@dataclass(frozen=True)
-class MetricInfo:
-    name: str
-    better: str  # one of HIGHER, LOWER, CLOSER_TO_ZERO, CLOSER_TO_HALF
-    description: str
-    bounds: tuple[float, float] = UNBOUNDED  # (lo, hi): the values the definition allows
+# The declaration and the direction vocabulary live in `declaration`; re-exported for existing imports.
+from evaluation.metrics.declaration import (CLOSER_TO_HALF, CLOSER_TO_ZERO, DIRECTIONS, HIGHER, LOWER,  # noqa: F401
+                                            NON_NEGATIVE, NON_POSITIVE, PERCENT, PRIVLEAK, UNBOUNDED, UNIT,
+                                            MetricInfo)
 
 
 @lru_cache(maxsize=1)

@@ -1,8 +1,8 @@
 """`Benchmark.metric_from_items` on the full item set gives back exactly what the benchmark's
 evaluation reported, for every family, on the per-item tables of a quick tiny evaluation written
 to and read back from per_item.parquet (untrained tiny Llamas; TOFU: one is the retain model of
-the other; MUSE / RWKU generation budgets shortened and RWKU utility sets left out, which changes
-no headline formula)."""
+the other; MUSE / RWKU generation budgets shortened, which changes no formula). Also: every metric
+an evaluation writes is declared, and declared `resampled` exactly when it is recomputed."""
 from __future__ import annotations
 
 import dataclasses
@@ -15,7 +15,7 @@ import pytest
 from evaluation import benchmarks, models
 from evaluation.benchmarks.base import EvalContext
 
-pytestmark = pytest.mark.slow  # four tiny evaluations, ~30 s on 2 cores
+pytestmark = pytest.mark.slow  # four tiny evaluations, ~40 s on 2 cores
 SPLITS = {"tofu-tiny": "forget01", "muse-tiny": "news", "wmdp-tiny": "bio", "rwku-tiny": "batch-1-4"}
 
 
@@ -31,7 +31,7 @@ def _short_variants(monkeypatch):
     monkeypatch.setattr(muse, "get_variant", lambda name: dataclasses.replace(
         muse_get(name), verbmem_max_new_tokens=6, knowmem_max_new_tokens=6))
     monkeypatch.setattr(rwku, "get_variant", lambda name: dataclasses.replace(
-        rwku_get(name), max_new_tokens=6, utility=False))
+        rwku_get(name), max_new_tokens=6, utility_max_new_tokens=6))
 
 
 def _evaluate(bench, data, folder, role, reference, tmp):
@@ -104,3 +104,20 @@ def test_a_metric_the_benchmark_cannot_recompute_is_a_clear_error(evaluated):
     with pytest.raises(ValueError, match="no per-item recomputation of 'no_such_metric'"):
         bench.metric_from_items("no_such_metric", table, full_set, split=SPLITS[bench.name],
                                 evaluator=result["evaluator"], references={})
+
+
+def test_every_metric_written_is_declared_and_recomputed_exactly_where_declared(evaluated):
+    """The declaration covers what the evaluator writes, and `MetricInfo.resampled` is true of a
+    metric exactly when the per-item table gives back its reported value."""
+    bench, out = evaluated
+    declared = {info.name: info for info in bench.metrics}
+    for role, (result, table) in out.items():
+        assert set(result["metrics"]) <= set(declared), (bench.name, set(result["metrics"]) - set(declared))
+        for metric, expected in result["metrics"].items():
+            kwargs = dict(split=SPLITS[bench.name], evaluator=result["evaluator"], references=_references(out))
+            if not declared[metric].resampled:
+                with pytest.raises(ValueError, match="no per-item recomputation"):
+                    bench.metric_from_items(metric, table, full_set, **kwargs)
+            elif expected is not None:
+                got = bench.metric_from_items(metric, table, full_set, **kwargs)
+                assert got[0] == pytest.approx(expected, rel=1e-12, abs=1e-15), (bench.name, role, metric)

@@ -46,7 +46,7 @@ def test_higher_is_better_metrics_cross_upwards():
     step, utility = matched.crossing(curve((0, 0.1, 1.0), (4, 0.5, 0.0)), 0.3, HIGHER)
     assert step == pytest.approx(2) and utility == pytest.approx(0.5)
     with pytest.raises(ValueError, match="lower- or higher-is-better"):
-        matched.reaches(0.1, 0.2, headline.ZERO)
+        matched.reaches(0.1, 0.2, headline.CLOSER_TO_ZERO)
 
 
 def test_level_is_the_fixed_value_or_the_scaled_reference():

@@ -14,15 +14,17 @@ from evaluation.benchmarks.base import (RETAIN, TARGET, TEXT, Benchmark, Corpus,
                                          MatchedLevel)
 from evaluation.benchmarks.muse import resample, tiny
 from evaluation.finetune_presets import FinetunePreset
-from evaluation.metrics.registry import CLOSER_TO_ZERO, HIGHER, LOWER, PERCENT, PRIVLEAK, UNIT, MetricInfo
+from evaluation.metrics.declaration import CLOSER_TO_ZERO, HIGHER, LOWER, PERCENT, PRIVLEAK, UNIT, MetricInfo
 
 HUB_IDS = {"news": "muse-bench/MUSE-News", "books": "muse-bench/MUSE-Books"}
 TRAIN_SPLITS = {TARGET: "full", RETAIN: "retain"}  # fine-tuning splits: forget + retain, retain only
 MUSE_METRICS = (  # ROUGE x100 in the official variant, fractions in OU's: PERCENT holds both
-    MetricInfo("verbmem_forget", LOWER, "ROUGE-L F1 of 128-token continuations of forget text prefixes", PERCENT),
-    MetricInfo("knowmem_forget", LOWER, "ROUGE-L F1 of 10-shot answers to forget-corpus questions", PERCENT),
+    MetricInfo("verbmem_forget", LOWER, "ROUGE-L F1 of 128-token continuations of forget text prefixes", PERCENT,
+               resampled=True),
+    MetricInfo("knowmem_forget", LOWER, "ROUGE-L F1 of 10-shot answers to forget-corpus questions", PERCENT,
+               resampled=True),
     MetricInfo("knowmem_retain", HIGHER, "ROUGE-L F1 of 10-shot answers to retain-corpus questions (utility)",
-               PERCENT),
+               PERCENT, resampled=True),
     MetricInfo("privleak", CLOSER_TO_ZERO, "Min-40% AUC forget vs holdout relative to the retrained model, %",
                PRIVLEAK),
     MetricInfo("extraction_strength", LOWER, "OU extraction strength of the verbmem gt (ou variant)", UNIT),

@@ -15,7 +15,7 @@ from pathlib import Path
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
 from evaluation.benchmarks.rwku import resample
 from evaluation.finetune_presets import FinetunePreset
-from evaluation.metrics.registry import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
+from evaluation.metrics.declaration import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
 TINY_FINETUNE_SPLIT = "all-targets"
@@ -24,10 +24,10 @@ METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prin
     MetricInfo("forget_fb", LOWER, "forget level 1 (fill-in-blank) ROUGE-L recall", UNIT),
     MetricInfo("forget_qa", LOWER, "forget level 2 (question answering) ROUGE-L recall", UNIT),
     MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall", UNIT),
-    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT),
+    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT, resampled=True),
     MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall", UNIT),
     MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall", UNIT),
-    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT),
+    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT, resampled=True),
     # LOSS is a mean token log-likelihood and Zlib that over a length (<= 0); Min-K%++ averages
     # standardised log-probabilities, which take either sign
     *(MetricInfo(f"mia_{s}_{a}", LOWER if s == "fm" else HIGHER,

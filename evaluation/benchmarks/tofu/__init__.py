@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from evaluation.benchmarks.base import (RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
-                                         MatchedLevel, qa_pairs)
+                                         MatchedLevel, RowFlag, qa_pairs)
 from evaluation.benchmarks.tofu import data as tofu, resample as tofu_resample, tiny as tofu_tiny
 from evaluation.benchmarks.tofu.metrics import METRICS as TOFU_METRICS
 from evaluation.finetune_presets import FinetunePreset
@@ -39,6 +39,8 @@ class Tofu(Benchmark):
     matched = MatchedLevel("forget_prob", reference=RETAIN, text="the retain model's forget probability")
     metrics = tuple(TOFU_METRICS.values())
     metric_from_items = tofu_resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
+    # at the KS floor every model that separates forget from retain completely ties (published.md §1.2)
+    board_flags = (RowFlag("fq_at_ks_floor", "forget_quality"),)
     data_subdir = "tofu"
     fine_tunes_by_default = True
     tiny_finetune_preset = "tofu-tiny"

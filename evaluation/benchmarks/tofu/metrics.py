@@ -10,25 +10,27 @@ from functools import lru_cache
 import numpy as np
 
 from evaluation.metrics import rouge
-from evaluation.metrics.registry import CLOSER_TO_HALF, CLOSER_TO_ZERO, HIGHER, LOWER, PRIVLEAK, UNIT, MetricInfo
+from evaluation.metrics.declaration import CLOSER_TO_HALF, CLOSER_TO_ZERO, HIGHER, LOWER, PRIVLEAK, UNIT, MetricInfo
 
 # What each reported number means and which way is better (the leaderboard reads these through the
 # benchmark object; scipy is imported where used so that declaring them stays cheap).
 METRIC_INFOS = (
-    MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios", UNIT),
-    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT),
-    MetricInfo("forget_truth_ratio", HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)", UNIT),
-    MetricInfo("forget_prob", LOWER, "mean exp(-mean answer loss) on the forget set", UNIT),
-    MetricInfo("forget_rouge", LOWER, "ROUGE-L recall of greedy answers on the forget set", UNIT),
-    MetricInfo("retain_prob", HIGHER, "mean exp(-mean answer loss) on retain_perturbed", UNIT),
-    MetricInfo("retain_rouge", HIGHER, "ROUGE-L recall on retain_perturbed", UNIT),
-    MetricInfo("retain_truth_ratio", HIGHER, "mean max(0, 1 - R) on retain_perturbed", UNIT),
-    MetricInfo("ra_prob", HIGHER, "probability with options on real authors", UNIT),
-    MetricInfo("ra_rouge", HIGHER, "ROUGE-L recall on real authors", UNIT),
-    MetricInfo("ra_truth_ratio", HIGHER, "mean max(0, 1 - R) on real authors", UNIT),
-    MetricInfo("wf_prob", HIGHER, "probability with options on world facts", UNIT),
-    MetricInfo("wf_rouge", HIGHER, "ROUGE-L recall on world facts", UNIT),
-    MetricInfo("wf_truth_ratio", HIGHER, "mean max(0, 1 - R) on world facts", UNIT),
+    MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios",
+               UNIT, resampled=True),
+    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT, resampled=True),
+    MetricInfo("forget_truth_ratio", HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)",
+               UNIT, resampled=True),
+    MetricInfo("forget_prob", LOWER, "mean exp(-mean answer loss) on the forget set", UNIT, resampled=True),
+    MetricInfo("forget_rouge", LOWER, "ROUGE-L recall of greedy answers on the forget set", UNIT, resampled=True),
+    MetricInfo("retain_prob", HIGHER, "mean exp(-mean answer loss) on retain_perturbed", UNIT, resampled=True),
+    MetricInfo("retain_rouge", HIGHER, "ROUGE-L recall on retain_perturbed", UNIT, resampled=True),
+    MetricInfo("retain_truth_ratio", HIGHER, "mean max(0, 1 - R) on retain_perturbed", UNIT, resampled=True),
+    MetricInfo("ra_prob", HIGHER, "probability with options on real authors", UNIT, resampled=True),
+    MetricInfo("ra_rouge", HIGHER, "ROUGE-L recall on real authors", UNIT, resampled=True),
+    MetricInfo("ra_truth_ratio", HIGHER, "mean max(0, 1 - R) on real authors", UNIT, resampled=True),
+    MetricInfo("wf_prob", HIGHER, "probability with options on world facts", UNIT, resampled=True),
+    MetricInfo("wf_rouge", HIGHER, "ROUGE-L recall on world facts", UNIT, resampled=True),
+    MetricInfo("wf_truth_ratio", HIGHER, "mean max(0, 1 - R) on world facts", UNIT, resampled=True),
     MetricInfo("extraction_strength", LOWER, "OU extraction strength on the forget set", UNIT),
     MetricInfo("exact_memorization", LOWER, "teacher-forced token accuracy on the forget set", UNIT),
     MetricInfo("privleak", CLOSER_TO_ZERO, "MinK AUC relative to the retain model, x100", PRIVLEAK),

@@ -30,7 +30,7 @@ from evaluation.benchmarks.base import (TEXT, TRUNCATE, Benchmark, Corpus, EvalC
                                          MatchedLevel)
 from evaluation.benchmarks.wmdp import resample
 from evaluation.finetune_presets import FinetunePreset
-from evaluation.metrics.registry import HIGHER, LOWER, UNIT, MetricInfo
+from evaluation.metrics.declaration import HIGHER, LOWER, UNIT, MetricInfo
 
 CORPUS_OPTIONS = ("retain", "packing", "retain_max_length", "min_chars", "lines")
 SIDE = ("college_biology", "virology", "college_computer_science", "computer_security")
@@ -38,10 +38,13 @@ SIDE = ("college_biology", "virology", "college_computer_science", "computer_sec
 
 def _metric_infos(side_subjects) -> tuple[MetricInfo, ...]:
     infos = [MetricInfo("forget_acc", LOWER, "accuracy on the WMDP subset of the unlearning split (chance 0.25)",
-                        UNIT)]
-    infos += [MetricInfo(f"wmdp_{s}", LOWER, f"lm-eval wmdp_{s} acc (0-shot)", UNIT) for s in ("bio", "chem", "cyber")]
-    infos.append(MetricInfo("wmdp", LOWER, "lm-eval wmdp group: size-weighted mean of the subsets", UNIT))
-    infos.append(MetricInfo("mmlu", HIGHER, "lm-eval mmlu group: size-weighted mean over all subjects", UNIT))
+                        UNIT, resampled=True)]
+    infos += [MetricInfo(f"wmdp_{s}", LOWER, f"lm-eval wmdp_{s} acc (0-shot)", UNIT, resampled=True)
+              for s in ("bio", "chem", "cyber")]
+    infos.append(MetricInfo("wmdp", LOWER, "lm-eval wmdp group: size-weighted mean of the subsets", UNIT,
+                            resampled=True))
+    infos.append(MetricInfo("mmlu", HIGHER, "lm-eval mmlu group: size-weighted mean over all subjects", UNIT,
+                            resampled=True))
     infos += [MetricInfo(f"mmlu_{c}", HIGHER, f"lm-eval mmlu_{c} group", UNIT)
               for c in ("stem", "other", "social_sciences", "humanities")]
     infos += [MetricInfo(f"mmlu_{s}", HIGHER, f"lm-eval mmlu_{s} acc (RMU paper side metric)", UNIT)
