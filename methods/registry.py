@@ -16,6 +16,7 @@ import ast
 import importlib
 import importlib.util
 import pkgutil
+import re
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -73,6 +74,19 @@ class Registry:
         config checks must try even when a run gives no arguments."""
         return self.class_literal(name, "required_args")
 
+    def summary(self, name: str) -> str:
+        """First line of the docstring of the class registered as `name` (else of its module), read
+        from source without importing it: what `ubench methods list` prints."""
+        module = self.declared().get(name)
+        if module is None:
+            return ""
+        source = dict(package_modules(self.package)).get(module)
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and _registers(node, name, self.symbol) and ast.get_docstring(node):
+                return _first_line(ast.get_docstring(node))
+        return _first_line(ast.get_docstring(tree) or "")
+
     def class_literal(self, name: str, attribute: str) -> tuple:
         """The tuple/list literal `attribute = (...)` in the body of the class registered as `name`
         (strings or numbers), read from source without importing it; () when absent."""
@@ -91,6 +105,18 @@ class Registry:
                             and isinstance(item.value, (ast.Tuple, ast.List))):
                         return tuple(e.value for e in item.value.elts if isinstance(e, ast.Constant))
         return ()
+
+
+def _registers(node: ast.ClassDef, name: str, symbol: str) -> bool:
+    return any(isinstance(d, ast.Call) and any(found == name for found, _ in registered_literals(d, symbol))
+               for d in node.decorator_list)
+
+
+def _first_line(docstring: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line."""
+    paragraph = " ".join(docstring.strip().split("\n\n")[0].split())
+    sentence = re.split(r"(?<=[.])\s(?=[A-Z])", paragraph, maxsplit=1)[0]
+    return sentence
 
 
 def package_modules(package: str) -> list[tuple[str, Path]]:

@@ -1,7 +1,7 @@
 """`rouge_score` scorers shared by the benchmarks, with the Porter stemmer memoised.
 
-rouge_score stems every token of every text anew; for 200-token generations that stemming is most
-of the ROUGE time (5.7 of 7.2 s for TOFU forget10). Stemming is a pure function of the word, so a
+rouge_score stems every token of every text anew; for long generations that stemming is most of
+the ROUGE time (figures: CHANGELOG.md). Stemming is a pure function of the word, so a
 cached stemmer inside rouge_score's own tokenizer gives the same tokens, hence the same scores.
 """
 from __future__ import annotations

@@ -26,6 +26,8 @@ class ForgetOnly:
 
 @OBJECTIVES.register("npo_forget")
 class NPOForget(ForgetOnly, NPO):
+    """NPO's forget term alone, no retain task (G-effect's `npo`)."""
+
     streams = ("forget",)
     defaults = {"beta": 0.1, "forget_weight": 1.0}
 
@@ -38,6 +40,8 @@ class NPOForget(ForgetOnly, NPO):
 
 @OBJECTIVES.register("wga_forget")
 class WGAForget(ForgetOnly, WGA):
+    """WGA's forget term alone, no retain task (G-effect's `wga`)."""
+
     streams = ("forget",)
     defaults = {"beta": 1.0, "forget_weight": 1.0}
 
@@ -62,6 +66,8 @@ class SimNPOForget(ForgetOnly, SimNPO):
 
 @OBJECTIVES.register("idknll_forget")
 class IdkNLLForget(ForgetOnly, IdkNLL):
+    """NLL of a refusal answer to each forget question alone, no retain task (G-effect's `idk`)."""
+
     streams = ("forget_idk",)
     defaults = {"forget_weight": 1.0}
 

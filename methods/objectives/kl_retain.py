@@ -32,6 +32,8 @@ class KLRetain:
 
 @OBJECTIVES.register("npo_kl")
 class NPOKL(KLRetain, NPO):
+    """NPO with the retain term KL(π_ref‖π_θ) instead of NLL (OU `retain_loss_type=KL`)."""
+
     def losses(self, model, batches, reference):
         forget = batches["forget"]
         nll = tokens.sequence_nll(tokens.logits_of(model, forget), forget["labels"])
@@ -42,6 +44,8 @@ class NPOKL(KLRetain, NPO):
 
 @OBJECTIVES.register("simnpo_kl")
 class SimNPOKL(KLRetain, SimNPO):
+    """SimNPO with the retain term KL(π_ref‖π_θ) instead of NLL."""
+
     def losses(self, model, batches, reference):
         forget = batches["forget"]
         logits = tokens.logits_of(model, forget)
@@ -52,6 +56,8 @@ class SimNPOKL(KLRetain, SimNPO):
 
 @OBJECTIVES.register("wga_kl")
 class WGAKL(KLRetain, WGA):
+    """WGA with the retain term KL(π_ref‖π_θ) instead of NLL."""
+
     def losses(self, model, batches, reference):
         forget = batches["forget"]
         ce, mask = tokens.token_ce(tokens.logits_of(model, forget), forget["labels"])

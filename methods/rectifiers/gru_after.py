@@ -43,9 +43,13 @@ class GRUAfterProjection(GRU):
 
 @RECTIFIERS.register("gru-ce")
 class GRUPlusCE(GRUAfterProjection):
+    """GRU's `+ce` branch: project the forget gradient off the EMA retain gradient, then add the retain NLL gradient unprojected."""
+
     retain_kind = "nll"
 
 
 @RECTIFIERS.register("gru-kl")
 class GRUPlusKL(GRUAfterProjection):
+    """GRU's `+KL` branch: as `gru-ce` with a KL retain gradient added after the projection."""
+
     retain_kind = "kl"

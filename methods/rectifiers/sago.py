@@ -27,6 +27,8 @@ def sago(g_f, g_r, gamma: float, alpha: float, space: GradSpace, prefer_retain: 
 
 @RECTIFIERS.register("sago")
 class SAGO(Rectifier):
+    """SAGO: per coordinate, where the forget and retain gradient signs conflict keep only the retain gradient."""
+
     prefer_retain = False
 
     def combine(self, tasks, space):
@@ -36,4 +38,6 @@ class SAGO(Rectifier):
 
 @RECTIFIERS.register("sago-prefer-retain")
 class SAGOPreferRetain(SAGO):
+    """SAGO's prefer-retain form: on conflict the retain gradient, elsewhere the sum of both."""
+
     prefer_retain = True
