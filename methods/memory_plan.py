@@ -67,6 +67,9 @@ ARCHITECTURES: dict[str, tuple[str, dict]] = {
                                    tie_word_embeddings=True)),
     "llama-3-8b": _LLAMA3_8B,
     "mistral-7b": _MISTRAL_7B,
+    "smollm2-135m": ("llama", dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
+                                   num_attention_heads=9, num_key_value_heads=3, vocab_size=49152,
+                                   tie_word_embeddings=True)),
 }
 # names used in configs (presets, Hub ids) → architecture
 ALIASES = {
@@ -81,6 +84,7 @@ ALIASES = {
     "meta-llama/Llama-3.1-8B-Instruct": "llama-3-8b",
     "mistral-7b": "mistral-7b", "mistralai/Mistral-7B-v0.1": "mistral-7b",
     "zephyr-7b-beta": "mistral-7b", "HuggingFaceH4/zephyr-7b-beta": "mistral-7b",
+    "smollm2-135m": "smollm2-135m", "HuggingFaceTB/SmolLM2-135M-Instruct": "smollm2-135m",
 }
 
 

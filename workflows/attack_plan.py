@@ -69,3 +69,15 @@ def parse(entries: list[dict[str, Any]], benchmark: str, where: str) -> list[Att
 def label_pattern(labels: list[str]) -> str:
     """The `{attack}` wildcard: exactly the labels this grid uses (a never-matching pattern if none)."""
     return "|".join(re.escape(label) for label in sorted(set(labels))) or r"(?!x)x"
+
+
+def check_architectures(entries: list[AttackEntry], architectures: dict[str, Any], where: str) -> None:
+    """Refuse, before any job starts, an attack that cannot handle a model of the experiment:
+    `architectures` maps each model name to (model_type, config.json sizes), or None when the
+    architecture is not known without a download (then the job itself reports the problem)."""
+    for entry in entries:
+        attack = entry.build()
+        for model_name, known in sorted(architectures.items()):
+            reason = attack.unsupported_reason(*known) if known else None
+            if reason:
+                raise ValueError(f"{where}.attacks: {entry.label} cannot attack model {model_name!r}: {reason}")

@@ -371,6 +371,15 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
             if model_name not in models:
                 raise GridError(f"{index} uses model {model_name!r}, which is not defined "
                                 f"under `models:` (defined: {', '.join(sorted(models))})")
+        if attack_entries:
+            from workflows.snapshot_disk import architecture_fields  # config.json sizes, no torch
+
+            architectures = {name: architecture_fields(str(models[name].get("base", name)))
+                             for name in experiment["models"]}
+            try:
+                attack_plan.check_architectures(attack_entries, architectures, index)
+            except ValueError as error:
+                raise GridError(str(error)) from None
         product = itertools.product(
             experiment["splits"], experiment["models"], experiment["objectives"],
             experiment["rectifiers"], experiment.get("parametrizations", ["full"]),

@@ -67,6 +67,11 @@ class Attack:
         """Weight attacks: change `model` in place; return the record written beside the attacked model."""
         raise NotImplementedError(f"attack {self.name!r} changes no weights")
 
+    def unsupported_reason(self, model_type: str, fields: dict[str, Any]) -> str | None:
+        """Why this attack cannot run on a model of this architecture (config.json `model_type` and
+        sizes), or None; checked at config load, before any job starts. Must not import torch."""
+        return None
+
     def prompt_format(self, prompt_format):
         """Prompt attacks: the format the evaluator uses instead of the model's own."""
         return prompt_format

@@ -22,6 +22,11 @@ from methods.attacks.base import Attack, AttackContext
 from methods.registry import ATTACKS
 
 SKIPPED_MODULES = ("lm_head",)
+# model types whose projections are transformers' Conv1D (weight stored transposed), not torch.nn.Linear:
+# quantizing them would leave every block untouched, so they are refused before any job starts
+CONV1D_MODEL_TYPES = ("gpt2", "openai-gpt", "gpt_bigcode")
+# config.json sizes that are the in_features of a decoder's linear layers (q/k/v/gate/up: hidden; down: intermediate)
+IN_FEATURE_FIELDS = ("hidden_size", "intermediate_size")
 
 
 def rtn_dequantized(weight, bits: int, group_size: int):
@@ -64,8 +69,35 @@ class Quantize(Attack):
     changes_weights = True
     defaults = {}
     BITS = {"int4": 4, "int8": 8, "nf4": 4}
-    GROUP_SIZE = 128     # RTN (Zhang et al.)
+    GROUP_SIZE = 128     # RTN (Zhang et al.); `args: {group_size: 64}` for widths that 128 does not divide
     NF4_BLOCK_SIZE = 64  # bitsandbytes' default 4-bit block (OU/UDS)
+
+    def __init__(self, variant: str | None = None, **args):
+        super().__init__(variant, **args)
+        group = self.args.get("group_size")
+        if group is not None and (isinstance(group, bool) or not isinstance(group, int) or group < 2):
+            raise ValueError(f"quantize/{self.variant}: group_size must be an integer >= 2, got {group!r}")
+
+    def variant_defaults(self, variant: str) -> dict[str, Any]:
+        return {} if variant == "nf4" else {"group_size": self.GROUP_SIZE}
+
+    def unsupported_reason(self, model_type: str, fields: dict[str, Any]) -> str | None:
+        """Why this variant cannot quantize a model of this architecture (config.json `model_type`
+        and sizes), or None. Pure, no torch: the config check calls it for every attacked model."""
+        if model_type in CONV1D_MODEL_TYPES:
+            return (f"model type {model_type!r} keeps its projections in transformers' Conv1D, not "
+                    "torch.nn.Linear, so no layer would be quantized")
+        if self.variant == "nf4":
+            return None  # bitsandbytes blocks the flattened weight: any shape works
+        group = self.args["group_size"]
+        for key in IN_FEATURE_FIELDS:
+            width = fields.get(key)
+            if isinstance(width, int) and width % group:
+                divisors = [g for g in (128, 64, 32) if width % g == 0]
+                hint = f"set `args: {{group_size: {divisors[0]}}}`" if divisors else "use variant nf4"
+                return (f"{key} {width} of model type {model_type!r} is not a multiple of the RTN group "
+                        f"size {group}; {hint}")
+        return None
 
     def library(self) -> tuple[str, str]:
         if self.variant == "nf4":
@@ -93,10 +125,10 @@ class Quantize(Attack):
                 if self.variant == "nf4":
                     restored = nf4_dequantized(weight, self.NF4_BLOCK_SIZE)
                 else:
-                    restored = rtn_dequantized(weight, self.BITS[self.variant], self.GROUP_SIZE)
+                    restored = rtn_dequantized(weight, self.BITS[self.variant], self.args["group_size"])
                 weight.copy_(restored)
         grouping = ({"block_size": self.NF4_BLOCK_SIZE, "quant_type": "nf4", "double_quant": False}
-                    if self.variant == "nf4" else {"group_size": self.GROUP_SIZE, "scheme": "asymmetric min/max RTN"})
+                    if self.variant == "nf4" else {"group_size": self.args["group_size"], "scheme": "asymmetric min/max RTN"})
         return {"library": library, "library_version": version, "bits": self.BITS[self.variant], **grouping,
                 "weights_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
                 "quantized_layers": len(layers), "skipped": list(SKIPPED_MODULES)}

@@ -45,6 +45,35 @@ def test_prompt_prefix_is_refused_where_the_evaluator_ignores_prompt_formats():
         grid.build(_config([{"name": "prompt", "variant": "prefix"}], "wmdp-tiny", "bio"))
 
 
+def _folder_model(tmp_path, model_type, **sizes):
+    folder = tmp_path / model_type
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": model_type, **sizes}))
+    return str(folder)
+
+
+@pytest.mark.parametrize("base, attack, message", [
+    ("gpt2", {"name": "quantize", "variant": "int4"},
+     r"experiments\[0\]\.attacks: quantize-int4 cannot attack model 'm': model type 'gpt2' keeps its projections in transformers' Conv1D"),
+    ("smollm2-135m", {"name": "quantize", "variant": "int4"},
+     r"quantize-int4 cannot attack model 'm': hidden_size 576 .* not a multiple of the RTN group size 128; set `args: \{group_size: 64\}`"),
+])
+def test_an_architecture_the_quantizer_cannot_handle_is_refused_before_any_job(tmp_path, base, attack, message):
+    config = _config([attack])
+    config["models"]["m"]["base"] = _folder_model(tmp_path, "gpt2", hidden_size=64, intermediate_size=256) \
+        if base == "gpt2" else base
+    with pytest.raises(grid.GridError, match=message):
+        grid.build(config)
+
+
+def test_a_group_size_that_divides_the_widths_or_nf4_is_accepted():
+    for attack in ({"name": "quantize", "variant": "int4", "args": {"group_size": 64}},
+                   {"name": "quantize", "variant": "nf4"}):
+        config = _config([attack])
+        config["models"]["m"]["base"] = "smollm2-135m"
+        assert grid.build(config).attacks
+
+
 def test_every_run_gets_every_attack_and_the_leaderboard_waits_for_them():
     g = grid.build(_config(ATTACKS))
     layout = Layout(g)
