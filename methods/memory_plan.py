@@ -238,7 +238,7 @@ def plan_job(job: Job, launch: Launch) -> Plan:
         "gradient_buffers": trainable * 4 * buffers // shard,
         # full/subset keep a frozen copy in the loaded dtype; LoRA/GRUN switch their edits off instead
         "reference": (parameters * frozen_bytes // shard
-                      if objective.needs_reference and job.parametrization in ("full", "subset") else 0),
+                      if objective.needs_reference and parametrization.copies_reference else 0),
     }
     if master_bytes < 4:
         # the bf16 `.grad`s of a backward (or, later, the bf16 update handed to the optimizer), and the

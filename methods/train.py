@@ -249,8 +249,9 @@ def broadcast_from_main(model, world: int) -> None:
 
 
 def check_parametrization_launch(name: str, sharded: bool) -> None:
-    """LoRA and GRUN save only unsharded state: refuse FSDP before training rather than after it."""
-    if sharded and name in ("lora", "grun"):
+    """A parametrization that saves only unsharded state (LoRA, GRUN: not `fsdp_savable`): refuse
+    FSDP before training rather than after it."""
+    if sharded and not PARAMETRIZATIONS.get(name).fsdp_savable:
         raise NotImplementedError(
             f"parametrization {name!r} cannot be saved after FSDP2 training; it trains few parameters over a "
             "frozen base, so launch it single-process or with DDP (config/accelerate/ddp.yaml)")

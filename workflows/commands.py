@@ -209,8 +209,11 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
     every = spec["hyperparameters"].get("evaluate_every")
     if every is not None and snapshots is None:
         snapshots = Path(model).with_name("snapshots")
-    rebuild = lora_rebuild(spec, target) if every is not None and identity["parametrization"] == "lora" else None
-    details = _grun_gates(spec) if identity["parametrization"] == "grun" else None
+    from methods.registry import PARAMETRIZATIONS
+
+    parametrization = PARAMETRIZATIONS.get(identity["parametrization"])
+    rebuild = lora_rebuild(spec, target) if every is not None and parametrization.snapshots_need_base else None
+    details = _grun_gates(spec) if parametrization.reports_gates else None
     return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
                         retain_reference=retain_reference, train_result=str(train_result),
                         identity=identity, batch_size=batch_size, progress=progress,
@@ -222,7 +225,7 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
 def _grun_gates(spec: dict[str, Any]):
     """GRUN runs: gate values on forget vs retain prompts (metric_details.grun_gates), measured on
     the model and data the evaluation has loaded."""
-    from methods.parametrizations import grun_gates
+    from evaluation import grun_gates
 
     return lambda model, tokenizer, fmt, data: {grun_gates.DETAILS_KEY: grun_gates.measure_run(
         spec, model, tokenizer, fmt, data)}
