@@ -47,13 +47,15 @@ def _dtype(name: str):
 
 def _context(spec: dict[str, Any], data_dir: str | None, tokenizer, fmt, scratch=None, progress=False):
     from evaluation import benchmarks
+    from evaluation.encoding import encode_corpus
     from methods.attacks.base import AttackContext
 
     bench = benchmarks.get(spec["benchmark"])
     return AttackContext(benchmark=bench, data=bench.open(data_dir), split=spec["split"], tokenizer=tokenizer,
                          prompt_format=fmt, seed=int(spec["seed"]),
                          max_length=int(spec["hyperparameters"].get("max_length", bench.default_max_length)),
-                         compute_dtype=spec.get("dtype", "float32"), scratch=scratch, progress=progress)
+                         compute_dtype=spec.get("dtype", "float32"), scratch=scratch, progress=progress,
+                         encode_corpus=encode_corpus)
 
 
 def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: str | Path | None,

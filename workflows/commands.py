@@ -330,10 +330,10 @@ def _config_check(args) -> int:
 
 
 def _plan_memory(args) -> int:
-    from methods import memory_plan
+    from workflows import memory_plan_grid
 
     g = _load_grid(args.configfile, args.config)
-    return 0 if memory_plan.report(g) else 1
+    return 0 if memory_plan_grid.report(g) else 1
 
 
 def _unlearn(args) -> int:
