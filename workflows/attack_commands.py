@@ -186,12 +186,11 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
     # serve forget quality's KS test: the attacked row's forget quality stays null (noted below); the
     # recovery reads the matched-forgetting metric, which needs no reference.
     comparable = retain_reference if attacker.changes_weights else None
-    document = evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
-                            retain_reference=comparable, identity=_identity(spec, attacker),
-                            batch_size=batch_size, progress=progress, generation_backend=generation_backend,
-                            prompt_format=spec.get("prompt_format"),
-                            prompt_transform=None if attacker.changes_weights else attacker.prompt_format,
-                            scope=entry.scope)
+    document = evaluate.run(evaluate.EvaluationSpec(
+        model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=comparable,
+        identity=_identity(spec, attacker), batch_size=batch_size, progress=progress,
+        generation_backend=generation_backend, prompt_format=spec.get("prompt_format"),
+        prompt_transform=None if attacker.changes_weights else attacker.prompt_format, scope=entry.scope))
     out = Path(out_dir)
     references = {}
     if retain_reference:

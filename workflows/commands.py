@@ -214,12 +214,11 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
     parametrization = PARAMETRIZATIONS.get(identity["parametrization"])
     rebuild = lora_rebuild(spec, target) if every is not None and parametrization.snapshots_need_base else None
     details = _grun_gates(spec) if parametrization.reports_gates else None
-    return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
-                        retain_reference=retain_reference, train_result=str(train_result),
-                        identity=identity, batch_size=batch_size, progress=progress,
-                        generation_backend=generation_backend,
-                        snapshots=snapshots if every is not None else None, every=every,
-                        snapshot_rebuild=rebuild, details=details)
+    return evaluate.run(evaluate.EvaluationSpec(
+        model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=retain_reference,
+        train_result=str(train_result), identity=identity, batch_size=batch_size, progress=progress,
+        generation_backend=generation_backend, snapshots=snapshots if every is not None else None, every=every,
+        snapshot_rebuild=rebuild, details=details))
 
 
 def _grun_gates(spec: dict[str, Any]):
