@@ -25,6 +25,9 @@ with `snapshot_every=K`, the trainable state at steps K, 2K, ... before the last
 out_dir/snapshots/step-NNNNNNN (methods/snapshots.py) for trajectory evaluation.
 `model` is always the starting model (the frozen reference is copied from it); `resume_from` then
 loads the trainable state, optimizer, scheduler, rectifier state and RNG from a checkpoint folder.
+In code: `setup` builds a `TrainingRun` (parts, launch, placed model, buffers, optimizer, schedule);
+`optimizer_step` is steps 1-3 (`accumulate`, the reduction, `combine`, clip and step); `train` loops
+over it, logging, and `save_progress` writes snapshots and checkpoints between steps.
 """
 from __future__ import annotations
 
