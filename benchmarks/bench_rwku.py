@@ -35,8 +35,9 @@ def main() -> int:
         for target in targets:
             for variant in ("official", "sago"):
                 start = time.perf_counter()
-                document = evaluate.run(str(folder), "rwku", str(SHARED_RWKU), f"target-{target}", variant,
-                                        Path(tmp) / f"eval-{target}-{variant}", progress=False)
+                document = evaluate.run(evaluate.EvaluationSpec(
+                    str(folder), "rwku", str(SHARED_RWKU), f"target-{target}", variant,
+                    Path(tmp) / f"eval-{target}-{variant}", progress=False))
                 seconds = time.perf_counter() - start
                 rows.append({"target": target, "variant": variant, "seconds": round(seconds, 2),
                              "items": document["metric_details"]["items"], "cost": document["cost"],

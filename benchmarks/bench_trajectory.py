@@ -35,8 +35,9 @@ def main() -> None:
         data = tofu_tiny.write(root / "data")
         target = finetune.run("tofu-tiny", str(data), "full", "tiny-llama", root / "target", progress=False)["out"]
         retain = finetune.run("tofu-tiny", str(data), "retain90", "tiny-llama", root / "retain", progress=False)["out"]
-        evaluate.run(retain, "tofu-tiny", str(data), "forget10", None, root / "eval-retain",
-                     identity={"role": "retain", "method": "retain"}, progress=False)
+        evaluate.run(evaluate.EvaluationSpec(
+            retain, "tofu-tiny", str(data), "forget10", None, root / "eval-retain",
+            identity={"role": "retain", "method": "retain"}, progress=False))
         spec = {"benchmark": "tofu-tiny", "split": "forget10", "model": "tiny-llama", "objective": "graddiff",
                 "rectifier": "none", "parametrization": "full", "seed": 0, "hyperparameters": HYPER}
         run = root / "run"

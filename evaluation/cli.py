@@ -33,12 +33,12 @@ def add_generation_backend_arg(parser) -> None:
 def _evaluate(args) -> int:
     from evaluation import evaluate
 
-    document = evaluate.run(
+    document = evaluate.run(evaluate.EvaluationSpec(
         args.model, args.benchmark, args.data, args.split, args.variant, args.out,
         retain_reference=args.retain_reference, train_result=args.train_result,
-        identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size,
-        progress=not args.quiet, prompt_format=args.prompt_format, generation_backend=args.generation_backend,
-        item_cap=args.item_cap, log=_note)
+        identity=evaluate.parse_identity(args.identity or []), batch_size=args.batch_size, progress=not args.quiet,
+        prompt_format=args.prompt_format, generation_backend=args.generation_backend, item_cap=args.item_cap,
+        log=_note))
     print(json.dumps({"out": args.out, "metrics": summary_metrics(document["metrics"]),
                       "cost": document["cost"]}, indent=2))
     return 0

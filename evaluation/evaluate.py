@@ -4,7 +4,9 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from common import atomic, contract, provenance
 from evaluation import backends, benchmarks, models
@@ -77,17 +79,12 @@ def cost_from_train_result(path: str | Path | None) -> dict:
     return {key: source[key] for key in COST_FIELDS if key in source}
 
 
-def run(model_path: str, benchmark: str, data_dir: str | None, split: str, variant: str | None,
-        out_dir: str | Path, *, retain_reference: str | None = None, train_result: str | None = None,
-        identity: dict | None = None, batch_size: int = 32, progress: bool = True,
-        prompt_format: str | None = None, dtype: str | None = None, generation_backend: str = "auto",
-        snapshots: str | Path | None = None, every: int | None = None, snapshot_rebuild=None,
-        details=None, prompt_transform=None, scope: str = "all", item_cap: int | None = None,
-        log=None) -> dict:
-    """Evaluate and write `out_dir/per_item.parquet`, then `out_dir/metrics.json` (the completion mark).
+@dataclass
+class EvaluationSpec:
+    """One evaluation `run` performs: the `ubench evaluate` arguments (the first six in its order).
 
     `variant` None means the benchmark's default evaluator variant; `retain_reference` is the output
-    folder of this function on the benchmark's reference model (TOFU retain model, MUSE retrain).
+    folder of `run` on the benchmark's reference model (TOFU retain model, MUSE retrain).
     `dtype` defaults to bf16 on a GPU and fp32 on the CPU (models.evaluation_dtype); the evaluator
     block records the one used.
 
@@ -104,67 +101,95 @@ def run(model_path: str, benchmark: str, data_dir: str | None, split: str, varia
     "trajectory": only what the headline and matched metrics need, as attacks are evaluated).
 
     `item_cap`: every eval set on its first N items (recorded as the evaluator block's `item_cap`).
-    `log` (e.g. print): told which prompt format was chosen and why. A model converted by `ubench models
-    fetch` (its card has a `weights` record) gets that record as `provenance.model_weights`."""
+    `log` (e.g. print): told which prompt format was chosen and why."""
+    model_path: str
+    benchmark: str
+    data_dir: str | Path | None
+    split: str
+    variant: str | None
+    out_dir: str | Path
+    retain_reference: str | None = None
+    train_result: str | None = None
+    identity: dict | None = None
+    batch_size: int = 32
+    progress: bool = True
+    prompt_format: str | None = None
+    dtype: str | None = None
+    generation_backend: str = "auto"
+    snapshots: str | Path | None = None
+    every: int | None = None
+    snapshot_rebuild: Callable | None = None
+    details: Callable | None = None
+    prompt_transform: Callable | None = None
+    scope: str = "all"
+    item_cap: int | None = None
+    log: Callable | None = None
+
+
+def run(spec: EvaluationSpec) -> dict:
+    """Evaluate `spec.model_path` and write `out_dir/per_item.parquet`, then `out_dir/metrics.json`
+    (the completion mark); the fields are described on EvaluationSpec. A model converted by `ubench
+    models fetch` (its card has a `weights` record) gets that record as `provenance.model_weights`."""
     from evaluation.benchmarks.item_cap import check_item_cap
 
-    check_item_cap(item_cap)
-    bench = benchmarks.get(benchmark)
-    bench.check_split(split)
-    variant = variant or bench.default_variant
+    check_item_cap(spec.item_cap)
+    bench = benchmarks.get(spec.benchmark)
+    bench.check_split(spec.split)
+    variant = spec.variant or bench.default_variant
     bench.check_variant(variant)
-    data = bench.open(data_folder(bench, data_dir, log))  # data problems surface before any model is loaded
+    data = bench.open(data_folder(bench, spec.data_dir, spec.log))  # data problems surface before the model loads
     # identity_notes reads the split's data (MUSE: a corpus the folder lacks, or the Hub copy): before the model too
-    ident = {"benchmark": benchmark, "split": split, "model": model_name_from_path(model_path),
-             **IDENTITY_DEFAULTS, **bench.identity_notes(data, split), **(identity or {})}
-    reference = bench.load_reference(retain_reference) if retain_reference else None
+    ident = {"benchmark": spec.benchmark, "split": spec.split, "model": model_name_from_path(spec.model_path),
+             **IDENTITY_DEFAULTS, **bench.identity_notes(data, spec.split), **(spec.identity or {})}
+    reference = bench.load_reference(spec.retain_reference) if spec.retain_reference else None
     contract.check_safe_name("identity model", ident["model"])  # a folder name: refused before the model loads
     start = time.perf_counter()
     device = models.evaluation_device()
-    model, tokenizer, fmt = models.load_model(model_path, prompt_format=prompt_format, device=device,
-                                              dtype=dtype or models.evaluation_dtype(device))
+    model, tokenizer, fmt = models.load_model(spec.model_path, prompt_format=spec.prompt_format, device=device,
+                                              dtype=spec.dtype or models.evaluation_dtype(device))
     load_seconds = time.perf_counter() - start
-    if prompt_transform is not None:
-        fmt = prompt_transform(fmt)
-    if log is not None:
-        log(f"prompt format: {fmt.name} ({models.format_origin(prompt_format, model_path)})")
-    with backends.request(generation_backend) as made:  # evaluation/backends: transformers or vLLM
-        output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, split, variant, reference,
-                                            batch_size=batch_size, progress=progress, role=ident["role"],
-                                            scope=scope, item_cap=item_cap))
+    if spec.prompt_transform is not None:
+        fmt = spec.prompt_transform(fmt)
+    if spec.log is not None:
+        spec.log(f"prompt format: {fmt.name} ({models.format_origin(spec.prompt_format, spec.model_path)})")
+    with backends.request(spec.generation_backend) as made:  # evaluation/backends: transformers or vLLM
+        output = bench.evaluate(EvalContext(model, tokenizer, fmt, data, spec.split, variant, reference,
+                                            batch_size=spec.batch_size, progress=spec.progress, role=ident["role"],
+                                            scope=spec.scope, item_cap=spec.item_cap))
     # one evaluator name per family, the one the leaderboard accepts (`ubench-<family>`); the harness
     # that scored inside it (WMDP: lm-eval) and the variant stay in the benchmark's own fields
     output.result["evaluator"]["name"] = f"ubench-{bench.family}"
-    selection = backends.summary(made, generation_backend)
+    selection = backends.summary(made, spec.generation_backend)
     output.result["evaluator"].setdefault("generation_backend", selection["backend"])  # TOFU names its decoder
     output.result["evaluator"]["generation_backend_selection"] = selection
-    if details is not None:  # on the final model, before trajectory snapshots replace its weights
-        output.result.setdefault("metric_details", {}).update(details(model, tokenizer, fmt, data))
-    cost = {**cost_from_train_result(train_result), **output.cost, "load_seconds": round(load_seconds, 3),
+    if spec.details is not None:  # on the final model, before trajectory snapshots replace its weights
+        output.result.setdefault("metric_details", {}).update(spec.details(model, tokenizer, fmt, data))
+    cost = {**cost_from_train_result(spec.train_result), **output.cost, "load_seconds": round(load_seconds, 3),
             "eval_seconds": round(time.perf_counter() - start, 3)}
     block = None
-    if snapshots is not None:
+    if spec.snapshots is not None:
         from evaluation import trajectory as trajectory_eval
 
         started = time.perf_counter()
-        context = EvalContext(model, tokenizer, fmt, data, split, variant, reference, batch_size=batch_size,
-                              progress=progress, role=ident["role"], scope="trajectory", item_cap=item_cap)
+        context = EvalContext(model, tokenizer, fmt, data, spec.split, variant, reference,
+                              batch_size=spec.batch_size, progress=spec.progress, role=ident["role"],
+                              scope="trajectory", item_cap=spec.item_cap)
         # snapshots are swapped into the loaded model: only the in-process transformers decoder sees
         # them (a vLLM engine would generate from the final checkpoint's folder)
         with backends.request("transformers"):
-            block = trajectory_eval.evaluate(bench, context, snapshots, every, output.result["metrics"],
-                                             train_steps=cost.get("optimizer_steps"), rebuild=snapshot_rebuild)
+            block = trajectory_eval.evaluate(bench, context, spec.snapshots, spec.every, output.result["metrics"],
+                                             train_steps=cost.get("optimizer_steps"), rebuild=spec.snapshot_rebuild)
         cost["trajectory_seconds"] = round(time.perf_counter() - started, 3)
-    weights = models.weights_record(models.resolve(model_path)[0])
+    weights = models.weights_record(models.resolve(spec.model_path)[0])
     document = {"identity": ident, **output.result, **({"trajectory": block} if block else {}), "cost": cost,
                 "provenance": provenance.provenance({"identity": ident, "evaluator": output.result["evaluator"],
-                                                     "model": str(model_path),
+                                                     "model": str(spec.model_path),
                                                      **({"model_weights": weights} if weights else {})}),
                 "status": {"state": "ok"}}
     if weights:  # the weights are not the Hub's (e.g. a dequantized GGUF): say so in every result
         document["provenance"]["model_weights"] = weights
     contract.checked_metrics(document)  # a document that would fail writes no table either
-    out = Path(out_dir)
+    out = Path(spec.out_dir)
     (out / "metrics.json").unlink(missing_ok=True)  # metrics.json marks completion: never pair it with a newer table
     with atomic.atomic_path(out / "per_item.parquet") as tmp:
         output.table.to_parquet(tmp, index=False)

@@ -29,7 +29,7 @@ _NEUTRAL = {"repetition_penalty": (None, 1.0), "no_repeat_ngram_size": (None, 0)
 
 def plain_greedy_model(model) -> bool:
     """True when `model.generate(do_sample=False)` would be exactly argmax decoding for this model."""
-    if hasattr(model, "grun"):  # GRUN edits the prompt's last position during generation
+    if getattr(model, "edits_prompt_positions", False):  # e.g. GRUN edits the prompt's last position while generating
         return False
     config = getattr(model, "generation_config", None)
     return config is None or all(getattr(config, name, None) in allowed for name, allowed in _NEUTRAL.items())

@@ -171,7 +171,7 @@ class Harness:
 
     def _can_share_prefixes(self) -> bool:
         # GRUN's edits locate their position from the whole input: keep those models on full sequences
-        return self.share_prefixes and not hasattr(self.model, "grun")
+        return self.share_prefixes and not getattr(self.model, "edits_prompt_positions", False)
 
     def _group_batches(self, groups, encoded):
         """Groups of continuations, longest first, in chunks of at most `batch_size` continuations."""

@@ -24,7 +24,7 @@ PLAIN_HEAD_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "phi",
 def split_head(model) -> tuple[torch.nn.Module, torch.nn.Module] | None:
     """(decoder, output head) when `model(...).logits == head(decoder(...).last_hidden_state)`, else None."""
     cls = type(model)
-    if hasattr(model, "grun") or not (cls.__module__.startswith("transformers.") and cls.__name__.endswith("ForCausalLM")):
+    if getattr(model, "edits_prompt_positions", False) or not (cls.__module__.startswith("transformers.") and cls.__name__.endswith("ForCausalLM")):
         return None  # GRUN edits inside its own forward; wrappers (PEFT, custom classes) keep their forward
     if getattr(getattr(model, "config", None), "model_type", None) not in PLAIN_HEAD_MODEL_TYPES:
         return None

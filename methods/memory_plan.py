@@ -29,11 +29,11 @@ benchmarks/bench_memory.py: +0.96 units of 4P against 0.88 predicted for the 34 
 activation checkpointing the casts die with the forward's autocast context, so one of the two
 terms). Under FSDP2 FSDP casts instead (bf16 all-gathers, freed per block): no such term.
 The meta-device model of an (architecture, parametrization) pair is built once per process
-(`model_counts`), so a config of many runs plans in seconds.
+(`model_counts`), so a config of many runs plans in seconds. The jobs of a whole config and the
+`ubench plan-memory` report are in workflows/memory_plan_grid.py (methods does not read configs).
 """
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 from dataclasses import dataclass, field
@@ -89,15 +89,13 @@ ALIASES = {
 
 
 def architecture_config(name: str):
-    """A transformers config for a known model name, a local folder's config.json or the tiny preset."""
-    from transformers import AutoConfig, LlamaConfig
+    """A transformers config for a known model name or a local folder's config.json (the pipeline's
+    tiny preset is resolved to a config by workflows/memory_plan_grid.py before it gets here)."""
+    from transformers import AutoConfig
 
     if name in ALIASES:
         model_type, fields = ARCHITECTURES[ALIASES[name]]
         return AutoConfig.for_model(model_type, **fields)
-    if name == "tiny-llama":
-        from evaluation.models import TINY_LLAMA_CONFIG
-        return LlamaConfig(vocab_size=1024, **TINY_LLAMA_CONFIG)  # word vocabulary of tofu-tiny: ~1k
     if (Path(name) / "config.json").is_file():
         return AutoConfig.from_pretrained(name)
     raise ValueError(f"plan-memory: no architecture known for model {name!r}; known: {sorted(ALIASES)} "
@@ -242,7 +240,7 @@ def plan_job(job: Job, launch: Launch) -> Plan:
         "gradient_buffers": trainable * 4 * buffers // shard,
         # full/subset keep a frozen copy in the loaded dtype; LoRA/GRUN switch their edits off instead
         "reference": (parameters * frozen_bytes // shard
-                      if objective.needs_reference and job.parametrization in ("full", "subset") else 0),
+                      if objective.needs_reference and parametrization.copies_reference else 0),
     }
     if master_bytes < 4:
         # the bf16 `.grad`s of a backward (or, later, the bf16 update handed to the optimizer), and the
@@ -289,38 +287,6 @@ def fits(plan: Plan, launch: Launch) -> bool:
     return plan.total <= launch.gpu_memory_gb * 1e9
 
 
-def jobs_of_grid(grid) -> list[tuple[str, Job, Launch]]:
-    """(label, job, launch) per fine-tuning job (target / retain references) and unlearning run of a
-    grid; both train with the same loop under the model's launcher."""
-    from workflows.grid import REPO_ROOT
-
-    out = []
-    for benchmark, model, train_split in grid.finetune_jobs():
-        entry = grid.model(model)
-        launch = Launch.from_launcher(grid.launcher_entry(model, "finetune"), REPO_ROOT)
-        job = Job(entry.get("base", model), "finetune", "none", "full",
-                  finetune_hyperparameters(entry, benchmark, model), entry.get("dtype", "float32"))
-        out.append((f"{benchmark}/{model}/finetune-{train_split}", job, launch))
-    for run in grid.runs:
-        entry = grid.model(run.model)
-        launch = Launch.from_launcher(grid.launcher_entry(run.model), REPO_ROOT)
-        job = Job(entry.get("base", run.model), run.objective, run.rectifier, run.parametrization,
-                  dict(run.hyperparameters), entry.get("dtype", "float32"))
-        out.append((f"{run.benchmark}/{run.split}/{run.model}/{run.method}", job, launch))
-    return out
-
-
-def finetune_hyperparameters(entry: dict[str, Any], benchmark: str, model: str) -> dict[str, Any]:
-    """The memory-relevant settings of a model's fine-tuning recipe: its preset (as `ubench finetune`
-    picks it) with the recipe's own overrides on top."""
-    from evaluation.finetune import default_preset, get_preset
-
-    recipe = dict(entry.get("finetune", {}))
-    preset = get_preset(recipe.get("preset") or default_preset(entry.get("base", model), benchmark))
-    return {"batch_size": recipe.get("batch_size", preset.batch_size),
-            "max_length": recipe.get("max_length", preset.max_length)}
-
-
 def format_row(label: str, plan: Plan, launch: Launch) -> str:
     gb = {k: v / 1e9 for k, v in plan.parts.items()}
     cells = " ".join(f"{k}={v:.1f}" for k, v in gb.items())
@@ -329,31 +295,6 @@ def format_row(label: str, plan: Plan, launch: Launch) -> str:
     return (f"{label}  [{mode}, {plan.trainable / 1e9:.3g}B/{plan.parameters / 1e9:.3g}B trainable, "
             f"{plan.buffers} grad copies]  total={plan.total / 1e9:.1f} GB of {launch.gpu_memory_gb:g} GB: "
             f"{verdict}  ({cells})")
-
-
-def report(grid, *, out=print) -> bool:
-    """Print one line per distinct job of the grid; True when every job fits its GPUs."""
-    seen: dict[str, int] = {}
-    ok = True
-    lines = []
-    plans: dict[str, Plan] = {}  # building a meta model per job is slow; most jobs differ only in lr
-    for label, job, launch in jobs_of_grid(grid):
-        key = json.dumps([job.model, job.objective, job.rectifier, job.parametrization, job.dtype,
-                          {k: job.hyperparameters.get(k) for k in MEMORY_KEYS}, dataclasses.asdict(launch)],
-                         sort_keys=True, default=str)
-        plan = plans[key] = plans.get(key) or plan_job(job, launch)
-        line = format_row(label, plan, launch)
-        ok &= fits(plan, launch)
-        if launch.gpus and launch.gpus < launch.num_processes:
-            ok = False
-            line += f"  (launcher asks {launch.num_processes} processes on {launch.gpus} GPUs)"
-        seen[line] = seen.get(line, 0) + 1
-        if seen[line] == 1:
-            lines.append(line)
-    for line in lines:
-        out(line)
-    out(f"{sum(seen.values())} jobs: {'all fit' if ok else 'some DO NOT FIT'} their declared GPUs")
-    return ok
 
 
 def plan_for(model: str, objective: str, rectifier: str, hyperparameters: Optional[dict] = None,

@@ -25,6 +25,9 @@ with `snapshot_every=K`, the trainable state at steps K, 2K, ... before the last
 out_dir/snapshots/step-NNNNNNN (methods/snapshots.py) for trajectory evaluation.
 `model` is always the starting model (the frozen reference is copied from it); `resume_from` then
 loads the trainable state, optimizer, scheduler, rectifier state and RNG from a checkpoint folder.
+In code: `setup` builds a `TrainingRun` (parts, launch, placed model, buffers, optimizer, schedule);
+`optimizer_step` is steps 1-3 (`accumulate`, the reduction, `combine`, clip and step); `train` loops
+over it, logging, and `save_progress` writes snapshots and checkpoints between steps.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -249,8 +252,9 @@ def broadcast_from_main(model, world: int) -> None:
 
 
 def check_parametrization_launch(name: str, sharded: bool) -> None:
-    """LoRA and GRUN save only unsharded state: refuse FSDP before training rather than after it."""
-    if sharded and name in ("lora", "grun"):
+    """A parametrization that saves only unsharded state (LoRA, GRUN: not `fsdp_savable`): refuse
+    FSDP before training rather than after it."""
+    if sharded and not PARAMETRIZATIONS.get(name).fsdp_savable:
         raise NotImplementedError(
             f"parametrization {name!r} cannot be saved after FSDP2 training; it trains few parameters over a "
             "frozen base, so launch it single-process or with DDP (config/accelerate/ddp.yaml)")
@@ -260,15 +264,50 @@ def _is_finite(value: Optional[float]) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: TrainConfig, out_dir,
-          pad_token_id: int, *, analyzers: Sequence = (), resume_from=None, progress: bool = True,
-          shard: Optional[Callable] = None, snapshot_every: Optional[int] = None) -> TrainResult:
-    """`snapshot_every`: write the trainable state every that many optimizer steps (not at the last
-    one) to out_dir/snapshots, for trajectory evaluation (`evaluate_every`); under FSDP2 the shards
-    are all-gathered first. `shard(model)`: applies FSDP2 `fully_shard` in place, after the parametrization (and its frozen
-    reference copy) is prepared, where Accelerate cannot (it shards only on accelerators). A model
-    already sharded by the caller also trains, unless the objective needs a reference copy."""
-    # ---- build the parts and check the combination before anything trains
+@dataclass
+class TrainingRun:
+    """What setup builds and every optimizer step reads, plus the progress a checkpoint saves."""
+    config: TrainConfig
+    streams: dict
+    pad_token_id: int
+    out_dir: Path
+    objective: Any
+    rectifier: Any
+    parametrization: Any
+    analyzers: list
+    plan: TaskPlan
+    accelerator: Accelerator
+    world: int
+    rank: int
+    device: torch.device
+    sharded: bool
+    presharded: bool
+    model: torch.nn.Module                # what forwards (FSDP-wrapped when Accelerate sharded it)
+    bare: torch.nn.Module                 # the unwrapped model: parameters, saving
+    named: list                           # (name, parameter) of what trains
+    frozen_reference: Optional[torch.nn.Module]
+    reference: Optional[Callable]         # batch -> reference logits, when the objective needs them
+    buffers: TaskBuffers
+    space: GradSpace
+    layout: dict
+    optimizer: torch.optim.Optimizer
+    schedule: Schedule
+    scheduler: Any
+    total_steps: int
+    loss_names: list
+    snapshot_every: Optional[int] = None
+    log_rows: list = field(default_factory=list)
+    start_step: int = 0
+    backward_passes: int = 0
+    train_seconds: float = 0.0
+
+    def forward_context(self):
+        """The forwards (trained model and frozen reference alike) run under the precision's autocast."""
+        return precision.autocast(self.device, self.config.compute_dtype)
+
+
+def build_parts(config: TrainConfig, analyzers: Sequence):
+    """Objective, rectifier, parametrization, analyzers, the task plan and the probe tasks."""
     config.validate()
     objective = OBJECTIVES.get(config.objective)(**config.objective_args)
     rectifier = RECTIFIERS.get(config.rectifier)(**config.rectifier_args)
@@ -276,9 +315,12 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     analyzers = [build_analyzer(a) for a in analyzers]
     plan = plan_tasks(objective, rectifier, analyzers, parametrization)
     probes = [task for analyzer in analyzers for task in analyzer.probe_tasks]
-    check_streams(plan, streams, config)
-    out_dir = Path(out_dir)
+    return objective, rectifier, parametrization, analyzers, plan, probes
 
+
+def start_accelerator(config: TrainConfig, model, objective, shard: Optional[Callable], resume_from,
+                      snapshot_every: Optional[int]) -> tuple[Accelerator, bool, bool]:
+    """(accelerator, sharded, presharded), refusing launches the loop cannot train or save."""
     # cpu=True is how accelerate recognises a multi-process CPU (gloo) launch; precision is the loop's
     # own (methods/precision.py), so Accelerate's mixed precision stays off whatever the launcher says
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
@@ -301,17 +343,24 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     if sharded and (config.checkpoint_every or resume_from is not None):
         raise NotImplementedError("checkpoint_every / resume_from are not supported under FSDP sharding yet "
                                   "(they save unsharded state); drop them or launch with DDP (ddp.yaml)")
-    world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
-    set_seed(config.seed)
-    if config.gradient_checkpointing:
-        # non-reentrant: recomputes correctly for each of the several backwards of one graph
-        if hasattr(model, "activation_checkpointing_enable"):  # transformers' newer name
-            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        elif hasattr(model, "gradient_checkpointing_enable"):
-            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        else:
-            raise ValueError(f"gradient_checkpointing: {type(model).__name__} is not a Hugging Face model "
-                             "(no gradient_checkpointing_enable); set gradient_checkpointing: false")
+    return accelerator, sharded, presharded
+
+
+def enable_gradient_checkpointing(model) -> None:
+    # non-reentrant: recomputes correctly for each of the several backwards of one graph
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers' newer name
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    elif hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        raise ValueError(f"gradient_checkpointing: {type(model).__name__} is not a Hugging Face model "
+                         "(no gradient_checkpointing_enable); set gradient_checkpointing: false")
+
+
+def place_model(model, parametrization, objective, config: TrainConfig, accelerator: Accelerator,
+                shard: Optional[Callable], sharded: bool, presharded: bool, world: int):
+    """The parametrized model on its device(s): (model, bare model, trained parameters, frozen reference)."""
+    device = accelerator.device
     model = parametrization.prepare(model, needs_reference=objective.needs_reference)
     frozen_reference = getattr(parametrization, "reference", None)
     if frozen_reference is not None:
@@ -332,7 +381,23 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     named = parametrization.trainable_parameters(bare)  # FSDP replaces the parameters: take them after
     if sharded and frozen_reference is not None and not checkpoint.is_sharded(frozen_reference):
         sharding.shard_frozen(frozen_reference, next(iter(named))[1].device_mesh)
-    forward_context = lambda: precision.autocast(device, config.compute_dtype)  # noqa: E731
+    return model, bare, named, frozen_reference
+
+
+def setup(model, streams: dict, config: TrainConfig, out_dir, pad_token_id: int, *, analyzers: Sequence = (),
+          resume_from=None, shard: Optional[Callable] = None, snapshot_every: Optional[int] = None) -> TrainingRun:
+    """Build the parts and check the combination before anything trains; place the model; allocate
+    the task buffers, optimizer and schedule; resume from a checkpoint when asked."""
+    objective, rectifier, parametrization, analyzers, plan, probes = build_parts(config, analyzers)
+    check_streams(plan, streams, config)
+    out_dir = Path(out_dir)
+    accelerator, sharded, presharded = start_accelerator(config, model, objective, shard, resume_from, snapshot_every)
+    world, rank, device = accelerator.num_processes, accelerator.process_index, accelerator.device
+    set_seed(config.seed)  # before the parametrization draws its initial weights (LoRA, GRUN)
+    if config.gradient_checkpointing:
+        enable_gradient_checkpointing(model)
+    model, bare, named, frozen_reference = place_model(model, parametrization, objective, config, accelerator,
+                                                       shard, sharded, presharded, world)
     reference = (lambda batch: parametrization.reference_logits(bare, batch)) if objective.needs_reference else None
 
     buffers = TaskBuffers(named, plan.buffers + probes, device)
@@ -350,175 +415,222 @@ def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: Trai
     warmup = config.warmup_steps or math.ceil(config.warmup_ratio * total_steps)
     scheduler = get_scheduler(SCHEDULERS[config.scheduler], optimizer, num_warmup_steps=warmup,
                               num_training_steps=total_steps)
-
-    log_rows, start_step, backward_passes, train_seconds = [], 0, 0, 0.0
+    loss_names = list(plan.weights) + ([RETAIN_NLL] if plan.adds_retain_nll else [])
+    run = TrainingRun(config, streams, pad_token_id, out_dir, objective, rectifier, parametrization, analyzers,
+                      plan, accelerator, world, rank, device, sharded, presharded, model, bare, named,
+                      frozen_reference, reference, buffers, space, layout, optimizer, schedule, scheduler,
+                      total_steps, loss_names, snapshot_every)
     for analyzer in analyzers:
         analyzer.start(dict(plan.weights), out_dir)
     if resume_from is not None:
-        state = checkpoint.load(resume_from)
-        changed = {k for k, v in dataclasses.asdict(config).items()
-                   if k != "checkpoint_every" and state["config"].get(k) != v}
-        if changed:
-            raise ValueError(f"resume_from={resume_from} was written with a different config ({sorted(changed)}); "
-                             "resume with the same settings or start a fresh run")
-        parametrization.load_trainable_state(bare, state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rectifier.load_state_dict(state["rectifier"])
-        objective.load_state_dict(state.get("objective", {}))
-        checkpoint.restore_rng(state["rng"])
-        log_rows, start_step = state["log"], state["step"]
-        backward_passes, train_seconds = state["backward_passes"], state["train_seconds"]
+        resume(run, resume_from)
+    return run
 
-    def finish(status: str, diverged_step=None, reason=None) -> TrainResult:
-        passes = torch.tensor([float(backward_passes)], device=device)
-        _all_reduce_mean(passes, world)
-        result = TrainResult(status, diverged_step, reason, optimizer_steps=len(log_rows),
-                             backward_passes=int(round(passes.item() * world)), train_seconds=train_seconds,
-                             peak_memory_bytes=peak_memory_bytes(device),
-                             trainable_parameters=sum(p.numel() for _, p in named),
-                             gradient_buffer_bytes=buffers.nbytes() + rectifier.state_nbytes(),
-                             precision=precision.describe(config.compute_dtype, bare, named, frozen_reference,
-                                                          config.master_dtype, sharded and not presharded))
-        if accelerator.is_main_process:
-            atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
-            atomic.write_json(out_dir / "train_status.json", dataclasses.asdict(result))
-            for analyzer in analyzers:
-                analyzer.finish(out_dir)
-        for _, p in named:
-            p.grad = None
-        return result
 
-    bar = tqdm(total=total_steps, initial=start_step, disable=not progress or not accelerator.is_main_process,
-               desc=f"{config.objective}+{config.rectifier}")
-    loss_names = list(plan.weights) + ([RETAIN_NLL] if plan.adds_retain_nll else [])
-    for step in range(start_step, total_steps):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        buffers.zero()
-        micro_batches, n_micro = schedule.for_rank(step, rank)
-        objective.begin_step(step, step // schedule.steps_per_epoch)
-        # after the mean all-reduce (DDP) or FSDP's mean reduce-scatter: the mean over the window's micro-batches
-        scales = [world / n_micro] * len(micro_batches)
-        if sharded:  # every rank joins every FSDP collective: pad a partial window with zero-weight repeats
-            idle = math.ceil(n_micro / world) - len(micro_batches)
-            micro_batches = micro_batches + schedule.micro_batches(step)[:1] * idle
-            scales += [0.0] * idle
-        loss_sums = torch.zeros(len(loss_names), dtype=torch.float64, device=device)
+def resume(run: TrainingRun, resume_from) -> None:
+    """Trainable state, optimizer, scheduler, rectifier and objective state, RNG and progress."""
+    state = checkpoint.load(resume_from)
+    changed = {k for k, v in dataclasses.asdict(run.config).items()
+               if k != "checkpoint_every" and state["config"].get(k) != v}
+    if changed:
+        raise ValueError(f"resume_from={resume_from} was written with a different config ({sorted(changed)}); "
+                         "resume with the same settings or start a fresh run")
+    run.parametrization.load_trainable_state(run.bare, state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.rectifier.load_state_dict(state["rectifier"])
+    run.objective.load_state_dict(state.get("objective", {}))
+    checkpoint.restore_rng(state["rng"])
+    run.log_rows, run.start_step = state["log"], state["step"]
+    run.backward_passes, run.train_seconds = state["backward_passes"], state["train_seconds"]
 
-        # ---- 1. forward and backward per micro-batch, no DDP communication
-        for micro, scale in zip(micro_batches, scales):
-            counted = int(scale > 0)
-            batches = gather(streams, micro, pad_token_id, device)
-            # forwards (trained model and frozen reference alike) under the precision's autocast
-            with forward_context():
-                losses = parametrization.task_losses(objective, model, batches, reference, step + 1)
-                if plan.adds_retain_nll:
-                    retain = batches["retain"]
-                    losses[RETAIN_NLL] = tokens.mean_nll(tokens.logits_of(model, retain), retain["labels"])
-            loss_sums += torch.stack([losses[k].detach().double() for k in loss_names]) * scale
-            if not plan.separate:
-                # one buffer, one backward per weighted task: a single backward of the summed losses
-                # holds each parameter's first gradient in autograd's input buffer until the other
-                # stream's arrives (~1 extra gradient copy, measured in benchmarks/bench_memory.py)
-                tasks = list(plan.weights)
-                for i, task in enumerate(tasks):
-                    buffers.backward(FUSED, plan.weights[task] * losses[task] * scale,
-                                     retain_graph=i < len(tasks) - 1)
-                    backward_passes += counted
-            else:
-                for i, task in enumerate(plan.buffers):
-                    buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
-                    backward_passes += counted
-            del losses
-            objective.end_micro_batch(counted=bool(counted))
-            for analyzer in analyzers:  # probe gradients (G-effect risks): read-only, never in the update
-                with forward_context():
-                    probes_now = analyzer.probe_losses(step + 1, model, batches)
-                for task, probe in probes_now.items():
-                    buffers.backward(task, probe * scale)
-                    backward_passes += counted
 
-        # ---- 2. reduce at the optimizer boundary, observe, combine
-        if not sharded:  # FSDP already averaged the shards over ranks
-            for flat in buffers.buffers.values():
-                _all_reduce_mean(flat, world)
-        loss_values = _all_reduce_mean(loss_sums, world).tolist()
-        row = {"step": step + 1, "epoch": step // schedule.steps_per_epoch,
-               "losses": dict(zip(loss_names, loss_values)),
-               "lr": scheduler.get_last_lr()[0]}
-        bad_loss = [k for k, v in row["losses"].items() if not math.isfinite(v)]
-        if bad_loss:
-            bar.close()
-            return finish("diverged", step + 1, f"non-finite loss {bad_loss} at optimizer step {step + 1}")
+def finish(run: TrainingRun, status: str, diverged_step=None, reason=None) -> TrainResult:
+    """The result (backward passes summed over ranks); the main process writes the log and status."""
+    passes = torch.tensor([float(run.backward_passes)], device=run.device)
+    _all_reduce_mean(passes, run.world)
+    config = run.config
+    result = TrainResult(status, diverged_step, reason, optimizer_steps=len(run.log_rows),
+                         backward_passes=int(round(passes.item() * run.world)), train_seconds=run.train_seconds,
+                         peak_memory_bytes=peak_memory_bytes(run.device),
+                         trainable_parameters=sum(p.numel() for _, p in run.named),
+                         gradient_buffer_bytes=run.buffers.nbytes() + run.rectifier.state_nbytes(),
+                         precision=precision.describe(config.compute_dtype, run.bare, run.named, run.frozen_reference,
+                                                      config.master_dtype, run.sharded and not run.presharded))
+    if run.accelerator.is_main_process:
+        atomic.write_jsonl(run.out_dir / "train_log.jsonl", run.log_rows)
+        atomic.write_json(run.out_dir / "train_status.json", dataclasses.asdict(result))
+        for analyzer in run.analyzers:
+            analyzer.finish(run.out_dir)
+    for _, p in run.named:
+        p.grad = None
+    return result
 
-        geometry = {"grad_norm": None, "cos_forget_retain": None, "cos_update_retain": None,
-                    "cos_update_forget": None, "intervened": None}
-        if plan.separate:
-            task_grads = TaskGradients(buffers.buffers, plan.weights, plan.retain, plan.retain_weight, plan.constraint)
-            norms = {t: space.norm(buffers.buffers[t]) for t in plan.buffers}
-            geometry["grad_norm"] = norms
-            forget = next(iter(plan.weights))
-            retain_side = plan.retain or plan.constraint or ("retain" if "retain" in plan.weights else None)
-            if retain_side and retain_side != forget:
-                geometry["cos_forget_retain"] = cosine(
-                    space.dot(buffers.buffers[forget], buffers.buffers[retain_side]), norms[forget], norms[retain_side])
-            for analyzer in analyzers:
-                row.update(analyzer.observe(step + 1, buffers.buffers, layout, space))
-            combined = rectifier.combine(task_grads, space)
-            update = combined.update
-            update_norm = space.norm(update)
-            geometry["intervened"] = combined.intervened
-            row.update(combined.extra)  # e.g. GRU's cos_update_constraint (update vs the EMA)
-            if combined.dot_update_forget is not None:
-                geometry["cos_update_forget"] = cosine(combined.dot_update_forget, update_norm, norms[forget])
-            if retain_side:
-                geometry["cos_update_retain"] = cosine(
-                    space.dot(update, buffers.buffers[retain_side]), update_norm, norms[retain_side])
+
+def accumulate(run: TrainingRun, step: int) -> torch.Tensor:
+    """Forward and backward of this rank's micro-batches into the task buffers, no communication;
+    the window's losses, summed with each micro-batch's scale (float64, one per loss name)."""
+    plan, buffers, schedule = run.plan, run.buffers, run.schedule
+    micro_batches, n_micro = schedule.for_rank(step, run.rank)
+    run.objective.begin_step(step, step // schedule.steps_per_epoch)
+    # after the mean all-reduce (DDP) or FSDP's mean reduce-scatter: the mean over the window's micro-batches
+    scales = [run.world / n_micro] * len(micro_batches)
+    if run.sharded:  # every rank joins every FSDP collective: pad a partial window with zero-weight repeats
+        idle = math.ceil(n_micro / run.world) - len(micro_batches)
+        micro_batches = micro_batches + schedule.micro_batches(step)[:1] * idle
+        scales += [0.0] * idle
+    loss_sums = torch.zeros(len(run.loss_names), dtype=torch.float64, device=run.device)
+    for micro, scale in zip(micro_batches, scales):
+        counted = int(scale > 0)
+        batches = gather(run.streams, micro, run.pad_token_id, run.device)
+        with run.forward_context():
+            losses = run.parametrization.task_losses(run.objective, run.model, batches, run.reference, step + 1)
+            if plan.adds_retain_nll:
+                retain = batches["retain"]
+                losses[RETAIN_NLL] = tokens.mean_nll(tokens.logits_of(run.model, retain), retain["labels"])
+        loss_sums += torch.stack([losses[k].detach().double() for k in run.loss_names]) * scale
+        if not plan.separate:
+            # one buffer, one backward per weighted task: a single backward of the summed losses
+            # holds each parameter's first gradient in autograd's input buffer until the other
+            # stream's arrives (~1 extra gradient copy, measured in benchmarks/bench_memory.py)
+            tasks = list(plan.weights)
+            for i, task in enumerate(tasks):
+                buffers.backward(FUSED, plan.weights[task] * losses[task] * scale,
+                                 retain_graph=i < len(tasks) - 1)
+                run.backward_passes += counted
         else:
-            update = buffers.buffers[FUSED]
-            update_norm = space.norm(update)
-        row.update(geometry, update_norm=update_norm)
-        if not _is_finite(update_norm) or (geometry["grad_norm"] and not all(map(_is_finite, geometry["grad_norm"].values()))):
-            bar.close()
-            return finish("diverged", step + 1, f"non-finite gradient at optimizer step {step + 1}")
+            for i, task in enumerate(plan.buffers):
+                buffers.backward(task, losses[task] * scale, retain_graph=i < len(plan.buffers) - 1)
+                run.backward_passes += counted
+        del losses
+        run.objective.end_micro_batch(counted=bool(counted))
+        for analyzer in run.analyzers:  # probe gradients (G-effect risks): read-only, never in the update
+            with run.forward_context():
+                probes_now = analyzer.probe_losses(step + 1, run.model, batches)
+            for task, probe in probes_now.items():
+                buffers.backward(task, probe * scale)
+                run.backward_passes += counted
+    return loss_sums
 
-        # ---- 3. clip (torch's clip_grad_norm_ rule, on the global norm), step
-        if config.max_grad_norm is not None:
-            clip = config.max_grad_norm / (update_norm + 1e-6)
-            if clip < 1.0:
-                update.mul_(clip)
-        buffers.set_param_grads(update)
-        optimizer.step()
-        scheduler.step()
-        for _, p in named:
-            p.grad = None
+
+def combine(run: TrainingRun, step: int, row: dict) -> tuple[torch.Tensor, float, dict]:
+    """(update, its norm, geometry): analyzers observe the task gradients and the rectifier combines
+    them; fills `row` with what they report."""
+    plan, buffers, space = run.plan, run.buffers, run.space
+    geometry = {"grad_norm": None, "cos_forget_retain": None, "cos_update_retain": None,
+                "cos_update_forget": None, "intervened": None}
+    if not plan.separate:
+        update = buffers.buffers[FUSED]
+        return update, space.norm(update), geometry
+    task_grads = TaskGradients(buffers.buffers, plan.weights, plan.retain, plan.retain_weight, plan.constraint)
+    norms = {t: space.norm(buffers.buffers[t]) for t in plan.buffers}
+    geometry["grad_norm"] = norms
+    forget = next(iter(plan.weights))
+    retain_side = plan.retain or plan.constraint or ("retain" if "retain" in plan.weights else None)
+    if retain_side and retain_side != forget:
+        geometry["cos_forget_retain"] = cosine(
+            space.dot(buffers.buffers[forget], buffers.buffers[retain_side]), norms[forget], norms[retain_side])
+    for analyzer in run.analyzers:
+        row.update(analyzer.observe(step + 1, buffers.buffers, run.layout, space))
+    combined = run.rectifier.combine(task_grads, space)
+    update = combined.update
+    update_norm = space.norm(update)
+    geometry["intervened"] = combined.intervened
+    row.update(combined.extra)  # e.g. GRU's cos_update_constraint (update vs the EMA)
+    if combined.dot_update_forget is not None:
+        geometry["cos_update_forget"] = cosine(combined.dot_update_forget, update_norm, norms[forget])
+    if retain_side:
+        geometry["cos_update_retain"] = cosine(
+            space.dot(update, buffers.buffers[retain_side]), update_norm, norms[retain_side])
+    return update, update_norm, geometry
+
+
+def optimizer_step(run: TrainingRun, step: int) -> tuple[dict, Optional[str]]:
+    """One optimizer step: micro-batches into the task buffers, reduce, rectify, clip, step.
+    Returns the step's log row and, when the step diverged (then nothing was updated), why."""
+    run.buffers.zero()
+    # ---- 1. forward and backward per micro-batch, no DDP communication
+    loss_sums = accumulate(run, step)
+
+    # ---- 2. reduce at the optimizer boundary, observe, combine
+    if not run.sharded:  # FSDP already averaged the shards over ranks
+        for flat in run.buffers.buffers.values():
+            _all_reduce_mean(flat, run.world)
+    loss_values = _all_reduce_mean(loss_sums, run.world).tolist()
+    row = {"step": step + 1, "epoch": step // run.schedule.steps_per_epoch,
+           "losses": dict(zip(run.loss_names, loss_values)),
+           "lr": run.scheduler.get_last_lr()[0]}
+    bad_loss = [k for k, v in row["losses"].items() if not math.isfinite(v)]
+    if bad_loss:
+        return row, f"non-finite loss {bad_loss} at optimizer step {step + 1}"
+    update, update_norm, geometry = combine(run, step, row)
+    row.update(geometry, update_norm=update_norm)
+    if not _is_finite(update_norm) or (geometry["grad_norm"] and not all(map(_is_finite, geometry["grad_norm"].values()))):
+        return row, f"non-finite gradient at optimizer step {step + 1}"
+
+    # ---- 3. clip (torch's clip_grad_norm_ rule, on the global norm), step
+    if run.config.max_grad_norm is not None:
+        clip = run.config.max_grad_norm / (update_norm + 1e-6)
+        if clip < 1.0:
+            update.mul_(clip)
+    run.buffers.set_param_grads(update)
+    run.optimizer.step()
+    run.scheduler.step()
+    for _, p in run.named:
+        p.grad = None
+    return row, None
+
+
+def save_progress(run: TrainingRun, done: int) -> None:
+    """The trajectory snapshot and the checkpoint due after `done` optimizer steps (none at the last)."""
+    config, accelerator = run.config, run.accelerator
+    if run.snapshot_every and done % run.snapshot_every == 0 and done < run.total_steps:
+        state = snapshots.gathered_state(run.named)  # a collective under FSDP2: every rank joins
+        if accelerator.is_main_process:
+            snapshots.save(run.out_dir / "snapshots", done, state, snapshots.extras_of(run.bare))
+        del state
+        accelerator.wait_for_everyone()
+    if config.checkpoint_every and done % config.checkpoint_every == 0 and done < run.total_steps:
+        if accelerator.is_main_process:
+            checkpoint.save(checkpoint.checkpoint_dir(run.out_dir, done), {
+                "step": done, "config": dataclasses.asdict(config),
+                "model": run.parametrization.trainable_state(run.bare), "optimizer": run.optimizer.state_dict(),
+                "scheduler": run.scheduler.state_dict(), "rectifier": run.rectifier.state_dict(),
+                "objective": run.objective.state_dict(),
+                "rng": checkpoint.rng_state(), "log": run.log_rows,
+                "backward_passes": run.backward_passes, "train_seconds": run.train_seconds})
+            atomic.write_jsonl(run.out_dir / "train_log.jsonl", run.log_rows)
+        accelerator.wait_for_everyone()
+
+
+def train(model, streams: dict[str, list[dict[str, torch.Tensor]]], config: TrainConfig, out_dir,
+          pad_token_id: int, *, analyzers: Sequence = (), resume_from=None, progress: bool = True,
+          shard: Optional[Callable] = None, snapshot_every: Optional[int] = None) -> TrainResult:
+    """`snapshot_every`: write the trainable state every that many optimizer steps (not at the last
+    one) to out_dir/snapshots, for trajectory evaluation (`evaluate_every`); under FSDP2 the shards
+    are all-gathered first. `shard(model)`: applies FSDP2 `fully_shard` in place, after the parametrization (and its frozen
+    reference copy) is prepared, where Accelerate cannot (it shards only on accelerators). A model
+    already sharded by the caller also trains, unless the objective needs a reference copy."""
+    run = setup(model, streams, config, out_dir, pad_token_id, analyzers=analyzers, resume_from=resume_from,
+                shard=shard, snapshot_every=snapshot_every)
+    bar = tqdm(total=run.total_steps, initial=run.start_step,
+               disable=not progress or not run.accelerator.is_main_process,
+               desc=f"{config.objective}+{config.rectifier}")
+    for step in range(run.start_step, run.total_steps):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        row, diverged = optimizer_step(run, step)
+        if diverged is not None:
+            bar.close()
+            return finish(run, "diverged", step + 1, diverged)
         step_seconds = time.perf_counter() - started
-        train_seconds += step_seconds
+        run.train_seconds += step_seconds
         row["step_seconds"] = step_seconds
-        if objective.log_state():  # rank 0's value: per-rank state (PDU's dual variable) is not reduced
-            row["objective_state"] = objective.log_state()
+        if run.objective.log_state():  # rank 0's value: per-rank state (PDU's dual variable) is not reduced
+            row["objective_state"] = run.objective.log_state()
         row["step_cpu_seconds"] = time.process_time() - started_cpu  # all threads; robust to a busy machine
-        log_rows.append(row)
+        run.log_rows.append(row)
         bar.update(1)
         bar.set_postfix({k: f"{v:.3g}" for k, v in row["losses"].items()})
-
-        done = step + 1
-        if snapshot_every and done % snapshot_every == 0 and done < total_steps:
-            state = snapshots.gathered_state(named)  # a collective under FSDP2: every rank joins
-            if accelerator.is_main_process:
-                snapshots.save(out_dir / "snapshots", done, state, snapshots.extras_of(bare))
-            del state
-            accelerator.wait_for_everyone()
-        if config.checkpoint_every and done % config.checkpoint_every == 0 and done < total_steps:
-            if accelerator.is_main_process:
-                checkpoint.save(checkpoint.checkpoint_dir(out_dir, done), {
-                    "step": done, "config": dataclasses.asdict(config),
-                    "model": parametrization.trainable_state(bare), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "rectifier": rectifier.state_dict(),
-                    "objective": objective.state_dict(),
-                    "rng": checkpoint.rng_state(), "log": log_rows,
-                    "backward_passes": backward_passes, "train_seconds": train_seconds})
-                atomic.write_jsonl(out_dir / "train_log.jsonl", log_rows)
-            accelerator.wait_for_everyone()
+        save_progress(run, step + 1)
     bar.close()
-    return finish("ok")
+    return finish(run, "ok")

@@ -47,13 +47,15 @@ def _dtype(name: str):
 
 def _context(spec: dict[str, Any], data_dir: str | None, tokenizer, fmt, scratch=None, progress=False):
     from evaluation import benchmarks
+    from evaluation.encoding import encode_corpus
     from methods.attacks.base import AttackContext
 
     bench = benchmarks.get(spec["benchmark"])
     return AttackContext(benchmark=bench, data=bench.open(data_dir), split=spec["split"], tokenizer=tokenizer,
                          prompt_format=fmt, seed=int(spec["seed"]),
                          max_length=int(spec["hyperparameters"].get("max_length", bench.default_max_length)),
-                         compute_dtype=spec.get("dtype", "float32"), scratch=scratch, progress=progress)
+                         compute_dtype=spec.get("dtype", "float32"), scratch=scratch, progress=progress,
+                         encode_corpus=encode_corpus)
 
 
 def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: str | Path | None,
@@ -184,12 +186,11 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
     # serve forget quality's KS test: the attacked row's forget quality stays null (noted below); the
     # recovery reads the matched-forgetting metric, which needs no reference.
     comparable = retain_reference if attacker.changes_weights else None
-    document = evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
-                            retain_reference=comparable, identity=_identity(spec, attacker),
-                            batch_size=batch_size, progress=progress, generation_backend=generation_backend,
-                            prompt_format=spec.get("prompt_format"),
-                            prompt_transform=None if attacker.changes_weights else attacker.prompt_format,
-                            scope=entry.scope)
+    document = evaluate.run(evaluate.EvaluationSpec(
+        model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=comparable,
+        identity=_identity(spec, attacker), batch_size=batch_size, progress=progress,
+        generation_backend=generation_backend, prompt_format=spec.get("prompt_format"),
+        prompt_transform=None if attacker.changes_weights else attacker.prompt_format, scope=entry.scope))
     out = Path(out_dir)
     references = {}
     if retain_reference:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from common import atomic, contract, provenance
+from workflows.run_spec import RunSpec
 
 # run-spec keys that are not TrainConfig fields
 TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus", "evaluate_every", "keep_checkpoints",
@@ -23,11 +24,17 @@ TRAIN_CONFIG_EXTRAS = ("max_length", "analyzers", "answer_labels", "corpus", "ev
 # ---------------------------------------------------------------------------------------------
 # unlearn
 
-def train_config_from_spec(spec: dict[str, Any]):
+def run_spec(spec: RunSpec | dict[str, Any]) -> RunSpec:
+    """A RunSpec, or one read from the spec's parsed JSON."""
+    return spec if isinstance(spec, RunSpec) else RunSpec.from_json(spec)
+
+
+def train_config_from_spec(spec: RunSpec | dict[str, Any]):
     """TrainConfig for one run spec (written by the Snakefile from the grid)."""
     from methods.train import TrainConfig
 
-    hyper = {k: v for k, v in spec["hyperparameters"].items() if k not in TRAIN_CONFIG_EXTRAS}
+    run = run_spec(spec)
+    hyper = {k: v for k, v in run.hyperparameters.items() if k not in TRAIN_CONFIG_EXTRAS}
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = sorted(set(hyper) - known)
     if unknown:
@@ -36,15 +43,15 @@ def train_config_from_spec(spec: dict[str, Any]):
     if "adam_betas" in hyper:
         hyper["adam_betas"] = tuple(hyper["adam_betas"])
     # the model's configured dtype is the compute dtype; weights train as fp32 masters (methods/precision.py)
-    hyper.setdefault("compute_dtype", spec.get("dtype", "float32"))
-    return TrainConfig(objective=spec["objective"], rectifier=spec["rectifier"],
-                       parametrization=spec.get("parametrization", "full"), seed=int(spec["seed"]), **hyper)
+    hyper.setdefault("compute_dtype", run.dtype)
+    return TrainConfig(objective=run.objective, rectifier=run.rectifier, parametrization=run.parametrization,
+                       seed=run.seed, **hyper)
 
 
-def check_global_batch(spec: dict[str, Any], config, num_processes: int) -> None:
+def check_global_batch(spec: RunSpec | dict[str, Any], config, num_processes: int) -> None:
     """A spec whose grid derived grad_accum from `global_batch_size` for one process count must run
     under that count: launched with another, a step would consume another number of examples."""
-    wanted = spec["hyperparameters"].get("global_batch_size")
+    wanted = run_spec(spec).global_batch_size
     if wanted is None:
         return
     from common.global_batch import global_batch
@@ -80,7 +87,7 @@ def _is_main_process() -> bool:
     return PartialState().is_main_process
 
 
-def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: str | Path,
+def unlearn(spec: RunSpec | dict[str, Any], data_dir: str | None, target: str, out_model: str | Path,
             train_log: str | Path, train_result: str | Path, *, threads: int | None = None,
             progress: bool = True, snapshots: str | Path | None = None) -> dict[str, Any]:
     """Unlearn `target` as `spec` says; write the model, train_log.jsonl and the train result.
@@ -102,27 +109,25 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
 
     if threads:
         torch.set_num_threads(threads)
-    config = train_config_from_spec(spec)
+    run = run_spec(spec)
+    config = train_config_from_spec(run)
     config.validate()
     from accelerate import PartialState
 
-    check_global_batch(spec, config, PartialState().num_processes)
-    every = spec["hyperparameters"].get("evaluate_every")
+    check_global_batch(run, config, PartialState().num_processes)
+    every = run.evaluate_every
     if every is not None:
         from methods import snapshots as snapshot_files
 
         snapshot_files.check_supported(config.parametrization, config.parametrization_args)
         snapshots = Path(snapshots) if snapshots is not None else Path(out_model).with_name("snapshots")
-    bench = benchmarks.get(spec["benchmark"])
-    corpora = bench.corpora_for_run(bench.open(data_dir), spec["split"],  # data errors before the model loads
-                                    spec["hyperparameters"].get("corpus"))
-    max_length = int(spec["hyperparameters"].get("max_length", bench.default_max_length))
+    bench = benchmarks.get(run.benchmark)
+    corpora = bench.corpora_for_run(bench.open(data_dir), run.split, run.corpus)  # data errors before the model loads
+    max_length = run.max_length(bench.default_max_length)
     # loaded in the configured dtype: frozen weights stay in it, train() upcasts the trainable ones to fp32
-    model, tokenizer, fmt = models.load_model(target, prompt_format=spec.get("prompt_format"),
-                                              dtype=_torch_dtype(spec.get("dtype", "float32")))
+    model, tokenizer, fmt = models.load_model(target, prompt_format=run.prompt_format, dtype=_torch_dtype(run.dtype))
     streams = unlearning_streams(config.objective, corpora, tokenizer, fmt, max_length, config.seed,
-                                 spec["hyperparameters"].get("answer_labels", "answer"),
-                                 spec["hyperparameters"].get("idk_draw", "epoch"))
+                                 run.answer_labels, run.idk_draw)
 
     out_model, main = Path(out_model), _is_main_process()
     scratch = out_model.with_name(f".{out_model.name}.training")  # same path on every rank
@@ -130,7 +135,7 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
         shutil.rmtree(scratch)
     try:
         result = train(model, streams, config, scratch, tokenizer.pad_token_id,
-                       analyzers=spec["hyperparameters"].get("analyzers", ()), progress=progress,
+                       analyzers=run.analyzers, progress=progress,
                        snapshot_every=every)
         document = {
             "status": result.status, "diverged_step": result.diverged_step, "reason": result.reason,
@@ -138,7 +143,7 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
                                                      "peak_memory_bytes", "trainable_parameters",
                                                      "gradient_buffer_bytes", "precision")},
             "gradient_buffer_bytes": result.gradient_buffer_bytes,
-            "spec": spec, "target": target, "train_config": dataclasses.asdict(config),
+            "spec": run.raw, "target": target, "train_config": dataclasses.asdict(config),
         }
         # FSDP2: gathering the full weights is a collective, so every rank joins before rank 0 saves
         full_state = full_model_state(model) if result.status == "ok" and is_sharded(model) else None
@@ -151,7 +156,7 @@ def unlearn(spec: dict[str, Any], data_dir: str | None, target: str, out_model: 
                 saver.save(model, tmp, **({} if full_state is None else {"state_dict": full_state}))
                 tokenizer.save_pretrained(tmp)
                 card = _target_card(target)
-                models.write_model_card(tmp, card.get("preset", "custom"), fmt.name, unlearned=spec,
+                models.write_model_card(tmp, card.get("preset", "custom"), fmt.name, unlearned=run.raw,
                                         **models.inherited_card_fields(target))
             else:
                 atomic.write_json(tmp / "DIVERGED.json", document)
@@ -189,7 +194,7 @@ def _target_card(target: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # evaluate-run
 
-def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
+def evaluate_run(spec: RunSpec | dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
                  out_dir: str | Path, *, variant: str | None = None, retain_reference: str | None = None,
                  batch_size: int = 32, progress: bool = True, generation_backend: str = "auto",
                  snapshots: str | Path | None = None, target: str | None = None) -> dict[str, Any]:
@@ -198,37 +203,41 @@ def evaluate_run(spec: dict[str, Any], model: str, train_result: str | Path, dat
     A run with `evaluate_every` is also evaluated at each snapshot (default folder: `snapshots`
     beside `model`), giving metrics.json's `trajectory` block and trajectory.parquet; a LoRA run's
     snapshots are merged into `target` (the run's starting model, its W0)."""
-    identity = {"role": "unlearned", "model": spec["model"], "method": spec["objective"],
-                "rectifier": spec["rectifier"], "parametrization": spec.get("parametrization", "full"),
-                "seed": int(spec["seed"]), "hyperparameters": spec["hyperparameters"]}
+    run = run_spec(spec)
+    if run.model is None:
+        raise ValueError("run spec lacks 'model' (the grid's model name, recorded in the result identity)")
+    identity = {"role": "unlearned", "model": run.model, "method": run.objective, "rectifier": run.rectifier,
+                "parametrization": run.parametrization, "seed": run.seed, "hyperparameters": run.hyperparameters}
     trained = json.loads(Path(train_result).read_text())
     if trained["status"] != "ok":
-        return write_diverged(spec, identity, trained, out_dir, variant)
+        return write_diverged(run, identity, trained, out_dir, variant)
     from evaluation import evaluate
 
-    every = spec["hyperparameters"].get("evaluate_every")
+    every = run.evaluate_every
     if every is not None and snapshots is None:
         snapshots = Path(model).with_name("snapshots")
-    rebuild = lora_rebuild(spec, target) if every is not None and identity["parametrization"] == "lora" else None
-    details = _grun_gates(spec) if identity["parametrization"] == "grun" else None
-    return evaluate.run(model, spec["benchmark"], data_dir, spec["split"], variant, out_dir,
-                        retain_reference=retain_reference, train_result=str(train_result),
-                        identity=identity, batch_size=batch_size, progress=progress,
-                        generation_backend=generation_backend,
-                        snapshots=snapshots if every is not None else None, every=every,
-                        snapshot_rebuild=rebuild, details=details)
+    from methods.registry import PARAMETRIZATIONS
+
+    parametrization = PARAMETRIZATIONS.get(run.parametrization)
+    rebuild = lora_rebuild(run, target) if every is not None and parametrization.snapshots_need_base else None
+    details = _grun_gates(run) if parametrization.reports_gates else None
+    return evaluate.run(evaluate.EvaluationSpec(
+        model, run.benchmark, data_dir, run.split, variant, out_dir, retain_reference=retain_reference,
+        train_result=str(train_result), identity=identity, batch_size=batch_size, progress=progress,
+        generation_backend=generation_backend, snapshots=snapshots if every is not None else None, every=every,
+        snapshot_rebuild=rebuild, details=details))
 
 
-def _grun_gates(spec: dict[str, Any]):
+def _grun_gates(run: RunSpec):
     """GRUN runs: gate values on forget vs retain prompts (metric_details.grun_gates), measured on
     the model and data the evaluation has loaded."""
-    from methods.parametrizations import grun_gates
+    from evaluation import grun_gates
 
     return lambda model, tokenizer, fmt, data: {grun_gates.DETAILS_KEY: grun_gates.measure_run(
-        spec, model, tokenizer, fmt, data)}
+        run.raw, model, tokenizer, fmt, data)}
 
 
-def lora_rebuild(spec: dict[str, Any], target: str | None):
+def lora_rebuild(run: RunSpec, target: str | None):
     """The LoRA snapshot merger over the run's target, loaded on the CPU in the training dtype."""
     from evaluation import models
     from methods.snapshots import LoraRebuild
@@ -236,24 +245,24 @@ def lora_rebuild(spec: dict[str, Any], target: str | None):
     if target is None:
         raise ValueError("a LoRA run with evaluate_every is evaluated against its target's base weights: pass "
                          "--target (the model `ubench unlearn` started from)")
-    base, _, _ = models.load_model(target, prompt_format=spec.get("prompt_format"),
-                                   dtype=_torch_dtype(spec.get("dtype", "float32")))
-    return LoraRebuild(base, spec["hyperparameters"].get("parametrization_args", {}))
+    base, _, _ = models.load_model(target, prompt_format=run.prompt_format, dtype=_torch_dtype(run.dtype))
+    return LoraRebuild(base, run.hyperparameters.get("parametrization_args", {}))
 
 
-def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],
+def write_diverged(spec: RunSpec | dict[str, Any], identity: dict[str, Any], trained: dict[str, Any],
                    out_dir: str | Path, variant: str) -> dict[str, Any]:
     """metrics.json with status diverged (no metrics) and an empty per_item.parquet; a run with
     `evaluate_every` also gets a trajectory.parquet without points, so every output the trajectory
     rule declares exists and Snakemake keeps the diverged row instead of deleting it as incomplete."""
     import pandas as pd
 
-    ident = {"benchmark": spec["benchmark"], "split": spec["split"], **identity}
+    run = run_spec(spec)
+    ident = {"benchmark": run.benchmark, "split": run.split, **identity}
     document = {
         "identity": ident,
         "metrics": {},
         "flags": {"diverged": True},
-        "evaluator": {"name": "not-evaluated", "variant": variant or _default_variant(spec["benchmark"]),
+        "evaluator": {"name": "not-evaluated", "variant": variant or _default_variant(run.benchmark),
                       "item_cap": None},
         "cost": trained.get("cost", {}),
         "provenance": provenance.provenance({"identity": ident, "train_config": trained.get("train_config")}),
@@ -265,7 +274,7 @@ def write_diverged(spec: dict[str, Any], identity: dict[str, Any], trained: dict
     with atomic.atomic_path(out / "per_item.parquet") as tmp:
         pd.DataFrame({"eval_set": pd.Series(dtype="string"), "item_index": pd.Series(dtype="int64")}).to_parquet(
             tmp, index=False)
-    if spec["hyperparameters"].get("evaluate_every") is not None:
+    if run.evaluate_every is not None:
         with atomic.atomic_path(out / contract.TRAJECTORY_FILE) as tmp:
             contract.trajectory_table({"points": []}).to_parquet(tmp, index=False)
     contract.write_metrics(out / "metrics.json", document)
@@ -327,14 +336,14 @@ def _config_check(args) -> int:
 
 
 def _plan_memory(args) -> int:
-    from methods import memory_plan
+    from workflows import memory_plan_grid
 
     g = _load_grid(args.configfile, args.config)
-    return 0 if memory_plan.report(g) else 1
+    return 0 if memory_plan_grid.report(g) else 1
 
 
 def _unlearn(args) -> int:
-    document = unlearn(json.loads(args.spec), args.data, args.target, args.out_model, args.train_log,
+    document = unlearn(RunSpec.from_json(args.spec), args.data, args.target, args.out_model, args.train_log,
                        args.train_result, threads=args.threads, progress=not args.quiet,
                        snapshots=args.snapshots)
     print(json.dumps({k: document[k] for k in ("status", "diverged_step", "reason", "cost")}, indent=2))
@@ -342,7 +351,7 @@ def _unlearn(args) -> int:
 
 
 def _evaluate_run(args) -> int:
-    document = evaluate_run(json.loads(args.spec), args.model, args.train_result, args.data, args.out,
+    document = evaluate_run(RunSpec.from_json(args.spec), args.model, args.train_result, args.data, args.out,
                             variant=args.variant, retain_reference=args.retain_reference,
                             batch_size=args.batch_size, progress=not args.quiet,
                             generation_backend=args.generation_backend, snapshots=args.snapshots,

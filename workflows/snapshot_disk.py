@@ -98,8 +98,9 @@ def full_parameters(model_type: str, fields: dict[str, Any]) -> Optional[int]:
 def exact_trainable(run, entry: dict[str, Any]) -> int:
     """The parametrization's trainable count (methods.memory_plan, meta device; imports torch)."""
     from methods import memory_plan
+    from workflows.memory_plan_grid import job_model
 
-    job = memory_plan.Job(entry.get("base", run.model), run.objective, run.rectifier, run.parametrization,
+    job = memory_plan.Job(job_model(entry.get("base", run.model)), run.objective, run.rectifier, run.parametrization,
                           dict(run.hyperparameters), entry.get("dtype", "float32"))
     return memory_plan.plan_job(job, memory_plan.Launch()).trainable
 

@@ -108,7 +108,7 @@ def ineligible_model(model) -> str | None:
 
     if hasattr(model, "peft_config"):
         return "the model carries LoRA/PEFT adapters (vLLM would load the base checkpoint only)"
-    if hasattr(model, "grun"):
+    if getattr(model, "edits_prompt_positions", False):
         return "the model carries GRUN generation-time edits (forward hooks vLLM does not run)"
     if not plain_greedy_model(model):
         return "the model's generation_config changes greedy decoding (e.g. a repetition penalty)"

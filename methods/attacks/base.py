@@ -35,6 +35,9 @@ class AttackContext:
     scratch: Any = None       # a folder the attack may write logs to (relearn's training loop)
     progress: bool = False
     extra: dict = field(default_factory=dict)
+    # (tokenizer, prompt_format, corpus, max_length) -> training examples: the evaluation's encoder
+    # (evaluation.encoding.encode_corpus), passed in so methods/ does not import evaluation/
+    encode_corpus: Any = None
 
 
 class Attack:

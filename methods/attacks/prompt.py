@@ -16,11 +16,11 @@ JAILBREAK_PREFIX = "Sure, here is the answer:"
 
 
 def prefixed_format(prompt_format, prefix: str):
-    """The same format whose prompt ends with `prefix` (and one space) before the answer."""
-    from evaluation.prompts import PromptFormat
-
+    """The same format whose prompt ends with `prefix` (and one space) before the answer. Derived
+    from the given format's own class (evaluation.prompts.PromptFormat), so methods/ names no
+    evaluation module."""
     @dataclass(frozen=True)
-    class PrefixedFormat(PromptFormat):
+    class PrefixedFormat(type(prompt_format)):
         answer_prefix: str = ""
 
         def prompt(self, question, tokenizer=None, *, with_answer_tag=True):

@@ -77,11 +77,13 @@ class Relearn(Attack):
         return split_halves([q for q, _ in forget.items], self.args["split_seed"])[1]
 
     def apply(self, model, context: AttackContext) -> dict[str, Any]:
-        from evaluation.encoding import encode_corpus
         from methods.train import TrainConfig, train
 
+        if context.encode_corpus is None:
+            raise ValueError("relearn needs AttackContext.encode_corpus (evaluation.encoding.encode_corpus) "
+                             "to turn its training corpus into examples")
         corpus = self.training_corpus(context)
-        examples = encode_corpus(context.tokenizer, context.prompt_format, corpus, context.max_length)
+        examples = context.encode_corpus(context.tokenizer, context.prompt_format, corpus, context.max_length)
         args = self.args
         config = TrainConfig(objective="finetune", lr=float(args["lr"]), epochs=int(args["epochs"]),
                              max_steps=args["max_steps"], batch_size=int(args["batch_size"]),

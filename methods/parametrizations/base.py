@@ -4,6 +4,13 @@ prepare(model, needs_reference) decides which parameters train (returns them by 
 whatever the reference forward needs; reference_logits(model, batch) evaluates the frozen starting
 model (full: a deep copy; LoRA: adapters disabled; GRUN: interventions off) without gradients;
 trainable_state / load_trainable_state checkpoint only what trains; save writes a usable model.
+
+What the rest of the suite needs to know about a parametrization is a class property, read after
+`PARAMETRIZATIONS.get(name)` (job time; config checks read names only), never a comparison of names:
+`fsdp_savable`, `copies_reference`, `reports_gates`, `snapshots_need_base` below. A model whose
+forward a parametrization changes carries a plain attribute the evaluation reads without knowing the
+parametrization: `EDITS_PROMPT_POSITIONS` (True on GRUN models: edits at the prompt's last position,
+found from the whole input, so no prefix sharing, no split head, no plain greedy or vLLM decoding).
 """
 from __future__ import annotations
 
@@ -14,11 +21,21 @@ import torch.nn as nn
 
 from methods.registry import parse_args
 
+EDITS_PROMPT_POSITIONS = "edits_prompt_positions"  # model attribute; getattr(model, it, False)
+
 
 class Parametrization:
     name: str = "?"
     defaults: dict = {}
     extra_streams: tuple[str, ...] = ()  # streams its extra tasks read (GRUN's gate BCE: forget, retain)
+    # its save() writes unsharded state only: refuse an FSDP2 launch before training, not after it
+    fsdp_savable: bool = True
+    # the reference forward runs a frozen deep copy of the start model (memory: one more model)
+    copies_reference: bool = False
+    # its saved model has gates whose forget/retain separation the evaluation reports (GRUN)
+    reports_gates: bool = False
+    # trajectory snapshots are merged into the run's starting weights before evaluation (LoRA)
+    snapshots_need_base: bool = False
 
     def __init__(self, **args):
         self.args = parse_args(f"parametrization {self.name!r}", args, self.defaults)

@@ -12,6 +12,8 @@ from methods.registry import PARAMETRIZATIONS
 
 @PARAMETRIZATIONS.register("full")
 class Full(Parametrization):
+    copies_reference = True
+
     def prepare(self, model, needs_reference):
         self.reference = None
         if needs_reference:

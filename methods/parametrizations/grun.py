@@ -34,7 +34,7 @@ from torch.nn.utils.parametrizations import orthogonal
 
 from common import atomic
 from methods import tokens
-from methods.parametrizations.base import Parametrization
+from methods.parametrizations.base import EDITS_PROMPT_POSITIONS, Parametrization
 from methods.registry import PARAMETRIZATIONS
 
 CONFIG_FILE = "grun_config.json"
@@ -130,6 +130,7 @@ class GRUNEdits(nn.Module):
         self._handles.append(model.register_forward_pre_hook(self._locate, with_kwargs=True))
         for layer in self.layers:
             self._handles.append(blocks[layer].register_forward_hook(self._edit_hook(layer)))
+        setattr(model, EDITS_PROMPT_POSITIONS, True)  # read by the evaluation (methods.parametrizations.base)
 
     def _locate(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)
@@ -256,6 +257,8 @@ class GRUN(Parametrization):
     defaults = {"layers": "auto", "rank": 4, "gate": "linear", "gate_weight": 10.0,
                 "gate_warmup_steps": 0, "save_base": "auto"}
     extra_streams = ("forget", "retain")
+    fsdp_savable = False  # saves the edits of one unsharded model
+    reports_gates = True
 
     def __init__(self, **args):
         super().__init__(**args)

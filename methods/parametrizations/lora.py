@@ -23,6 +23,8 @@ SAVE_MODES = ("merged", "adapter")
 class LoRA(Parametrization):
     # r 8 as in UNDIAL's original LoRA runs; alpha = 2r and every Llama/Mistral linear by default
     defaults = {"rank": 8, "alpha": 16.0, "dropout": 0.0, "target_modules": ALL_LINEAR, "save": "merged"}
+    fsdp_savable = False       # peft's merge and adapter save need the unsharded weights
+    snapshots_need_base = True  # the final model is merged: a snapshot's adapters need W0 (LoraRebuild)
 
     def __init__(self, **args):
         super().__init__(**args)

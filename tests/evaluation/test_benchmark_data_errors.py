@@ -337,12 +337,14 @@ def test_muse_data_errors_come_before_the_model_in_evaluate(muse_folder, tmp_pat
     folder = _copy(muse_folder, tmp_path)
     (folder / "privleak" / "forget.json").write_bytes(NOT_UTF8)
     with pytest.raises(muse_data.MuseDataError, match=r"privleak/forget\.json is not UTF-8"):
-        evaluate.run("unused-model", "muse-tiny", str(folder), "news", None, tmp_path / "out", progress=False)
+        evaluate.run(evaluate.EvaluationSpec(
+            "unused-model", "muse-tiny", str(folder), "news", None, tmp_path / "out", progress=False))
     monkeypatch.setattr(muse_data, "OFFICIAL_COUNTS", {})  # the tiny corpus stands in for MUSE-News
     real = tmp_path / "real"
     shutil.copytree(muse_folder, real / "news")
     with pytest.raises(muse_data.MuseDataError, match="MUSE-Books is not in"):
-        evaluate.run("unused-model", "muse", str(real), "books", None, tmp_path / "out", progress=False)
+        evaluate.run(evaluate.EvaluationSpec(
+            "unused-model", "muse", str(real), "books", None, tmp_path / "out", progress=False))
     assert not (tmp_path / "out").exists()
 
 

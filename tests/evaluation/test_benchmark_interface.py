@@ -61,8 +61,9 @@ def test_tofu_on_the_interface_gives_the_same_numbers_as_the_evaluator(tiny_fold
     torch.manual_seed(0)
     bench = benchmarks.get("tofu-tiny")
     folder = models.build_tiny_llama(bench.vocabulary_texts(bench.open(tiny_folder)), tmp_path / "m", seed=3)
-    document = evaluate.run(str(folder), "tofu-tiny", str(tiny_folder), "forget01", None, tmp_path / "out",
-                            identity={"role": "retain", "method": "retain"}, batch_size=16, progress=False)
+    document = evaluate.run(evaluate.EvaluationSpec(
+        str(folder), "tofu-tiny", str(tiny_folder), "forget01", None, tmp_path / "out",
+        identity={"role": "retain", "method": "retain"}, batch_size=16, progress=False))
     model, tokenizer, fmt = models.load_model(str(folder))
     direct, table, _ = tofu_eval.evaluate(model, tokenizer, fmt, bench.open(tiny_folder), "forget01",
                                           tofu_eval.VARIANTS["full"], batch_size=16, progress=False,

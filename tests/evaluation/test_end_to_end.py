@@ -37,13 +37,14 @@ def test_tofu_tiny_target_memorises_and_retain_does_not(tiny_folder, finetuned, 
     card = json.loads((models_root / "target" / "ubench_model.json").read_text())
     assert card["prompt_format"] == "phi" and card["finetune"]["split"] == "full"
 
-    retain = evaluate.run(str(models_root / "retain"), "tofu-tiny", str(tiny_folder), "forget10", "full",
-                          tmp_path / "eval_retain", identity={"role": "retain", "method": "retain"}, progress=False)
+    retain = evaluate.run(evaluate.EvaluationSpec(
+        str(models_root / "retain"), "tofu-tiny", str(tiny_folder), "forget10", "full", tmp_path / "eval_retain",
+        identity={"role": "retain", "method": "retain"}, progress=False))
     train_result = models_root / "target" / "train_status.json"
-    target = evaluate.run(str(models_root / "target"), "tofu-tiny", str(tiny_folder), "forget10", "full",
-                          tmp_path / "eval_target", retain_reference=str(tmp_path / "eval_retain"),
-                          train_result=str(train_result), identity={"role": "target", "method": "target"},
-                          progress=False)
+    target = evaluate.run(evaluate.EvaluationSpec(
+        str(models_root / "target"), "tofu-tiny", str(tiny_folder), "forget10", "full", tmp_path / "eval_target",
+        retain_reference=str(tmp_path / "eval_retain"), train_result=str(train_result),
+        identity={"role": "target", "method": "target"}, progress=False))
     t, r = target["metrics"], retain["metrics"]
     assert t["forget_rouge"] >= 0.8
     assert r["forget_rouge"] <= t["forget_rouge"] - 0.3
@@ -179,8 +180,9 @@ def test_prompt_attack_evaluates_beside_a_retain_reference_scored_without_it(tin
     from workflows import attack_commands
 
     models_root, _, _ = finetuned
-    evaluate.run(str(models_root / "retain"), "tofu-tiny", str(tiny_folder), "forget10", "full",
-                 tmp_path / "eval_retain", identity={"role": "retain", "method": "retain"}, progress=False)
+    evaluate.run(evaluate.EvaluationSpec(
+        str(models_root / "retain"), "tofu-tiny", str(tiny_folder), "forget10", "full", tmp_path / "eval_retain",
+        identity={"role": "retain", "method": "retain"}, progress=False))
     spec = {"benchmark": "tofu-tiny", "dtype": "float32", "hyperparameters": {}, "model": "tiny-llama",
             "prompt_format": None, "role": "target", "seed": 0, "split": "forget10"}
     entry = attack_commands.entry_from_json('{"name": "prompt", "variant": "prefix", "args": {}, "scope": "trajectory"}')

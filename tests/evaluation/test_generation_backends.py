@@ -149,7 +149,7 @@ def test_auto_without_gpu_or_vllm_falls_back_and_explicit_vllm_fails(loaded, mon
 
 @pytest.mark.parametrize("change, reason", [
     (lambda m: setattr(m, "peft_config", {}), "LoRA/PEFT adapters"),
-    (lambda m: setattr(m, "grun", object()), "GRUN generation-time edits"),
+    (lambda m: setattr(m, "edits_prompt_positions", True), "GRUN generation-time edits"),
     (lambda m: setattr(m.generation_config, "repetition_penalty", 1.3), "generation_config changes greedy"),
     (lambda m: setattr(m.config, "_name_or_path", "tiny-llama"), "not loaded from a local Hugging Face checkpoint"),
 ])

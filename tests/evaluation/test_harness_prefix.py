@@ -62,8 +62,8 @@ def test_grun_models_are_scored_on_full_sequences(tiny):
     model, tokenizer, _ = tiny
     harness = Harness(model, tokenizer, progress=False)
     assert harness._can_share_prefixes()
-    model.grun = object()  # what load_grun_model attaches
+    model.edits_prompt_positions = True  # what GRUN edits mark on the model (load_grun_model)
     try:
         assert not harness._can_share_prefixes()
     finally:
-        del model.grun
+        del model.edits_prompt_positions

@@ -19,11 +19,13 @@ def evaluations(tmp_path_factory):
               for role, split in (("retain", "retain"), ("target", "full"))}
     out = {}
     for variant in ("official", "ou"):
-        retain = evaluate.run(models["retain"], "muse-tiny", str(data), "news", variant, root / f"eval-retain-{variant}",
-                              identity={"role": "retain", "method": "retain"}, progress=False)
-        target = evaluate.run(models["target"], "muse-tiny", str(data), "news", variant, root / f"eval-target-{variant}",
-                              retain_reference=str(root / f"eval-retain-{variant}"),
-                              identity={"role": "target", "method": "target"}, progress=False)
+        retain = evaluate.run(evaluate.EvaluationSpec(
+            models["retain"], "muse-tiny", str(data), "news", variant, root / f"eval-retain-{variant}",
+            identity={"role": "retain", "method": "retain"}, progress=False))
+        target = evaluate.run(evaluate.EvaluationSpec(
+            models["target"], "muse-tiny", str(data), "news", variant, root / f"eval-target-{variant}",
+            retain_reference=str(root / f"eval-retain-{variant}"), identity={"role": "target", "method": "target"},
+            progress=False))
         out[variant] = (target, retain)
     return out
 

@@ -173,8 +173,8 @@ def test_every_evaluator_runs_the_architecture_capped(twin, tmp_path, benchmark,
 
     folder, _, _, _ = twin
     data = benchmarks.get(benchmark).generate(tmp_path / "data")
-    document = evaluate.run(str(folder), benchmark, str(data), split, None, tmp_path / "out", item_cap=2,
-                            progress=False)
+    document = evaluate.run(evaluate.EvaluationSpec(
+        str(folder), benchmark, str(data), split, None, tmp_path / "out", item_cap=2, progress=False))
     assert document["evaluator"]["item_cap"] == 2
     values = [v for v in document["metrics"].values() if isinstance(v, float)]
     assert values and all(math.isfinite(v) for v in values)

@@ -63,8 +63,8 @@ def test_converted_folder_is_used_and_its_weights_reach_the_provenance(cache, mo
     assert models.resolve(PRESET) == (str(cache / PRESET), "chat-template")
     from evaluation import evaluate
 
-    document = evaluate.run(PRESET, "tofu-tiny", str(data), "forget10", None, tmp_path / "out", item_cap=2,
-                            progress=False)
+    document = evaluate.run(evaluate.EvaluationSpec(
+        PRESET, "tofu-tiny", str(data), "forget10", None, tmp_path / "out", item_cap=2, progress=False))
     assert document["provenance"]["model_weights"] == WEIGHTS
     assert document["identity"]["model"] == PRESET
     assert document["evaluator"]["item_cap"] == 2

@@ -32,8 +32,8 @@ def tiny_run(tmp_path_factory):
     tok.save_pretrained(untrained)
     commands.unlearn(NPO, str(data), str(root / "target"), root / "npo", root / "npo.jsonl", root / "npo.json",
                      progress=False)
-    metrics = {name: evaluate.run(str(root / name), "rwku-tiny", str(data), SPLIT, "official", root / f"eval-{name}",
-                                  progress=False)["metrics"]
+    metrics = {name: evaluate.run(evaluate.EvaluationSpec(
+        str(root / name), "rwku-tiny", str(data), SPLIT, "official", root / f"eval-{name}", progress=False))["metrics"]
                for name in ("untrained", "target", "npo")}
     return root, data, metrics
 
@@ -63,8 +63,8 @@ def test_evaluation_output_records_every_variant_field(tiny_run):
                 "stop_ids_resolved", "fluency_tokenizer", "evaluator", "setting"):
         assert key in block, key
     assert block["targets_evaluated"] == "1-4" and block["setting"] == "batch"
-    sago = evaluate.run(str(root / "target"), "rwku-tiny", str(data), SPLIT, "sago", root / "eval-sago",
-                        progress=False)
+    sago = evaluate.run(evaluate.EvaluationSpec(
+        str(root / "target"), "rwku-tiny", str(data), SPLIT, "sago", root / "eval-sago", progress=False))
     assert sago["evaluator"]["variant"] == "sago" and "stemming on" in sago["evaluator"]["rouge_package"]
     assert "mmlu" not in sago["metrics"] and 0.0 <= sago["metrics"]["forget_all"] <= 1.0
 

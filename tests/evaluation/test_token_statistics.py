@@ -75,11 +75,11 @@ def test_only_plain_heads_are_split(tiny_model):
     model, tokenizer, _ = tiny_model
     decoder, head = ts.split_head(model)
     assert decoder is model.get_decoder() and head is model.get_output_embeddings()
-    model.grun = object()
+    model.edits_prompt_positions = True  # what GRUN edits mark on the model they attach to
     try:
         assert ts.split_head(model) is None  # GRUN edits inside its own forward
     finally:
-        del model.grun
+        del model.edits_prompt_positions
     assert ts.split_head(_gemma2(len(tokenizer))) is None  # soft-capped logits: not head(hidden)
 
 

@@ -75,8 +75,9 @@ def test_forget_acc_is_the_split_subset(trained, tmp_path):
     from evaluation import evaluate
 
     root, folder, _ = trained
-    document = evaluate.run(str(root / "target"), "wmdp-tiny", str(folder), "bio", None, tmp_path / "out",
-                            identity={"role": "target", "method": "target"}, batch_size=16, progress=False)
+    document = evaluate.run(evaluate.EvaluationSpec(
+        str(root / "target"), "wmdp-tiny", str(folder), "bio", None, tmp_path / "out",
+        identity={"role": "target", "method": "target"}, batch_size=16, progress=False))
     assert document["metrics"]["forget_acc"] == document["metrics"]["wmdp_bio"]
     assert document["evaluator"]["variant"] == "rmu-official" and document["evaluator"]["lm_eval_version"]
     import pandas as pd

@@ -126,5 +126,6 @@ def test_grun_draws_each_refusal_once_and_the_run_spec_says_so():
     runs = grid.build(grid.load_config(repo / "config" / "paper" / "grun_tofu.yaml")).runs
     draws = {run.objective: run.hyperparameters.get("idk_draw", "epoch") for run in runs}
     assert draws["idknll"] == "once"
-    spec = {"objective": "idknll", "rectifier": "none", "seed": 0, "hyperparameters": {"idk_draw": "once", "lr": 1e-5}}
+    spec = {"benchmark": "tofu", "split": "forget10", "objective": "idknll", "rectifier": "none", "seed": 0,
+            "hyperparameters": {"idk_draw": "once", "lr": 1e-5}}
     assert train_config_from_spec(spec).lr == 1e-5  # a run-spec extra, not a TrainConfig field

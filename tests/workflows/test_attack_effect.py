@@ -24,8 +24,9 @@ def unlearned(tmp_path_factory):
     root = tmp_path_factory.mktemp("attack_effect")
     data = tofu_tiny.write(root / "data")
     finetune.run("tofu-tiny", str(data), "full", "tiny-llama", root / "target", progress=False)
-    evaluate.run(str(root / "target"), "tofu-tiny", str(data), "forget10", None, root / "res" / "target",
-                 identity={"role": "target", "method": "target", "model": "tiny-llama"}, progress=False)
+    evaluate.run(evaluate.EvaluationSpec(
+        str(root / "target"), "tofu-tiny", str(data), "forget10", None, root / "res" / "target",
+        identity={"role": "target", "method": "target", "model": "tiny-llama"}, progress=False))
     commands.unlearn(GA, str(data), str(root / "target"), root / "run" / "model", root / "run" / "train_log.jsonl",
                      root / "run" / "train_result.json", threads=1, progress=False)
     commands.evaluate_run(GA, str(root / "run" / "model"), root / "run" / "train_result.json", str(data),
@@ -65,8 +66,9 @@ def test_int8_quantization_leaves_the_target_close_to_unquantized(unlearned, tmp
     model.save_pretrained(tmp_path / "int8")
     tokenizer.save_pretrained(tmp_path / "int8")
     models.write_model_card(tmp_path / "int8", "tiny-llama", fmt.name)
-    quantized = evaluate.run(str(tmp_path / "int8"), "tofu-tiny", str(data), "forget10", None, tmp_path / "res",
-                             identity={"role": "target", "method": "target", "model": "tiny-llama"}, progress=False)
+    quantized = evaluate.run(evaluate.EvaluationSpec(
+        str(tmp_path / "int8"), "tofu-tiny", str(data), "forget10", None, tmp_path / "res",
+        identity={"role": "target", "method": "target", "model": "tiny-llama"}, progress=False))
     full = contract.read_metrics(root / "res" / "target" / "metrics.json")
     for name in ("forget_prob", "retain_prob", "forget_rouge", "model_utility"):
         print(name, full["metrics"][name], quantized["metrics"][name])

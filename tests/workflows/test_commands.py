@@ -76,3 +76,15 @@ def test_grid_lists_the_default_runs():
     assert {r["method_dir"] for r in rows} >= {"ga+none", "simnpo+sago", "rmu+none"}
     assert {r["benchmark"] for r in rows} == {"tofu-tiny", "wmdp-tiny", "muse-tiny", "rwku-tiny"}
     assert rows[0]["results"].startswith("results/tofu-tiny/forget10/tiny-llama/")
+
+
+def test_run_spec_is_read_once_and_names_a_missing_key():
+    from workflows.run_spec import RunSpec
+
+    run = RunSpec.from_json(json.dumps(SPEC))
+    assert (run.benchmark, run.parametrization, run.seed, run.dtype, run.raw) == ("tofu-tiny", "full", 3, "float32", SPEC)
+    assert run.max_length(128) == 64 and run.idk_draw == "epoch" and run.evaluate_every is None
+    with pytest.raises(ValueError, match="lacks 'split'"):
+        RunSpec.from_json({k: v for k, v in SPEC.items() if k != "split"})
+    with pytest.raises(ValueError, match="lacks 'split'"):
+        commands.train_config_from_spec({k: v for k, v in SPEC.items() if k != "split"})

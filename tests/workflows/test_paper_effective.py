@@ -75,7 +75,7 @@ def test_global_batch_size_errors_name_the_run_and_the_fix(tmp_path):
 def test_a_launch_with_another_process_count_is_refused():
     from workflows.commands import check_global_batch, train_config_from_spec
 
-    spec = {"objective": "ga", "rectifier": "none", "seed": 0,
+    spec = {"benchmark": "tofu-tiny", "split": "forget10", "objective": "ga", "rectifier": "none", "seed": 0,
             "hyperparameters": {"batch_size": 4, "grad_accum": 4, "global_batch_size": 32}}
     config = train_config_from_spec(spec)
     check_global_batch(spec, config, 2)

@@ -58,7 +58,8 @@ def test_an_unsafe_identity_model_is_refused_before_the_model_loads(tiny, tmp_pa
     data, model = tiny
     monkeypatch.setattr(models, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
     with pytest.raises(ValueError, match=r"identity model '\.\./x' is not a safe name"):
-        evaluate.run(str(model), "tofu-tiny", str(data), "forget10", None, tmp_path / "out", identity={"model": "../x"})
+        evaluate.run(evaluate.EvaluationSpec(
+            str(model), "tofu-tiny", str(data), "forget10", None, tmp_path / "out", identity={"model": "../x"}))
     assert not (tmp_path / "out").exists()
 
 

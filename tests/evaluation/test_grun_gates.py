@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from methods.parametrizations import grun_gates
+from evaluation import grun_gates
 from methods.parametrizations.grun import GRUNEdits
 
 
