@@ -232,8 +232,9 @@ class Harness:
 
     def _score_sequences(self, todo: list, moments: list[bool]) -> None:
         """Continuation and Rolling requests: shared-prefix groups through `_score_shared`, the rest
-        per sequence. The cost counters cover text continuations only, as they always have (the
-        MUSE and RWKU cost blocks stay comparable)."""
+        per sequence. Token positions and unique tokens are counted where they always were (text
+        continuations, shared groups), so the MUSE and RWKU cost blocks stay comparable with older
+        results; sequences are counted for every request."""
         encoded = [self._encode(key) for key in todo]
         counted = [isinstance(key, Continuation) and isinstance(key.context, str) for key in todo]
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
@@ -443,8 +444,7 @@ class Harness:
         """Generated text per row: cut before the first stop token unless the request decodes it
         (special tokens drop out in decoding), then before the first of its stop strings."""
         stop_set = set(stops)
-        kept = [row if request.decode_stop_token else row[:next((i for i, t in enumerate(row) if t in stop_set),
-                                                                    len(row))]
+        kept = [row if request.decode_stop_token else _before_stop(row, stop_set)
                 for request, row in zip(requests, rows)]
         texts = decoding.batch_decode(self.tokenizer, kept, self.decode_clean_up)
         for index, request in enumerate(requests):
@@ -613,6 +613,11 @@ def _cache_key(request):
     """Requests that differ only in the moments they want share one cache entry (it holds the
     moments once any request wanted them)."""
     return dataclasses.replace(request, moments=True) if hasattr(request, "moments") else request
+
+
+def _before_stop(row: list[int], stops: set[int]) -> list[int]:
+    """The tokens before the first stop token (all of them when none stopped the row)."""
+    return row[:next((i for i, token in enumerate(row) if token in stops), len(row))]
 
 
 def _pass_order(budget: int | None, stops: tuple[int, ...]) -> tuple:
