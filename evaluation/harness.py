@@ -112,7 +112,8 @@ class Rolling:
 @dataclass(frozen=True)
 class NextToken:
     """log p(candidate | context) of one-token continuations (`Harness.loglikelihood`; multiple
-    choice): the scores' values follow `candidates`, `hits` marks the argmax token."""
+    choice): the scores' values follow `candidates`, `hits` marks the argmax token. The context is
+    encoded as a generation prompt is (no second BOS after a rendered chat template)."""
 
     context: str
     candidates: Tokens

@@ -327,8 +327,8 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
              is_retain_model: bool = False, scope: str = "all") -> tuple[dict, pd.DataFrame, Harness]:
     """Scope "trajectory" (an intermediate point of evaluate_every): knowmem forget/retain only."""
     context = model_context(model)
-    # per-sequence scoring, as MUSE's recorded results were computed: verbmem prompts are distinct
-    # chunks and every PrivLeak text starts at BOS alone, so no context is worth sharing
+    # per-sequence scoring: verbmem prompts are distinct passages (sharing would save nothing), and a
+    # repeated one keeps the exact values MUSE's recorded results were computed with
     harness = Harness(model, tokenizer, batch_size=batch_size, max_new_tokens=None, progress=progress,
                       decode_clean_up=variant.decode_clean_up, share_prefixes=False)
     requests = build_requests(data, tokenizer, variant, context)
