@@ -23,7 +23,7 @@ from evaluation import models  # noqa: E402
 from evaluation.benchmarks.tofu import evaluator as tofu_eval  # noqa: E402
 from evaluation.benchmarks.tofu import tiny as tofu_tiny  # noqa: E402
 from evaluation.benchmarks.tofu.data import TofuData  # noqa: E402
-from evaluation.harness import Harness  # noqa: E402
+from evaluation.harness import Continuation, Generation, Harness  # noqa: E402
 from evaluation.metrics import memorization, mia  # noqa: E402
 from evaluation.benchmarks.tofu import metrics as m  # noqa: E402
 from evaluation.benchmarks.tofu.data import vocabulary_texts  # noqa: E402
@@ -40,13 +40,13 @@ def naive_evaluation(model, tokenizer, fmt, rows, variant) -> int:
         nonlocal passes
         harness = Harness(model, tokenizer, max_length=variant.encode_max_length, batch_size=1, progress=False)
         passes += 1
-        return harness.score([(prompt, text)])[(prompt, text)]
+        return harness.loglikelihood([Continuation(prompt, text)])[0]
 
     def generate(prompt):
         nonlocal passes
         harness = Harness(model, tokenizer, gen_batch_size=1, max_new_tokens=variant.max_new_tokens, progress=False)
         passes += 1
-        return harness.generate([prompt])[prompt]
+        return harness.generate_until([Generation(prompt, decode_stop_token=True)])[0].strip()
 
     for name, items in rows.items():
         if name == "holdout":

@@ -36,7 +36,7 @@ import tiny_tofu_models  # noqa: E402
 from evaluation import greedy, harness as harness_module, models, token_statistics  # noqa: E402
 from evaluation.benchmarks.tofu import evaluator as tofu_eval  # noqa: E402
 from evaluation.benchmarks.tofu import data as tofu, tiny as tofu_tiny  # noqa: E402
-from evaluation.harness import Harness  # noqa: E402
+from evaluation.harness import Continuation, Generation, Harness  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SHARED_TOFU = Path(__file__).resolve().parents[2] / "shared" / "data" / "tofu"
@@ -62,9 +62,12 @@ def run(model, tokenizer, requests, *, fast: bool) -> tuple[dict, dict, dict]:
                       progress=False, share_prefixes=fast, evict_finished=fast)
     with contextlib.nullcontext() if fast else baseline_paths():
         start = time.perf_counter()
-        scores = harness.score(requests.pairs, moments_for=requests.moment_pairs if fast else None)
+        wanted = set(requests.moment_pairs) if fast else set(requests.pairs)
+        scores = dict(zip(requests.pairs, harness.loglikelihood(
+            [Continuation(p, c, moments=(p, c) in wanted) for p, c in requests.pairs])))
         score_seconds = time.perf_counter() - start
-        texts = harness.generate(requests.prompts)
+        texts = dict(zip(requests.prompts, (t.strip() for t in harness.generate_until(
+            [Generation(p, decode_stop_token=True) for p in requests.prompts]))))
     figures = {"score_seconds": round(score_seconds, 2), "generation_seconds": round(harness.generation_seconds, 2),
                "wall_seconds": round(harness.seconds, 2), "positions_scored": harness.positions_scored,
                "unique_tokens": harness.unique_tokens, "tokens_generated": harness.tokens_generated,

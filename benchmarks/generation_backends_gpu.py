@@ -37,14 +37,15 @@ def run_engine(folder: str, backend: str, texts: list[str], device, dtype, max_n
     import torch
 
     from evaluation import backends, models
-    from evaluation.harness import Harness
+    from evaluation.harness import Generation, Harness
 
     model, tokenizer, _ = models.load_model(folder, device=device, dtype=dtype)
     # generation batches sized by free memory (evaluation/generation_batch.py), as in `ubench evaluate`
     harness = Harness(model, tokenizer, max_new_tokens=max_new_tokens, progress=False, backend=backend)
     try:
         start = time.perf_counter()
-        outputs = harness.generate(texts)
+        outputs = dict(zip(texts, (out.strip() for out in harness.generate_until(
+            [Generation(text, decode_stop_token=True) for text in texts]))))
         seconds = time.perf_counter() - start
     except RuntimeError as error:  # explicit vllm without vLLM / GPU
         return {"backend": backend, "error": str(error)}

@@ -1,20 +1,28 @@
-"""The evaluation harness: one teacher-forced scoring pass and one greedy generation pass per model.
+"""The evaluation harness: the two requests every benchmark's evaluator makes of a model.
 
-Metrics never call the model. They declare (prompt, continuation) pairs to score and prompts to
-generate from; the harness de-duplicates both, runs each set once in length-sorted batches (little
-padding waste), and caches per-token values every metric reads: answer-token log-probs, argmax
-hits, and Min-K++'s μ_t / σ_t. Counts and seconds go into the result's `cost` block.
+- `loglikelihood(requests)`: teacher-forced per-token scores of `Continuation`s (context +
+  continuation), `Rolling` sequences (every token after the first: MIA on raw text) and `NextToken`
+  choices (one-token continuations: multiple choice);
+- `generate_until(requests)`: greedy continuations of `Generation`s (context, budget, stop ids, stop
+  strings).
 
-Continuations of one prompt share its tokens: TOFU scores 7-8 answers after each question. With
+A context is text (encoded by the harness's prompt rules) or token ids the benchmark encoded itself.
+Metrics never call the model: evaluators gather their requests, the harness de-duplicates them, runs
+each set once in length-sorted batches (little padding waste), and caches per-token values every
+metric reads: log-probs, argmax hits, and Min-K++'s μ_t / σ_t. Counts and seconds go into `cost`.
+
+Continuations of one context share its tokens: TOFU scores 7-8 answers after each question. With
 `share_prefixes` the shared token prefix of such a group runs once (its keys/values cached) and
 each continuation runs only its own tokens against that cache, so the token positions processed
 approach the number of unique tokens; the values equal per-sequence scoring up to float rounding.
+The vocabulary head runs on labelled positions only; generation decodes greedily in length buckets
+sized by memory (evaluation.generation_batch), dropping finished rows (evaluation.greedy).
 """
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Collection
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,12 +40,13 @@ VLLM_BATCH_SIZE = 4096  # prompts handed to vLLM per call (it schedules them its
 
 @dataclass(frozen=True)
 class TokenScores:
-    """Per labelled token of one continuation (answer tokens + EOS)."""
+    """Per labelled token of one scored request (a text continuation: answer tokens + EOS; a NextToken:
+    its candidates, all at the one next position)."""
 
     target_ids: np.ndarray  # int64
     logprobs: np.ndarray    # log p(y_t | y_<t)
     hits: np.ndarray        # argmax_v p(v | y_<t) == y_t
-    mu: np.ndarray | None     # Σ_v p_v log p_v (None: not requested, Harness.score's `moments_for`)
+    mu: np.ndarray | None     # Σ_v p_v log p_v (None: not requested, Continuation.moments)
     sigma: np.ndarray | None  # sqrt(Σ_v p_v (log p_v)² − μ_t²), variance clamped
     tag_tokens: int = 0     # leading labelled tokens of the answer tag (TOFU-legacy labelling), not answer
     eos_labelled: bool = True  # the last value is the EOS position (False when truncation cut it)
@@ -55,6 +64,82 @@ class TokenScores:
     def mean_loss(self) -> float:
         """L̄ = Σ CE / |labelled tokens|; inf when truncation left no answer token."""
         return float(-self.logprobs.mean()) if self.num_tokens else float("inf")
+
+
+Tokens = tuple[int, ...]
+
+
+def _as_tokens(value):
+    """Token ids as a tuple (hashable request fields); text stays text."""
+    return value if isinstance(value, str) else tuple(int(i) for i in value)
+
+
+# ---- requests: what an evaluator asks of the harness (frozen: they key the caches) -------------
+# A context or text is either a string, which the harness encodes by its prompt rules, or token ids
+# the benchmark encoded (and truncated) itself, which the harness scores or extends as given.
+
+@dataclass(frozen=True)
+class Continuation:
+    """log p(continuation | context) per labelled token (`Harness.loglikelihood`).
+
+    Text: `context + continuation` + EOS encoded with the harness's label rules (label_span,
+    labelled_prompt_suffix, double_bos, max_length); the continuation and the EOS are labelled.
+    Token ids: `context + continuation` as given, the continuation labelled; the context holds at
+    least one token. Continuations of one context share its keys/values (`share_prefixes`)."""
+
+    context: str | Tokens
+    continuation: str | Tokens
+    moments: bool = True  # Min-K++ μ/σ wanted; False skips that vocabulary-wide maths (mu = sigma = None)
+
+    def __post_init__(self):
+        object.__setattr__(self, "context", _as_tokens(self.context))
+        object.__setattr__(self, "continuation", _as_tokens(self.continuation))
+
+
+@dataclass(frozen=True)
+class Rolling:
+    """log p of every token of a sequence after its first (`Harness.loglikelihood`; MIA on raw text).
+
+    Text: BOS + text, truncated to `max_length` tokens, no EOS appended; token ids: as given."""
+
+    text: str | Tokens
+    moments: bool = True
+
+    def __post_init__(self):
+        object.__setattr__(self, "text", _as_tokens(self.text))
+
+
+@dataclass(frozen=True)
+class NextToken:
+    """log p(candidate | context) of one-token continuations (`Harness.loglikelihood`; multiple
+    choice): the scores' values follow `candidates`, `hits` marks the argmax token. The context is
+    encoded as a generation prompt is (no second BOS after a rendered chat template)."""
+
+    context: str
+    candidates: Tokens
+
+    def __post_init__(self):
+        object.__setattr__(self, "candidates", _as_tokens(self.candidates))
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A greedy continuation of `context` (`Harness.generate_until`).
+
+    Stops at the model's EOS ids and at `stop_ids`; the text ends before the stop token, or, with
+    `decode_stop_token`, is decoded with it (special tokens drop out: model.generate + batch_decode,
+    as TOFU and MUSE read it), and is then cut before the first of `stop_strings`."""
+
+    context: str | Tokens
+    max_new_tokens: int | None = None  # None: the harness's budget (max_new_tokens, or legacy gen_max_length)
+    stop_ids: Tokens = ()
+    stop_strings: tuple[str, ...] = ()
+    decode_stop_token: bool = False
+
+    def __post_init__(self):
+        object.__setattr__(self, "context", _as_tokens(self.context))
+        object.__setattr__(self, "stop_ids", _as_tokens(self.stop_ids))
+        object.__setattr__(self, "stop_strings", tuple(self.stop_strings))
 
 
 @dataclass
@@ -126,33 +211,45 @@ class Harness:
             yield [items[i] for i in order[start:start + size]]
 
     @torch.inference_mode()
-    def score(self, pairs: list[tuple[str, str]],
-              moments_for: Collection[tuple[str, str]] | None = None) -> dict[tuple[str, str], TokenScores]:
-        """Teacher-forced scores for every unique (prompt, continuation) not scored yet.
+    def loglikelihood(self, requests: Sequence[Continuation | Rolling | NextToken]) -> list[TokenScores]:
+        """Teacher-forced scores per request, in request order; each unique request runs once per
+        harness (cached), in length-sorted batches.
 
-        `moments_for`: the pairs whose Min-K++ moments (μ, σ) a metric reads (None: every pair); the
-        others skip that vocabulary-wide maths and carry mu = sigma = None."""
+        Continuations of one context share its keys/values (`share_prefixes`); rolling and token-id
+        requests of one call are batched together per sequence; next-token requests run one
+        left-padded forward per context."""
         start = time.perf_counter()
-        wanted = None if moments_for is None else set(moments_for)
-        needs_moments = lambda pair: wanted is None or pair in wanted  # noqa: E731
-        todo = list(dict.fromkeys(p for p in pairs if p not in self._scores
-                                  or (needs_moments(p) and self._scores[p].mu is None)))
-        moments = [needs_moments(p) for p in todo]
-        encoded = [encode_prompt_continuation(self.tokenizer, p, c, self.max_length, label_start=self._label_start(p),
-                                              label_span=self.label_span,
-                                              add_special_tokens=True if self.double_bos else None)
-                   for p, c in todo]
+        wanted: dict = {}  # cache key -> Min-K++ moments wanted by any request of this call
+        for request in requests:
+            key = _cache_key(request)
+            wanted[key] = wanted.get(key, False) or getattr(request, "moments", False)
+        todo = [key for key, moments in wanted.items()
+                if key not in self._scores or (moments and self._scores[key].mu is None)]
+        sequences = [key for key in todo if not isinstance(key, NextToken)]
+        self._score_sequences(sequences, [wanted[key] for key in sequences])
+        self._score_next_tokens([key for key in todo if isinstance(key, NextToken)])
+        self.seconds += time.perf_counter() - start
+        return [self._scores[_cache_key(r)] for r in requests]
+
+    def _score_sequences(self, todo: list, moments: list[bool]) -> None:
+        """Continuation and Rolling requests: shared-prefix groups through `_score_shared`, the rest
+        per sequence. Token positions and unique tokens are counted where they always were (text
+        continuations, shared groups), so the MUSE and RWKU cost blocks stay comparable with older
+        results; sequences are counted for every request."""
+        encoded = [self._encode(key) for key in todo]
+        counted = [isinstance(key, Continuation) and isinstance(key.context, str) for key in todo]
         bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
-        groups = shared_prefix_groups(todo, encoded) if self._can_share_prefixes() else [
+        contexts = [key.context if isinstance(key, Continuation) else None for key in todo]
+        groups = shared_prefix_groups(contexts, encoded) if self._can_share_prefixes() else [
             (0, [i]) for i in range(len(todo))]
         self.unique_tokens += sum(prefix + sum(len(encoded[i]["input_ids"]) - prefix for i in members)
-                                  for prefix, members in groups)
-        single = [members[0] for prefix, members in groups if prefix == 0 or len(members) == 1]
+                                  for prefix, members in groups if counted[members[0]])
+        single = [i for prefix, members in groups if prefix == 0 or len(members) == 1 for i in members]
         shared = [(prefix, members) for prefix, members in groups if prefix > 0 and len(members) > 1]
         full_logits = self._forward_and_head()[1] is None
         for chunk in self._scoring_batches(single, [len(encoded[i]["input_ids"]) for i in single], full_logits):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
-            self.positions_scored += int(batch["input_ids"].numel())
+            self.positions_scored += int(batch["input_ids"].shape[1]) * sum(counted[i] for i in chunk)
             self._store(todo, encoded, chunk, self._score_batch(batch, [moments[i] for i in chunk]))
             bar.update(len(chunk))
         for chunk in self._group_batches(shared, encoded):
@@ -161,8 +258,52 @@ class Harness:
             bar.update(len(members))
         bar.close()
         self.sequences_scored += len(todo)
-        self.seconds += time.perf_counter() - start
-        return {p: self._scores[p] for p in pairs}
+
+    def _encode(self, request: Continuation | Rolling) -> dict:
+        """input_ids / attention_mask / labels of one request (+ the answer-tag count and whether the
+        EOS label survived truncation, which only text continuations can change)."""
+        if isinstance(request, Continuation) and isinstance(request.context, str):
+            context = request.context
+            return encode_prompt_continuation(self.tokenizer, context, request.continuation, self.max_length,
+                                              label_start=self._label_start(context), label_span=self.label_span,
+                                              add_special_tokens=True if self.double_bos else None)
+        if isinstance(request, Continuation):
+            if not request.context:
+                raise ValueError("a token-id continuation needs a non-empty context (at least the BOS token)")
+            ids, start = list(request.context) + list(request.continuation), len(request.context)
+        elif isinstance(request.text, str):
+            ids, start = self.tokenizer(request.text, add_special_tokens=True)["input_ids"][:self.max_length], 1
+        else:
+            ids, start = list(request.text), 1
+        labels = [IGNORE_INDEX] * start + ids[start:]
+        return {"input_ids": torch.tensor(ids, dtype=torch.long),
+                "attention_mask": torch.ones(len(ids), dtype=torch.long),
+                "labels": torch.tensor(labels, dtype=torch.long), "prefix_labels": 0, "eos_kept": True}
+
+    def _score_next_tokens(self, todo: list[NextToken]) -> None:
+        """Log-probs of the candidates after each unique context: full logits at the last position of
+        left-padded rows whose positions count from their first real token (as unpadded, batch 1)."""
+        contexts = list(dict.fromkeys(request.context for request in todo))
+        asked: dict[str, list[NextToken]] = {}
+        for request in todo:
+            asked.setdefault(request.context, []).append(request)
+        ids = self._prompt_ids(contexts)
+        for chunk in self._scoring_batches(list(range(len(contexts))), [len(row) for row in ids], full_logits=True):
+            input_ids, mask = left_pad([torch.tensor(ids[i], dtype=torch.long) for i in chunk],
+                                       self.tokenizer.pad_token_id)
+            input_ids, mask = input_ids.to(self.device), mask.to(self.device)
+            positions = (mask.cumsum(-1) - 1).clamp_min(0)
+            logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=positions).logits
+            logp = torch.log_softmax(logits[:, -1].float(), dim=-1)
+            best = logp.argmax(dim=-1)
+            for row, i in enumerate(chunk):
+                for request in asked[contexts[i]]:
+                    candidates = list(request.candidates)
+                    values = logp[row, candidates].cpu().numpy()
+                    hits = (best[row] == torch.tensor(candidates, device=best.device)).cpu().numpy()
+                    self._scores[request] = TokenScores(np.asarray(candidates, dtype=np.int64), values, hits,
+                                                        None, None, eos_labelled=False)
+        self.sequences_scored += len(contexts)
 
     def _store(self, todo, encoded, indices, scores) -> None:
         for i, score in zip(indices, scores):
@@ -261,38 +402,56 @@ class Harness:
         return out
 
     @torch.inference_mode()
-    def generate(self, prompts: list[str]) -> dict[str, str]:
-        """Greedy continuations (special tokens removed, stripped) for every unique prompt."""
+    def generate_until(self, requests: Sequence[Generation]) -> list[str]:
+        """Greedy continuations per request, in request order; each unique request runs once per
+        harness (cached). One pass per (budget, stops): left-padded, length-bucketed batches through
+        `_greedy`. The text is decoded without special tokens and not stripped."""
         start = time.perf_counter()
-        todo = list(dict.fromkeys(p for p in prompts if p not in self._generations))
-        for prompt, row in self._generate_rows(todo).items():
-            self._generations[prompt] = decoding.decode(self.tokenizer, row, self.decode_clean_up).strip()
+        todo = list(dict.fromkeys(r for r in requests if r not in self._generations))
+        ids = self._context_ids(todo)
+        passes: dict[tuple, list[int]] = {}
+        for index, request in enumerate(todo):
+            passes.setdefault((request.max_new_tokens, self._stops(request)), []).append(index)
+        bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
+        for (budget, stops), members in sorted(passes.items(), key=lambda item: _pass_order(*item[0])):
+            for chunk, rows_per_batch in self._generation_batches(members, [len(ids[i]) for i in members], budget):
+                input_ids, mask = left_pad([torch.tensor(ids[i], dtype=torch.long) for i in chunk],
+                                           self.tokenizer.pad_token_id)
+                new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget, list(stops),
+                                          rows=rows_per_batch)
+                self.tokens_generated += sum(len(row) for row in new_tokens)
+                requests_of_chunk = [todo[i] for i in chunk]
+                for request, text in zip(requests_of_chunk, self._texts(requests_of_chunk, new_tokens, stops)):
+                    self._generations[request] = text
+                bar.update(len(chunk))
+        bar.close()
+        self.prompts_generated += len(todo)
         self.generation_seconds += time.perf_counter() - start
         self.seconds += time.perf_counter() - start
-        return {p: self._generations[p] for p in prompts}
+        return [self._generations[r] for r in requests]
 
-    def _generate_rows(self, prompts: list[str], budget: int | None = None,
-                       stop_ids: list[int] | None = None) -> dict[str, list[int]]:
-        """New token ids (the stop token included) of every prompt: left-padded, length-sorted
-        batches through `_greedy`; counts prompts and tokens."""
-        tok = self.tokenizer
-        add_special, lengths = self._prompt_lengths(prompts)
-        previous_side, tok.padding_side = tok.padding_side, "left"
-        rows: dict[str, list[int]] = {}
-        bar = tqdm(total=len(prompts), desc="generate", unit="prompt", disable=not self.progress or not prompts,
-                   leave=False)
-        try:
-            for chunk, rows_per_batch in self._generation_batches(prompts, lengths, budget):
-                inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
-                rows.update(zip(chunk, self._greedy(inputs["input_ids"], inputs["attention_mask"], budget, stop_ids,
-                                                      rows_per_batch)))
-                bar.update(len(chunk))
-        finally:
-            tok.padding_side = previous_side
-            bar.close()
-        self.prompts_generated += len(prompts)
-        self.tokens_generated += sum(len(r) for r in rows.values())
-        return rows
+    def _stops(self, request: Generation) -> tuple[int, ...]:
+        """The model's EOS ids, then the request's own stop ids."""
+        return tuple(dict.fromkeys(i for i in (*self.stop_ids(), *request.stop_ids) if i is not None))
+
+    def _context_ids(self, requests: Sequence[Generation]) -> list[list[int]]:
+        """Prompt token ids per request: token-id contexts as given, text ones encoded together
+        (`_prompt_ids`: one BOS rule for all of them)."""
+        texts = list(dict.fromkeys(r.context for r in requests if isinstance(r.context, str)))
+        encoded = dict(zip(texts, self._prompt_ids(texts)))
+        return [encoded[r.context] if isinstance(r.context, str) else list(r.context) for r in requests]
+
+    def _texts(self, requests: list[Generation], rows: list[list[int]], stops: tuple[int, ...]) -> list[str]:
+        """Generated text per row: cut before the first stop token unless the request decodes it
+        (special tokens drop out in decoding), then before the first of its stop strings."""
+        stop_set = set(stops)
+        kept = [row if request.decode_stop_token else _before_stop(row, stop_set)
+                for request, row in zip(requests, rows)]
+        texts = decoding.batch_decode(self.tokenizer, kept, self.decode_clean_up)
+        for index, request in enumerate(requests):
+            for word in request.stop_strings:
+                texts[index] = texts[index].split(word)[0]
+        return texts
 
     @property
     def generation_backend(self) -> str:
@@ -395,146 +554,18 @@ class Harness:
         ids = list(self.eos_token_ids) if self.eos_token_ids is not None else model_eos_ids(self.model)
         return list(dict.fromkeys(ids + [self.tokenizer.eos_token_id]))
 
-    def _prompt_lengths(self, prompts: list[str]) -> tuple[bool, list[int]]:
-        """(add special tokens?, token counts): prompts already rendered with BOS get no second one."""
+    def _prompt_ids(self, prompts: list[str]) -> list[list[int]]:
+        """Token ids of prompts to extend: prompts already rendered with BOS (all of them) get no
+        second one, unless `double_bos` asks for it."""
         tok = self.tokenizer
         add_special = self.double_bos or not (tok.bos_token and all(p.startswith(tok.bos_token) for p in prompts))
-        return add_special, [len(tok(p, add_special_tokens=add_special)["input_ids"]) for p in prompts]
-
-    @torch.inference_mode()
-    def generate_until(self, prompts: list[str], max_new_tokens: int, stop_ids: tuple[int, ...] = (),
-                       stop_strings: tuple[str, ...] = ()) -> dict[str, str]:
-        """Greedy continuations with their own budget and stops (RWKU-style evaluators).
-
-        Each sequence stops at EOS or any id of `stop_ids` (the output is cut before the first
-        one, as open-instruct's KeyWordsCriteria post-processing does); the decoded text (special
-        tokens removed, not stripped) is then cut before the first occurrence of any of
-        `stop_strings` (OU's stop words). Cached by (prompt, budget, stops), so probes sharing a
-        budget share one generation pass; `generate` is untouched."""
-        start = time.perf_counter()
-        tok = self.tokenizer
-        stops = tuple(dict.fromkeys(i for i in (*self.stop_ids(), *stop_ids) if i is not None))
-        key = lambda p: (p, max_new_tokens, stops, tuple(stop_strings))  # noqa: E731
-        todo = list(dict.fromkeys(p for p in prompts if key(p) not in self._generations))
-        for prompt, row in self._generate_rows(todo, max_new_tokens, list(stops)).items():
-            cut = next((i for i, token in enumerate(row) if token in stops), len(row))
-            text = decoding.decode(tok, row[:cut], self.decode_clean_up)
-            for word in stop_strings:
-                text = text.split(word)[0]
-            self._generations[key(prompt)] = text
-        self.generation_seconds += time.perf_counter() - start
-        self.seconds += time.perf_counter() - start
-        return {p: self._generations[key(p)] for p in prompts}
-
-    @torch.inference_mode()
-    def score_texts(self, texts: list[str]) -> dict[str, TokenScores]:
-        """Teacher-forced scores of whole texts (MIA on raw text): BOS + text, every token after BOS
-        labelled, no EOS appended (RWKU's eval_mia: `model(ids, labels=ids)`). Truncated to
-        `max_length` tokens."""
-        start = time.perf_counter()
-        key = lambda t: ("\0text", t)  # noqa: E731  (never collides with a (prompt, continuation) pair)
-        todo = list(dict.fromkeys(t for t in texts if key(t) not in self._scores))
-        tok = self.tokenizer
-        encoded = []
-        for text in todo:
-            ids = tok(text, add_special_tokens=True)["input_ids"][:self.max_length]
-            labels = [IGNORE_INDEX] + ids[1:]
-            encoded.append({"input_ids": torch.tensor(ids, dtype=torch.long),
-                            "attention_mask": torch.ones(len(ids), dtype=torch.long),
-                            "labels": torch.tensor(labels, dtype=torch.long)})
-        indices = list(range(len(todo)))
-        full_logits = self._forward_and_head()[1] is None
-        for chunk in self._scoring_batches(indices, [len(e["input_ids"]) for e in encoded], full_logits):
-            batch = pad_batch([encoded[i] for i in chunk], tok.pad_token_id)
-            for i, scores in zip(chunk, self._score_batch(batch)):
-                self._scores[key(todo[i])] = scores
-        self.sequences_scored += len(todo)
-        self.seconds += time.perf_counter() - start
-        return {t: self._scores[key(t)] for t in texts}
-
-    @torch.inference_mode()
-    def next_token_logprobs(self, prompts: list[str], candidate_ids: list[int]) -> dict[str, np.ndarray]:
-        """log p(candidate | prompt) at the position after each prompt (MMLU-style next-token choice);
-        one forward per prompt, left-padded batches. Not cached across calls."""
-        start = time.perf_counter()
-        tok = self.tokenizer
-        todo = list(dict.fromkeys(prompts))
-        add_special, lengths = self._prompt_lengths(todo)
-        previous_side, tok.padding_side = tok.padding_side, "left"
-        out = {}
-        try:
-            for chunk in self._scoring_batches(todo, lengths, full_logits=True):
-                inputs = tok(chunk, return_tensors="pt", padding=True, add_special_tokens=add_special).to(self.device)
-                mask = inputs["attention_mask"]
-                positions = (mask.cumsum(-1) - 1).clamp_min(0)  # left padding scores as if unpadded (batch 1)
-                logits = self.model(input_ids=inputs["input_ids"], attention_mask=mask, position_ids=positions).logits
-                logp = torch.log_softmax(logits[:, -1].float(), dim=-1)[:, candidate_ids].cpu().numpy()
-                out.update(zip(chunk, logp))
-        finally:
-            tok.padding_side = previous_side
-        self.sequences_scored += len(todo)
-        self.seconds += time.perf_counter() - start
-        return {p: out[p] for p in prompts}
+        return [tok(p, add_special_tokens=add_special)["input_ids"] for p in prompts]
 
     def cost(self) -> dict:
         return {"sequences_scored": self.sequences_scored, "positions_scored": self.positions_scored,
                 "unique_tokens_scored": self.unique_tokens, "prompts_generated": self.prompts_generated,
                 "tokens_generated": self.tokens_generated, "generation_batch_rows": self.generation_batch_rows,
                 "generation_seconds": round(self.generation_seconds, 3), "eval_seconds": round(self.seconds, 3)}
-
-    # ---- token-id requests (raw-text benchmarks: MUSE, ...) -------------------------------------
-    # The benchmark encodes (and, by its own recorded rule, truncates) the sequences itself; the
-    # harness only batches them. Caches are keyed by the token ids, so repeats run once.
-
-    @torch.inference_mode()
-    def score_ids(self, sequences: list[tuple[tuple[int, ...], int]]) -> dict[tuple[tuple[int, ...], int], TokenScores]:
-        """Teacher-forced scores of `ids[start:]` for every (ids, start) request, start >= 1."""
-        begin = time.perf_counter()
-        todo = list(dict.fromkeys(s for s in sequences if ("ids", s) not in self._scores))
-        bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
-        full_logits = self._forward_and_head()[1] is None
-        for chunk in self._scoring_batches(todo, [len(ids) for ids, _ in todo], full_logits):
-            examples = []
-            for ids, start in chunk:
-                if not 1 <= start <= len(ids):
-                    raise ValueError(f"score_ids: start {start} outside 1..{len(ids)}")
-                labels = [IGNORE_INDEX] * start + list(ids[start:])
-                examples.append({"input_ids": torch.tensor(ids, dtype=torch.long),
-                                 "attention_mask": torch.ones(len(ids), dtype=torch.long),
-                                 "labels": torch.tensor(labels, dtype=torch.long)})
-            batch = pad_batch(examples, self.tokenizer.pad_token_id)
-            for request, scores in zip(chunk, self._score_batch(batch)):
-                self._scores[("ids", request)] = scores
-            bar.update(len(chunk))
-        bar.close()
-        self.sequences_scored += len(todo)
-        self.seconds += time.perf_counter() - begin
-        return {s: self._scores[("ids", s)] for s in sequences}
-
-    @torch.inference_mode()
-    def generate_ids(self, requests: list[tuple[tuple[int, ...], int]]) -> dict[tuple[tuple[int, ...], int], str]:
-        """Greedy continuations of (prompt ids, max_new_tokens) requests, stopping at EOS, decoded
-        without special tokens (not stripped: stop strings are cut by the caller). One pass: the
-        requests are grouped by budget and batched by length, left-padded."""
-        begin = time.perf_counter()
-        todo = list(dict.fromkeys(r for r in requests if ("ids", r) not in self._generations))
-        tok = self.tokenizer
-        bar = tqdm(total=len(todo), desc="generate", unit="prompt", disable=not self.progress or not todo, leave=False)
-        for budget in sorted({n for _, n in todo}):
-            group = [r for r in todo if r[1] == budget]
-            for chunk, rows_per_batch in self._generation_batches(group, [len(ids) for ids, _ in group], budget):
-                input_ids, mask = left_pad([torch.tensor(ids, dtype=torch.long) for ids, _ in chunk], tok.pad_token_id)
-                new_tokens = self._greedy(input_ids.to(self.device), mask.to(self.device), budget, rows=rows_per_batch)
-                self.tokens_generated += sum(len(t) for t in new_tokens)
-                texts = decoding.batch_decode(tok, new_tokens, self.decode_clean_up)
-                for request, text in zip(chunk, texts):
-                    self._generations[("ids", request)] = text
-                bar.update(len(chunk))
-        bar.close()
-        self.prompts_generated += len(todo)
-        self.generation_seconds += time.perf_counter() - begin
-        self.seconds += time.perf_counter() - begin
-        return {r: self._generations[("ids", r)] for r in requests}
 
 
 def unpadded(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[list[int]]:
@@ -560,15 +591,16 @@ def first_labelled(labels: torch.Tensor) -> int:
     return int(positions[0]) if len(positions) else len(labels)
 
 
-def shared_prefix_groups(keys: list[tuple[str, str]], encoded: list[dict]) -> list[tuple[int, list[int]]]:
-    """(shared prefix length, member indices) per prompt: the longest token prefix common to every
-    continuation of that prompt, cut before the first labelled position so each member's first
-    prediction comes from the prefix's last logits. Length 0: nothing to share."""
-    by_prompt: dict[str, list[int]] = {}
-    for index, (prompt, _) in enumerate(keys):
-        by_prompt.setdefault(prompt, []).append(index)
+def shared_prefix_groups(contexts: list, encoded: list[dict]) -> list[tuple[int, list[int]]]:
+    """(shared prefix length, member indices) per context: the longest token prefix common to every
+    continuation of that context, cut before the first labelled position so each member's first
+    prediction comes from the prefix's last logits. Length 0: nothing to share. A context None
+    (a rolling sequence) is a group of its own."""
+    by_context: dict = {}
+    for index, context in enumerate(contexts):
+        by_context.setdefault(("alone", index) if context is None else ("context", context), []).append(index)
     groups = []
-    for members in by_prompt.values():
+    for members in by_context.values():
         rows = [encoded[i]["input_ids"] for i in members]
         shortest = min(first_labelled(encoded[i]["labels"]) for i in members)
         common = 0
@@ -576,6 +608,22 @@ def shared_prefix_groups(keys: list[tuple[str, str]], encoded: list[dict]) -> li
             common += 1
         groups.append((common, members))
     return groups
+
+
+def _cache_key(request):
+    """Requests that differ only in the moments they want share one cache entry (it holds the
+    moments once any request wanted them)."""
+    return dataclasses.replace(request, moments=True) if hasattr(request, "moments") else request
+
+
+def _before_stop(row: list[int], stops: set[int]) -> list[int]:
+    """The tokens before the first stop token (all of them when none stopped the row)."""
+    return row[:next((i for i, token in enumerate(row) if token in stops), len(row))]
+
+
+def _pass_order(budget: int | None, stops: tuple[int, ...]) -> tuple:
+    """Generation passes by budget, smallest first; the harness's own budget (None) last."""
+    return budget is None, budget or 0, stops
 
 
 def model_eos_ids(model) -> list[int]:

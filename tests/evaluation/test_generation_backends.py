@@ -17,10 +17,12 @@ import pytest
 import torch
 
 from evaluation import backends, models
-from evaluation.harness import Harness
+from evaluation.harness import Generation, Harness
 
 TEXTS = ["the author was born in paris", "her books are about the sea", "he wrote ten novels in rome"]
 PROMPTS = [f"Question: {w} {t}?\nAnswer:" for w in ("", "who", "where", "when") for t in TEXTS] + ["Question: sea?"] * 2
+TEXT_REQUESTS = [Generation(p) for p in PROMPTS]
+ID_REQUESTS = [Generation((1, 5, 6, 7), 9, decode_stop_token=True), Generation((1, 8), 4, decode_stop_token=True)]
 
 
 @pytest.fixture(scope="module")
@@ -91,13 +93,13 @@ def _harness(loaded, backend):
 @pytest.fixture(scope="module")
 def transformers_outputs(loaded):
     harness = _harness(loaded, "transformers")
-    return harness.generate(PROMPTS), harness.generate_ids([((1, 5, 6, 7), 9), ((1, 8), 4)])
+    return harness.generate_until(TEXT_REQUESTS), harness.generate_until(ID_REQUESTS)
 
 
 def test_vllm_is_used_when_importable_with_a_gpu_and_its_sample_matches(loaded, gpu, transformers_outputs, checkpoint):
     fake = gpu()
     harness = _harness(loaded, "auto")
-    assert harness.generate(PROMPTS) == transformers_outputs[0]
+    assert harness.generate_until(TEXT_REQUESTS) == transformers_outputs[0]
     assert harness.generation_backend == "vllm"
     record = harness.selection.record()
     assert record["backend"] == "vllm" and record["requested"] == "auto"
@@ -111,7 +113,7 @@ def test_vllm_is_used_when_importable_with_a_gpu_and_its_sample_matches(loaded, 
                for p in params)
     # after the check the remaining prompts go to vLLM in one call, not in gen_batch_size chunks
     assert [c[1] for c in fake.calls if c[0] == "generate"] == [backends.SAMPLE_PROMPTS, len(set(PROMPTS))]
-    assert harness.generate_ids([((1, 5, 6, 7), 9), ((1, 8), 4)]) == transformers_outputs[1]
+    assert harness.generate_until(ID_REQUESTS) == transformers_outputs[1]
 
 
 def test_a_failed_sample_check_falls_back_to_transformers_and_says_why(loaded, gpu, transformers_outputs,
@@ -122,7 +124,7 @@ def test_a_failed_sample_check_falls_back_to_transformers_and_says_why(loaded, g
     real = Harness._transformers_greedy
     monkeypatch.setattr(Harness, "_transformers_greedy",
                         lambda self, ids, *rest: pieces.append(ids.shape[0]) or real(self, ids, *rest))
-    assert harness.generate(PROMPTS) == transformers_outputs[0]
+    assert harness.generate_until(TEXT_REQUESTS) == transformers_outputs[0]
     # the vLLM-sized call runs in transformers batches of gen_batch_size (after the 8-prompt check)
     assert pieces[0] == backends.SAMPLE_PROMPTS and max(pieces[1:]) == 4 and sum(pieces[1:]) == len(set(PROMPTS))
     assert harness.generation_backend == "greedy-evict"
@@ -165,7 +167,7 @@ def test_models_vllm_cannot_reproduce_fall_back_under_either_request(checkpoint,
 def test_request_block_collects_the_selections_for_the_evaluator_block(loaded):
     with backends.request("transformers") as made:
         assert backends.requested() == "transformers"
-        _harness(loaded, None).generate(PROMPTS[:2])
+        _harness(loaded, None).generate_until(TEXT_REQUESTS[:2])
     assert backends.requested() == "auto"
     assert backends.summary(made, "transformers") == {"requested": "transformers", "backend": "transformers",
                                                       "reason": "requested", "sample_check": None}

@@ -7,7 +7,7 @@ from transformers import LlamaConfig
 
 from evaluation import generation_batch, models
 from evaluation.benchmarks.tofu.data import TofuData
-from evaluation.harness import Harness
+from evaluation.harness import Generation, Harness
 from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 LLAMA2_7B = LlamaConfig(hidden_size=4096, intermediate_size=11008, num_hidden_layers=32, num_attention_heads=32,
@@ -77,7 +77,8 @@ def test_memory_sized_batches_give_the_texts_of_batch_one(tiny, monkeypatch):
     monkeypatch.setattr(generation_batch, "rows_that_fit", planned)
     auto = Harness(model, tokenizer, max_new_tokens=9, progress=False)
     one = Harness(model, tokenizer, max_new_tokens=9, gen_batch_size=1, progress=False)
-    assert auto.generate(prompts) == one.generate(prompts)
+    requests = [Generation(p) for p in prompts]
+    assert auto.generate_until(requests) == one.generate_until(requests)
     lengths = sorted((len(tokenizer(p)["input_ids"]) for p in prompts), reverse=True)
     # each batch planned for its longest prompt and the whole budget
     assert seen[0] == (lengths[0], 9, 128) and {s[0] for s in seen} <= set(lengths) and len(seen) >= 3

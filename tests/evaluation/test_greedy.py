@@ -7,7 +7,7 @@ import torch
 from evaluation import greedy, growing_cache, models
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.greedy import greedy_decode, plain_greedy_model
-from evaluation.harness import Harness
+from evaluation.harness import Generation, Harness
 from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 
@@ -59,7 +59,8 @@ def test_harness_generation_is_the_same_with_and_without_eviction(tiny):
     fast = Harness(model, tokenizer, max_new_tokens=10, gen_batch_size=3, progress=False)
     slow = Harness(model, tokenizer, max_new_tokens=10, gen_batch_size=3, progress=False, evict_finished=False)
     assert fast.generation_backend == "greedy-evict" and slow.generation_backend == "transformers-generate"
-    assert fast.generate(PROMPTS) == slow.generate(PROMPTS)
+    requests = [Generation(p) for p in PROMPTS]
+    assert fast.generate_until(requests) == slow.generate_until(requests)
     assert fast.tokens_generated == slow.tokens_generated > 0
 
 

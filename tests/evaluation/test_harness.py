@@ -7,7 +7,7 @@ import torch
 from evaluation import generation_batch, models
 from evaluation.benchmarks.tofu import evaluator as tofu_eval
 from evaluation.benchmarks.tofu.data import TofuData
-from evaluation.harness import Harness
+from evaluation.harness import Continuation, Harness
 from evaluation.prompts import PHI
 from evaluation.benchmarks.tofu.data import vocabulary_texts
 
@@ -30,7 +30,7 @@ def _count_model_calls(model):
     counts = {"score_rows": 0, "score_calls": 0, "generate_rows": 0, "generate_calls": 0}
     inside_generation = [False]
     decoder = model.get_decoder()
-    forward, decoder_forward, harness_generate = model.forward, decoder.forward, Harness.generate
+    forward, decoder_forward, harness_generate = model.forward, decoder.forward, Harness.generate_until
 
     def counting_decoder_forward(*args, **kwargs):
         if not inside_generation[0]:
@@ -45,18 +45,18 @@ def _count_model_calls(model):
             counts["generate_calls"] += 1
         return forward(*args, **kwargs)
 
-    def counting_harness_generate(self, prompts):
+    def counting_harness_generate(self, requests):
         inside_generation[0] = True
         try:
-            return harness_generate(self, prompts)
+            return harness_generate(self, requests)
         finally:
             inside_generation[0] = False
 
     model.forward, decoder.forward = counting_forward, counting_decoder_forward
-    Harness.generate = counting_harness_generate
+    Harness.generate_until = counting_harness_generate
 
     def restore():
-        Harness.generate = harness_generate
+        Harness.generate_until = harness_generate
         model.forward, decoder.forward = forward, decoder_forward
 
     counts["restore"] = restore
@@ -102,7 +102,7 @@ def test_one_scoring_and_one_generation_pass_for_all_metrics(tiny_folder, tiny_m
     assert len(table) == sum(len(v) for v in rows.values())
     # asking again costs nothing: everything is cached
     rows_before = counts["score_rows"]
-    harness.score([(fmt.prompt(rows["forget"][0]["question"]), rows["forget"][0]["answer"])])
+    harness.loglikelihood([Continuation(fmt.prompt(rows["forget"][0]["question"]), rows["forget"][0]["answer"])])
     assert counts["score_rows"] == rows_before
 
 
@@ -111,7 +111,7 @@ def test_cached_scores_equal_a_direct_forward(tiny_model):
     harness = Harness(model, tokenizer, max_length=64, batch_size=3, progress=False)
     pairs = [(PHI.prompt("Who wrote Emma?"), "Jane Austen"), (PHI.prompt("Who wrote Hamlet?"), "William Shakespeare"),
              (PHI.prompt("What is the capital of Peru?"), "Lima")]
-    scores = harness.score(pairs)
+    scores = dict(zip(pairs, harness.loglikelihood([Continuation(p, a) for p, a in pairs])))
     from evaluation.encoding import encode_qa
 
     for (prompt, answer), question in zip(pairs, ["Who wrote Emma?", "Who wrote Hamlet?", "What is the capital of Peru?"]):
@@ -172,7 +172,7 @@ def test_memorization_and_mink_token_convention_is_a_recorded_switch(tiny_folder
     assert result_ou["evaluator"]["memorization_mia_tokens"] == "answer without EOS (OU)"
     assert result_ours["evaluator"]["memorization_mia_tokens"] == "answer + EOS (ours)"
     row = tofu_eval.eval_rows(data, "forget01", QUICK)["forget"][0]
-    scores = harness._scores[(fmt.prompt(row["question"]), row["answer"])]
+    scores = harness.loglikelihood([Continuation(fmt.prompt(row["question"]), row["answer"])])[0]  # cached
     from evaluation.metrics import memorization
     first = table_ou[table_ou.eval_set == "forget"].sort_values("item_index").iloc[0]
     assert first["exact_memorization"] == pytest.approx(memorization.exact_memorization(scores.hits[:-1]))

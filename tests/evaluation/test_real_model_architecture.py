@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from evaluation import benchmarks, models
-from evaluation.harness import Harness
+from evaluation.harness import Continuation, Generation, Harness
 from evaluation.prompts import get_format
 from tests.evaluation import smollm_twin
 
@@ -44,7 +44,8 @@ def test_tied_head_on_labelled_positions_equals_the_full_forward(twin, share_pre
     _, model, tokenizer, fmt = twin
     pairs = [(fmt.prompt(q, tokenizer), a) for q, a in zip(QUESTIONS, ANSWERS)]
     pairs.append((pairs[0][0], "Someone else wrote it."))  # a shared prompt: the prefix-cache path
-    scores = Harness(model, tokenizer, progress=False, share_prefixes=share_prefixes).score(pairs)
+    harness = Harness(model, tokenizer, progress=False, share_prefixes=share_prefixes)
+    scores = dict(zip(pairs, harness.loglikelihood([Continuation(p, a) for p, a in pairs])))
     from evaluation.encoding import encode_prompt_continuation
 
     for prompt, answer in pairs:
@@ -62,7 +63,8 @@ def test_gqa_growing_cache_generation_equals_generate(twin):
     _, model, tokenizer, fmt = twin
     prompts = [fmt.prompt(q, tokenizer) for q in QUESTIONS]  # different lengths: a left-padded batch
     harness = Harness(model, tokenizer, progress=False, max_new_tokens=12, gen_batch_size=3)
-    texts = harness.generate(prompts)
+    texts = {p: t.strip() for p, t in zip(prompts, harness.generate_until(
+        [Generation(p, decode_stop_token=True) for p in prompts]))}
     for prompt in prompts:
         encoded = tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         out = model.generate(**encoded, max_new_tokens=12, do_sample=False, eos_token_id=harness.stop_ids(),
@@ -122,7 +124,8 @@ def test_scoring_batches_are_sized_by_memory_and_score_the_same(twin, monkeypatc
 
     _, model, tokenizer, fmt = twin
     pairs = [(fmt.prompt(q, tokenizer), a) for q in QUESTIONS for a in ANSWERS]
-    full = Harness(model, tokenizer, progress=False, share_prefixes=False).score(pairs)
+    requests = [Continuation(p, a) for p, a in pairs]
+    full = dict(zip(pairs, Harness(model, tokenizer, progress=False, share_prefixes=False).loglikelihood(requests)))
     longest = max(len(tokenizer(p + a)["input_ids"]) for p, a in pairs) + 1
     per_row = generation_batch.bytes_per_row(model.config, 4, longest, longest)
     monkeypatch.setattr(generation_batch, "free_bytes", lambda device: 2 * per_row)  # two rows fit
@@ -131,7 +134,7 @@ def test_scoring_batches_are_sized_by_memory_and_score_the_same(twin, monkeypatc
     original = Harness._score_batch
     monkeypatch.setattr(Harness, "_score_batch", lambda self, batch, moments=None: (
         sizes.append(batch["input_ids"].shape[0]), original(self, batch, moments))[1])
-    small = harness.score(pairs)
+    small = dict(zip(pairs, harness.loglikelihood(requests)))
     assert max(sizes) <= 2 and sum(sizes) == len(pairs)  # was one batch of batch_size 32
     for pair in pairs:
         np.testing.assert_allclose(small[pair].logprobs, full[pair].logprobs, rtol=1e-5, atol=1e-6)

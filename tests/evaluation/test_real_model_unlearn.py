@@ -59,8 +59,8 @@ def test_real_converted_model_answers_through_its_chat_template():
             config.vocab_size, config.tie_word_embeddings) == (30, 9, 3, 49152, True)
     assert fmt.name == "chat-template" and tokenizer.eos_token == "<|im_end|>"
     assert models.read_model_card(folder)["weights"]["quantization"] == "Q4_1"
-    from evaluation.harness import Harness
+    from evaluation.harness import Generation, Harness
 
-    answer = Harness(model, tokenizer, progress=False, max_new_tokens=16).generate(
-        [fmt.prompt("Who wrote the novel Pride and Prejudice?", tokenizer)])
-    assert "Austen" in next(iter(answer.values()))
+    answer = Harness(model, tokenizer, progress=False, max_new_tokens=16).generate_until(
+        [Generation(fmt.prompt("Who wrote the novel Pride and Prejudice?", tokenizer))])
+    assert "Austen" in answer[0]

@@ -9,7 +9,7 @@ from evaluation import models
 from evaluation import token_statistics as ts
 from evaluation.benchmarks.tofu.data import TofuData
 from evaluation.encoding import encode_prompt_continuation
-from evaluation.harness import Harness
+from evaluation.harness import Continuation, Harness
 from evaluation.benchmarks.tofu.data import vocabulary_texts
 
 
@@ -90,7 +90,8 @@ def test_harness_scores_equal_the_model_logits(tiny_model, soft_capped):
         model = _gemma2(len(tokenizer))
     prompt = fmt.prompt("Who wrote the book?", tokenizer)
     pairs = [(prompt, "The author wrote it."), (prompt, "Nobody did."), ("Another question", "An answer here.")]
-    scores = Harness(model, tokenizer, max_length=64, batch_size=2, progress=False).score(pairs)
+    harness = Harness(model, tokenizer, max_length=64, batch_size=2, progress=False)
+    scores = dict(zip(pairs, harness.loglikelihood([Continuation(p, c) for p, c in pairs])))
     for prompt_text, continuation in pairs:
         encoded = encode_prompt_continuation(tokenizer, prompt_text, continuation, 64)
         with torch.no_grad():
@@ -120,14 +121,15 @@ def test_harness_skips_moments_unless_asked_and_adds_them_when_asked_later(tiny_
     model, tokenizer, fmt = tiny_model
     prompt = fmt.prompt("Who wrote the book?", tokenizer)
     truth, wrong = (prompt, "The author wrote it."), (prompt, "Nobody did.")
-    everything = Harness(model, tokenizer, max_length=64, progress=False).score([truth, wrong])
+    score = lambda harness, *asked: dict(zip((truth, wrong), harness.loglikelihood(asked)))  # noqa: E731
+    everything = score(Harness(model, tokenizer, max_length=64, progress=False), Continuation(*truth), Continuation(*wrong))
     harness = Harness(model, tokenizer, max_length=64, progress=False)
-    first = harness.score([truth, wrong], moments_for=[truth])
+    first = score(harness, Continuation(*truth), Continuation(*wrong, moments=False))
     assert first[wrong].mu is None and first[wrong].sigma is None
     np.testing.assert_allclose(first[truth].sigma, everything[truth].sigma, atol=1e-5, rtol=0)
     np.testing.assert_allclose(first[wrong].logprobs, everything[wrong].logprobs, atol=1e-5, rtol=0)
     scored = harness.sequences_scored
-    again = harness.score([truth, wrong])  # now every pair's moments are wanted: only `wrong` is rescored
+    again = score(harness, Continuation(*truth), Continuation(*wrong))  # moments wanted now: `wrong` is rescored
     assert harness.sequences_scored == scored + 1
     np.testing.assert_allclose(again[wrong].mu, everything[wrong].mu, atol=1e-5, rtol=0)
 

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation import decoding
-from evaluation.harness import Harness
+from evaluation.harness import Continuation, Generation, Harness, Rolling
 from evaluation.metrics import memorization, mia
 from evaluation.benchmarks.muse import metrics as m
 
@@ -113,6 +113,11 @@ def scored_span(ids: list[int], start: int, scores_last_token: bool) -> tuple[tu
     if not scores_last_token and len(ids) > start:
         ids = ids[:-1]
     return tuple(ids), start
+
+
+def score_request(ids: tuple[int, ...], start: int) -> Continuation | Rolling:
+    """The harness request scoring `ids[start:]`: a whole text after BOS (PrivLeak) is rolling."""
+    return Rolling(ids) if start == 1 else Continuation(ids[:start], ids[start:])
 
 
 def fit_completion(ids: list[int], start: int, context: int | None) -> tuple[list[int], int]:
@@ -322,13 +327,17 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
              is_retain_model: bool = False, scope: str = "all") -> tuple[dict, pd.DataFrame, Harness]:
     """Scope "trajectory" (an intermediate point of evaluate_every): knowmem forget/retain only."""
     context = model_context(model)
+    # per-sequence scoring: verbmem prompts are distinct passages (sharing would save nothing), and a
+    # repeated one keeps the exact values MUSE's recorded results were computed with
     harness = Harness(model, tokenizer, batch_size=batch_size, max_new_tokens=None, progress=progress,
-                      decode_clean_up=variant.decode_clean_up)
+                      decode_clean_up=variant.decode_clean_up, share_prefixes=False)
     requests = build_requests(data, tokenizer, variant, context)
     if scope == "trajectory":
         requests = trajectory_requests(requests)
-    scores = harness.score_ids(requests.scores) if requests.scores else {}
-    generations = harness.generate_ids(requests.generations)
+    scores = dict(zip(requests.scores, harness.loglikelihood([score_request(*key) for key in requests.scores])))
+    texts = harness.generate_until([Generation(ids, budget, decode_stop_token=True)
+                                    for ids, budget in requests.generations])
+    generations = dict(zip(requests.generations, texts))
     table = per_item_table(requests, variant, generations, scores)
     if scope == "trajectory":
         return {**trajectory_aggregate(table, variant), "evaluator": {"name": "ubench-muse", "variant": variant.name,

@@ -21,7 +21,7 @@ from evaluation.benchmarks.rwku import prompts as P
 from evaluation.benchmarks.rwku.data import MIA_FILES, UTILITY_FILES
 from evaluation.encoding import SPAN_OFFSETS, SPAN_PROMPT_LENGTH
 from evaluation import decoding
-from evaluation.harness import Harness
+from evaluation.harness import Continuation, Generation, Harness, NextToken, Rolling
 from evaluation.benchmarks.rwku import metrics as m
 
 FORGET_LEVELS = {"forget_level1": "fb", "forget_level2": "qa", "forget_level3": "aa"}
@@ -124,8 +124,8 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
     probe_rows = {name: [(t, row) for t in scope.probe_targets for row in data.rows(t, name)] for name in probe_sets}
     prompt_of = {name: [_probe_prompt(variant, tokenizer, int(name[-1]), row) for _, row in rows]
                  for name, rows in probe_rows.items()}
-    outputs = harness.generate_until([p for ps in prompt_of.values() for p in ps], variant.max_new_tokens,
-                                     stop_ids, stop_strings)
+    outputs = _generate(harness, [p for ps in prompt_of.values() for p in ps], variant.max_new_tokens, stop_ids,
+                        stop_strings)
     for name, rows in probe_rows.items():
         for index, ((target, row), prompt) in enumerate(zip(rows, prompt_of[name])):
             raw = outputs[prompt]
@@ -204,7 +204,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
     for name, key in (("forget_mia", "fm"), ("retain_mia", "rm")):
         rows = data.rows_for(targets, name)
         texts = [row["text"] for row in rows]
-        scores = harness.score_texts(texts)
+        scores = dict(zip(texts, harness.loglikelihood([Rolling(text) for text in texts])))
         values = {"loss": [], "zlib": [], "mink20": []}
         for index, (row, text) in enumerate(zip(rows, texts)):
             s = scores[text]
@@ -221,7 +221,8 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
     rows = data.rows_for(targets, "retain_mmlu")
     candidates = [tokenizer.encode(" " + letter, add_special_tokens=False)[-1] for letter in P.MMLU_LETTERS]
     mmlu_prompts = [P.mmlu_prompt(tokenizer, row) for row in rows]
-    logps = harness.next_token_logprobs(mmlu_prompts, candidates)
+    logps = {prompt: s.logprobs for prompt, s in
+             zip(mmlu_prompts, harness.loglikelihood([NextToken(prompt, candidates) for prompt in mmlu_prompts]))}
     correct = []
     for index, (row, prompt) in enumerate(zip(rows, mmlu_prompts)):
         choice = int(np.argmax(logps[prompt][:len(row["choices"])]))
@@ -237,7 +238,8 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
     for row in rows:
         prompt = P.truthfulqa_scored_prompt(P.truthfulqa_prompt(tokenizer, row))
         pairs.extend((prompt, choice) for key in ("mc1_targets", "mc2_targets") for choice in row[key]["choices"])
-    scores = harness.score(pairs, moments_for=())  # MC1/MC2 read log-probabilities only
+    # MC1/MC2 read log-probabilities only
+    scores = dict(zip(pairs, harness.loglikelihood([Continuation(p, c, moments=False) for p, c in pairs])))
     mc1s, mc2s = [], []
     for index, row in enumerate(rows):
         prompt = P.truthfulqa_scored_prompt(P.truthfulqa_prompt(tokenizer, row))
@@ -257,7 +259,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
     # TriviaQA (30 tokens), BBH and fluency (256 tokens): generation passes per budget
     trivia = data.rows_for(targets, "triviaqa")
     trivia_prompts = [P.triviaqa_prompt(tokenizer, row) for row in trivia]
-    trivia_out = harness.generate_until(trivia_prompts, variant.triviaqa_max_new_tokens, chat_stops)
+    trivia_out = _generate(harness, trivia_prompts, variant.triviaqa_max_new_tokens, chat_stops)
     ems, f1s = [], []
     for index, (row, prompt) in enumerate(zip(trivia, trivia_prompts)):
         output = trivia_out[prompt]
@@ -269,7 +271,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
 
     bbh = data.rows_for(targets, "retain_bbh")
     bbh_prompts = [P.bbh_prompt(tokenizer, row) for row in bbh]
-    bbh_out = harness.generate_until(bbh_prompts, variant.utility_max_new_tokens)
+    bbh_out = _generate(harness, bbh_prompts, variant.utility_max_new_tokens)
     bbh_em, bbh_quirk = [], []
     for index, (row, prompt) in enumerate(zip(bbh, bbh_prompts)):
         prediction = m.bbh_prediction(bbh_out[prompt])
@@ -282,7 +284,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
     tokenize, fluency_tokenizer = m.word_tokenizer()
     fluency = data.rows_for(targets, "fluency")
     fluency_prompts = [P.fluency_prompt(tokenizer, row) for row in fluency]
-    fluency_out = harness.generate_until(fluency_prompts, variant.utility_max_new_tokens, chat_stops)
+    fluency_out = _generate(harness, fluency_prompts, variant.utility_max_new_tokens, chat_stops)
     entropies = []
     for index, (row, prompt) in enumerate(zip(fluency, fluency_prompts)):
         entropies.append(m.ngram_entropy(tokenize(fluency_out[prompt])))
@@ -291,6 +293,14 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
     metrics["fluency"] = float(np.mean(entropies))
     metrics["bbh_em_official_char_quirk"] = float(np.mean(bbh_quirk))
     return records, metrics, fluency_tokenizer
+
+
+def _generate(harness: Harness, prompts: list[str], max_new_tokens: int, stop_ids: tuple[int, ...] = (),
+              stop_strings: tuple[str, ...] = ()) -> dict[str, str]:
+    """Greedy text per prompt, ending before the first stop id (open-instruct's KeyWordsCriteria
+    post-processing) and before the first stop string (OU's stop words); not stripped."""
+    requests = [Generation(p, max_new_tokens, stop_ids, stop_strings) for p in prompts]
+    return dict(zip(prompts, harness.generate_until(requests)))
 
 
 def _completion_logprob(scores, tokenizer) -> float:

@@ -16,7 +16,7 @@ import pandas as pd
 from evaluation.encoding import (IGNORE_INDEX, LABEL_AFTER_QUESTION, LABEL_ANSWER, SPAN_OFFSETS, SPAN_PROMPT_LENGTH,
                                  encode_prompt_continuation)
 from evaluation import decoding
-from evaluation.harness import Harness, TokenScores
+from evaluation.harness import Continuation, Generation, Harness, TokenScores
 from evaluation.metrics import memorization, mia
 from evaluation.benchmarks.tofu import metrics as m
 from evaluation.prompts import PromptFormat
@@ -305,8 +305,11 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
                       labelled_prompt_suffix=fmt.answer_tag if tag_labelled else "", label_span=variant.label_span,
                       decode_clean_up=variant.decode_clean_up)
     requests = build_requests(rows, fmt, tokenizer, variant, generate_sets)
-    scores = harness.score(requests.pairs, moments_for=requests.moment_pairs)
-    generations = harness.generate(requests.prompts)
+    moment_pairs = set(requests.moment_pairs)
+    scores = dict(zip(requests.pairs, harness.loglikelihood(
+        [Continuation(prompt, answer, moments=(prompt, answer) in moment_pairs) for prompt, answer in requests.pairs])))
+    texts = harness.generate_until([Generation(prompt, decode_stop_token=True) for prompt in requests.prompts])
+    generations = {prompt: text.strip() for prompt, text in zip(requests.prompts, texts)}
     table = per_item_table(rows, fmt, tokenizer, variant, scores, generations)
     if retain_reference is None and is_retain_model:
         retain_reference = RetainReference(table, "self (this is the retain model)")
