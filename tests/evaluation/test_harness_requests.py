@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from evaluation import models
-from evaluation.benchmarks.tofu.data import TofuData
+from evaluation.benchmarks.tofu.data import TofuData, vocabulary_texts
 from evaluation.harness import Continuation, Generation, Harness, NextToken, Rolling
 
 PROMPTS = ["Question: Who wrote Emma?\nAnswer:", "Question: What is the capital of Peru?\nAnswer:", "Question:"]
@@ -15,7 +15,7 @@ PROMPTS = ["Question: Who wrote Emma?\nAnswer:", "Question: What is the capital 
 @pytest.fixture(scope="module")
 def tiny(tiny_folder, tmp_path_factory):
     torch.set_num_threads(1)
-    folder = models.build_tiny_llama(models.benchmark_texts(TofuData(tiny_folder)),
+    folder = models.build_tiny_llama(vocabulary_texts(TofuData(tiny_folder)),
                                      tmp_path_factory.mktemp("requests") / "m", seed=2)
     model, tokenizer, _ = models.load_model(str(folder))
     return model, tokenizer
