@@ -25,7 +25,6 @@ from common import atomic
 
 STATE_FILE = "trainable.safetensors"
 FOLDER = re.compile(r"^step-(\d{7})$")
-SNAPSHOT_PARAMETRIZATIONS = ("full", "subset", "grun", "lora")
 
 
 def snapshot_dir(root: str | Path, step: int) -> Path:
@@ -37,11 +36,10 @@ def snapshot_steps(every: int, total_steps: int) -> list[int]:
     return list(range(every, total_steps, every))
 
 
-def check_supported(parametrization: str, parametrization_args: dict | None = None) -> None:
-    if parametrization not in SNAPSHOT_PARAMETRIZATIONS:
-        raise ValueError(f"evaluate_every is not supported with parametrization {parametrization!r}; use one of "
-                         f"{', '.join(SNAPSHOT_PARAMETRIZATIONS)} or drop evaluate_every for this run")
-    if parametrization == "lora" and (parametrization_args or {}).get("save") == "adapter":
+def check_supported(parametrization_args: dict | None = None) -> None:
+    """Every parametrization snapshots its `trainable_state`; only a run saved as a bare adapter
+    (LoRA's `save: adapter`, an argument, not a name) leaves no evaluable model to copy them into."""
+    if (parametrization_args or {}).get("save") == "adapter":
         raise ValueError("evaluate_every needs LoRA's merged save (parametrization_args.save: merged, the "
                          "default): a bare adapter folder is not an evaluable model")
 

@@ -339,7 +339,7 @@ def start_accelerator(config: TrainConfig, model, objective, shard: Optional[Cal
     if snapshot_every is not None:
         if int(snapshot_every) < 1:
             raise ValueError(f"snapshot_every must be >= 1, got {snapshot_every}")
-        snapshots.check_supported(config.parametrization, config.parametrization_args)
+        snapshots.check_supported(config.parametrization_args)
     if sharded and (config.checkpoint_every or resume_from is not None):
         raise NotImplementedError("checkpoint_every / resume_from are not supported under FSDP sharding yet "
                                   "(they save unsharded state); drop them or launch with DDP (ddp.yaml)")

@@ -119,7 +119,7 @@ def unlearn(spec: RunSpec | dict[str, Any], data_dir: str | None, target: str, o
     if every is not None:
         from methods import snapshots as snapshot_files
 
-        snapshot_files.check_supported(config.parametrization, config.parametrization_args)
+        snapshot_files.check_supported(config.parametrization_args)
         snapshots = Path(snapshots) if snapshots is not None else Path(out_model).with_name("snapshots")
     bench = benchmarks.get(run.benchmark)
     corpora = bench.corpora_for_run(bench.open(data_dir), run.split, run.corpus)  # data errors before the model loads

@@ -519,12 +519,9 @@ def check_model_locations(grid: Grid) -> None:
                 raise GridError(f"models.{ref.model}.{role}: {error}") from None
 
 
-TRAJECTORY_PARAMETRIZATIONS = ("full", "subset", "grun", "lora")  # = methods.snapshots.SNAPSHOT_PARAMETRIZATIONS (no torch here)
-
-
 def check_trajectories(runs: Iterable[Run]) -> None:
     """`evaluate_every` below `max_steps` (a K at or past the last step would give no intermediate
-    point), on a parametrization whose snapshots rebuild the model exactly; `keep_checkpoints` only
+    point), not on a run saved as a bare adapter (nothing to copy snapshots into); `keep_checkpoints` only
     with it. With `epochs` instead of max_steps the step count is known only at training time: a K
     past it gives a trajectory of the final point alone."""
     for run in runs:
@@ -539,10 +536,7 @@ def check_trajectories(runs: Iterable[Run]) -> None:
         if steps is not None and every >= steps:
             raise GridError(f"run {label}: hyperparameters.evaluate_every {every} is not below max_steps {steps}, "
                             f"so it gives no intermediate point; use evaluate_every < {steps} or drop it")
-        if run.parametrization not in TRAJECTORY_PARAMETRIZATIONS:
-            raise GridError(f"run {label}: hyperparameters.evaluate_every is not supported with parametrization "
-                            f"{run.parametrization!r}; use {', '.join(TRAJECTORY_PARAMETRIZATIONS)} or drop it")
-        if run.parametrization == "lora" and hyper.get("parametrization_args", {}).get("save") == "adapter":
+        if hyper.get("parametrization_args", {}).get("save") == "adapter":  # as methods.snapshots.check_supported
             raise GridError(f"run {label}: hyperparameters.evaluate_every needs LoRA's merged save "
                             "(parametrization_args.save: merged, the default): an adapter folder is not evaluable")
 
