@@ -219,29 +219,30 @@ class Harness:
         requests of one call are batched together per sequence; next-token requests run one
         left-padded forward per context."""
         start = time.perf_counter()
-        wanted: dict = {}  # cache key -> Min-K++ moments wanted by any request of this call
+        wanted: dict = {}  # cache key -> (its first request, Min-K++ moments wanted by any of this call)
         for request in requests:
             key = _cache_key(request)
-            wanted[key] = wanted.get(key, False) or getattr(request, "moments", False)
-        todo = [key for key, moments in wanted.items()
+            first, moments = wanted.get(key, (request, False))
+            wanted[key] = first, moments or getattr(request, "moments", False)
+        todo = [key for key, (_, moments) in wanted.items()
                 if key not in self._scores or (moments and self._scores[key].mu is None)]
         sequences = [key for key in todo if not isinstance(key, NextToken)]
-        self._score_sequences(sequences, [wanted[key] for key in sequences])
+        self._score_sequences(sequences, [wanted[key][0] for key in sequences], [wanted[key][1] for key in sequences])
         self._score_next_tokens([key for key in todo if isinstance(key, NextToken)])
         self.seconds += time.perf_counter() - start
         return [self._scores[_cache_key(r)] for r in requests]
 
-    def _score_sequences(self, todo: list, moments: list[bool]) -> None:
+    def _score_sequences(self, keys: list, requests: list[Continuation | Rolling], moments: list[bool]) -> None:
         """Continuation and Rolling requests: shared-prefix groups through `_score_shared`, the rest
         per sequence. Token positions and unique tokens are counted where they always were (text
         continuations, shared groups), so the MUSE and RWKU cost blocks stay comparable with older
-        results; sequences are counted for every request."""
-        encoded = [self._encode(key) for key in todo]
-        counted = [isinstance(key, Continuation) and isinstance(key.context, str) for key in todo]
-        bar = tqdm(total=len(todo), desc="score", unit="seq", disable=not self.progress or not todo, leave=False)
-        contexts = [key.context if isinstance(key, Continuation) else None for key in todo]
+        results; sequences are counted for every request. `keys`: the requests' cache keys."""
+        encoded = [self._encode(request) for request in requests]
+        counted = [isinstance(r, Continuation) and isinstance(r.context, str) for r in requests]
+        bar = tqdm(total=len(keys), desc="score", unit="seq", disable=not self.progress or not keys, leave=False)
+        contexts = [r.context if isinstance(r, Continuation) else None for r in requests]
         groups = shared_prefix_groups(contexts, encoded) if self._can_share_prefixes() else [
-            (0, [i]) for i in range(len(todo))]
+            (0, [i]) for i in range(len(keys))]
         self.unique_tokens += sum(prefix + sum(len(encoded[i]["input_ids"]) - prefix for i in members)
                                   for prefix, members in groups if counted[members[0]])
         single = [i for prefix, members in groups if prefix == 0 or len(members) == 1 for i in members]
@@ -250,14 +251,14 @@ class Harness:
         for chunk in self._scoring_batches(single, [len(encoded[i]["input_ids"]) for i in single], full_logits):
             batch = pad_batch([encoded[i] for i in chunk], self.tokenizer.pad_token_id)
             self.positions_scored += int(batch["input_ids"].shape[1]) * sum(counted[i] for i in chunk)
-            self._store(todo, encoded, chunk, self._score_batch(batch, [moments[i] for i in chunk]))
+            self._store(keys, encoded, chunk, self._score_batch(batch, [moments[i] for i in chunk]))
             bar.update(len(chunk))
         for chunk in self._group_batches(shared, encoded):
             members = [i for _, group in chunk for i in group]
-            self._store(todo, encoded, members, self._score_shared(chunk, encoded, [moments[i] for i in members]))
+            self._store(keys, encoded, members, self._score_shared(chunk, encoded, [moments[i] for i in members]))
             bar.update(len(members))
         bar.close()
-        self.sequences_scored += len(todo)
+        self.sequences_scored += len(keys)
 
     def _encode(self, request: Continuation | Rolling) -> dict:
         """input_ids / attention_mask / labels of one request (+ the answer-tag count and whether the
@@ -610,10 +611,14 @@ def shared_prefix_groups(contexts: list, encoded: list[dict]) -> list[tuple[int,
     return groups
 
 
-def _cache_key(request):
+def _cache_key(request) -> tuple | NextToken:
     """Requests that differ only in the moments they want share one cache entry (it holds the
     moments once any request wanted them)."""
-    return dataclasses.replace(request, moments=True) if hasattr(request, "moments") else request
+    if isinstance(request, Continuation):
+        return "continuation", request.context, request.continuation
+    if isinstance(request, Rolling):
+        return "rolling", request.text
+    return request
 
 
 def _before_stop(row: list[int], stops: set[int]) -> list[int]:
