@@ -2,29 +2,14 @@
 reference, its edge cases, and the columns through `aggregate` from files on disk."""
 from __future__ import annotations
 
-import copy
-
 import pytest
 
-from common import contract
 from leaderboard import aggregate
 from leaderboard import attacks as board_attacks
 from tests.leaderboard import lb_synthetic as syn
 
 RELEARN = ("relearn", "forget-split")
 QUANTIZE = ("quantize", "int4")
-
-
-def attacked(document, label, attacked_value, before, target=0.9, args=None, state="ok"):
-    """`document` (a run's or a reference's metrics.json) after one attack: its identity plus the
-    attack, the knowledge metric after it and the values before it on the same items."""
-    out = copy.deepcopy(document)
-    out["identity"]["attack"] = {"name": label[0], "variant": label[1], "args": dict(args or {})}
-    out["metrics"] = {} if state != "ok" else {"forget_prob": attacked_value}
-    out["status"] = {"state": state}
-    out["metric_details"] = {"attack": {"basis": {"before": {"forget_prob": before},
-                                                  "target": {"forget_prob": target}}}}
-    return out
 
 
 @pytest.mark.parametrize("retain_gain, unlearn_gain, expected", [
@@ -55,7 +40,7 @@ def _row(role, row_id, **extra):
 
 def _doc(seed, value, before, label=RELEARN, role="unlearned", args=None, state="ok"):
     base = syn.document(role=role, method=role if role != "unlearned" else "ga", seed=seed)
-    return (None, attacked(base, label, value, before, args=args, state=state))
+    return (None, syn.attack_document(base, label, value, before, args=args, state=state))
 
 
 def test_R_per_seed_against_the_retain_reference_then_seed_mean():
@@ -101,17 +86,6 @@ def test_R_skips_not_applicable_seeds_and_a_row_the_attack_left_unmoved_is_fully
     assert rows[0]["attack:relearn-forget-split:status"] == "not_applicable"
 
 
-def _write_attack(root, document, label):
-    ident = document["identity"]
-    if ident["role"] in contract.REFERENCE_ROLES:
-        folder = contract.reference_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["role"])
-    else:
-        folder = contract.run_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["method"],
-                                  ident["rectifier"], ident["seed"], ident["parametrization"])
-    body = {k: v for k, v in document.items() if k != "schema_version"}
-    contract.write_metrics(folder / "attacks" / f"{label[0]}-{label[1]}" / "metrics.json", body)
-
-
 def test_R_through_aggregate_from_files(tmp_path):
     root = tmp_path / "results"
     metrics = {"forget_quality": 0.5, "model_utility": 0.5, "forget_prob": 0.1}
@@ -122,7 +96,7 @@ def test_R_through_aggregate_from_files(tmp_path):
         syn.write(root, document)
     for document, value in ((runs[0], 0.5), (runs[1], 0.3), (retain, 0.3), (target, 0.92)):
         before = document["metrics"]["forget_prob"]
-        _write_attack(root, attacked(document, RELEARN, value, before), RELEARN)
+        syn.write_attack(root, syn.attack_document(document, RELEARN, value, before))
     rows = aggregate.aggregate(aggregate.load_results([root]))
     by_role = {row["role"]: row for row in rows}
     assert len(rows) == 3  # attacks are columns of their rows, never rows of their own
