@@ -409,17 +409,15 @@ def _forgetting_match(base: dict[str, Any], variant: dict[str, Any], metric: str
     significant, test = differ(variant, base, None, f"{column}:ci_low", f"{column}:ci_high")
     text = f"{_with_ci(base, column)} / {_with_ci(variant, column)}"
     if significant is None:
-        return None, f"{text} ({test})"
+        return None, f"{text}: untested ({test})"
     return not significant, f"{text}: {'matched' if not significant else 'not matched'} ({test})"
 
 
 def _robustness_outcome(delta: float, significant: bool | None, more_is_robust: bool) -> str:
     """The variant against its base for one measure (delta = variant − base)."""
-    if delta == 0:
-        return SAME
-    robust = MORE if (delta > 0) == more_is_robust else LESS
+    robust = SAME if delta == 0 else MORE if (delta > 0) == more_is_robust else LESS
     if significant is None:
-        return f"untested ({robust} by the means; single seed)"
+        return f"untested ({'equal means' if delta == 0 else robust + ' by the means'}; single seed)"
     return robust if significant else SAME
 
 
@@ -513,7 +511,7 @@ def attack_robustness(rows: list[dict[str, Any]]) -> Claim:
         untested = sum(o.startswith("untested") for o in found)
         at_level = matched.get(name, [])
         parts.append(f"{name}: {kinds[name]} ({counts}" + (f", {untested} untested" if untested else "")
-                     + f"; forgetting matched in {sum(at_level)} of {len(at_level)} objective x benchmark pairs)")
+                     + f"; forgetting matched in {sum(at_level)} of {len(at_level)} tested objective x benchmark pairs)")
     summary = ("Attack recovery against the base objective (+none, full), per objective x benchmark x attack, "
                "95% seed intervals: " + "; ".join(parts) + ".")
     notes = ["The attacks hit the final models, not a checkpoint at a common forgetting level: recovery is a "

@@ -155,7 +155,7 @@ def test_attack_robustness_more_less_and_no_difference_with_numbers():
     assert pcgrad[-1] == claims.SAME and "not matched" in pcgrad[4]
     assert "gru: less robust (0 more robust, 1 less robust, 0 no difference" in claim.summary
     assert "sago: more robust" in claim.summary and "pcgrad: no difference" in claim.summary
-    assert "forgetting matched in 0 of 1" in claim.summary  # pcgrad's part
+    assert "forgetting matched in 0 of 1 tested" in claim.summary  # pcgrad's part
 
 
 def test_attack_robustness_grun_single_seed_and_missing_inputs():
@@ -169,6 +169,10 @@ def test_attack_robustness_grun_single_seed_and_missing_inputs():
     assert grun[2] == "grun" and grun[5:7] == ["0.200", "0.500"] and grun[-1].startswith("untested (less robust")
     assert "grun: cannot be checked (0 more robust, 0 less robust, 0 no difference, 1 untested" in claim.summary
     assert any("ga gru: no base objective row" in note for note in claim.notes)
+    same = claims.attack_robustness([_attacked("npo", "none", recovery=(0.2, None, None)),
+                                     _attacked("npo", "gru", recovery=(0.2, None, None))])
+    assert same.verdict == claims.CANNOT  # equal single-seed means are no evidence of no difference
+    assert same.rows[0][-1] == "untested (equal means; single seed)"
     no_attacks = claims.attack_robustness([row("npo", "none"), row("npo", "gru")])
     assert no_attacks.verdict == claims.CANNOT and "no attack results" in no_attacks.summary
 
