@@ -20,18 +20,40 @@ the unattacked model and every attack, in the metric's forgetting direction), `w
 recovery reaches UNDONE (half the forgetting undone). Such a row is marked, never hidden or unranked.
 Reference rows get the attacks too: the target's knowledge after each attack (recovery undefined),
 and the retain model's recovery, what the attack restores in a model that never saw the forget set.
+
+Relearning attacks also get open-unlearning's relearning ratio (Dorna et al. 2025, arXiv 2506.12618):
+
+- `attack:<label>:R` = min(Δ_retain / Δ_unlearn, 1) per seed, then the seed mean and its interval, on
+  rows other than the references. Δ = m_attacked − m_before of the knowledge metric, each on the
+  items the attacked model is judged on (metric_details.attack.basis.before; forget-split: the
+  held-out half): Δ_unlearn for the row's seed, Δ_retain for the retain reference of the same
+  benchmark, split, model and evaluator variant under the same attack and arguments (its seed of the
+  same number if it has one, else the mean over its seeds). R = 1: relearning restored no more than
+  it teaches a model that never saw the forget set; R near 0: it restored far more (hidden, not
+  removed).
+  Our choices where OU's formula is silent: Δ is signed towards more knowledge (m_attacked − m_before
+  for a metric where lower is better forgetting, m_before − m_attacked where higher is; metrics
+  judged by closeness to 0 or 0.5 have no knowledge direction: no R); Δ_unlearn ≤ MIN_FORGETTING
+  (the attack restored nothing in the row) gives R = 1 whatever Δ_retain; a negative ratio
+  (Δ_retain < 0 < Δ_unlearn) is clipped to 0, so R stays in [0, 1]. R is None where the row or the
+  retain reference lacks the attack or the values before it.
 """
 from __future__ import annotations
 
+import json
+import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from common import contract
 from leaderboard import headline
 from leaderboard.stats import mean_interval
 
 UNDONE = 0.5          # recovery at which an attack counts as undoing the row's forgetting
 MIN_FORGETTING = 1e-6  # |m_target − m_unlearned| below this: nothing was forgotten, no recovery
+RELEARN = "relearn"    # the attack family that gets OU's relearning ratio R
+GROUP = ("benchmark", "split", "model", "evaluator_variant")  # rows that share a retain reference
 
 
 def is_attack(document: dict[str, Any]) -> bool:
@@ -60,6 +82,63 @@ def _seed_recovery(document: dict[str, Any], metric: str) -> float | None:
                     basis.get("target", {}).get(metric))
 
 
+def knowledge_gain(attacked: float | None, before: float | None, direction: str | None) -> float | None:
+    """Δ of a knowledge metric, positive when the attack brought knowledge back."""
+    if attacked is None or before is None:
+        return None
+    if direction == headline.LOWER:
+        return attacked - before
+    if direction == headline.HIGHER:
+        return before - attacked
+    return None
+
+
+def relearn_ratio(retain_gain: float | None, unlearn_gain: float | None) -> float | None:
+    """OU's R = min(Δ_retain / Δ_unlearn, 1), kept in [0, 1] (module docstring)."""
+    if retain_gain is None or unlearn_gain is None:
+        return None
+    if unlearn_gain <= MIN_FORGETTING:
+        return 1.0
+    return min(max(retain_gain / unlearn_gain, 0.0), 1.0)
+
+
+def _seed_gain(document: dict[str, Any], metric: str, direction: str | None) -> float | None:
+    basis = (document.get("metric_details") or {}).get("attack", {}).get("basis", {})
+    return knowledge_gain(document["metrics"].get(metric), basis.get("before", {}).get(metric), direction)
+
+
+def _attack_key(document: dict[str, Any]) -> str:
+    """The attack with its arguments: R pairs a row with the retain model under the same attack."""
+    return json.dumps(document["identity"]["attack"], sort_keys=True)
+
+
+def _retain_gains(rows: list[dict[str, Any]], attacked) -> dict[tuple, dict[str, dict[int, float]]]:
+    """GROUP key -> attack key -> seed -> Δ of the suite's own retain reference (relearn attacks)."""
+    found: dict[tuple, dict[str, dict[int, float]]] = {}
+    for row in rows:
+        if row.get("role") != "retain" or row.get("submitter"):
+            continue
+        knowledge = knowledge_metric(row["benchmark"])
+        direction = headline.metric_direction(knowledge) if knowledge else None
+        gains: dict[str, dict[int, float]] = defaultdict(dict)
+        for _, document in attacked.get(row["row_id"], []):
+            if document["identity"]["attack"]["name"] != RELEARN or document["status"]["state"] != "ok":
+                continue
+            gain = _seed_gain(document, knowledge, direction) if knowledge else None
+            if gain is not None:
+                gains[_attack_key(document)][int(document["identity"]["seed"])] = gain
+        found[tuple(row.get(key) for key in GROUP)] = dict(gains)
+    return found
+
+
+def seed_ratios(seeds: list[dict[str, Any]], retain: dict[int, float], metric: str,
+                direction: str | None) -> list[float | None]:
+    """R of each applicable seed against the retain model's Δ (same seed, else its seeds' mean)."""
+    fallback = math.fsum(retain.values()) / len(retain) if retain else None
+    return [relearn_ratio(retain.get(int(d["identity"]["seed"]), fallback), _seed_gain(d, metric, direction))
+            for d in seeds]
+
+
 def knowledge_metric(benchmark: str) -> str | None:
     module = headline._benchmarks()
     definition = None if module is None else module.BENCHMARKS.get(benchmark)
@@ -69,6 +148,7 @@ def knowledge_metric(benchmark: str) -> str | None:
 
 def add_columns(rows: list[dict[str, Any]], attacked: dict[str, list[tuple[Path, dict[str, Any]]]]) -> None:
     """Set the attack columns on `rows` from `attacked` (row id -> its attack documents)."""
+    retain_gains = _retain_gains(rows, attacked)
     for row in rows:
         documents = attacked.get(row["row_id"], [])
         if not documents:
@@ -98,6 +178,12 @@ def add_columns(rows: list[dict[str, Any]], attacked: dict[str, list[tuple[Path,
             row[f"attack:{label}:recovery:ci_high"] = high
             if mean is not None and mean >= UNDONE:
                 undone.append(label)
+            if seeds[0]["identity"]["attack"]["name"] == RELEARN and row.get("role") not in contract.REFERENCE_ROLES:
+                retain = retain_gains.get(tuple(row.get(key) for key in GROUP), {}).get(_attack_key(seeds[0]), {})
+                mean, low, high = mean_interval(seed_ratios(applicable, retain, knowledge, direction))
+                row[f"attack:{label}:R"] = mean
+                row[f"attack:{label}:R:ci_low"] = low
+                row[f"attack:{label}:R:ci_high"] = high
             value = row.get(f"attack:{label}:{knowledge}")
             if value is not None and direction is not None and (
                     worst_value is None or headline.goodness(value, direction) < headline.goodness(worst_value, direction)):

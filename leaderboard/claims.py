@@ -10,6 +10,11 @@ level; two rows' matched utilities differ significantly when their seeds' 95% t-
 disjoint. Comparisons of the final models (GRUN's forgetting) use the significance groups
 (`forget_group`: compact letters from the paired per-item bootstrap) where the table has them:
 rows that share no letter differ.
+
+`attack_robustness` asks issue #26's open question instead of checking a paper's claim: each
+rectifier or GRUN row against its objective's +none/full row on the attack columns of
+leaderboard/attacks.py (recovery, OU's R, worst-case knowledge), with disjoint seed intervals as
+the test; its verdict is more robust, less robust, no difference or mixed.
 """
 from __future__ import annotations
 
@@ -362,7 +367,160 @@ def geffect_balance(documents: list[tuple[Path, dict[str, Any]]]) -> Claim:
                   "outcome"], table, notes)
 
 
-CHECKS = ("gru_utility", "rectifier_order", "grun_efficiency", "geffect_balance")
+# ---------------------------------------------------------------------------------------------
+# Is forgetting more or less robust under GRU / SAGO / PCGrad or GRUN than under the base objective?
+
+MORE, LESS, SAME, MIXED = "more robust", "less robust", "no difference", "mixed"
+
+
+def _variant_name(row: dict[str, Any]) -> str:
+    """`gru`, `sago`, `pcgrad`, `grun`, or `grun+gru`: what the row adds to its base objective."""
+    parametrization = row.get("parametrization", "full")
+    if parametrization == "full":
+        return row["rectifier"]
+    return parametrization if row["rectifier"] == "none" else f"{parametrization}+{row['rectifier']}"
+
+
+def _attack_labels(row: dict[str, Any]) -> set[str]:
+    return {key.split(":")[1] for key, value in row.items()
+            if key.startswith("attack:") and key.endswith(":recovery") and _finite(value) is not None}
+
+
+def _with_ci(row: dict[str, Any], column: str) -> str:
+    low, high = _finite(row.get(f"{column}:ci_low")), _finite(row.get(f"{column}:ci_high"))
+    return fmt(row.get(column)) + (f" [{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else "")
+
+
+def _worst_column(row: dict[str, Any]) -> str | None:
+    """The column holding the row's worst-case knowledge with its interval (that attack's, or the
+    unattacked value when no attack beat it)."""
+    metric, attack = row.get("knowledge_metric"), row.get("worst_case_attack")
+    if not metric or not attack:
+        return None
+    return f"metric:{metric}" if attack == "none" else f"attack:{attack}:{metric}"
+
+
+def _forgetting_match(base: dict[str, Any], variant: dict[str, Any], metric: str | None) -> tuple[bool | None, str]:
+    """(forgetting matched?, text): the unattacked knowledge of both rows and whether their seed
+    intervals overlap."""
+    if not metric:
+        return None, "no knowledge metric"
+    column = f"metric:{metric}"
+    significant, test = differ(variant, base, None, f"{column}:ci_low", f"{column}:ci_high")
+    text = f"{_with_ci(base, column)} / {_with_ci(variant, column)}"
+    if significant is None:
+        return None, f"{text}: untested ({test})"
+    return not significant, f"{text}: {'matched' if not significant else 'not matched'} ({test})"
+
+
+def _robustness_outcome(delta: float, significant: bool | None, more_is_robust: bool) -> str:
+    """The variant against its base for one measure (delta = variant − base)."""
+    robust = SAME if delta == 0 else MORE if (delta > 0) == more_is_robust else LESS
+    if significant is None:
+        return f"untested ({'equal means' if delta == 0 else robust + ' by the means'}; single seed)"
+    return robust if significant else SAME
+
+
+def _compare_measure(base, variant, column: str, more_is_robust: bool) -> tuple[str, str, str, str] | None:
+    """(base text, variant text, difference, outcome) of one column with seed intervals."""
+    b, v = _finite(base.get(column)), _finite(variant.get(column))
+    if b is None or v is None:
+        return None
+    significant, _ = differ(variant, base, None, f"{column}:ci_low", f"{column}:ci_high")
+    return _with_ci(base, column), _with_ci(variant, column), fmt(v - b), _robustness_outcome(v - b, significant, more_is_robust)
+
+
+def _worst_case_measure(base, variant) -> tuple[str, str, str, str] | None:
+    """Worst-case knowledge: lower knowledge is more robust (for a metric where lower is better
+    forgetting; the opposite where higher is)."""
+    from leaderboard import headline
+
+    columns = _worst_column(base), _worst_column(variant)
+    metric = variant.get("knowledge_metric")
+    direction = headline.metric_direction(metric) if metric else None
+    b, v = _finite(base.get("worst_case_knowledge")), _finite(variant.get("worst_case_knowledge"))
+    if None in columns or b is None or v is None or direction not in (headline.LOWER, headline.HIGHER):
+        return None
+    bounds = [_finite(row.get(f"{column}:{end}")) for row, column in zip((base, variant), columns)
+              for end in ("ci_low", "ci_high")]
+    significant = None if None in bounds else (bounds[1] < bounds[2] or bounds[3] < bounds[0])
+    texts = [f"{_with_ci(row, column)} ({row.get('worst_case_attack')})" for row, column in zip((base, variant), columns)]
+    return texts[0], texts[1], fmt(v - b), _robustness_outcome(v - b, significant, direction == headline.HIGHER)
+
+
+def _kind_verdict(outcomes: list[str]) -> str:
+    tested = [o for o in outcomes if o in (MORE, LESS, SAME)]
+    if not tested:
+        return CANNOT
+    found = {o for o in tested if o != SAME}
+    if not found:
+        return SAME
+    return found.pop() if len(found) == 1 else MIXED
+
+
+def attack_robustness(rows: list[dict[str, Any]]) -> Claim:
+    paper = ("Issue #26's open question (no paper has answered it): at matched forgetting, do GRU, SAGO, "
+             "PCGrad or GRUN make forgetting more or less robust to attacks than their base objective? "
+             "Recovery = share of the row's forgetting an attack undoes (lower = more robust); worst case = "
+             "the most knowledge any attack brings back; R = OU's relearning ratio (higher = more robust).")
+    headers = ["benchmark", "objective", "variant", "attack (measure)", "knowledge before attack: base / variant",
+               "base", "variant", "difference", "outcome"]
+    table, notes = [], []
+    outcomes: dict[str, list[str]] = defaultdict(list)
+    matched: dict[str, list[bool]] = defaultdict(list)
+    for key, members in _groups(_ok_unlearned(rows)).items():
+        for variant in sorted(members, key=lambda r: r["row_id"]):
+            if (variant["rectifier"], variant.get("parametrization", "full")) == ("none", "full"):
+                continue
+            name = _variant_name(variant)
+            base = _pick(members, variant["method"], "none", "full")
+            labels = sorted(_attack_labels(variant) & _attack_labels(base)) if base is not None else []
+            if not labels:
+                notes.append(f"{_label(key)} {variant['method']} {name}: " + (
+                    "no base objective row (+none, full)" if base is None else "no attack with a recovery on both rows"))
+                continue
+            is_matched, before = _forgetting_match(base, variant, variant.get("knowledge_metric"))
+            if is_matched is not None:
+                matched[name].append(is_matched)
+            lead = [_label(key), variant["method"], name]
+            for label in labels:
+                measures = [("recovery", f"attack:{label}:recovery", False)]
+                if f"attack:{label}:R" in variant:
+                    measures.append(("R", f"attack:{label}:R", True))
+                for measure, column, more_is_robust in measures:
+                    found = _compare_measure(base, variant, column, more_is_robust)
+                    if found is None:
+                        continue
+                    if measure == "recovery":
+                        outcomes[name].append(found[3])
+                    table.append([*lead, f"{label} ({measure})", before, *found])
+            worst = _worst_case_measure(base, variant)
+            if worst is not None:
+                table.append([*lead, f"worst case ({variant.get('knowledge_metric')})", before, *worst])
+    if not outcomes:
+        reason = "; ".join(notes[:5]) if notes else "no rectifier or GRUN row beside a +none row of its objective"
+        if not any(_attack_labels(r) for r in rows):
+            reason = "no attack results (run the config's `attacks:`)"
+        return Claim("attack_robustness", paper, CANNOT, f"cannot be checked: {reason}")
+    kinds = {name: _kind_verdict(found) for name, found in sorted(outcomes.items())}
+    decided = {v for v in kinds.values() if v != CANNOT}
+    verdict = CANNOT if not decided else decided.pop() if len(decided) == 1 else MIXED
+    parts = []
+    for name, found in sorted(outcomes.items()):
+        counts = ", ".join(f"{sum(o == kind for o in found)} {kind}" for kind in (MORE, LESS, SAME))
+        untested = sum(o.startswith("untested") for o in found)
+        at_level = matched.get(name, [])
+        parts.append(f"{name}: {kinds[name]} ({counts}" + (f", {untested} untested" if untested else "")
+                     + f"; forgetting matched in {sum(at_level)} of {len(at_level)} tested objective x benchmark pairs)")
+    summary = ("Attack recovery against the base objective (+none, full), per objective x benchmark x attack, "
+               "95% seed intervals: " + "; ".join(parts) + ".")
+    notes = ["The attacks hit the final models, not a checkpoint at a common forgetting level: recovery is a "
+             "share of each row's own forgetting, and the knowledge before the attack says whether both rows "
+             "forgot as much (seed intervals overlap: matched)."] + [f"not compared: {n}" for n in notes]
+    return Claim("attack_robustness", paper, verdict, summary, headers, table, notes)
+
+
+CHECKS = ("gru_utility", "rectifier_order", "grun_efficiency", "geffect_balance", "attack_robustness")
 
 
 def check(name: str, rows: list[dict[str, Any]], documents: list[tuple[Path, dict[str, Any]]]) -> Claim:
@@ -374,4 +532,6 @@ def check(name: str, rows: list[dict[str, Any]], documents: list[tuple[Path, dic
         return grun_efficiency(rows, documents)
     if name == "geffect_balance":
         return geffect_balance(documents)
+    if name == "attack_robustness":
+        return attack_robustness(rows)
     raise KeyError(f"unknown claim {name!r}; known: {', '.join(CHECKS)}")

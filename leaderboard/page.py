@@ -30,6 +30,21 @@ def _headlines() -> dict[str, Any]:
     }
 
 
+def attack_axes(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Benchmark -> the worst-case forget axis its Pareto plots can switch to (leaderboard/attacks.py):
+    the knowledge metric and the attacks behind `worst_case_knowledge`. Tabs without attack results
+    are absent, and the page shows them no switch."""
+    found: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("worst_case_knowledge") is None or not row.get("knowledge_metric"):
+            continue
+        axis = found.setdefault(row["benchmark"], {"knowledge_metric": row["knowledge_metric"], "attacks": set()})
+        # a built table gives every row every column: a label counts where the row has its status
+        axis["attacks"] |= {key.split(":")[1] for key, value in row.items()
+                            if key.startswith("attack:") and key.endswith(":status") and value is not None}
+    return {name: {**axis, "attacks": sorted(axis["attacks"])} for name, axis in sorted(found.items())}
+
+
 def data_script(payload: dict[str, Any]) -> str:
     # '<' escaped so the text can never close a <script> element even if inlined one day.
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -45,7 +60,7 @@ def write_page(folder: Path, meta: dict[str, Any], columns: list[str], rows: lis
     for name in ASSETS:
         shutil.copyfile(WEB_DIR / name, assets / name)
     payload = {"meta": meta, "columns": columns, "rows": rows, "published": published_rows,
-               "changes": changes, "headlines": _headlines()}
+               "changes": changes, "headlines": _headlines(), "attack_axes": attack_axes(rows)}
     (assets / "data.js").write_text(data_script(payload), encoding="utf-8")
 
 

@@ -4,7 +4,9 @@
   "use strict";
   var DATA = window.UBENCH_DATA;
   var SVG_NS = "http://www.w3.org/2000/svg";
-  var state = { tab: null, sortKey: null, sortDir: 1, visible: [], rowCache: null, cols: null, limit: PAGE_ROWS };
+  var state = { tab: null, sortKey: null, sortDir: 1, visible: [], rowCache: null, cols: null, limit: PAGE_ROWS,
+                worstCase: {} };  // worstCase: tab -> Pareto forget axis at the worst case over attacks
+  var ATTACK_AXES = DATA.attack_axes || {};  // benchmark -> {knowledge_metric, attacks}; absent: no attacks
   var HAS_MATCHED = DATA.columns.indexOf("utility_at_matched") >= 0;  // table format 3 and later
   var NONE = "—";  // a column this table has no value for (older table formats, reference rows)
   var FILTER_DELAY_MS = 120;  // the search box waits for a pause in typing before filtering
@@ -143,13 +145,22 @@
     metricNames(rows).forEach(function (m) {
       cols.push({ key: "metric:" + m, label: m + arrow(m), metric: m });
     });
-    // attacks (leaderboard/attacks.py): recovery per attack, the worst case over them, and the
-    // attacks that undo at least half of the row's forgetting (marked, never hidden)
-    var recoveries = uniq([].concat.apply([], rows.map(function (r) {
-      return Object.keys(r).filter(function (k) { return /^attack:[^:]+:recovery$/.test(k); });
-    }))).sort();
+    // attacks (leaderboard/attacks.py): recovery per attack, OU's relearning ratio R per relearn
+    // attack, the worst case over them, and the attacks that undo at least half of the row's
+    // forgetting (marked, never hidden)
+    function attackColumns(suffix) {
+      var pattern = new RegExp("^attack:[^:]+:" + suffix + "$");
+      return uniq([].concat.apply([], rows.map(function (r) {
+        return Object.keys(r).filter(function (k) { return pattern.test(k) && !missing(r[k]); });
+      }))).sort();
+    }
+    var recoveries = attackColumns("recovery");
     recoveries.forEach(function (k) {
-      cols.push({ key: k, label: "Recovery " + k.split(":")[1] });
+      cols.push({ key: k, label: "Recovery " + k.split(":")[1], interval: true });
+    });
+    attackColumns("R").forEach(function (k) {
+      cols.push({ key: k, label: "R " + k.split(":")[1], interval: true,
+                  title: "min(Δ retain / Δ unlearned, 1): 1 = relearning restored no more than in the retain model" });
     });
     if (recoveries.length) {
       cols.push({ key: "worst_case_knowledge", label: "Worst-case knowledge" },
@@ -223,7 +234,7 @@
     } else if (c.letters) {
       td.textContent = missing(r[c.key]) ? NONE : r[c.key];
       td.className = "letters";
-    } else if (c.metric) {
+    } else if (c.metric || c.interval) {
       td.textContent = fmt(r[c.key]);
       td.appendChild(el("span", { "class": "ci" }, fmtInterval(r[c.key + ":ci_low"], r[c.key + ":ci_high"])));
       td.className = "num";
@@ -251,6 +262,7 @@
     var thead = el("thead"), tr = el("tr");
     state.cols.forEach(function (c) {
       var th = el("th", { scope: "col", "data-key": c.key, tabindex: "0" }, c.label);
+      if (c.title) th.setAttribute("title", c.title);
       th.addEventListener("click", function () { sortBy(c.key); });
       th.addEventListener("keydown", function (e) { if (e.key === "Enter") sortBy(c.key); });
       tr.appendChild(th);
@@ -358,7 +370,7 @@
   // The frame both kinds of plot share: axes fitted to the values (x on a log scale for a
   // forget_quality that spans decades), grid, ticks and labels. Returns the scales.
   var W = 460, H = 300, L = 56, R = 14, T = 12, B = 42;
-  function frame(xvals, yvals, fx, fy, cls) {
+  function frame(xvals, yvals, fx, fy, cls, xprefix) {
     var positive = xvals.length > 0 && xvals.every(function (v) { return v > 0; });
     var minX = Math.min.apply(null, xvals);
     var logX = fx === "forget_quality" && positive && minX < 1e-3;
@@ -383,7 +395,7 @@
       root.appendChild(svg("text", { x: L - 6, y: py + 4, "text-anchor": "end", "class": "tick" }, fmt(gy)));
     }
     root.appendChild(svg("text", { x: (L + W - R) / 2, y: H - 6, "text-anchor": "middle", "class": "axis" },
-                         fx + arrow(fx) + (logX ? " (log scale)" : "")));
+                         (xprefix || "") + fx + arrow(fx) + (logX ? " (log scale)" : "")));
     root.appendChild(svg("text", { x: 12, y: (T + H - B) / 2, "text-anchor": "middle", "class": "axis",
                                    transform: "rotate(-90 12 " + (T + H - B) / 2 + ")" }, fy + arrow(fy)));
     return { root: root, sx: sx, sy: sy };
@@ -396,15 +408,32 @@
     });
     return groups;
   }
+  // The forget axis of the current tab's Pareto plots: the headline forget metric of the unattacked
+  // models, or (switched on, tabs with attack results only) each row's worst-case knowledge over
+  // the unattacked model and its attacks, in the benchmark's knowledge metric.
+  function forgetAxis(rows) {
+    var axis = ATTACK_AXES[state.tab];
+    if (axis && state.worstCase[state.tab]) {
+      return { worst: true, name: axis.knowledge_metric, value: function (r) { return r.worst_case_knowledge; },
+               note: "Forget axis: worst case of " + axis.knowledge_metric + " over the unattacked model and the attacks (" +
+                     axis.attacks.join(", ") + "); rows without attack results are not drawn." };
+    }
+    var fx = null;
+    rows.forEach(function (r) { fx = fx || r.forget_metric; });
+    return { worst: false, name: fx, value: function (r) { return r["metric:" + fx]; },
+             note: axis ? "Forget axis: " + fx + " of the unattacked models (headline)." : null };
+  }
   function plot(title, rows) {
-    var fx = null, fy = null;
-    rows.forEach(function (r) { fx = fx || r.forget_metric; fy = fy || r.utility_metric; });
-    var figure = el("figure", { "class": "plot" });
+    var axis = forgetAxis(rows), fx = axis.name, fy = null;
+    rows.forEach(function (r) { fy = fy || r.utility_metric; });
+    var figure = el("figure", { "class": "plot", "data-forget-axis": axis.worst ? "worst_case" : "headline" });
     figure.appendChild(el("figcaption", {}, title));
+    if (axis.note) figure.appendChild(el("p", { "class": "axis-note" }, axis.note));
     if (!fx || !fy) { figure.appendChild(el("p", { "class": "empty" }, "No headline metrics for this benchmark.")); return figure; }
-    var pts = rows.filter(function (r) { return typeof r["metric:" + fx] === "number" && typeof r["metric:" + fy] === "number"; })
-      .map(function (r) { return { row: r, x: r["metric:" + fx], y: r["metric:" + fy] }; });
-    var f = frame(pts.map(function (p) { return p.x; }), pts.map(function (p) { return p.y; }), fx, fy, "pareto");
+    var pts = rows.filter(function (r) { return typeof axis.value(r) === "number" && typeof r["metric:" + fy] === "number"; })
+      .map(function (r) { return { row: r, x: axis.value(r), y: r["metric:" + fy] }; });
+    var f = frame(pts.map(function (p) { return p.x; }), pts.map(function (p) { return p.y; }), fx, fy, "pareto",
+                  axis.worst ? "worst case: " : "");
     var root = f.root, sx = f.sx, sy = f.sy;
     var dx = DATA.headlines.directions[fx], dy = DATA.headlines.directions[fy];
     var rankable = pts.filter(function (p) { return p.row.comparable && p.row.role === "unlearned"; });
@@ -429,7 +458,9 @@
       }
       mark.setAttribute("data-row-id", r.row_id);
       mark.appendChild(svg("title", {}, (r.display_name || r.method) + " + " + r.rectifier + " + " + r.parametrization +
-        " (" + r.role + ")\n" + fx + " = " + fmt(p.x) + ", " + fy + " = " + fmt(p.y) + (r.flags ? "\nflags: " + r.flags : "")));
+        " (" + r.role + ")\n" + (axis.worst ? "worst-case " : "") + fx + " = " + fmt(p.x) +
+        (axis.worst && r.worst_case_attack ? " (" + r.worst_case_attack + ")" : "") + ", " + fy + " = " + fmt(p.y) +
+        (r.undone_by ? "\nforgetting undone by: " + r.undone_by : "") + (r.flags ? "\nflags: " + r.flags : "")));
       root.appendChild(mark);
     });
     figure.appendChild(root);
@@ -565,6 +596,8 @@
     });
     state.cols = columnsFor(tabRows());
     state.rowCache = {};
+    document.getElementById("pareto-axis").hidden = !ATTACK_AXES[name];
+    document.getElementById("pareto-worst-case").checked = !!state.worstCase[name];
     var sort = defaultSort();
     state.sortKey = sort.key; state.sortDir = sort.dir;
     refreshFilterOptions();
@@ -583,6 +616,10 @@
     FILTERS.forEach(function (f) { document.getElementById("filter-" + f).addEventListener("change", renderAll); });
     document.getElementById("filter-text").addEventListener("input", renderAllSoon);
     document.getElementById("filter-comparable").addEventListener("change", renderAll);
+    document.getElementById("pareto-worst-case").addEventListener("change", function (e) {
+      state.worstCase[state.tab] = e.target.checked;
+      renderPlots();  // only the Pareto plots change axis; table and curves stay as they are
+    });
     document.getElementById("results-more-rows").addEventListener("click", function () { showMore(false); });
     document.getElementById("results-all-rows").addEventListener("click", function () { showMore(true); });
     renderChanges();

@@ -1,6 +1,7 @@
 """Synthetic, schema-valid metrics.json documents for leaderboard tests (no real runs exist yet)."""
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +61,45 @@ def demo_grid(root: Path, seeds=(0, 1)) -> None:
                                               "forget_truth_ratio": 0.6, "privleak": -10.0 + i}))
     write(root, document(role="target", method="target", metrics={"forget_quality": 1e-5, "model_utility": 0.62}))
     write(root, document(role="retain", method="retain", metrics={"forget_quality": 1.0, "model_utility": 0.6}))
+
+
+def attack_document(doc: dict[str, Any], label: tuple[str, str], attacked: float | None, before: float | None,
+                    target: float = 0.9, args: dict[str, Any] | None = None, state: str = "ok") -> dict[str, Any]:
+    """`doc` (a run's or a reference's document) after one attack: its identity plus the attack, the
+    knowledge metric (forget_prob) after it and the values before it on the same items."""
+    out = copy.deepcopy(doc)
+    out["identity"]["attack"] = {"name": label[0], "variant": label[1], "args": dict(args or {})}
+    out["metrics"] = {"forget_prob": attacked} if state == "ok" else {}
+    out["status"] = {"state": state}
+    out["metric_details"] = {"attack": {"basis": {"before": {"forget_prob": before},
+                                                  "target": {"forget_prob": target}}}}
+    return out
+
+
+def write_attack(root: Path, doc: dict[str, Any]) -> Path:
+    """An attack document where the DAG writes it: `<run or reference>/attacks/<name>-<variant>/`."""
+    ident = doc["identity"]
+    if ident["role"] in contract.REFERENCE_ROLES:
+        folder = contract.reference_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["role"])
+    else:
+        folder = contract.run_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["method"],
+                                  ident["rectifier"], ident["seed"], ident["parametrization"])
+    label = f"{ident['attack']['name']}-{ident['attack']['variant']}"
+    body = {k: v for k, v in doc.items() if k != "schema_version"}
+    return contract.write_metrics(folder / "attacks" / label / "metrics.json", body)
+
+
+def attack_grid(root: Path, attacks=(("quantize", "int4"), ("relearn", "forget-split"))) -> None:
+    """Every metrics.json under `root` attacked: forget_prob 0.1 before (target 0.9, retain 0.2),
+    the attack adds 0.05 (quantize) or 0.3 (relearn; retain: 0.1), more for later methods."""
+    for file in sorted(root.rglob("metrics.json")):
+        if "attacks" in file.parts:
+            continue
+        doc = contract.read_metrics(file)
+        role = doc["identity"]["role"]
+        before = {"target": 0.9, "retain": 0.2}.get(role, 0.1)
+        shift = METHODS.index(doc["identity"]["method"]) / 20 if role == "unlearned" else 0.0
+        for label in attacks:
+            gain = 0.05 if label[0] == "quantize" else (0.1 if role == "retain" else 0.3)
+            write_attack(root, attack_document(doc, label, min(before + gain + shift + doc["identity"]["seed"] / 100, 1.0),
+                                               before))

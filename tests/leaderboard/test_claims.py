@@ -118,3 +118,68 @@ def test_geffect_not_replicating_and_missing(tmp_path):
     claim = claims.geffect_balance(docs)
     assert claim.verdict == claims.DOES_NOT
     assert claims.geffect_balance([]).verdict == claims.CANNOT
+
+
+def _attacked(method, rectifier, parametrization="full", recovery=(0.2, 0.15, 0.25), knowledge=(0.1, 0.08, 0.12),
+              worst=("relearn-forget-split", 0.4, 0.35, 0.45), r=None, label="relearn-forget-split"):
+    """A row with one attack's recovery (mean, low, high), its knowledge before the attack and its worst case."""
+    extra = {"knowledge_metric": "forget_prob", "metric:forget_prob": knowledge[0],
+             "metric:forget_prob:ci_low": knowledge[1], "metric:forget_prob:ci_high": knowledge[2],
+             f"attack:{label}:recovery": recovery[0], f"attack:{label}:recovery:ci_low": recovery[1],
+             f"attack:{label}:recovery:ci_high": recovery[2],
+             "worst_case_attack": worst[0], "worst_case_knowledge": worst[1],
+             f"attack:{worst[0]}:forget_prob": worst[1], f"attack:{worst[0]}:forget_prob:ci_low": worst[2],
+             f"attack:{worst[0]}:forget_prob:ci_high": worst[3]}
+    if r is not None:
+        extra.update({f"attack:{label}:R": r[0], f"attack:{label}:R:ci_low": r[1], f"attack:{label}:R:ci_high": r[2]})
+    return row(method, rectifier, parametrization, **extra)
+
+
+def test_attack_robustness_more_less_and_no_difference_with_numbers():
+    rows = [_attacked("npo", "none", r=(0.5, 0.4, 0.6)),
+            _attacked("npo", "gru", recovery=(0.6, 0.55, 0.65), worst=("relearn-forget-split", 0.7, 0.65, 0.75),
+                      r=(0.2, 0.1, 0.3)),                                        # recovers more: less robust
+            _attacked("npo", "sago", recovery=(0.05, 0.0, 0.1)),                  # recovers less: more robust
+            _attacked("npo", "pcgrad", recovery=(0.22, 0.1, 0.3), knowledge=(0.5, 0.45, 0.55))]  # overlapping
+    claim = claims.attack_robustness(rows)
+    assert claim.verdict == claims.MIXED
+    by = {(r[2], r[3]): r for r in claim.rows}
+    gru = by[("gru", "relearn-forget-split (recovery)")]
+    assert gru[5:] == ["0.200 [0.150, 0.250]", "0.600 [0.550, 0.650]", "0.400", claims.LESS]
+    assert "matched (seed intervals)" in gru[4]
+    assert by[("gru", "relearn-forget-split (R)")][-1] == claims.LESS  # R lower: less robust
+    assert by[("gru", "worst case (forget_prob)")][-1] == claims.LESS
+    assert by[("sago", "relearn-forget-split (recovery)")][-1] == claims.MORE
+    assert by[("sago", "worst case (forget_prob)")][-1] == claims.SAME
+    pcgrad = by[("pcgrad", "relearn-forget-split (recovery)")]
+    assert pcgrad[-1] == claims.SAME and "not matched" in pcgrad[4]
+    assert "gru: less robust (0 more robust, 1 less robust, 0 no difference" in claim.summary
+    assert "sago: more robust" in claim.summary and "pcgrad: no difference" in claim.summary
+    assert "forgetting matched in 0 of 1 tested" in claim.summary  # pcgrad's part
+
+
+def test_attack_robustness_grun_single_seed_and_missing_inputs():
+    rows = [_attacked("npo", "none", recovery=(0.2, None, None)),
+            _attacked("npo", "none", "grun", recovery=(0.5, None, None)),
+            _attacked("ga", "gru")]  # no ga+none row
+    claim = claims.attack_robustness(rows)
+    assert claim.verdict == claims.CANNOT  # only an untested (single-seed) comparison
+    # the single-seed pair still shows its numbers and direction
+    grun = next(r for r in claim.rows if r[3] == "relearn-forget-split (recovery)")
+    assert grun[2] == "grun" and grun[5:7] == ["0.200", "0.500"] and grun[-1].startswith("untested (less robust")
+    assert "grun: cannot be checked (0 more robust, 0 less robust, 0 no difference, 1 untested" in claim.summary
+    assert any("ga gru: no base objective row" in note for note in claim.notes)
+    same = claims.attack_robustness([_attacked("npo", "none", recovery=(0.2, None, None)),
+                                     _attacked("npo", "gru", recovery=(0.2, None, None))])
+    assert same.verdict == claims.CANNOT  # equal single-seed means are no evidence of no difference
+    assert same.rows[0][-1] == "untested (equal means; single seed)"
+    no_attacks = claims.attack_robustness([row("npo", "none"), row("npo", "gru")])
+    assert no_attacks.verdict == claims.CANNOT and "no attack results" in no_attacks.summary
+
+
+def test_attack_robustness_all_same_and_registered():
+    rows = [_attacked("npo", "none"), _attacked("npo", "gru", recovery=(0.21, 0.1, 0.3)),
+            _attacked("ga", "none"), _attacked("ga", "sago", recovery=(0.18, 0.1, 0.3))]
+    claim = claims.check("attack_robustness", rows, [])
+    assert claim.verdict == claims.SAME
+    assert "attack_robustness" in claims.CHECKS

@@ -295,3 +295,50 @@ def test_bad_curves_are_skipped_not_fatal(browser, tmp_path):
         assert page_.locator("svg.curves g.curve").count() == len(unlearned) - 3
     finally:
         context.close()
+
+
+@pytest.fixture(scope="module")
+def attacked_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lb-attacks")
+    syn.demo_grid(root / "results")
+    syn.attack_grid(root / "results")
+    build.build([root / "results"], root / "site")
+    return root / "site"
+
+
+def test_attack_columns_and_the_pareto_worst_case_switch(browser, attacked_site):
+    context, page_, requests, errors = _open(browser, attacked_site)
+    try:
+        assert errors == []
+        headers = [h.strip(" ▲▼") for h in page_.locator("#results thead th").all_inner_texts()]
+        assert {"Recovery quantize-int4", "Recovery relearn-forget-split", "R relearn-forget-split",
+                "Worst-case knowledge"} <= set(headers)
+        assert "R quantize-int4" not in headers  # R is a relearning ratio
+        r_cells = _column(page_, "R relearn-forget-split")
+        assert all(" [" in text for text in r_cells if text)  # seed mean with its interval
+        toggle = page_.locator("#pareto-worst-case")
+        assert page_.locator("#pareto-axis").is_visible() and not toggle.is_checked()
+        figure = page_.locator("figure.plot:has(svg.pareto)")
+        assert figure.get_attribute("data-forget-axis") == "headline"
+        assert "forget_quality of the unattacked models" in figure.locator("p.axis-note").inner_text()
+        kept = page_.locator("#results tbody").element_handle()
+
+        toggle.check()
+        figure = page_.locator("figure.plot:has(svg.pareto)")
+        assert figure.get_attribute("data-forget-axis") == "worst_case"
+        note = figure.locator("p.axis-note").inner_text()
+        assert "worst case of forget_prob" in note and "quantize-int4, relearn-forget-split" in note
+        assert "worst case: forget_prob" in figure.locator("svg.pareto text.axis").first.text_content()
+        assert figure.locator("circle.point").count() == 16 and figure.locator("rect.point.ref").count() == 2
+        assert "(relearn-forget-split)" in figure.locator("circle.point title").first.text_content()
+        assert page_.evaluate("(node) => document.contains(node)", kept)  # the table is not redrawn
+
+        page_.locator("#tabs button", has_text="wmdp").click()  # published numbers only: no switch
+        assert page_.locator("#pareto-axis").is_hidden()
+        page_.locator("#tabs button", has_text="tofu-tiny").click()  # the switch is remembered per tab
+        assert toggle.is_checked()
+        assert page_.locator("figure.plot:has(svg.pareto)").get_attribute("data-forget-axis") == "worst_case"
+        assert errors == []
+    finally:
+        context.close()
+    assert all(url.startswith("file://") for url in requests)
