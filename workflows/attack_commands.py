@@ -99,6 +99,14 @@ def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: s
     return document
 
 
+def attacked_alike(folder: str | Path | None, entry: AttackEntry) -> bool:
+    """Whether the evaluation in `folder` (a retain reference's) was made under the same attack."""
+    if folder is None or not (Path(folder) / "metrics.json").is_file():
+        return False
+    attack = contract.read_metrics(Path(folder) / "metrics.json")["identity"].get("attack") or {}
+    return (attack.get("name"), attack.get("variant")) == (entry.name, entry.variant)
+
+
 def _identity(spec: dict[str, Any], attacker) -> dict[str, Any]:
     role = spec.get("role", "unlearned")
     if role in contract.REFERENCE_ROLES:  # reference rows: method = role, rectifier none (result contract)
@@ -182,10 +190,11 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
     questions = None
     if hasattr(attacker, "evaluation_questions"):
         questions = attacker.evaluation_questions(_context(spec, data_dir, None, None))
-    # A prompt attack changes the prompt, so the retain reference (scored with the plain prompt) cannot
-    # serve forget quality's KS test: the attacked row's forget quality stays null (noted below); the
-    # recovery reads the matched-forgetting metric, which needs no reference.
-    comparable = retain_reference if attacker.changes_weights else None
+    # A prompt attack changes the prompt, so forget quality's KS test needs the retain model scored under
+    # the same attack (the DAG passes that evaluation); given the plain retain evaluation instead, the
+    # attacked row's forget quality stays null (noted below). Recovery reads the matched-forgetting
+    # metric, which needs no reference.
+    comparable = retain_reference if attacker.changes_weights or attacked_alike(retain_reference, entry) else None
     document = evaluate.run(evaluate.EvaluationSpec(
         model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=comparable,
         identity=_identity(spec, attacker), batch_size=batch_size, progress=progress,
@@ -193,8 +202,8 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
         prompt_transform=None if attacker.changes_weights else attacker.prompt_format, scope=entry.scope))
     out = Path(out_dir)
     references = {}
-    if retain_reference:
-        references["retain"] = pd.read_parquet(Path(retain_reference) / "per_item.parquet")
+    if comparable:
+        references["retain"] = pd.read_parquet(Path(comparable) / "per_item.parquet")
     knowledge = bench.matched.metric if bench.matched is not None else None
     names = bench.trajectory_metrics(document["metrics"])
     if questions is not None:  # judged on the held-out forget items only

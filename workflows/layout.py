@@ -232,6 +232,17 @@ class Layout:
             return []
         return [self.reference_file("per_item.parquet", benchmark, split, model, "retain")]
 
+    def retain_for_attack(self, benchmark: str, split: str, model: str, attack: str, role: str | None = None) -> list[str]:
+        """The retain evaluation an attacked model's forget quality compares with: the retain model
+        under the same prompt attack (a prompt changes every score), else its plain evaluation. The
+        retain model's own attacked evaluation reads the plain one (it cannot wait for itself)."""
+        plain = self.retain_metrics(benchmark, split, model)
+        entry = next((e for e in self.reference_attacks(benchmark, split, model) if e.label == attack), None)
+        if not plain or role == "retain" or entry is None or entry.build().changes_weights:
+            return plain
+        return [self.reference_attack_file("per_item.parquet", benchmark, split, model, "retain", attack),
+                self.reference_attack_file("metrics.json", benchmark, split, model, "retain", attack)]
+
     def launcher(self, model: str, job: str = "unlearn") -> dict[str, Any]:
         """The model's launcher; fine-tuning jobs (job "finetune") use `finetune_launcher` when given."""
         launcher = {"gpus": 0, "num_processes": 1, "accelerate_config": None, "mixed_precision": "no"}

@@ -193,3 +193,17 @@ def test_prompt_attack_evaluates_beside_a_retain_reference_scored_without_it(tin
     assert document["metrics"]["forget_quality"] is None and document["metrics"]["forget_prob"] is not None
     assert "not used" in document["metric_details"]["attack"]["retain_reference"]
     assert document["evaluator"]["prompt_template"]["answer_prefix"] == "Sure, here is the answer: "
+    # The retain model scored under the same prefix (the DAG's evaluate_attack_reference) is the
+    # reference a prompt-attacked row's forget quality is measured against.
+    retain_spec = {**spec, "role": "retain"}
+    attack_commands.evaluate_attack(retain_spec, entry, str(models_root / "retain"), None, None, str(tiny_folder),
+                                    tmp_path / "retain_prefix", variant="full",
+                                    retain_reference=str(tmp_path / "eval_retain"))
+    assert attack_commands.attacked_alike(tmp_path / "retain_prefix", entry)
+    assert not attack_commands.attacked_alike(tmp_path / "eval_retain", entry)
+    against = attack_commands.evaluate_attack(spec, entry, str(models_root / "target"), None, None, str(tiny_folder),
+                                              tmp_path / "prefix_fq", variant="full",
+                                              retain_reference=str(tmp_path / "retain_prefix"))
+    assert 0.0 <= against["metrics"]["forget_quality"] <= 1.0
+    assert "retain_reference" not in against["metric_details"]["attack"]
+    assert against["metrics"]["forget_prob"] == document["metrics"]["forget_prob"]

@@ -74,6 +74,17 @@ def test_a_group_size_that_divides_the_widths_or_nf4_is_accepted():
         assert grid.build(config).attacks
 
 
+def test_prompt_attacked_rows_compare_with_the_retain_model_under_the_same_prompt():
+    layout = Layout(grid.build(_config(ATTACKS)))
+    plain = ["results/tofu-tiny/forget10/m/reference/retain/per_item.parquet"]
+    attacked = "results/tofu-tiny/forget10/m/reference/retain/attacks/prompt-prefix/"
+    assert layout.retain_for_attack("tofu-tiny", "forget10", "m", "prompt-prefix") == [
+        attacked + "per_item.parquet", attacked + "metrics.json"]
+    assert layout.retain_for_attack("tofu-tiny", "forget10", "m", "prompt-prefix", "target")[0] == attacked + "per_item.parquet"
+    assert layout.retain_for_attack("tofu-tiny", "forget10", "m", "prompt-prefix", "retain") == plain
+    assert layout.retain_for_attack("tofu-tiny", "forget10", "m", "quantize-int4") == plain
+
+
 def test_every_run_gets_every_attack_and_the_leaderboard_waits_for_them():
     g = grid.build(_config(ATTACKS))
     layout = Layout(g)

@@ -45,7 +45,7 @@ if L.attack_labels():
             train_result=L.train_result(),
             run=L.run_file("metrics.json"),
             target=lambda wc: [L.reference_file("metrics.json", wc.benchmark, wc.split, wc.model, "target")],
-            retain=lambda wc: L.retain_metrics(wc.benchmark, wc.split, wc.model),
+            retain=lambda wc: L.retain_for_attack(wc.benchmark, wc.split, wc.model, wc.attack),
         output:
             metrics=L.attack_file("metrics.json"),
             per_item=L.attack_file("per_item.parquet"),
@@ -115,7 +115,7 @@ if L.attack_labels():
             data=lambda wc: L.data_inputs(wc.benchmark),
             own=L.reference_file("metrics.json"),
             target=lambda wc: [L.reference_file("metrics.json", wc.benchmark, wc.split, wc.model, "target")],
-            retain=lambda wc: L.retain_metrics(wc.benchmark, wc.split, wc.model),
+            retain=lambda wc: L.retain_for_attack(wc.benchmark, wc.split, wc.model, wc.attack, wc.role),
         output:
             metrics=L.reference_attack_file("metrics.json"),
             per_item=L.reference_attack_file("per_item.parquet"),
