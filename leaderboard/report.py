@@ -25,9 +25,16 @@ STEM = "report"
 
 
 def load_grid(configfile: str | Path):
+    """The grid exactly as the Snakefile builds it: Snakemake's `validate` fills the schema's defaults
+    into the config (e.g. hyperparameters.gradient_checkpointing) before the grid is expanded, and the
+    runs' hyperparameter hashes, hence the rows, include them."""
+    from snakemake.utils import validate
+
     from workflows import grid
 
-    return grid.build(grid.load_config(configfile))
+    config = grid.load_config(configfile)
+    validate(config, str(grid.SCHEMA_PATH))
+    return grid.build(config)
 
 
 def load_rows(results: list[str | Path]) -> tuple[list[dict[str, Any]], list[tuple[Path, dict[str, Any]]], list[str]]:

@@ -36,11 +36,6 @@ PUBLISHED = [
 def setup(tmp_path, monkeypatch):
     monkeypatch.setattr(report_mapping.published, "load", lambda path=None: [dict(r) for r in PUBLISHED])
     results = tmp_path / "results"
-    for seed, mu in ((0, 0.48), (1, 0.54)):
-        syn.write(results, syn.document(method="npo", seed=seed, variant="full",
-                                        metrics={"forget_quality": 0.5, "model_utility": mu}))
-    syn.write(results, syn.document(role="target", method="target", variant="full",
-                                    metrics={"forget_quality": 1e-5, "model_utility": 0.6}))
     config = {
         "name": "test-report", "results_dir": str(results),
         "models": {"tiny-llama": {"base": "tiny-llama"}},
@@ -52,6 +47,15 @@ def setup(tmp_path, monkeypatch):
     }
     path = tmp_path / "cfg.yaml"
     path.write_text(yaml.safe_dump(config))
+    # a real run records the hyperparameters the DAG gave it: the config's plus the schema's defaults
+    hyper = next(run.hyperparameters for run in report.load_grid(path).runs if run.objective == "npo")
+    for seed, mu in ((0, 0.48), (1, 0.54)):
+        document = syn.document(method="npo", seed=seed, variant="full",
+                                metrics={"forget_quality": 0.5, "model_utility": mu})
+        document["identity"]["hyperparameters"] = dict(hyper)
+        syn.write(results, document)
+    syn.write(results, syn.document(role="target", method="target", variant="full",
+                                    metrics={"forget_quality": 1e-5, "model_utility": 0.6}))
     return path, results
 
 
@@ -114,3 +118,15 @@ def test_every_published_row_of_a_paper_config_is_mapped_or_excused(path):
     matches = report_mapping.match_all(config, built)
     for match in matches:
         assert match.in_grid or match.excluded
+
+
+def test_report_grid_carries_the_schema_defaults_the_dag_runs_with():
+    # The Snakefile's `validate` fills schema defaults into every run's hyperparameters before the
+    # results record them; a report grid without them hashed every real row as "not a run of this config".
+    from pathlib import Path
+
+    from leaderboard.report import load_grid
+
+    default = Path(__file__).resolve().parents[2] / "config" / "default.yaml"
+    runs = load_grid(default).runs
+    assert runs and all({"gradient_checkpointing", "master_dtype"} <= set(run.hyperparameters) for run in runs)
