@@ -3,11 +3,9 @@ key/value cache and the prompt pass fit in a share of the free memory (`rows_tha
 MAX_ROWS.
 
 A decoding step costs a fixed overhead (Python, kernel launches, one read of the weights) plus a
-per-row part, so larger batches are faster until the per-row part dominates. Measured on the tiny
-Llama over TOFU forget10's 1,017 prompts (2 CPU cores, texts identical at every size): batch 64
-took 22.7-24.4 s (random model, 200 tokens per answer) and 9.9-12.1 s (fine-tuned); 256 took 17.6 s
-and 7.5-8.0 s. At 7B a GPU reaches the same point (compute catches up with the weight reads) near
-256 rows, hence the cap.
+per-row part, so larger batches are faster until the per-row part dominates: on a CPU and, at 7B,
+on a GPU (compute catches up with the weight reads) that happens near 256 rows, hence the cap
+(measurements: CHANGELOG.md, `benchmarks/bench_eval_speed.py`).
 """
 from __future__ import annotations
 

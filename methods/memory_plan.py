@@ -175,8 +175,8 @@ class ModelCounts:
 
 
 def model_counts(config, parametrization: str, parametrization_args: dict) -> ModelCounts:
-    """Counts for a transformers config (cached per architecture and parametrization: building a meta
-    model takes ~1 s and a paper config plans hundreds of jobs over a few architectures)."""
+    """Counts for a transformers config (cached per architecture and parametrization: a paper config plans
+    hundreds of jobs over a few architectures, and each meta build costs a noticeable fraction of a second)."""
     return _model_counts(config.to_json_string(use_diff=False), parametrization,
                          json.dumps(parametrization_args, sort_keys=True, default=str))
 
@@ -194,7 +194,7 @@ def _model_counts(config_json: str, parametrization: str, parametrization_args: 
     model = meta_model(config)
     parameters = sum(p.numel() for p in model.parameters())
     block = _block_params(model)
-    # on the meta device too: GRUN's orthogonal init would otherwise run real QR factorisations (~40 s)
+    # on the meta device too: GRUN's orthogonal init would otherwise run real QR factorisations of 7B-sized matrices
     with torch.device("meta"):
         prepared = PARAMETRIZATIONS.get(parametrization)(**json.loads(parametrization_args))
         model = prepared.prepare(model, needs_reference=False)  # the reference is counted in plan_job

@@ -52,7 +52,7 @@ class Tofu(Benchmark):
                                max_length=500, answer_labels="answer_tag+answer"),
         "tofu-phi": FinetunePreset(lr=2e-5, epochs=5, batch_size=4, global_batch_size=32, weight_decay=0.01,
                                    max_length=500, answer_labels="answer_tag+answer"),
-        # tofu-tiny on tiny-llama: measured in evaluation/README.md (fits ~2 min on one CPU thread).
+        # tofu-tiny on tiny-llama: memorises the tiny authors within the demo's budget (timing: make bench).
         "tofu-tiny": FinetunePreset(lr=3e-3, epochs=50, batch_size=32, grad_accum=1, weight_decay=0.0,
                                     max_length=64, extra_splits=("real_authors", "world_facts")),
     }
