@@ -311,6 +311,8 @@ class Layout:
             flags += ["--batch-size", str(options["batch_size"])]
         if "generation_backend" in options:
             flags += ["--generation-backend", options["generation_backend"]]
+        if "item_cap" in options:
+            flags += ["--item-cap", str(options["item_cap"])]
         return " ".join(shlex.quote(f) for f in flags)
 
     def prompt_format_flag(self, model: str) -> str:
