@@ -30,6 +30,13 @@ def add_generation_backend_arg(parser) -> None:
                              "on the first prompts (auto falls back to transformers, recording why)")
 
 
+def add_item_cap_arg(parser) -> None:
+    parser.add_argument("--item-cap", type=int, default=None, metavar="N",
+                        help="score only the first N items of every eval set (smoke tests, quick looks at a "
+                             "large model); recorded as item_cap in the evaluator block (capped results are "
+                             "not comparable with full ones)")
+
+
 def _evaluate(args) -> int:
     from evaluation import evaluate
 
@@ -117,10 +124,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     help="local data: the data root (one folder per benchmark inside, like the pipeline's "
                          "data_dir; `ubench data list` shows where) or the benchmark's own folder; omit for the "
                          "benchmark's Hub copy (fails at once when the Hub is unreachable)")
-    ev.add_argument("--item-cap", type=int, default=None, metavar="N",
-                    help="score only the first N items of every eval set (smoke tests, quick looks at a "
-                         "large model); recorded as item_cap in the evaluator block (capped results are "
-                         "not comparable with full ones)")
+    add_item_cap_arg(ev)
     ev.add_argument("--split", default="forget10",
                     help="unlearning split (`ubench data list` shows every benchmark's)")
     ev.add_argument("--variant", default=None,

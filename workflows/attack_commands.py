@@ -175,7 +175,7 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
                     run_results: str | Path | None = None,
                     target_results: str | Path | None = None, variant: str | None = None,
                     retain_reference: str | None = None, batch_size: int = 32, progress: bool = False,
-                    generation_backend: str = "auto") -> dict[str, Any]:
+                    generation_backend: str = "auto", item_cap: int | None = None) -> dict[str, Any]:
     import pandas as pd
 
     from evaluation import benchmarks, evaluate, models
@@ -199,7 +199,8 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
         model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=comparable,
         identity=_identity(spec, attacker), batch_size=batch_size, progress=progress,
         generation_backend=generation_backend, prompt_format=spec.get("prompt_format"),
-        prompt_transform=None if attacker.changes_weights else attacker.prompt_format, scope=entry.scope))
+        prompt_transform=None if attacker.changes_weights else attacker.prompt_format, scope=entry.scope,
+        item_cap=item_cap))
     out = Path(out_dir)
     references = {}
     if comparable:
@@ -244,7 +245,8 @@ def _evaluate_attack(args) -> int:
                                args.train_result, args.data, args.out, run_results=args.run_results,
                                target_results=args.target_results, variant=args.variant,
                                retain_reference=args.retain_reference, batch_size=args.batch_size,
-                               progress=not args.quiet, generation_backend=args.generation_backend)
+                               progress=not args.quiet, generation_backend=args.generation_backend,
+                               item_cap=args.item_cap)
     print(json.dumps({"out": args.out, "status": document["status"], "metrics": document["metrics"]}, indent=2))
     return 0
 
@@ -291,9 +293,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--retain-reference", default=None, help="evaluation folder of the retain model")
     ev.add_argument("--variant", default=None, help="evaluator variant (default: the benchmark's own)")
     ev.add_argument("--batch-size", type=int, default=32)
-    from evaluation.cli import add_generation_backend_arg
+    from evaluation.cli import add_generation_backend_arg, add_item_cap_arg
 
     add_generation_backend_arg(ev)
+    add_item_cap_arg(ev)
     ev.add_argument("--out", required=True, help="folder for metrics.json and per_item.parquet")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_evaluate_attack)

@@ -197,7 +197,8 @@ def _target_card(target: str) -> dict[str, Any]:
 def evaluate_run(spec: RunSpec | dict[str, Any], model: str, train_result: str | Path, data_dir: str | None,
                  out_dir: str | Path, *, variant: str | None = None, retain_reference: str | None = None,
                  batch_size: int = 32, progress: bool = True, generation_backend: str = "auto",
-                 snapshots: str | Path | None = None, target: str | None = None) -> dict[str, Any]:
+                 snapshots: str | Path | None = None, target: str | None = None,
+                 item_cap: int | None = None) -> dict[str, Any]:
     """Evaluate an unlearned model into the result contract; a diverged run is recorded, not evaluated.
 
     A run with `evaluate_every` is also evaluated at each snapshot (default folder: `snapshots`
@@ -225,7 +226,7 @@ def evaluate_run(spec: RunSpec | dict[str, Any], model: str, train_result: str |
         model, run.benchmark, data_dir, run.split, variant, out_dir, retain_reference=retain_reference,
         train_result=str(train_result), identity=identity, batch_size=batch_size, progress=progress,
         generation_backend=generation_backend, snapshots=snapshots if every is not None else None, every=every,
-        snapshot_rebuild=rebuild, details=details))
+        snapshot_rebuild=rebuild, details=details, item_cap=item_cap))
 
 
 def _grun_gates(run: RunSpec):
@@ -355,7 +356,7 @@ def _evaluate_run(args) -> int:
                             variant=args.variant, retain_reference=args.retain_reference,
                             batch_size=args.batch_size, progress=not args.quiet,
                             generation_backend=args.generation_backend, snapshots=args.snapshots,
-                            target=args.target)
+                            target=args.target, item_cap=args.item_cap)
     from evaluation.cli import summary_metrics
 
     print(json.dumps({"out": args.out, "status": document["status"],
@@ -405,9 +406,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ev.add_argument("--target", default=None,
                     help="the run's starting model; needed by LoRA runs with evaluate_every (their W0)")
     ev.add_argument("--batch-size", type=int, default=32)
-    from evaluation.cli import add_generation_backend_arg
+    from evaluation.cli import add_generation_backend_arg, add_item_cap_arg
 
     add_generation_backend_arg(ev)
+    add_item_cap_arg(ev)
     ev.add_argument("--out", required=True, help="run folder for metrics.json and per_item.parquet")
     ev.add_argument("--quiet", action="store_true", help="no progress bars")
     ev.set_defaults(func=_evaluate_run)

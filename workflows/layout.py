@@ -325,6 +325,9 @@ class Layout:
             flags += ["--batch-size", str(options["batch_size"])]
         if "generation_backend" in options:
             flags += ["--generation-backend", options["generation_backend"]]
+        cap = options.get("item_caps", {}).get(benchmark, options.get("item_cap"))
+        if cap is not None:
+            flags += ["--item-cap", str(cap)]
         return " ".join(shlex.quote(f) for f in flags)
 
     def prompt_format_flag(self, model: str) -> str:

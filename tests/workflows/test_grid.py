@@ -121,6 +121,31 @@ def test_generation_backend_reaches_every_evaluation_and_is_checked():
         grid.build(config)
 
 
+def test_item_caps_reach_every_evaluation_command():
+    from workflows.cli import build_parser
+    from workflows.layout import Layout
+
+    config = grid.load_config()
+    config["evaluation"] = {"item_cap": 4, "item_caps": {"muse-tiny": 1}}
+    layout = Layout(grid.build(config))
+    assert "--item-cap 4" in layout.evaluation_options("tofu-tiny")
+    assert "--item-cap 1" in layout.evaluation_options("muse-tiny")  # the per-benchmark cap wins
+    assert "--item-cap" not in Layout(grid.build(grid.load_config())).evaluation_options("tofu-tiny")
+    for command in ("evaluate", "evaluate-run", "evaluate-attack"):  # every rule that takes the options
+        args = build_parser().parse_args([command] + _required_args(command) + ["--item-cap", "4"])
+        assert args.item_cap == 4
+    config["evaluation"] = {"item_cap": 0}
+    with pytest.raises(grid.GridError, match=r"at evaluation/item_cap"):
+        grid.build(config)
+
+
+def _required_args(command: str) -> list[str]:
+    common = ["--model", "m", "--out", "o"]
+    return {"evaluate": ["--benchmark", "tofu-tiny"],
+            "evaluate-run": ["--spec", "{}", "--train-result", "t"],
+            "evaluate-attack": ["--spec", "{}", "--attack", "{}"]}[command] + common
+
+
 def test_fine_tunes_use_the_finetune_launcher_when_a_model_has_one():
     from pathlib import Path
 
