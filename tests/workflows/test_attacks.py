@@ -136,7 +136,7 @@ def test_an_attack_on_a_diverged_run_is_recorded_not_applicable(tmp_path):
     written = contract.read_metrics(out / "metrics.json")
     assert written["metrics"] == document["metrics"] == {} and written["status"]["state"] == "not_applicable"
     assert "step 7" in written["status"]["reason"]
-    assert written["identity"]["attack"] == {"name": "quantize", "variant": "int4", "args": {}}
+    assert written["identity"]["attack"] == {"name": "quantize", "variant": "int4", "args": {"group_size": 128}}
     assert (out / "per_item.parquet").is_file()
 
 
