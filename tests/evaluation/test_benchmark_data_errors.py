@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evaluation import benchmarks
-from evaluation.benchmarks import data_files, tofu
+from evaluation.benchmarks import data_files
+from evaluation.benchmarks.tofu import data as tofu
 from evaluation.benchmarks.muse import data as muse_data
 from evaluation.benchmarks.muse import tiny as muse_tiny
 from evaluation.benchmarks.rwku import tiny as rwku_tiny
