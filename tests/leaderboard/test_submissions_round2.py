@@ -8,6 +8,8 @@ import time
 import pytest
 import yaml
 
+from workflows import grid
+
 from tests.leaderboard import lb_synthetic as syn
 from leaderboard import aggregate, bounded_yaml, build, publish, publish_marker, validate
 
@@ -328,8 +330,20 @@ def _config_results(root, seeds, lr=1e-5):
                 document = syn.document(method=method, rectifier=rectifier, seed=seed, variant="full",
                                         metrics={"forget_quality": 0.3 + seed / 100 + (rectifier == "gru") / 10,
                                                  "model_utility": 0.4 + seed / 50 + (method == "ga") / 10})
-                document["identity"]["hyperparameters"] = {"lr": lr}
+                document["identity"]["hyperparameters"] = _dag_hyperparameters(lr)
                 syn.write(root, document)
+
+
+def _dag_hyperparameters(lr):
+    """What a run of `_claims_config` records: its hyperparameters with the schema's defaults, which
+    Snakemake's validate fills in before the grid is built."""
+    from snakemake.utils import validate
+
+    config = {"models": {"tiny-llama": {"base": "tiny-llama"}},
+              "experiments": [{"benchmark": "tofu-tiny", "splits": ["forget10"], "models": ["tiny-llama"],
+                               "objectives": ["npo"], "rectifiers": ["none"], "hyperparameters": {"lr": lr}}]}
+    validate(config, str(grid.SCHEMA_PATH))
+    return config["experiments"][0]["hyperparameters"]
 
 
 def test_claims_are_checked_only_on_the_rows_of_the_config_asked_about(tmp_path, monkeypatch):
