@@ -96,9 +96,7 @@ class Registry:
         source = dict(package_modules(self.package)).get(module)
         tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
         for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef) and any(
-                    isinstance(d, ast.Call) and (name, d.lineno) in registered_literals(d, self.symbol)
-                    for d in node.decorator_list):
+            if isinstance(node, ast.ClassDef) and _registers(node, name, self.symbol):
                 for item in node.body:
                     if (isinstance(item, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute
                                                              for t in item.targets)

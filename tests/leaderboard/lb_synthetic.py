@@ -38,13 +38,16 @@ def document(benchmark="tofu-tiny", split="forget10", model="tiny-llama", role="
     }
 
 
-def write(root: Path, doc: dict[str, Any]) -> Path:
-    ident = doc["identity"]
+def result_dir(root: Path, ident: dict[str, Any]) -> Path:
+    """The run's (or reference model's) folder of the result contract."""
     if ident["role"] in contract.REFERENCE_ROLES:
-        folder = contract.reference_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["role"])
-    else:
-        folder = contract.run_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["method"],
-                                  ident["rectifier"], ident["seed"], ident["parametrization"])
+        return contract.reference_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["role"])
+    return contract.run_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["method"],
+                            ident["rectifier"], ident["seed"], ident["parametrization"])
+
+
+def write(root: Path, doc: dict[str, Any]) -> Path:
+    folder = result_dir(root, doc["identity"])
     body = {k: v for k, v in doc.items() if k != "schema_version"}
     return contract.write_metrics(folder / "metrics.json", body)
 
@@ -79,11 +82,7 @@ def attack_document(doc: dict[str, Any], label: tuple[str, str], attacked: float
 def write_attack(root: Path, doc: dict[str, Any]) -> Path:
     """An attack document where the DAG writes it: `<run or reference>/attacks/<name>-<variant>/`."""
     ident = doc["identity"]
-    if ident["role"] in contract.REFERENCE_ROLES:
-        folder = contract.reference_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["role"])
-    else:
-        folder = contract.run_dir(root, ident["benchmark"], ident["split"], ident["model"], ident["method"],
-                                  ident["rectifier"], ident["seed"], ident["parametrization"])
+    folder = result_dir(root, ident)
     label = f"{ident['attack']['name']}-{ident['attack']['variant']}"
     body = {k: v for k, v in doc.items() if k != "schema_version"}
     return contract.write_metrics(folder / "attacks" / label / "metrics.json", body)
