@@ -409,7 +409,7 @@ def _forgetting_match(base: dict[str, Any], variant: dict[str, Any], metric: str
     significant, test = differ(variant, base, None, f"{column}:ci_low", f"{column}:ci_high")
     text = f"{_with_ci(base, column)} / {_with_ci(variant, column)}"
     if significant is None:
-        return None, f"{text}: untested ({test})"
+        return None, f"{text}: {test}"
     return not significant, f"{text}: {'matched' if not significant else 'not matched'} ({test})"
 
 
