@@ -10,7 +10,8 @@ A benchmark says
 - its evaluator variants and the evaluation itself (`evaluate` → metrics, per-item table, evaluator
   block, cost), and how to read back a reference model's evaluation (`load_reference`);
 - its headline forget / utility metrics and every metric it writes, declared once (`headline`,
-  `metrics`: direction, range, whether the bootstrap resamples it; `evaluation/metrics/declaration.py`);
+  `metrics`: direction, range, and the function over the per-item table that both its evaluator and
+  the bootstrap call; `evaluation/metrics/declaration.py`);
 - the row flags the leaderboard sets from its metrics (`board_flags`).
 
 Everything outside a benchmark's own modules goes through this class, so a new benchmark is a new
@@ -245,23 +246,31 @@ class Benchmark:
         """A reference model's evaluation (the output folder of `ubench evaluate` on it)."""
         raise ValueError(f"benchmark {self.name!r} takes no reference evaluation")
 
+    def metric_info(self, metric: str) -> MetricInfo | None:
+        return next((info for info in self.metrics if info.name == metric), None)
+
     def resampled_metrics(self) -> frozenset[str]:
-        """The metrics `metric_from_items` recomputes: those declared `resampled`."""
+        """The metrics `metric_from_items` recomputes: those declared with `from_items`."""
         return frozenset(info.name for info in self.metrics if info.resampled)
 
     def metric_from_items(self, metric: str, table, draw: Callable[[str, int], Any], *, split: str,
                           evaluator: dict[str, Any], references: dict[str, Any]):
-        """Metric `metric` (one of `resampled_metrics()`) recomputed from item samples of one
-        evaluation's per-item table (its `per_item.parquet`), for the leaderboard's paired bootstrap.
-        Only the benchmark knows its per-item columns and how a metric aggregates them.
+        """Metric `metric` recomputed from item samples of one evaluation's per-item table (its
+        `per_item.parquet`) by the metric's declared `from_items`, the function the evaluator
+        reported it with (the leaderboard's paired bootstrap, attacks on held-out items).
 
         `draw(item_set, n)` returns a (samples, n) integer array of positions into the n items of
         one item set in the benchmark's fixed item order; every model of a comparison gets the same
         positions for the same set (paired), and each set is drawn independently. `references` maps
         a reference role ("target", "retain") to that model's per-item table where one exists.
-        Returns a float array of shape (samples,). Raises ValueError when the table cannot give
-        `metric` (missing item set or reference)."""
-        raise NotImplementedError(f"benchmark {self.name!r} cannot recompute {metric!r} from per-item data")
+        Returns a float array of shape (samples,). Raises ValueError when the metric has no
+        `from_items` or the table cannot give it (missing item set or reference)."""
+        info = self.metric_info(metric)
+        if info is None or info.from_items is None:
+            from evaluation.benchmarks.resampling import unknown_metric
+
+            raise unknown_metric(self, metric, self.resampled_metrics())
+        return info.from_items(table, draw, split=split, evaluator=evaluator, references=references)
 
     def add_commands(self, subparsers, formatter_class) -> None:
         """Register this benchmark family's own `ubench` subcommands (called once per family, on its

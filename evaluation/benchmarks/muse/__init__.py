@@ -12,6 +12,7 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import (RETAIN, TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel)
+from evaluation.benchmarks import resampling
 from evaluation.benchmarks.muse import resample, tiny
 from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.declaration import CLOSER_TO_ZERO, HIGHER, LOWER, PERCENT, PRIVLEAK, UNIT, MetricInfo
@@ -20,14 +21,16 @@ HUB_IDS = {"news": "muse-bench/MUSE-News", "books": "muse-bench/MUSE-Books"}
 TRAIN_SPLITS = {TARGET: "full", RETAIN: "retain"}  # fine-tuning splits: forget + retain, retain only
 MUSE_METRICS = (  # ROUGE x100 in the official variant, fractions in OU's: PERCENT holds both
     MetricInfo("verbmem_forget", LOWER, "ROUGE-L F1 of 128-token continuations of forget text prefixes", PERCENT,
-               resampled=True),
+               from_items=resample.rouge_from_items("verbmem_forget")),
     MetricInfo("knowmem_forget", LOWER, "ROUGE-L F1 of 10-shot answers to forget-corpus questions", PERCENT,
-               resampled=True),
+               from_items=resample.rouge_from_items("knowmem_forget")),
     MetricInfo("knowmem_retain", HIGHER, "ROUGE-L F1 of 10-shot answers to retain-corpus questions (utility)",
-               PERCENT, resampled=True),
+               PERCENT, from_items=resample.rouge_from_items("knowmem_retain")),
     MetricInfo("privleak", CLOSER_TO_ZERO, "Min-40% AUC forget vs holdout relative to the retrained model, %",
-               PRIVLEAK),
-    MetricInfo("extraction_strength", LOWER, "OU extraction strength of the verbmem gt (ou variant)", UNIT),
+               PRIVLEAK, computed_by="evaluator.aggregate: the variant's AUC against the retrained model's or a "
+                                     "published one"),
+    MetricInfo("extraction_strength", LOWER, "OU extraction strength of the verbmem gt (ou variant)", UNIT,
+               from_items=resampling.mean_from_items("verbmem_forget", "extraction_strength")),
 )
 
 
@@ -48,7 +51,6 @@ class Muse(Benchmark):
     matched = MatchedLevel("knowmem_forget", reference=RETAIN,
                            text="the retrained model's KnowMem on the forget set")
     metrics = MUSE_METRICS
-    metric_from_items = resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
     data_subdir = "muse"
     fine_tunes_by_default = False  # muse-bench publishes the Llama-2 target and retrain models
     tiny_finetune_preset = "muse-tiny"

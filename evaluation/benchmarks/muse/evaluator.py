@@ -26,6 +26,8 @@ import numpy as np
 import pandas as pd
 
 from evaluation import decoding
+from evaluation.benchmarks import resampling
+from evaluation.benchmarks.muse import MUSE_METRICS
 from evaluation.harness import Continuation, Generation, Harness, Rolling
 from evaluation.metrics import memorization, mia
 from evaluation.benchmarks.muse import metrics as m
@@ -288,8 +290,15 @@ def trajectory_requests(requests: Requests) -> Requests:
     return Requests(items, [item["gen_key"] for item in items], [])
 
 
+def declared(name: str, table: pd.DataFrame, variant: Variant) -> float:
+    """Metric `name` on every item through its declared `from_items` (the bootstrap's computation);
+    the variant's fields are what those functions read from the evaluator block."""
+    info = next(info for info in MUSE_METRICS if info.name == name)
+    return resampling.full_value(info, table, split="", evaluator=asdict(variant), references={})
+
+
 def trajectory_aggregate(table: pd.DataFrame, variant: Variant) -> dict:
-    metrics = {name: float(_set(table, name)["rougeL_f1"].mean() * variant.scale) for name in TRAJECTORY_SETS}
+    metrics = {name: declared(name, table, variant) for name in TRAJECTORY_SETS}
     return {"metrics": metrics, "metric_details": {f"{n}_items": len(_set(table, n)) for n in TRAJECTORY_SETS},
             "flags": {}}
 
@@ -298,9 +307,8 @@ def aggregate(table: pd.DataFrame, variant: Variant, corpus: str, reference: Ret
               is_retain_model: bool) -> dict:
     metrics, details, flags = {}, {}, {}
     for name in ("verbmem_forget", "knowmem_forget", "knowmem_retain"):
-        part = _set(table, name)
-        metrics[name] = float(part["rougeL_f1"].mean() * variant.scale)
-        details[f"{name}_items"] = len(part)
+        metrics[name] = declared(name, table, variant)
+        details[f"{name}_items"] = len(_set(table, name))
     auc_value = forget_holdout_auc(table, variant)
     auc_ref, source, fallback = privleak_reference(variant, corpus, table, reference, is_retain_model)
     metrics["privleak"] = None if auc_ref is None else privleak_value(auc_value, auc_ref, variant)
@@ -310,7 +318,7 @@ def aggregate(table: pd.DataFrame, variant: Variant, corpus: str, reference: Ret
                            "reference_auc": auc_ref, "reference": source,
                            "attack": f"Min-{variant.mink_k:.0%}", "items": {n: len(_set(table, n)) for n in PRIVLEAK_SETS}}
     if variant.extraction_strength:
-        metrics["extraction_strength"] = float(_set(table, "verbmem_forget")["extraction_strength"].mean())
+        metrics["extraction_strength"] = declared("extraction_strength", table, variant)
     truncation = {"prompts_left_truncated": {n: int(_set(table, n)["prompt_truncated"].sum())
                                              for n in ("verbmem_forget", "knowmem_forget", "knowmem_retain")},
                   "privleak_texts_truncated": {n: int(_set(table, n)["text_truncated"].sum()) for n in PRIVLEAK_SETS}}

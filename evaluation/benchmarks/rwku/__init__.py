@@ -19,28 +19,37 @@ from evaluation.metrics.declaration import HIGHER, LOWER, NON_NEGATIVE, NON_POSI
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
 TINY_FINETUNE_SPLIT = "all-targets"
+# the MIA and utility suites' set means (NaN-skipping for MIA), computed while scoring them
+_UTILITY = "evaluator._utility: the suite's mean over its items"
 
 METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prints x100)
-    MetricInfo("forget_fb", LOWER, "forget level 1 (fill-in-blank) ROUGE-L recall", UNIT),
-    MetricInfo("forget_qa", LOWER, "forget level 2 (question answering) ROUGE-L recall", UNIT),
-    MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall", UNIT),
-    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT, resampled=True),
-    MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall", UNIT),
-    MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall", UNIT),
-    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT, resampled=True),
+    MetricInfo("forget_fb", LOWER, "forget level 1 (fill-in-blank) ROUGE-L recall", UNIT,
+               from_items=resample.level_from_items("forget_level1")),
+    MetricInfo("forget_qa", LOWER, "forget level 2 (question answering) ROUGE-L recall", UNIT,
+               from_items=resample.level_from_items("forget_level2")),
+    MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall", UNIT,
+               from_items=resample.level_from_items("forget_level3")),
+    MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT, from_items=resample.all_from_items("forget_all")),
+    MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall", UNIT,
+               from_items=resample.level_from_items("neighbor_level1")),
+    MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall", UNIT,
+               from_items=resample.level_from_items("neighbor_level2")),
+    MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT,
+               from_items=resample.all_from_items("neighbor_all")),
     # LOSS is a mean token log-likelihood and Zlib that over a length (<= 0); Min-K%++ averages
     # standardised log-probabilities, which take either sign
     *(MetricInfo(f"mia_{s}_{a}", LOWER if s == "fm" else HIGHER,
                  f"set mean of {a} on {'forget_mia' if s == 'fm' else 'retain_mia'} (higher = more member-like)",
-                 UNBOUNDED if a == "mink20" else NON_POSITIVE)
+                 UNBOUNDED if a == "mink20" else NON_POSITIVE, computed_by=_UTILITY)
       for s in ("fm", "rm") for a in ("loss", "zlib", "mink20")),
-    MetricInfo("mmlu", HIGHER, "5-shot MMLU accuracy (next token over A-D)", UNIT),
-    MetricInfo("bbh", HIGHER, "BBH CoT exact match", UNIT),
-    MetricInfo("truthfulqa_mc1", HIGHER, "TruthfulQA MC1", UNIT),
-    MetricInfo("truthfulqa_mc2", HIGHER, "TruthfulQA MC2", UNIT),
-    MetricInfo("triviaqa_em", HIGHER, "TriviaQA exact match", UNIT),
-    MetricInfo("triviaqa_f1", HIGHER, "TriviaQA token F1", UNIT),
-    MetricInfo("fluency", HIGHER, "mean weighted 2/3-gram entropy of AlpacaEval answers", NON_NEGATIVE),
+    MetricInfo("mmlu", HIGHER, "5-shot MMLU accuracy (next token over A-D)", UNIT, computed_by=_UTILITY),
+    MetricInfo("bbh", HIGHER, "BBH CoT exact match", UNIT, computed_by=_UTILITY),
+    MetricInfo("truthfulqa_mc1", HIGHER, "TruthfulQA MC1", UNIT, computed_by=_UTILITY),
+    MetricInfo("truthfulqa_mc2", HIGHER, "TruthfulQA MC2", UNIT, computed_by=_UTILITY),
+    MetricInfo("triviaqa_em", HIGHER, "TriviaQA exact match", UNIT, computed_by=_UTILITY),
+    MetricInfo("triviaqa_f1", HIGHER, "TriviaQA token F1", UNIT, computed_by=_UTILITY),
+    MetricInfo("fluency", HIGHER, "mean weighted 2/3-gram entropy of AlpacaEval answers", NON_NEGATIVE,
+               computed_by=_UTILITY),
 )
 
 
@@ -81,7 +90,6 @@ class Rwku(Benchmark):
     matched = MatchedLevel("forget_all", reference=TARGET, scale=0.5,
                            text="half the target model's forget score (mean of FB, QA, AA)")
     metrics = METRICS
-    metric_from_items = resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
     data_subdir = "rwku"
     fine_tunes_by_default = False
     tiny_finetune_preset = "rwku-tiny"

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, replace
 import numpy as np
 import pandas as pd
 
+from evaluation.benchmarks import resampling
 from evaluation.benchmarks.rwku import prompts as P
 from evaluation.benchmarks.rwku.data import MIA_FILES, UTILITY_FILES
 from evaluation.encoding import SPAN_OFFSETS, SPAN_PROMPT_LENGTH
@@ -142,9 +143,8 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
     metrics: dict = {}
     table = pd.DataFrame.from_records(records)
     for group, levels in (("forget", FORGET_LEVELS), ("neighbor", NEIGHBOR_LEVELS)):
-        for name, column in levels.items():
-            metrics[f"{group}_{column}"] = float(table.loc[table.eval_set == name, "rougeL_recall"].mean())
-        metrics[f"{group}_all"] = m.mean_of_levels(metrics[f"{group}_{c}"] for c in levels.values())
+        for name in (*(f"{group}_{column}" for column in levels.values()), f"{group}_all"):
+            metrics[name] = _declared(name, table)
     details: dict = {"items": {name: len(rows) for name, rows in probe_rows.items()},
                      "all_columns": "mean of the level columns"}
 
@@ -178,6 +178,14 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
         "batch_size": batch_size, "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
     }
     return {"metrics": metrics, "metric_details": details, "flags": flags, "evaluator": evaluator}, table, harness
+
+
+def _declared(name: str, table: pd.DataFrame) -> float:
+    """A probe metric on every item through its declared `from_items` (the bootstrap's computation)."""
+    from evaluation.benchmarks.rwku import METRICS
+
+    info = next(info for info in METRICS if info.name == name)
+    return resampling.full_value(info, table, split="", evaluator={}, references={})
 
 
 def _roundtrip(tokenizer, text: str, clean_up: str = decoding.AS_LOADED) -> str:

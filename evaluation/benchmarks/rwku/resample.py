@@ -1,7 +1,8 @@
-"""RWKU headline metrics from item samples (`Benchmark.metric_from_items`): a level column is the
-mean ROUGE-L recall of its probes and `forget_all` / `neighbor_all` the mean of the level columns
-(`evaluator.evaluate`); each level is resampled independently. Reads the level names from `data`
-(not the evaluator, which imports torch: the leaderboard build must not)."""
+"""RWKU probe metrics over the per-item table (their `MetricInfo.from_items`): a level column is the
+mean ROUGE-L recall of its probes and `forget_all` / `neighbor_all` the mean of the level columns;
+the evaluator reports them on every item, the bootstrap on resampled items, each level drawn
+independently. Reads the level names from `data` (not the evaluator, which imports torch: the
+leaderboard build must not)."""
 from __future__ import annotations
 
 import numpy as np
@@ -13,8 +14,15 @@ LEVEL_SETS = {f"{group}_all": tuple(name for name in PROBE_FILES if name.startsw
               for group in ("forget", "neighbor")}
 
 
-def metric_from_items(benchmark, metric, table, draw, *, split, evaluator, references):
-    if metric not in LEVEL_SETS:
-        raise resampling.unknown_metric(benchmark, metric, LEVEL_SETS)
-    levels = [resampling.set_mean(table, name, "rougeL_recall", draw) for name in LEVEL_SETS[metric]]
-    return np.mean(levels, axis=0)
+def level_from_items(eval_set: str):
+    """The mean ROUGE-L recall of the probes of one level (`forget_level1`, ...)."""
+    return resampling.mean_from_items(eval_set, "rougeL_recall")
+
+
+def all_from_items(metric: str):
+    """`forget_all` / `neighbor_all`: the mean of the group's level columns."""
+    levels = LEVEL_SETS[metric]
+
+    def from_items(table, draw, **context):
+        return np.mean([resampling.set_mean(table, name, "rougeL_recall", draw) for name in levels], axis=0)
+    return from_items

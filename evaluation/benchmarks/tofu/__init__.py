@@ -7,7 +7,7 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import (RETAIN, TARGET, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel, RowFlag, qa_pairs)
-from evaluation.benchmarks.tofu import data as tofu, resample as tofu_resample, tiny as tofu_tiny
+from evaluation.benchmarks.tofu import data as tofu, tiny as tofu_tiny
 from evaluation.benchmarks.tofu.metrics import METRICS as TOFU_METRICS
 from evaluation.finetune_presets import FinetunePreset
 
@@ -38,7 +38,6 @@ class Tofu(Benchmark):
     # forget probability), while forget_prob falls monotonically from 0.97 (target) to 0.10 (retain).
     matched = MatchedLevel("forget_prob", reference=RETAIN, text="the retain model's forget probability")
     metrics = tuple(TOFU_METRICS.values())
-    metric_from_items = tofu_resample.metric_from_items  # per-item recomputation for the leaderboard bootstrap
     # at the KS floor every model that separates forget from retain completely ties (published.md §1.2)
     board_flags = (RowFlag("fq_at_ks_floor", "forget_quality"),)
     data_subdir = "tofu"

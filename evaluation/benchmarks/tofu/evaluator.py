@@ -18,6 +18,7 @@ from evaluation.encoding import (IGNORE_INDEX, LABEL_AFTER_QUESTION, LABEL_ANSWE
 from evaluation import decoding
 from evaluation.harness import Continuation, Generation, Harness, TokenScores
 from evaluation.metrics import memorization, mia
+from evaluation.benchmarks import resampling
 from evaluation.benchmarks.tofu import metrics as m
 from evaluation.prompts import PromptFormat
 
@@ -186,29 +187,34 @@ def _set(table: pd.DataFrame, name: str) -> pd.DataFrame:
 
 def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
               evaluator: dict | None = None, scope: str = "all") -> dict:
-    """metrics, metric_details and flags from a per-item table (and the retain model's one).
-    Scope "trajectory": the table has no holdout rows and no forget generations, so the MIA
-    AUCs, privleak and forget ROUGE are left out; every other metric is computed as in "all"."""
+    """metrics, metric_details and flags from a per-item table (and the retain model's one). A metric
+    declared with `from_items` (metrics.py) is that function on every item, the computation the
+    leaderboard's bootstrap resamples. Scope "trajectory": the table has no holdout rows and no
+    forget generations, so the MIA AUCs, privleak and forget ROUGE are left out; every other metric
+    is computed as in "all"."""
     metrics, details, flags = {}, {}, {}
     trajectory = scope == "trajectory"
+    references = {"retain": retain_reference.table} if retain_reference is not None else {}
+
+    def declared(name: str) -> float:
+        return resampling.full_value(m.METRICS[name], table, split="", evaluator=evaluator or {},
+                                     references=references)
+
     for name in SET_SPECS:
         part = _set(table, name)
-        prob_column = "prob_options" if name in ("ra", "wf") else "prob"
-        metrics[f"{name}_prob"] = float(part[prob_column].mean())
+        metrics[f"{name}_prob"] = declared(f"{name}_prob")
         if not (trajectory and name == "forget"):
-            metrics[f"{name}_rouge"] = float(part["rougeL_recall"].mean())
+            metrics[f"{name}_rouge"] = declared(f"{name}_rouge")
             details[f"{name}_rouge1_recall"] = float(part["rouge1_recall"].mean())
-        ratios = part["truth_ratio"].to_numpy()
-        metrics[f"{name}_truth_ratio"] = (m.truth_ratio_closer_to_one(ratios) if name == "forget"
-                                          else m.truth_ratio_true_better(ratios))
+        metrics[f"{name}_truth_ratio"] = declared(f"{name}_truth_ratio")
         details[f"{name}_truth_ratio_prob_mean"] = m.truth_ratio_prob_mean(
             part["paraphrased_loss_mean"].to_numpy(), np.stack(part["perturbed_loss_means"].to_numpy()))
     components = {f"{s}_{k}": metrics[f"{s}_{k}"] for s in UTILITY_SETS for k in ("prob", "rouge", "truth_ratio")}
-    metrics["model_utility"] = m.model_utility(components)
+    metrics["model_utility"] = declared("model_utility")
     details["model_utility_components"] = components
     forget = _set(table, "forget")
-    metrics["extraction_strength"] = float(forget["extraction_strength"].mean())
-    metrics["exact_memorization"] = float(forget["exact_memorization"].mean())
+    metrics["extraction_strength"] = declared("extraction_strength")
+    metrics["exact_memorization"] = declared("exact_memorization")
     if not trajectory:
         holdout = _set(table, "holdout")
         for attack in ("loss", "zlib", "mink", "minkpp"):
@@ -222,8 +228,8 @@ def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
         if evaluator is not None:
             retain_reference.check_evaluator(evaluator)
         ref_forget = retain_reference.forget_truth_ratios(forget["question"].tolist())
-        fq = m.forget_quality(forget["truth_ratio"].to_numpy(), ref_forget)
-        metrics["forget_quality"] = fq["pvalue"]
+        fq = m.forget_quality(forget["truth_ratio"].to_numpy(), ref_forget)  # the KS details
+        metrics["forget_quality"] = declared("forget_quality")
         details["forget_quality"] = {"ks_statistic": fq["statistic"], "ks_floor": fq["floor"],
                                      "n_unlearned": len(forget), "n_retain": len(ref_forget),
                                      "retain_reference": retain_reference.source}

@@ -9,35 +9,46 @@ from functools import lru_cache
 
 import numpy as np
 
+from evaluation.benchmarks import resampling
+from evaluation.benchmarks.tofu import resample
 from evaluation.metrics import rouge
 from evaluation.metrics.declaration import CLOSER_TO_HALF, CLOSER_TO_ZERO, HIGHER, LOWER, PRIVLEAK, UNIT, MetricInfo
 
-# What each reported number means and which way is better (the leaderboard reads these through the
-# benchmark object; scipy is imported where used so that declaring them stays cheap).
+# What each reported number means, which way is better and how it is computed: `from_items` is the
+# one computation over the per-item table the evaluator reports it with and the leaderboard's
+# bootstrap resamples (resample.py; scipy is imported where used so that declaring them stays cheap).
+_COMPONENT_TEXTS = {
+    "forget_truth_ratio": (HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)"),
+    "forget_prob": (LOWER, "mean exp(-mean answer loss) on the forget set"),
+    "forget_rouge": (LOWER, "ROUGE-L recall of greedy answers on the forget set"),
+    "retain_prob": (HIGHER, "mean exp(-mean answer loss) on retain_perturbed"),
+    "retain_rouge": (HIGHER, "ROUGE-L recall on retain_perturbed"),
+    "retain_truth_ratio": (HIGHER, "mean max(0, 1 - R) on retain_perturbed"),
+    "ra_prob": (HIGHER, "probability with options on real authors"),
+    "ra_rouge": (HIGHER, "ROUGE-L recall on real authors"),
+    "ra_truth_ratio": (HIGHER, "mean max(0, 1 - R) on real authors"),
+    "wf_prob": (HIGHER, "probability with options on world facts"),
+    "wf_rouge": (HIGHER, "ROUGE-L recall on world facts"),
+    "wf_truth_ratio": (HIGHER, "mean max(0, 1 - R) on world facts"),
+}
+_MIA_AUC = "evaluator.aggregate: AUC of the forget vs holdout per-item attack scores"
 METRIC_INFOS = (
     MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios",
-               UNIT, resampled=True),
-    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT, resampled=True),
-    MetricInfo("forget_truth_ratio", HIGHER, "mean min(R, 1/R) on the forget set (1 = indifferent)",
-               UNIT, resampled=True),
-    MetricInfo("forget_prob", LOWER, "mean exp(-mean answer loss) on the forget set", UNIT, resampled=True),
-    MetricInfo("forget_rouge", LOWER, "ROUGE-L recall of greedy answers on the forget set", UNIT, resampled=True),
-    MetricInfo("retain_prob", HIGHER, "mean exp(-mean answer loss) on retain_perturbed", UNIT, resampled=True),
-    MetricInfo("retain_rouge", HIGHER, "ROUGE-L recall on retain_perturbed", UNIT, resampled=True),
-    MetricInfo("retain_truth_ratio", HIGHER, "mean max(0, 1 - R) on retain_perturbed", UNIT, resampled=True),
-    MetricInfo("ra_prob", HIGHER, "probability with options on real authors", UNIT, resampled=True),
-    MetricInfo("ra_rouge", HIGHER, "ROUGE-L recall on real authors", UNIT, resampled=True),
-    MetricInfo("ra_truth_ratio", HIGHER, "mean max(0, 1 - R) on real authors", UNIT, resampled=True),
-    MetricInfo("wf_prob", HIGHER, "probability with options on world facts", UNIT, resampled=True),
-    MetricInfo("wf_rouge", HIGHER, "ROUGE-L recall on world facts", UNIT, resampled=True),
-    MetricInfo("wf_truth_ratio", HIGHER, "mean max(0, 1 - R) on world facts", UNIT, resampled=True),
-    MetricInfo("extraction_strength", LOWER, "OU extraction strength on the forget set", UNIT),
-    MetricInfo("exact_memorization", LOWER, "teacher-forced token accuracy on the forget set", UNIT),
-    MetricInfo("privleak", CLOSER_TO_ZERO, "MinK AUC relative to the retain model, x100", PRIVLEAK),
-    MetricInfo("mia_loss_auc", CLOSER_TO_HALF, "LOSS attack AUC, forget=0 vs holdout=1", UNIT),
-    MetricInfo("mia_zlib_auc", CLOSER_TO_HALF, "ZLib attack AUC", UNIT),
-    MetricInfo("mia_mink_auc", CLOSER_TO_HALF, "Min-K (k=0.4) attack AUC", UNIT),
-    MetricInfo("mia_minkpp_auc", CLOSER_TO_HALF, "Min-K++ (k=0.4) attack AUC", UNIT),
+               UNIT, from_items=resample.forget_quality_from_items),
+    MetricInfo("model_utility", HIGHER, "harmonic mean of 9 retain/RA/WF values", UNIT,
+               from_items=resample.model_utility_from_items),
+    *(MetricInfo(name, better, text, UNIT, from_items=resample.component_from_items(name))
+      for name, (better, text) in _COMPONENT_TEXTS.items()),
+    MetricInfo("extraction_strength", LOWER, "OU extraction strength on the forget set", UNIT,
+               from_items=resampling.mean_from_items("forget", "extraction_strength")),
+    MetricInfo("exact_memorization", LOWER, "teacher-forced token accuracy on the forget set", UNIT,
+               from_items=resampling.mean_from_items("forget", "exact_memorization")),
+    MetricInfo("privleak", CLOSER_TO_ZERO, "MinK AUC relative to the retain model, x100", PRIVLEAK,
+               computed_by="evaluator.aggregate: from mia_mink_auc and the retain model's (or a fallback) AUC"),
+    MetricInfo("mia_loss_auc", CLOSER_TO_HALF, "LOSS attack AUC, forget=0 vs holdout=1", UNIT, computed_by=_MIA_AUC),
+    MetricInfo("mia_zlib_auc", CLOSER_TO_HALF, "ZLib attack AUC", UNIT, computed_by=_MIA_AUC),
+    MetricInfo("mia_mink_auc", CLOSER_TO_HALF, "Min-K (k=0.4) attack AUC", UNIT, computed_by=_MIA_AUC),
+    MetricInfo("mia_minkpp_auc", CLOSER_TO_HALF, "Min-K++ (k=0.4) attack AUC", UNIT, computed_by=_MIA_AUC),
 )
 METRICS: dict[str, MetricInfo] = {m.name: m for m in METRIC_INFOS}
 

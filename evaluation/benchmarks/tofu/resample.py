@@ -1,11 +1,12 @@
-"""TOFU metrics from item samples (`Benchmark.metric_from_items`), the same formulas as
-`evaluator.aggregate` (metrics.md §1.3) on resampled items:
+"""TOFU metrics over the per-item table (their `MetricInfo.from_items`, metrics.md §1.3): the
+evaluator (`evaluator.aggregate`) reports each on every item, the bootstrap on resampled items:
 
 - `<set>_prob`, `<set>_rouge`, `<set>_truth_ratio` for set forget / retain / ra / wf: means over one
   item sample (RA / WF probabilities are the with-options ones; the forget truth ratio is
   mean min(R, 1/R), the others mean max(0, 1 - R));
 - `model_utility`: harmonic mean of the nine retain / RA / WF values (0 when any is 0), each of the
   three sets drawn independently;
+- `extraction_strength`, `exact_memorization`: means over the forget set;
 - `forget_quality`: p-value of the two-sided KS test of the sampled forget truth ratios against the
   retain model's forget truth ratios. The retain model's values are held FIXED (its full set, not
   resampled): forget quality is defined against one reference model, and the bootstrap measures
@@ -39,10 +40,13 @@ def _component(table, name: str, draw) -> np.ndarray:
 
 
 def harmonic_mean_or_zero(components: np.ndarray) -> np.ndarray:
-    """(k, samples) -> (samples,): k / Σ 1/x per sample, 0 where any component is <= 0."""
+    """(k, samples) -> (samples,): 1 / mean(1/x) per sample, 0 where any component is <= 0. Each
+    sample's mean runs over one contiguous row, as scipy's `hmean` of the k values does, so the
+    full item set gives the number scipy gives."""
     positive = np.all(components > 0, axis=0)
     safe = np.where(components > 0, components, 1.0)
-    return np.where(positive, components.shape[0] / np.sum(1.0 / safe, axis=0), 0.0)
+    reciprocal_rows = np.ascontiguousarray((1.0 / safe).T)
+    return np.where(positive, 1.0 / np.mean(reciprocal_rows, axis=1), 0.0)
 
 
 def ks_statistics(sample: np.ndarray, positions: np.ndarray, reference: np.ndarray) -> np.ndarray:
@@ -89,16 +93,25 @@ def _retain_forget_ratios(table, references) -> np.ndarray:
     return theirs["truth_ratio"].to_numpy(dtype=np.float64)
 
 
-def metric_from_items(benchmark, metric, table, draw, *, split, evaluator, references):
-    if metric in COMPONENTS:
-        return _component(table, metric, draw)
-    if metric == "model_utility":
-        names = [f"{s}_{k}" for s in UTILITY_SETS for k in KINDS]
-        return harmonic_mean_or_zero(np.stack([_component(table, name, draw) for name in names]))
-    if metric == "forget_quality":
-        reference = _retain_forget_ratios(table, references)
-        sample = resampling.values(table, "forget", "truth_ratio")
-        if not (np.all(np.isfinite(sample)) and np.all(np.isfinite(reference))):
-            raise ValueError("forget truth ratios must be finite for the KS test")
-        return forget_quality(sample, draw("forget", len(sample)), reference)
-    raise resampling.unknown_metric(benchmark, metric, COMPONENTS + ("model_utility", "forget_quality"))
+def component_from_items(name: str):
+    """`<set>_<kind>` (one of COMPONENTS) over the per-item table."""
+    if name not in COMPONENTS:
+        raise ValueError(f"TOFU has no component {name!r}; components: {', '.join(COMPONENTS)}")
+
+    def from_items(table, draw, **context) -> np.ndarray:
+        return _component(table, name, draw)
+    return from_items
+
+
+def model_utility_from_items(table, draw, **context) -> np.ndarray:
+    names = [f"{s}_{k}" for s in UTILITY_SETS for k in KINDS]
+    return harmonic_mean_or_zero(np.stack([_component(table, name, draw) for name in names]))
+
+
+def forget_quality_from_items(table, draw, *, references, **context) -> np.ndarray:
+    reference = _retain_forget_ratios(table, references)
+    sample = resampling.values(table, "forget", "truth_ratio")
+    if not (np.all(np.isfinite(sample)) and np.all(np.isfinite(reference))):
+        raise ValueError("forget truth ratios must be finite for the KS test")
+    return forget_quality(sample, draw("forget", len(sample)), reference)
+

@@ -1,21 +1,25 @@
-"""WMDP / MMLU accuracies from item samples (`Benchmark.metric_from_items`). `forget_acc` is the
-accuracy on the split's WMDP questions (`wmdp_<split>`); `mmlu` is lm-eval's size-weighted group
-mean, i.e. the mean correctness over every MMLU question, resampled as one pool of questions."""
+"""WMDP / MMLU accuracies over the per-item table (their `MetricInfo.from_items`). `forget_acc` is
+the accuracy on the split's WMDP questions (`wmdp_<split>`); `wmdp_<subset>` a subset's accuracy;
+`wmdp` and `mmlu` are lm-eval's size-weighted group means, i.e. the mean correctness over every
+question of the family, resampled as one pool. lm-eval scores every question; the evaluator reports
+these functions on every item and checks them against lm-eval's own aggregates."""
 from __future__ import annotations
 
 from evaluation.benchmarks import resampling
 
-POOLS = {"mmlu": ("family", "mmlu"), "wmdp": ("family", "wmdp")}
+
+def forget_acc_from_items(table, draw, *, split, **context):
+    return resampling.set_mean(table, f"wmdp_{split}", "correct", draw)
 
 
-def metric_from_items(benchmark, metric, table, draw, *, split, evaluator, references):
-    if metric == "forget_acc":
-        return resampling.set_mean(table, f"wmdp_{split}", "correct", draw)
-    if metric in POOLS:
-        column, value = POOLS[metric]
-        pool = resampling.item_set(table, value, column).sort_values(["eval_set", "item_index"], kind="stable")
+def subset_from_items(subset: str):
+    return resampling.mean_from_items(f"wmdp_{subset}", "correct")
+
+
+def pool_from_items(family: str):
+    """Every question of `family` ("wmdp" or "mmlu") as one item set, named after the family."""
+    def from_items(table, draw, **context):
+        pool = resampling.item_set(table, family, "family").sort_values(["eval_set", "item_index"], kind="stable")
         correct = pool["correct"].to_numpy(dtype=float)
-        return resampling.sample_mean(correct, draw(metric, len(correct)))
-    if metric.startswith("wmdp_") and metric in set(table["eval_set"]):
-        return resampling.set_mean(table, metric, "correct", draw)
-    raise resampling.unknown_metric(benchmark, metric, ["forget_acc", "mmlu", "wmdp", "wmdp_<subset>"])
+        return resampling.sample_mean(correct, draw(family, len(correct)))
+    return from_items
