@@ -57,11 +57,15 @@ def gathered_state(named: list[tuple[str, torch.Tensor]]) -> dict[str, torch.Ten
 
 
 def extras_of(model: torch.nn.Module) -> dict:
-    """Non-tensor state a snapshot needs besides the parameters (GRUN: the learned prompt suffix)."""
-    edits = getattr(model, "grun", None)
-    if edits is not None:
-        return {"grun_prompt_suffix": list(edits.prompt_suffix or [])}
-    return {}
+    """Non-tensor state a snapshot needs besides the parameters: what every `SnapshotExtras`
+    submodule declares (GRUN: the learned prompt suffix)."""
+    from methods.parametrizations.base import SnapshotExtras
+
+    extras = {}
+    for module in model.modules():
+        if isinstance(module, SnapshotExtras):
+            extras.update(module.snapshot_extras())
+    return extras
 
 
 def save(root: str | Path, step: int, state: dict[str, torch.Tensor], extras: dict) -> Path:
@@ -118,8 +122,11 @@ def apply(model: torch.nn.Module, state: dict[str, torch.Tensor], extras: dict) 
                 raise ValueError(f"snapshot tensor {name} has shape {tuple(tensor.shape)}, the model's "
                                  f"parameter {tuple(params[name].shape)}")
             params[name].copy_(tensor)
-    if "grun_prompt_suffix" in extras:
-        model.grun.prompt_suffix = list(extras["grun_prompt_suffix"]) or None
+    from methods.parametrizations.base import SnapshotExtras
+
+    for module in model.modules():
+        if isinstance(module, SnapshotExtras):
+            module.load_snapshot_extras(extras)
 
 
 class LoraRebuild:

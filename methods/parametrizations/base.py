@@ -10,7 +10,10 @@ What the rest of the suite needs to know about a parametrization is a class prop
 `fsdp_savable`, `copies_reference`, `reports_gates`, `snapshots_need_base` below. A model whose
 forward a parametrization changes carries a plain attribute the evaluation reads without knowing the
 parametrization: `EDITS_PROMPT_POSITIONS` (True on GRUN models: edits at the prompt's last position,
-found from the whole input, so no prefix sharing, no split head, no plain greedy or vLLM decoding).
+found from the whole input, so no prefix sharing, no split head, no plain greedy or vLLM decoding)
+and `EDITS_NEED_ATTENTION_MASK` (True while such a model finds that position from the attention
+mask: a scorer that right-pads a batch without passing the mask scores one row at a time). A
+submodule with non-tensor state a trajectory snapshot must carry is a `SnapshotExtras`.
 """
 from __future__ import annotations
 
@@ -22,6 +25,19 @@ import torch.nn as nn
 from methods.registry import parse_args
 
 EDITS_PROMPT_POSITIONS = "edits_prompt_positions"  # model attribute; getattr(model, it, False)
+EDITS_NEED_ATTENTION_MASK = "edits_need_attention_mask"  # model attribute; getattr(model, it, False)
+
+
+class SnapshotExtras:
+    """Mixin of a submodule whose non-tensor state a trajectory snapshot carries next to the tensors
+    (GRUN's edits: the prompt suffix learned so far); `methods.snapshots` collects and restores it
+    from every such submodule of the model. Keys are the snapshot file's, so they stay stable."""
+
+    def snapshot_extras(self) -> dict:
+        raise NotImplementedError
+
+    def load_snapshot_extras(self, extras: dict) -> None:
+        raise NotImplementedError
 
 
 class Parametrization:

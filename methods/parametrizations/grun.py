@@ -34,7 +34,8 @@ from torch.nn.utils.parametrizations import orthogonal
 
 from common import atomic
 from methods import tokens
-from methods.parametrizations.base import EDITS_PROMPT_POSITIONS, Parametrization
+from methods.parametrizations.base import (EDITS_NEED_ATTENTION_MASK, EDITS_PROMPT_POSITIONS, Parametrization,
+                                          SnapshotExtras)
 from methods.registry import PARAMETRIZATIONS
 
 CONFIG_FILE = "grun_config.json"
@@ -105,14 +106,15 @@ def common_suffix(a: list[int], b: list[int]) -> list[int]:
     return a[len(a) - n:] if n else []
 
 
-class GRUNEdits(nn.Module):
+class GRUNEdits(nn.Module, SnapshotExtras):
     """The interventions plus the hooks that apply them; attached to the model as `model.grun`."""
 
     def __init__(self, hidden: int, layers: list[int], rank: int, gate: str, prompt_suffix=None):
         super().__init__()
         self.layers = [int(layer) for layer in layers]
         self.interventions = nn.ModuleDict({str(layer): GatedLoReFT(hidden, rank, gate) for layer in self.layers})
-        self.prompt_suffix: Optional[list[int]] = prompt_suffix  # None: not learned yet
+        self._attached_to: list[nn.Module] = []  # the models whose EDITS_NEED_ATTENTION_MASK follows the suffix
+        self.prompt_suffix = prompt_suffix  # None: not learned yet
         self.enabled = True
         self.gate_open: Optional[float] = None
         self._known: dict[int, tuple] = {}  # id(input_ids) → (that tensor, positions): training, explicit
@@ -120,6 +122,25 @@ class GRUNEdits(nn.Module):
         self._positions: Optional[torch.Tensor] = None  # for the forward in progress; None: no edit
         self._key: Optional[int] = None
         self._handles: list = []
+
+    @property
+    def prompt_suffix(self) -> Optional[list[int]]:
+        return self._prompt_suffix
+
+    @prompt_suffix.setter
+    def prompt_suffix(self, value: Optional[list[int]]) -> None:
+        """Without a suffix `_locate` finds the prompt end from the attention mask (else the last
+        column): the models it is attached to say so while that holds."""
+        self._prompt_suffix = value
+        for model in self._attached_to:
+            setattr(model, EDITS_NEED_ATTENTION_MASK, not value)
+
+    def snapshot_extras(self) -> dict:
+        return {"grun_prompt_suffix": list(self.prompt_suffix or [])}
+
+    def load_snapshot_extras(self, extras: dict) -> None:
+        if "grun_prompt_suffix" in extras:
+            self.prompt_suffix = list(extras["grun_prompt_suffix"]) or None
 
     # ---- hooks
     def attach(self, model: nn.Module) -> None:
@@ -131,6 +152,8 @@ class GRUNEdits(nn.Module):
         for layer in self.layers:
             self._handles.append(blocks[layer].register_forward_hook(self._edit_hook(layer)))
         setattr(model, EDITS_PROMPT_POSITIONS, True)  # read by the evaluation (methods.parametrizations.base)
+        self._attached_to.append(model)
+        setattr(model, EDITS_NEED_ATTENTION_MASK, not self.prompt_suffix)
 
     def _locate(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)

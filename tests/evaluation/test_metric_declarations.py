@@ -1,6 +1,8 @@
 """Every benchmark's metrics are declared once (`MetricInfo`): one direction vocabulary, one
-declaration per name, and `resampled` exactly where the benchmark's `metric_from_items` recomputes
-the metric. The slow check against real evaluations is in test_metric_from_items.py."""
+declaration per name, a function over the per-item table (`from_items`) or the place it is computed
+(`computed_by`), and `metric_from_items` recomputing exactly the metrics with a function. The slow
+check against real evaluations (the evaluator reports through the function) is in
+test_metric_from_items.py."""
 from __future__ import annotations
 
 import numpy as np
@@ -59,11 +61,40 @@ def test_the_board_writes_the_historical_direction_words():
 
 
 def test_a_declaration_refuses_an_unknown_direction_or_an_empty_range():
-    assert MetricInfo("x", HIGHER, "x", UNIT).resampled is False
+    assert MetricInfo("x", HIGHER, "x", UNIT, computed_by="elsewhere").resampled is False
     with pytest.raises(ValueError, match="direction 'closer_to_zero' is not one of"):
         MetricInfo("x", "closer_to_zero", "x")
     with pytest.raises(ValueError, match="lo > hi"):
         MetricInfo("x", HIGHER, "x", (1.0, 0.0))
+
+
+def _mean_of_x(table, draw, **context):
+    return np.asarray([1.0])
+
+
+def test_resampled_follows_from_the_declared_function():
+    assert MetricInfo("x", HIGHER, "x", UNIT, from_items=_mean_of_x).resampled is True
+    assert MetricInfo("x", HIGHER, "x", UNIT, computed_by="lm-eval").resampled is False
+    with pytest.raises(ValueError, match="not both"):
+        MetricInfo("x", HIGHER, "x", UNIT, from_items=_mean_of_x, computed_by="lm-eval")
+
+
+@pytest.mark.parametrize("name", benchmarks.names())
+def test_every_metric_says_how_it_is_computed(name):
+    """A function over the per-item table, or in words where the number comes from instead."""
+    for info in benchmarks.get(name).metrics:
+        assert (info.from_items is not None) != bool(info.computed_by), (name, info.name)
+
+
+def test_declarations_import_without_numpy_or_torch():
+    """The leaderboard and the grid planner read the declaration module: it must stay cheap."""
+    import subprocess
+    import sys
+
+    code = ("import sys, evaluation.metrics.declaration; "
+            "print(sorted(m for m in ('numpy', 'torch', 'pandas') if m in sys.modules))")
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"
 
 
 @pytest.mark.parametrize("name", benchmarks.names())

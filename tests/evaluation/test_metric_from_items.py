@@ -1,10 +1,13 @@
-"""`Benchmark.metric_from_items` on the full item set gives back exactly what the benchmark's
-evaluation reported, for every family, on the per-item tables of a quick tiny evaluation written
-to and read back from per_item.parquet (untrained tiny Llamas; TOFU: one is the retain model of
-the other; MUSE / RWKU generation budgets shortened, which changes no formula). Also: every metric
-an evaluation writes is declared, and declared `resampled` exactly when it is recomputed."""
+"""A metric declared with `from_items` is computed by the evaluator through that function: on the
+full item set it gives back exactly (==) what the benchmark's evaluation reported, and changing the
+declared function changes the written metric. For every family, on the per-item tables of a quick
+tiny evaluation written to and read back from per_item.parquet (untrained tiny Llamas; TOFU: one is
+the retain model of the other; MUSE / RWKU generation budgets shortened, which changes no formula).
+Also: every metric an evaluation writes is declared, and recomputable exactly when declared with
+`from_items`."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -51,7 +54,7 @@ def evaluated(request, tmp_path_factory):
     bench = benchmarks.get(name)
     data = bench.open(bench.generate(root / "data"))
     roles = ("retain", "unlearned") if name == "tofu-tiny" else ("unlearned",)
-    out = {}
+    out, folders = {}, {}
     with pytest.MonkeyPatch.context() as monkeypatch:
         _short_variants(monkeypatch)
         for seed, role in enumerate(roles):
@@ -65,26 +68,75 @@ def evaluated(request, tmp_path_factory):
 
                 reference = tofu_eval.RetainReference(out["retain"][1], "retain model of this test")
             out[role] = _evaluate(bench, data, folder, role, reference, root)
-    return bench, out
+            folders[role] = (folder, reference)
+
+    def evaluate_again():
+        """The unlearned model evaluated once more (what metrics.json would hold)."""
+        folder, reference = folders["unlearned"]
+        with pytest.MonkeyPatch.context() as again:
+            _short_variants(again)
+            return _evaluate(bench, data, folder, "again", reference, root)[0]
+    return bench, out, evaluate_again
 
 
 def _references(out):
     return {"retain": out["retain"][1]} if "retain" in out else {}
 
 
-def test_full_item_set_gives_the_reported_values(evaluated):
-    bench, out = evaluated
+def test_full_item_set_gives_exactly_the_reported_values(evaluated):
+    """The evaluator reports a declared metric through its function: the same float, not a close one."""
+    bench, out, _ = evaluated
+    checked = 0
     for result, table in out.values():
-        for metric in (bench.headline.forget[0], bench.headline.utility[0]):
-            expected = result["metrics"][metric]
-            got = bench.metric_from_items(metric, table, full_set, split=SPLITS[bench.name],
+        for info in bench.metrics:
+            if info.from_items is None or result["metrics"].get(info.name) is None:
+                continue
+            got = bench.metric_from_items(info.name, table, full_set, split=SPLITS[bench.name],
                                           evaluator=result["evaluator"], references=_references(out))
             assert got.shape == (1,)
-            assert got[0] == pytest.approx(expected, rel=1e-12, abs=1e-15), (bench.name, metric)
+            assert float(got[0]) == result["metrics"][info.name], (bench.name, info.name)
+            checked += 1
+    assert checked >= 2, f"{bench.name}: no declared metric was reported"
+
+
+@contextlib.contextmanager
+def _shifted_functions(infos):
+    """Every declared `from_items` replaced by one returning the next float above its value. A
+    declaration is frozen: the test swaps the attribute in place and puts the function back."""
+    originals = {info.name: info.from_items for info in infos if info.from_items is not None}
+
+    def shifted(function):
+        return lambda *args, **kwargs: np.nextafter(np.asarray(function(*args, **kwargs), dtype=np.float64), np.inf)
+
+    try:
+        for info in infos:
+            if info.name in originals:
+                object.__setattr__(info, "from_items", shifted(originals[info.name]))
+        yield originals
+    finally:
+        for info in infos:
+            if info.name in originals:
+                object.__setattr__(info, "from_items", originals[info.name])
+
+
+def test_changing_a_declared_function_changes_the_written_metric(evaluated):
+    """Would fail if an evaluator computed a declared metric its own way: each written value moves
+    by exactly the change made to its declared function (one float step up)."""
+    bench, out, evaluate_again = evaluated
+    result, _ = out["unlearned"]
+    with _shifted_functions(bench.metrics) as originals:
+        again = evaluate_again()
+    moved = [name for name in originals if result["metrics"].get(name) is not None]
+    assert moved, f"{bench.name}: no declared metric was reported"
+    for name in moved:
+        assert again["metrics"][name] == np.nextafter(result["metrics"][name], np.inf), (bench.name, name)
+    for name, value in result["metrics"].items():
+        if name not in originals:
+            assert again["metrics"][name] == value, (bench.name, name)
 
 
 def test_resampled_values_are_finite_and_deterministic_given_the_draws(evaluated):
-    bench, out = evaluated
+    bench, out, _ = evaluated
     result, table = out["unlearned"]
     drawn = {}
 
@@ -99,7 +151,7 @@ def test_resampled_values_are_finite_and_deterministic_given_the_draws(evaluated
 
 
 def test_a_metric_the_benchmark_cannot_recompute_is_a_clear_error(evaluated):
-    bench, out = evaluated
+    bench, out, _ = evaluated
     result, table = out["unlearned"]
     with pytest.raises(ValueError, match="no per-item recomputation of 'no_such_metric'"):
         bench.metric_from_items("no_such_metric", table, full_set, split=SPLITS[bench.name],
@@ -107,9 +159,9 @@ def test_a_metric_the_benchmark_cannot_recompute_is_a_clear_error(evaluated):
 
 
 def test_every_metric_written_is_declared_and_recomputed_exactly_where_declared(evaluated):
-    """The declaration covers what the evaluator writes, and `MetricInfo.resampled` is true of a
-    metric exactly when the per-item table gives back its reported value."""
-    bench, out = evaluated
+    """The declaration covers what the evaluator writes, and a metric is recomputable from the
+    per-item table exactly when it is declared with `from_items` (`MetricInfo.resampled`)."""
+    bench, out, _ = evaluated
     declared = {info.name: info for info in bench.metrics}
     for role, (result, table) in out.items():
         assert set(result["metrics"]) <= set(declared), (bench.name, set(result["metrics"]) - set(declared))
@@ -120,4 +172,4 @@ def test_every_metric_written_is_declared_and_recomputed_exactly_where_declared(
                     bench.metric_from_items(metric, table, full_set, **kwargs)
             elif expected is not None:
                 got = bench.metric_from_items(metric, table, full_set, **kwargs)
-                assert got[0] == pytest.approx(expected, rel=1e-12, abs=1e-15), (bench.name, role, metric)
+                assert float(got[0]) == expected, (bench.name, role, metric)

@@ -51,11 +51,11 @@ def get_variant(name: str) -> Variant:
 
 
 def effective_batch_size(model, batch_size: int) -> int:
-    """GRUN edits the prompt end: found by its learned prompt suffix, else the last column of the
-    input. HFLM right-pads a batch without passing the attention mask, so without a suffix a shorter
-    row would be edited at a padding position: such models score one sequence at a time."""
-    grun = getattr(model, "grun", None)
-    return 1 if grun is not None and not grun.prompt_suffix else batch_size
+    """HFLM right-pads a batch without passing the attention mask. A model that finds where it edits
+    from that mask (`edits_need_attention_mask`: GRUN without a learned prompt suffix edits the last
+    attended position, the last column when no mask comes) would edit a shorter row at a padding
+    position: such models score one sequence at a time."""
+    return 1 if getattr(model, "edits_need_attention_mask", False) else batch_size  # methods.parametrizations.base
 
 
 def scoring_bytes_per_row(config, itemsize: int, tokens: int) -> int | None:
