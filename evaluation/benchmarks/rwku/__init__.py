@@ -13,14 +13,16 @@ import re
 from pathlib import Path
 
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
+from evaluation.benchmarks import resampling
 from evaluation.benchmarks.rwku import resample
 from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.declaration import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
 
 SPLIT = re.compile(r"^(?:target-(?P<target>\d+)(?P<passage>-passage)?|batch-(?P<first>\d+)-(?P<last>\d+))$")
 TINY_FINETUNE_SPLIT = "all-targets"
-# the MIA and utility suites' set means (NaN-skipping for MIA), computed while scoring them
-_UTILITY = "evaluator._utility: the suite's mean over its items"
+UTILITY_COLUMNS = {"mmlu": ("mmlu", "correct"), "bbh": ("bbh", "em"), "truthfulqa_mc1": ("truthfulqa", "mc1"),
+                   "truthfulqa_mc2": ("truthfulqa", "mc2"), "triviaqa_em": ("triviaqa", "em"),
+                   "triviaqa_f1": ("triviaqa", "f1"), "fluency": ("fluency", "entropy")}  # metric: (set, column)
 
 METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prints x100)
     MetricInfo("forget_fb", LOWER, "forget level 1 (fill-in-blank) ROUGE-L recall", UNIT,
@@ -40,16 +42,18 @@ METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prin
     # standardised log-probabilities, which take either sign
     *(MetricInfo(f"mia_{s}_{a}", LOWER if s == "fm" else HIGHER,
                  f"set mean of {a} on {'forget_mia' if s == 'fm' else 'retain_mia'} (higher = more member-like)",
-                 UNBOUNDED if a == "mink20" else NON_POSITIVE, computed_by=_UTILITY)
+                 UNBOUNDED if a == "mink20" else NON_POSITIVE,
+                 from_items=resample.mia_from_items("forget_mia" if s == "fm" else "retain_mia", f"mia_{a}"))
       for s in ("fm", "rm") for a in ("loss", "zlib", "mink20")),
-    MetricInfo("mmlu", HIGHER, "5-shot MMLU accuracy (next token over A-D)", UNIT, computed_by=_UTILITY),
-    MetricInfo("bbh", HIGHER, "BBH CoT exact match", UNIT, computed_by=_UTILITY),
-    MetricInfo("truthfulqa_mc1", HIGHER, "TruthfulQA MC1", UNIT, computed_by=_UTILITY),
-    MetricInfo("truthfulqa_mc2", HIGHER, "TruthfulQA MC2", UNIT, computed_by=_UTILITY),
-    MetricInfo("triviaqa_em", HIGHER, "TriviaQA exact match", UNIT, computed_by=_UTILITY),
-    MetricInfo("triviaqa_f1", HIGHER, "TriviaQA token F1", UNIT, computed_by=_UTILITY),
-    MetricInfo("fluency", HIGHER, "mean weighted 2/3-gram entropy of AlpacaEval answers", NON_NEGATIVE,
-               computed_by=_UTILITY),
+    *(MetricInfo(name, HIGHER, text, bounds, from_items=resampling.mean_from_items(*UTILITY_COLUMNS[name]))
+      for name, text, bounds in (
+          ("mmlu", "5-shot MMLU accuracy (next token over A-D)", UNIT),
+          ("bbh", "BBH CoT exact match", UNIT),
+          ("truthfulqa_mc1", "TruthfulQA MC1", UNIT),
+          ("truthfulqa_mc2", "TruthfulQA MC2", UNIT),
+          ("triviaqa_em", "TriviaQA exact match", UNIT),
+          ("triviaqa_f1", "TriviaQA token F1", UNIT),
+          ("fluency", "mean weighted 2/3-gram entropy of AlpacaEval answers", NON_NEGATIVE))),
 )
 
 

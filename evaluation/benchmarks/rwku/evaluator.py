@@ -150,12 +150,12 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
 
     fluency_tokenizer = None
     if variant.utility and scope.utility_targets:
-        utility_records, utility_metrics, fluency_tokenizer = _utility(harness, tokenizer, data, scope, variant,
-                                                                       stop_ids)
+        utility_records, utility_names, bbh_quirk, fluency_tokenizer = _utility(harness, tokenizer, data, scope,
+                                                                                variant, stop_ids)
         records.extend(utility_records)
-        details["bbh_em_official_char_quirk"] = utility_metrics.pop("bbh_em_official_char_quirk")
-        metrics.update(utility_metrics)
+        details["bbh_em_official_char_quirk"] = bbh_quirk
         table = pd.DataFrame.from_records(records)
+        metrics.update({name: _declared(name, table) for name in utility_names})
     # flags mark results that are not comparable; evaluating MIA/utility on the targets of a batch
     # that have those files does not touch the headline probes, so it is recorded, not flagged
     flags: dict = {}
@@ -181,7 +181,7 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
 
 
 def _declared(name: str, table: pd.DataFrame) -> float:
-    """A probe metric on every item through its declared `from_items` (the bootstrap's computation)."""
+    """A metric on every item through its declared `from_items` (the bootstrap's computation)."""
     from evaluation.benchmarks.rwku import METRICS
 
     info = next(info for info in METRICS if info.name == name)
@@ -202,9 +202,10 @@ def _span(targets: list[int]) -> str:
 
 
 def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, probe_stop_ids):
-    """MIA, MMLU, BBH, TruthfulQA, TriviaQA and fluency of the official evaluator."""
+    """MIA, MMLU, BBH, TruthfulQA, TriviaQA and fluency of the official evaluator: their per-item
+    records and the names of the metrics (declared in rwku/__init__.py) those records give."""
     targets = scope.utility_targets
-    records, metrics = [], {}
+    records, names = [], []  # the per-item records and the metrics they give (in the order written)
     eot = tokenizer.convert_tokens_to_ids("<|eot_id|>")
     chat_stops = tuple(i for i in (eot,) if i is not None)
 
@@ -213,17 +214,13 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
         rows = data.rows_for(targets, name)
         texts = [row["text"] for row in rows]
         scores = dict(zip(texts, harness.loglikelihood([Rolling(text) for text in texts])))
-        values = {"loss": [], "zlib": [], "mink20": []}
         for index, (row, text) in enumerate(zip(rows, texts)):
             s = scores[text]
             item = {"loss": m.mia_loss(s.logprobs), "zlib": m.mia_zlib(s.logprobs, text),
                     "mink20": m.mia_minkpp(s.logprobs, s.mu, s.sigma)}
-            for k, v in item.items():
-                values[k].append(v)
             records.append({"eval_set": name, "item_index": index, "query": text[:200],
                             **{f"mia_{k}": v for k, v in item.items()}})
-        for k, v in values.items():
-            metrics[f"mia_{key}_{k}"] = m.set_mean(v)
+        names += [f"mia_{key}_{k}" for k in ("loss", "zlib", "mink20")]
 
     # MMLU: next-token argmax over " A".." D"
     rows = data.rows_for(targets, "retain_mmlu")
@@ -238,7 +235,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
         records.append({"eval_set": "mmlu", "item_index": index, "query": row["question"],
                         "answer": P.MMLU_LETTERS[int(row["answer"])], "prediction": P.MMLU_LETTERS[choice],
                         "correct": correct[-1]})
-    metrics["mmlu"] = float(np.mean(correct))
+    names.append("mmlu")
 
     # TruthfulQA MC1 / MC2: summed completion log-probs (EOS label excluded)
     rows = data.rows_for(targets, "truthful")
@@ -262,7 +259,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
         mc2s.append(m.truthfulqa_mc2(*summed["mc2_targets"]))
         records.append({"eval_set": "truthfulqa", "item_index": index, "query": row["question"],
                         "mc1": mc1s[-1], "mc2": mc2s[-1]})
-    metrics["truthfulqa_mc1"], metrics["truthfulqa_mc2"] = float(np.mean(mc1s)), float(np.mean(mc2s))
+    names += ["truthfulqa_mc1", "truthfulqa_mc2"]
 
     # TriviaQA (30 tokens), BBH and fluency (256 tokens): generation passes per budget
     trivia = data.rows_for(targets, "triviaqa")
@@ -275,7 +272,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
         f1s.append(m.token_f1(output, list(row["answers"])))
         records.append({"eval_set": "triviaqa", "item_index": index, "query": row["question"],
                         "answer": " | ".join(row["answers"]), "generation": output, "em": ems[-1], "f1": f1s[-1]})
-    metrics["triviaqa_em"], metrics["triviaqa_f1"] = float(np.mean(ems)), float(np.mean(f1s))
+    names += ["triviaqa_em", "triviaqa_f1"]
 
     bbh = data.rows_for(targets, "retain_bbh")
     bbh_prompts = [P.bbh_prompt(tokenizer, row) for row in bbh]
@@ -287,7 +284,7 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
         bbh_quirk.append(m.bbh_exact_match_official_quirk(prediction, row["answer"]))
         records.append({"eval_set": "bbh", "item_index": index, "query": row["question"], "answer": row["answer"],
                         "generation": bbh_out[prompt], "prediction": prediction, "em": bbh_em[-1]})
-    metrics["bbh"] = float(np.mean(bbh_em))
+    names.append("bbh")
 
     tokenize, fluency_tokenizer = m.word_tokenizer()
     fluency = data.rows_for(targets, "fluency")
@@ -298,9 +295,8 @@ def _utility(harness: Harness, tokenizer, data, scope: Scope, variant: Variant, 
         entropies.append(m.ngram_entropy(tokenize(fluency_out[prompt])))
         records.append({"eval_set": "fluency", "item_index": index, "query": row["instruction"],
                         "generation": fluency_out[prompt], "entropy": entropies[-1]})
-    metrics["fluency"] = float(np.mean(entropies))
-    metrics["bbh_em_official_char_quirk"] = float(np.mean(bbh_quirk))
-    return records, metrics, fluency_tokenizer
+    names.append("fluency")
+    return records, names, float(np.mean(bbh_quirk)), fluency_tokenizer
 
 
 def _generate(harness: Harness, prompts: list[str], max_new_tokens: int, stop_ids: tuple[int, ...] = (),

@@ -189,8 +189,8 @@ def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
               evaluator: dict | None = None, scope: str = "all") -> dict:
     """metrics, metric_details and flags from a per-item table (and the retain model's one). A metric
     declared with `from_items` (metrics.py) is that function on every item, the computation the
-    leaderboard's bootstrap resamples. Scope "trajectory": the table has no holdout rows and no
-    forget generations, so the MIA AUCs, privleak and forget ROUGE are left out; every other metric
+    leaderboard's bootstrap resamples (every TOFU metric is). Scope "trajectory": the table has no
+    holdout rows and no forget generations, so the MIA AUCs, privleak and forget ROUGE are left out; every other metric
     is computed as in "all"."""
     metrics, details, flags = {}, {}, {}
     trajectory = scope == "trajectory"
@@ -216,9 +216,8 @@ def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
     metrics["extraction_strength"] = declared("extraction_strength")
     metrics["exact_memorization"] = declared("exact_memorization")
     if not trajectory:
-        holdout = _set(table, "holdout")
         for attack in ("loss", "zlib", "mink", "minkpp"):
-            metrics[f"mia_{attack}_auc"] = mia.auc(forget[f"mia_{attack}"], holdout[f"mia_{attack}"])
+            metrics[f"mia_{attack}_auc"] = declared(f"mia_{attack}_auc")
         details["mia"] = {"members": "forget", "non_members": "holdout", "k": mia.MINK_K,
                           "labels": "forget=0, holdout=1"}
 
@@ -237,7 +236,7 @@ def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
         reference_auc, reference_source = retain_reference.mink_auc(), retain_reference.source
     if not trajectory:
         flags["privleak_reference_fallback"] = retain_reference is None
-        metrics["privleak"] = mia.privleak(metrics["mia_mink_auc"], reference_auc)
+        metrics["privleak"] = declared("privleak")
         details["privleak"] = {"reference_auc": reference_auc, "reference": reference_source, "attack": "mink"}
     return {"metrics": metrics, "metric_details": details, "flags": flags}
 

@@ -31,7 +31,6 @@ _COMPONENT_TEXTS = {
     "wf_rouge": (HIGHER, "ROUGE-L recall on world facts"),
     "wf_truth_ratio": (HIGHER, "mean max(0, 1 - R) on world facts"),
 }
-_MIA_AUC = "evaluator.aggregate: AUC of the forget vs holdout per-item attack scores"
 METRIC_INFOS = (
     MetricInfo("forget_quality", HIGHER, "KS p-value vs the retain model's forget truth ratios",
                UNIT, from_items=resample.forget_quality_from_items),
@@ -44,11 +43,14 @@ METRIC_INFOS = (
     MetricInfo("exact_memorization", LOWER, "teacher-forced token accuracy on the forget set", UNIT,
                from_items=resampling.mean_from_items("forget", "exact_memorization")),
     MetricInfo("privleak", CLOSER_TO_ZERO, "MinK AUC relative to the retain model, x100", PRIVLEAK,
-               computed_by="evaluator.aggregate: from mia_mink_auc and the retain model's (or a fallback) AUC"),
-    MetricInfo("mia_loss_auc", CLOSER_TO_HALF, "LOSS attack AUC, forget=0 vs holdout=1", UNIT, computed_by=_MIA_AUC),
-    MetricInfo("mia_zlib_auc", CLOSER_TO_HALF, "ZLib attack AUC", UNIT, computed_by=_MIA_AUC),
-    MetricInfo("mia_mink_auc", CLOSER_TO_HALF, "Min-K (k=0.4) attack AUC", UNIT, computed_by=_MIA_AUC),
-    MetricInfo("mia_minkpp_auc", CLOSER_TO_HALF, "Min-K++ (k=0.4) attack AUC", UNIT, computed_by=_MIA_AUC),
+               from_items=resample.privleak_from_items),
+    MetricInfo("mia_loss_auc", CLOSER_TO_HALF, "LOSS attack AUC, forget=0 vs holdout=1", UNIT,
+               from_items=resample.mia_auc_from_items("loss")),
+    MetricInfo("mia_zlib_auc", CLOSER_TO_HALF, "ZLib attack AUC", UNIT, from_items=resample.mia_auc_from_items("zlib")),
+    MetricInfo("mia_mink_auc", CLOSER_TO_HALF, "Min-K (k=0.4) attack AUC", UNIT,
+               from_items=resample.mia_auc_from_items("mink")),
+    MetricInfo("mia_minkpp_auc", CLOSER_TO_HALF, "Min-K++ (k=0.4) attack AUC", UNIT,
+               from_items=resample.mia_auc_from_items("minkpp")),
 )
 METRICS: dict[str, MetricInfo] = {m.name: m for m in METRIC_INFOS}
 

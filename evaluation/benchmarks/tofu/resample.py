@@ -7,6 +7,9 @@ evaluator (`evaluator.aggregate`) reports each on every item, the bootstrap on r
 - `model_utility`: harmonic mean of the nine retain / RA / WF values (0 when any is 0), each of the
   three sets drawn independently;
 - `extraction_strength`, `exact_memorization`: means over the forget set;
+- `mia_<attack>_auc`: AUC of the attack's per-item scores, forget (members) against holdout, each
+  set drawn independently; `privleak` that of Min-K relative to the retain model's AUC on its full
+  sets (held fixed, as for forget quality), or OU's fallback 0.5 without a retain model;
 - `forget_quality`: p-value of the two-sided KS test of the sampled forget truth ratios against the
   retain model's forget truth ratios. The retain model's values are held FIXED (its full set, not
   resampled): forget quality is defined against one reference model, and the bootstrap measures
@@ -115,3 +118,25 @@ def forget_quality_from_items(table, draw, *, references, **context) -> np.ndarr
         raise ValueError("forget truth ratios must be finite for the KS test")
     return forget_quality(sample, draw("forget", len(sample)), reference)
 
+
+
+def mia_auc_from_items(attack: str):
+    """`mia_<attack>_auc`: the AUC of per-item `mia_<attack>` scores, forget = 0 vs holdout = 1."""
+    column = f"mia_{attack}"
+
+    def from_items(table, draw, **context) -> np.ndarray:
+        from evaluation.metrics import mia  # sklearn: only where an AUC is computed
+
+        forget, holdout = resampling.values(table, "forget", column), resampling.values(table, "holdout", column)
+        pairs = zip(draw("forget", len(forget)), draw("holdout", len(holdout)))
+        return np.asarray([mia.auc(forget[f], holdout[h]) for f, h in pairs])
+    return from_items
+
+
+def privleak_from_items(table, draw, *, references, **context) -> np.ndarray:
+    from evaluation.metrics import mia
+
+    retain = references.get("retain")
+    reference = (mia.FALLBACK_REFERENCE_AUC if retain is None
+                 else float(mia_auc_from_items("mink")(retain, resampling.identity)[0]))
+    return np.asarray([mia.privleak(float(auc), reference) for auc in mia_auc_from_items("mink")(table, draw)])

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import (TEXT, TRUNCATE, Benchmark, Corpus, EvalContext, EvalOutput, Headline,
                                          MatchedLevel)
+from evaluation.benchmarks import resampling
 from evaluation.benchmarks.wmdp import resample
 from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.declaration import HIGHER, LOWER, UNIT, MetricInfo
@@ -50,7 +51,7 @@ def _metric_infos(side_subjects) -> tuple[MetricInfo, ...]:
     infos += [MetricInfo(f"mmlu_{c}", HIGHER, f"lm-eval mmlu_{c} group", UNIT, computed_by=lm_eval_group)
               for c in ("stem", "other", "social_sciences", "humanities")]
     infos += [MetricInfo(f"mmlu_{s}", HIGHER, f"lm-eval mmlu_{s} acc (RMU paper side metric)", UNIT,
-                         computed_by="lm-eval: the subject task's acc")
+                         from_items=resampling.mean_from_items(f"mmlu_{s}", "correct"))
               for s in side_subjects]
     return tuple(infos)
 
@@ -60,8 +61,6 @@ def declared_values(infos, lm_eval: dict, table, split: str, evaluator: dict) ->
     function on every item (the bootstrap's computation), after checking it against lm-eval's own
     number, which it must reproduce (a mismatch means the per-item table lost or mislabelled items)."""
     import math
-
-    from evaluation.benchmarks import resampling
 
     values = {}
     for info in infos:
