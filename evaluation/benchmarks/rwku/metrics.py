@@ -165,7 +165,3 @@ def word_tokenizer():
         return tokenize, ("nltk NLTKWordTokenizer over an untrained PunktSentenceTokenizer (punkt_tab not "
                           "installed; differs from word_tokenize only at English abbreviations)")
 
-
-def mean_of_levels(values) -> float:
-    """The "All" column: the mean of the level columns."""
-    return float(np.mean(list(values)))
