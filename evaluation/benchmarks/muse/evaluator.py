@@ -290,15 +290,15 @@ def trajectory_requests(requests: Requests) -> Requests:
     return Requests(items, [item["gen_key"] for item in items], [])
 
 
-def declared(name: str, table: pd.DataFrame, variant: Variant) -> float:
+def declared(name: str, table: pd.DataFrame, variant: Variant, corpus: str) -> float:
     """Metric `name` on every item through its declared `from_items` (the bootstrap's computation);
-    the variant's fields are what those functions read from the evaluator block."""
+    the variant's fields are what those functions read from the evaluator block, the corpus is the split."""
     info = next(info for info in MUSE_METRICS if info.name == name)
-    return resampling.full_value(info, table, split="", evaluator=asdict(variant), references={})
+    return resampling.full_value(info, table, split=corpus, evaluator=asdict(variant), references={})
 
 
-def trajectory_aggregate(table: pd.DataFrame, variant: Variant) -> dict:
-    metrics = {name: declared(name, table, variant) for name in TRAJECTORY_SETS}
+def trajectory_aggregate(table: pd.DataFrame, variant: Variant, corpus: str) -> dict:
+    metrics = {name: declared(name, table, variant, corpus) for name in TRAJECTORY_SETS}
     return {"metrics": metrics, "metric_details": {f"{n}_items": len(_set(table, n)) for n in TRAJECTORY_SETS},
             "flags": {}}
 
@@ -307,7 +307,7 @@ def aggregate(table: pd.DataFrame, variant: Variant, corpus: str, reference: Ret
               is_retain_model: bool) -> dict:
     metrics, details, flags = {}, {}, {}
     for name in ("verbmem_forget", "knowmem_forget", "knowmem_retain"):
-        metrics[name] = declared(name, table, variant)
+        metrics[name] = declared(name, table, variant, corpus)
         details[f"{name}_items"] = len(_set(table, name))
     auc_value = forget_holdout_auc(table, variant)
     auc_ref, source, fallback = privleak_reference(variant, corpus, table, reference, is_retain_model)
@@ -318,7 +318,7 @@ def aggregate(table: pd.DataFrame, variant: Variant, corpus: str, reference: Ret
                            "reference_auc": auc_ref, "reference": source,
                            "attack": f"Min-{variant.mink_k:.0%}", "items": {n: len(_set(table, n)) for n in PRIVLEAK_SETS}}
     if variant.extraction_strength:
-        metrics["extraction_strength"] = declared("extraction_strength", table, variant)
+        metrics["extraction_strength"] = declared("extraction_strength", table, variant, corpus)
     truncation = {"prompts_left_truncated": {n: int(_set(table, n)["prompt_truncated"].sum())
                                              for n in ("verbmem_forget", "knowmem_forget", "knowmem_retain")},
                   "privleak_texts_truncated": {n: int(_set(table, n)["text_truncated"].sum()) for n in PRIVLEAK_SETS}}
@@ -348,7 +348,7 @@ def evaluate(model, tokenizer, data, variant: Variant, reference: RetrainReferen
     generations = dict(zip(requests.generations, texts))
     table = per_item_table(requests, variant, generations, scores)
     if scope == "trajectory":
-        return {**trajectory_aggregate(table, variant), "evaluator": {"name": "ubench-muse", "variant": variant.name,
+        return {**trajectory_aggregate(table, variant, data.corpus), "evaluator": {"name": "ubench-muse", "variant": variant.name,
                                                                       "scope": scope}}, table, harness
     result = aggregate(table, variant, data.corpus, reference, is_retain_model)
     result["evaluator"] = {

@@ -186,7 +186,7 @@ def _set(table: pd.DataFrame, name: str) -> pd.DataFrame:
 
 
 def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
-              evaluator: dict | None = None, scope: str = "all") -> dict:
+              evaluator: dict | None = None, scope: str = "all", split: str = "") -> dict:
     """metrics, metric_details and flags from a per-item table (and the retain model's one). A metric
     declared with `from_items` (metrics.py) is that function on every item, the computation the
     leaderboard's bootstrap resamples (every TOFU metric is). Scope "trajectory": the table has no
@@ -197,7 +197,7 @@ def aggregate(table: pd.DataFrame, retain_reference: "RetainReference | None",
     references = {"retain": retain_reference.table} if retain_reference is not None else {}
 
     def declared(name: str) -> float:
-        return resampling.full_value(m.METRICS[name], table, split="", evaluator=evaluator or {},
+        return resampling.full_value(m.METRICS[name], table, split=split, evaluator=evaluator or {},
                                      references=references)
 
     for name in SET_SPECS:
@@ -335,7 +335,7 @@ def evaluate(model, tokenizer, fmt: PromptFormat, data, split: str, variant: Var
         "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
         "retain_reference": retain_reference.source if retain_reference else None,
     }
-    result = aggregate(table, retain_reference, evaluator, scope)
+    result = aggregate(table, retain_reference, evaluator, scope, split)
     evaluator["fq_saturated"] = result["flags"].get("fq_saturated")
     result["evaluator"] = evaluator
     return result, table, harness
