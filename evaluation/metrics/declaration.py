@@ -5,9 +5,9 @@ A metric computable from the per-item table carries that computation as `from_it
 writes its value by calling it on every item in order (`resampling.full_value`), and the
 leaderboard's per-item bootstrap calls the same function on resampled items
 (`Benchmark.metric_from_items`), so the reported number and its bootstrap are one code path. A
-metric the table cannot give (an lm-eval category group; MUSE privleak, whose reference AUC the evaluator picks) has no function and
-says where it is computed (`computed_by`). The leaderboard's validator checks values against
-`bounds` and the board ranks by `better`.
+metric the table cannot give (an lm-eval category group; MUSE privleak, whose reference AUC the
+evaluator picks) has no function and says where it is computed (`computed_by`). The leaderboard's
+validator checks values against `bounds` and the board ranks by `better`.
 
 Cheap to import (no numpy, no torch): the leaderboard and the grid planner read it.
 """
