@@ -87,21 +87,32 @@ class Registry:
                 return _first_line(ast.get_docstring(node))
         return _first_line(ast.get_docstring(tree) or "")
 
+    def class_constant(self, name: str, attribute: str, default):
+        """The constant `attribute = <literal>` (bool, number, string) in the body of the class
+        registered as `name`, read from source without importing it; `default` when the class does
+        not set it (the base class's value, which the caller names)."""
+        for item in self._registered_class_body(name):
+            if (isinstance(item, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute for t in item.targets)
+                    and isinstance(item.value, ast.Constant)):
+                return item.value.value
+        return default
+
+    def _registered_class_body(self, name: str) -> list:
+        module = self.declared().get(name)
+        if module is None:
+            return []
+        source = dict(package_modules(self.package)).get(module)
+        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
+        return next((node.body for node in ast.walk(tree)
+                     if isinstance(node, ast.ClassDef) and _registers(node, name, self.symbol)), [])
+
     def class_literal(self, name: str, attribute: str) -> tuple:
         """The tuple/list literal `attribute = (...)` in the body of the class registered as `name`
         (strings or numbers), read from source without importing it; () when absent."""
-        module = self.declared().get(name)
-        if module is None:
-            return ()
-        source = dict(package_modules(self.package)).get(module)
-        tree = ast.parse(source.read_text(encoding="utf-8"), filename=str(source))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.ClassDef) and _registers(node, name, self.symbol):
-                for item in node.body:
-                    if (isinstance(item, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute
-                                                             for t in item.targets)
-                            and isinstance(item.value, (ast.Tuple, ast.List))):
-                        return tuple(e.value for e in item.value.elts if isinstance(e, ast.Constant))
+        for item in self._registered_class_body(name):
+            if (isinstance(item, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attribute for t in item.targets)
+                    and isinstance(item.value, (ast.Tuple, ast.List))):
+                return tuple(e.value for e in item.value.elts if isinstance(e, ast.Constant))
         return ()
 
 

@@ -120,8 +120,15 @@ def plan_runs(runs: Iterable, models: dict[str, Any]) -> list[SnapshotPlan]:
             continue
         label = f"{run.benchmark}/{run.split}/{run.model}/{run.method}/seed{run.seed}"
         plans.append(SnapshotPlan(label, int(every), int(steps), len(range(every, steps, every)), parameters,
-                                  exact=run.parametrization == "full", kept=bool(hyper.get("keep_checkpoints"))))
+                                  exact=trains_every_weight(run.parametrization), kept=bool(hyper.get("keep_checkpoints"))))
     return plans
+
+
+def trains_every_weight(parametrization: str) -> bool:
+    """Its snapshots hold the whole model, so the full-model count is exact, not a bound."""
+    from methods.registry import PARAMETRIZATIONS  # reads the class from source: no torch at config load
+
+    return bool(PARAMETRIZATIONS.class_constant(parametrization, "trains_every_weight", False))
 
 
 def free_bytes(folder: str | Path) -> tuple[Path, int]:

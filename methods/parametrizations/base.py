@@ -52,6 +52,9 @@ class Parametrization:
     reports_gates: bool = False
     # trajectory snapshots are merged into the run's starting weights before evaluation (LoRA)
     snapshots_need_base: bool = False
+    # every weight of the model trains (a snapshot is the whole model); read from source by the
+    # snapshot disk plan (Registry.class_constant), so set it as a literal in the class body
+    trains_every_weight: bool = False
 
     def __init__(self, **args):
         self.args = parse_args(f"parametrization {self.name!r}", args, self.defaults)

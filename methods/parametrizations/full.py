@@ -13,6 +13,7 @@ from methods.registry import PARAMETRIZATIONS
 @PARAMETRIZATIONS.register("full")
 class Full(Parametrization):
     copies_reference = True
+    trains_every_weight = True
 
     def prepare(self, model, needs_reference):
         self.reference = None

@@ -16,6 +16,7 @@ RMU_PARAMS = ["model.layers.[5-7].mlp.down_proj.weight"]  # official: param inde
 @PARAMETRIZATIONS.register("subset")
 class Subset(Full):
     defaults = {"params": RMU_PARAMS}
+    trains_every_weight = False  # only the named parameters train (set here: the plan reads source)
 
     def prepare(self, model, needs_reference):
         model = super().prepare(model, needs_reference)

@@ -11,10 +11,22 @@ from methods.registry import PARAMETRIZATIONS
 
 
 def test_class_properties_of_every_parametrization():
-    table = {name: (cls.fsdp_savable, cls.copies_reference, cls.reports_gates, cls.snapshots_need_base)
+    table = {name: (cls.fsdp_savable, cls.copies_reference, cls.reports_gates, cls.snapshots_need_base,
+                    cls.trains_every_weight)
              for name, cls in PARAMETRIZATIONS.load_all().items()}
-    assert table == {"full": (True, True, False, False), "subset": (True, True, False, False),
-                     "lora": (False, False, False, True), "grun": (False, False, True, False)}
+    assert table == {"full": (True, True, False, False, True), "subset": (True, True, False, False, False),
+                     "lora": (False, False, False, True, False), "grun": (False, False, True, False, False)}
+
+
+def test_the_snapshot_disk_plan_reads_trains_every_weight_from_source_as_the_class_says():
+    """The plan runs at config load without torch; what it reads from source must be what the class says."""
+    from methods.parametrizations.base import Parametrization
+    from workflows.snapshot_disk import trains_every_weight
+
+    assert Parametrization.trains_every_weight is False  # the default `trains_every_weight` passes
+    for name, cls in PARAMETRIZATIONS.load_all().items():
+        assert trains_every_weight(name) is cls.trains_every_weight, name
+    assert PARAMETRIZATIONS.class_constant("lora", "no_such_attribute", "fallback") == "fallback"
 
 
 def test_grun_edits_mark_the_model_they_attach_to():
