@@ -6,11 +6,11 @@ import sys
 
 
 def _build(args: argparse.Namespace) -> int:
-    from leaderboard import aggregate, build
+    from leaderboard import aggregate, build, metric_tables
 
     try:
         record = build.build(args.results, args.out, previous=args.previous)
-    except (aggregate.AggregationError, FileExistsError, FileNotFoundError) as error:
+    except (aggregate.AggregationError, metric_tables.MetricTableError, FileExistsError, FileNotFoundError) as error:
         print(f"leaderboard build: {error}", file=sys.stderr)
         return 2
     changes = record["changes"]

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from leaderboard import headline
+from leaderboard import headline, metric_tables as meta_tables
 
 WEB_DIR = Path(__file__).with_name("web")
 ASSETS = ("app.js", "style.css")
@@ -53,14 +53,19 @@ def data_script(payload: dict[str, Any]) -> str:
 
 
 def write_page(folder: Path, meta: dict[str, Any], columns: list[str], rows: list[dict[str, Any]],
-               published_rows: list[dict[str, Any]], changes: dict[str, Any]) -> None:
+               published_rows: list[dict[str, Any]], changes: dict[str, Any],
+               metric_tables: dict[str, dict[str, Any]] | None = None) -> None:
+    """`metric_tables`: benchmark -> its meta-evaluation table; none: no Metrics tab, no header notes."""
     assets = folder / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(WEB_DIR / "index.html", folder / "index.html")
     for name in ASSETS:
         shutil.copyfile(WEB_DIR / name, assets / name)
     payload = {"meta": meta, "columns": columns, "rows": rows, "published": published_rows,
-               "changes": changes, "headlines": _headlines(), "attack_axes": attack_axes(rows)}
+               "changes": changes, "headlines": _headlines(), "attack_axes": attack_axes(rows),
+               "metric_tables": metric_tables or {},
+               "metric_notes": meta_tables.column_notes(metric_tables or {}),
+               "low_faithfulness": meta_tables.LOW_FAITHFULNESS}
     (assets / "data.js").write_text(data_script(payload), encoding="utf-8")
 
 
