@@ -57,9 +57,14 @@ def _text_problems(value: Any, field: str) -> list[str]:
     return [f"{field}: expected a non-empty string, got {value!r}"]
 
 
+def computed(score: dict[str, Any] | None) -> bool:
+    """A score that is not null nor {value: null, ...} (both spell "could not be computed")."""
+    return score is not None and score.get("value") is not None
+
+
 def _score_problems(score: Any, field: str, name: str) -> list[str]:
-    """A score is null (not computable) or {value, ci_low, ci_high}; faithfulness is an AUC in
-    [0, 1], Q, R and HM are at most 1 by their definitions."""
+    """A score is null or {value: null, ci_low: null, ci_high: null} (not computable), else {value,
+    ci_low, ci_high}; faithfulness is an AUC in [0, 1], Q, R and HM are at most 1 by their definitions."""
     if score is None:
         return []
     if not isinstance(score, dict):
@@ -68,6 +73,9 @@ def _score_problems(score: Any, field: str, name: str) -> list[str]:
     if problems:
         return problems
     value, low, high = score["value"], score["ci_low"], score["ci_high"]
+    if value is None:
+        return [] if low is None and high is None else [
+            f"{field}: value is null (not computable) but the interval is [{low!r}, {high!r}]; null them too"]
     if not _is_number(value):
         problems.append(f"{field}.value: expected a finite number, got {value!r}")
     if (low is None) != (high is None):
@@ -100,6 +108,8 @@ def _metric_problems(entry: Any, field: str) -> list[str]:
             problems.append(f"{field}.{name}: missing (null when it could not be computed)")
         else:
             problems += _score_problems(entry[name], f"{field}.{name}", name)
+    if "note" in entry and not isinstance(entry["note"], str):
+        problems.append(f"{field}.note: expected a string, got {entry['note']!r}")
     counts = entry.get("n")
     if not isinstance(counts, dict):
         problems.append(f"{field}.n: expected an object with the model counts {', '.join(COUNTS)}, got {counts!r}")
@@ -227,18 +237,18 @@ def is_low(faithfulness: float | None, threshold: float = LOW_FAITHFULNESS) -> b
 
 
 def column_notes(tables: dict[str, dict[str, Any]], threshold: float = LOW_FAITHFULNESS) -> dict[str, dict[str, Any]]:
-    """Benchmark -> metric -> what its column header says: faithfulness with its interval, whether
-    the meta-evaluation calls it a headline metric, and whether it is flagged (`low`)."""
+    """Benchmark -> metric -> what its column header says: faithfulness with its interval (None: not
+    computable, `note` says why), whether the meta-evaluation calls it a headline metric, and whether
+    it is flagged (`low`)."""
     notes: dict[str, dict[str, Any]] = {}
     for benchmark, table in tables.items():
         for entry in table["metrics"]:
-            score = entry["faithfulness"]
-            value = None if score is None else score["value"]
+            score = entry["faithfulness"] if computed(entry["faithfulness"]) else {}
+            value = score.get("value")
             notes.setdefault(benchmark, {})[entry["metric"]] = {
-                "faithfulness": value,
-                "ci_low": None if score is None else score["ci_low"],
-                "ci_high": None if score is None else score["ci_high"],
-                "headline": entry["headline"], "low": is_low(value, threshold), "split": table["split"]}
+                "faithfulness": value, "ci_low": score.get("ci_low"), "ci_high": score.get("ci_high"),
+                "headline": entry["headline"], "low": is_low(value, threshold), "split": table["split"],
+                "note": entry.get("note")}
     return notes
 
 

@@ -187,10 +187,14 @@
   // a marker on any metric the build flagged (`low`: faithfulness below DATA.low_faithfulness).
   function faithNote(metric, isForgetHeadline) {
     var note = (METRIC_NOTES[state.tab] || {})[metric];
-    if (!note || missing(note.faithfulness)) return null;
+    if (!note) return null;
     var show = isForgetHeadline || note.headline;
-    if (!show && !note.low) return null;
     var where = state.tab + " " + note.split;
+    if (missing(note.faithfulness)) {  // the headline still says so, and why
+      return show ? { show: true, low: false, value: null,
+                      title: "faithfulness not computable on " + where + (note.note ? ": " + note.note : "") } : null;
+    }
+    if (!show && !note.low) return null;
     var title = "faithfulness " + fmt(note.faithfulness) + fmtInterval(note.ci_low, note.ci_high) + " on " + where +
       ": AUC-ROC of this metric separating models that hold the forget knowledge from models that never saw it" +
       " (1 = always, 0.5 = chance; Metrics tab).";
@@ -291,7 +295,9 @@
     state.cols.forEach(function (c) {
       var th = el("th", { scope: "col", "data-key": c.key, tabindex: "0" }, c.label);
       if (c.title) th.setAttribute("title", c.title);
-      if (c.faith && c.faith.show) th.appendChild(el("span", { "class": "faith" }, " F " + fmt(c.faith.value)));
+      if (c.faith && c.faith.show) {
+        th.appendChild(el("span", { "class": "faith" }, " F " + (missing(c.faith.value) ? NONE : fmt(c.faith.value))));
+      }
       if (c.faith && c.faith.low) {
         th.classList.add("low-faithfulness");
         th.appendChild(el("span", { "class": "low-faith-mark", "aria-label": "low faithfulness" }, " ⚠"));
@@ -603,9 +609,13 @@
   // ---- Metrics tab: per benchmark, metric × (faithfulness, Q, R, HM) with bootstrap intervals, the
   // model pools behind them and the replication checks against the published reference
   var SCORES = [["faithfulness", "Faithfulness"], ["Q", "Q (quantization)"], ["R", "R (relearning)"], ["HM", "HM"]];
-  function scoreCell(score) {
+  function scoreCell(score, why) {
     var td = el("td", { "class": "num" });
-    if (missing(score)) { td.textContent = NONE; return td; }
+    if (missing(score) || missing(score.value)) {
+      td.textContent = NONE;
+      if (why) td.setAttribute("title", why);
+      return td;
+    }
     td.textContent = fmt(score.value);
     td.appendChild(el("span", { "class": "ci" }, fmtInterval(score.ci_low, score.ci_high)));
     return td;
@@ -639,7 +649,8 @@
         name.appendChild(el("span", { "class": "low-faith-mark", title: "faithfulness below " + fmt(DATA.low_faithfulness) }, " ⚠"));
       }
       tr.appendChild(name);
-      SCORES.forEach(function (s) { tr.appendChild(scoreCell(m[s[0]])); });
+      SCORES.forEach(function (s) { tr.appendChild(scoreCell(m[s[0]], m.note)); });
+      if (m.note) name.setAttribute("title", m.note);
       tr.appendChild(el("td", { "class": "num" }, m.n.faithfulness + " / " + m.n.Q + " / " + m.n.R));
       tbody.appendChild(tr);
     });

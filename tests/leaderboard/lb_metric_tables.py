@@ -36,7 +36,11 @@ TOFU_TINY = {
     "metrics": [entry("forget_quality", "higher", 0.93, headline=True),
                 entry("forget_truth_ratio", "higher", 0.55, r=0.3),
                 entry("privleak", "zero", 0.81, q=None, r=None),
-                entry("model_utility", "higher", None, q=0.95, r=None)],
+                entry("model_utility", "higher", None, q=0.95, r=None),
+                # the meta-evaluation's spelling of a faithfulness it cannot compute, with its reason
+                {**entry("mia_rm_loss", "higher", None, q=None, r=None),
+                 "faithfulness": {"value": None, "ci_low": None, "ci_high": None},
+                 "note": "relative to each model's own retain reference: no faithfulness"}],
     "replication": {"reference": "open-unlearning Table 2",
                     "checks": [{"claim": "Truth Ratio has high faithfulness", "holds": False, "detail": "AUC 0.55 < 0.7"},
                                {"claim": "ES is robust to relearning", "holds": None, "detail": "ES not measured"},

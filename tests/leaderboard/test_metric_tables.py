@@ -39,9 +39,11 @@ def test_the_build_carries_the_tables_into_the_page_data(results, tmp_path):
     assert data["low_faithfulness"] == metric_tables.LOW_FAITHFULNESS == 0.7
     notes = data["metric_notes"]["tofu-tiny"]
     assert notes["forget_quality"] == {"faithfulness": 0.93, "ci_low": 0.83, "ci_high": 0.98,
-                                       "headline": True, "low": False, "split": "forget10"}
+                                       "headline": True, "low": False, "split": "forget10",
+                                       "note": None}
     assert notes["forget_truth_ratio"]["low"] and not notes["privleak"]["low"]
     assert notes["model_utility"]["faithfulness"] is None and not notes["model_utility"]["low"]
+    assert notes["mia_rm_loss"]["faithfulness"] is None and "own retain reference" in notes["mia_rm_loss"]["note"]
     saved = json.loads((tmp_path / "site" / metric_tables.BUILD_FILE).read_text())
     assert saved == {"tofu-tiny": mt.table()}
     assert record["metric_tables_hash"] == metric_tables.digest(saved)
@@ -82,6 +84,8 @@ def test_tables_alone_bump_the_patch_version_and_changing_them_again_too(results
     (lambda d: d["metrics"][0]["R"].update(ci_high=None), "metrics[0].R: ci_low and ci_high are both numbers or both null"),
     (lambda d: d["metrics"][0]["HM"].pop("value"), "metrics[0].HM.value: missing"),
     (lambda d: d["metrics"][0].pop("R"), "metrics[0].R: missing"),
+    (lambda d: d["metrics"][4]["faithfulness"].update(ci_low=0.2), "metrics[4].faithfulness: value is null (not computable) but"),
+    (lambda d: d["metrics"][4].update(note=3), "metrics[4].note: expected a string"),
     (lambda d: d["metrics"][2].update(direction="up"), "metrics[2].direction: expected one of higher, lower, zero, half"),
     (lambda d: d["metrics"][0].update(headline="yes"), "metrics[0].headline: expected true or false"),
     (lambda d: d["metrics"][0]["n"].update(Q=-1), "metrics[0].n.Q: expected a count"),

@@ -377,11 +377,13 @@ def test_the_metrics_tab_and_the_faithfulness_in_the_headers(browser, meta_site,
         assert table.locator("h3").inner_text() == "tofu-tiny · forget10"
         assert "targets fine-tuned with 5 seeds × 2 learning rates" in table.locator("ul.pools").inner_text()
         rows = table.locator("table.metric-scores tbody tr")
-        assert rows.count() == 4
+        assert rows.count() == 5
         assert rows.nth(0).locator("td").all_inner_texts()[:2] == ["forget_quality ↑headline", "0.93 [0.83, 0.98]"]
         assert rows.nth(1).get_attribute("class") == "low-faithfulness"
         assert rows.nth(2).locator("td").all_inner_texts()[2:5] == ["—", "—", "—"]  # privleak: no Q, R, HM
         assert rows.nth(3).locator("td").all_inner_texts()[1] == "—"  # model_utility: no faithfulness
+        uncomputable = rows.nth(4).locator("td").nth(1)  # null faithfulness spelled as a null interval
+        assert uncomputable.inner_text() == "—" and "own retain reference" in uncomputable.get_attribute("title")
         assert table.locator("li.check.does-not-hold").count() == 1 and table.locator("li.check.holds").count() == 1
         assert "ES not measured" in table.locator("li.check.undecided").inner_text()
         assert page_.locator("#tab-metrics").get_attribute("aria-selected") == "true"
