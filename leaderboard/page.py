@@ -2,7 +2,9 @@
 
 Data travels as `assets/data.js` (a global assignment) rather than fetched JSON, so the page
 works from file:// without a server, CORS or network. The page builds every element with
-textContent, never innerHTML, so names from submissions cannot inject markup.
+textContent, never innerHTML, so names from submissions cannot inject markup. A build with metric
+meta-evaluation tables (leaderboard/metric_tables.py) adds them and the column-header notes to the
+data: the page then has a Metrics tab, and each metric column names its faithfulness where it matters.
 """
 from __future__ import annotations
 
