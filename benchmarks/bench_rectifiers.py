@@ -241,12 +241,14 @@ def real_lines(real: dict) -> list[str]:
     if "skipped" in real:
         return ["", f"Real size: skipped ({real['skipped']})."]
     setup = real["setup"]
-    met = [r["rectifier"] for r in real["rectifiers"] if r["ratio_target_met"]]
+    rectifiers = [r for r in real["rectifiers"] if r["rectifier"] != "none"]
+    met = [r["rectifier"] for r in rectifiers if r["ratio_target_met"]]
     lines = ["", f"## Real size: {setup['model']}, preset {setup['preset']} ({setup['trainable_parameters']:,} trainable params, "
              f"{setup['parametrization']}, GradDiff, batch {setup['batch']}, CPU, {setup['threads']} thread)", "",
              f"{setup['steps_timed']} steps timed per rectifier ({setup['rounds']} interleaved rounds of "
              f"{setup['steps_per_run']} steps, the first of each run discarded); goal: CPU ratio to none ≤ "
-             f"{setup['goal_cpu_ratio_to_none']}, met by {len(met)} of {len(real['rectifiers'])}. "
+             f"{setup['goal_cpu_ratio_to_none']}, met by {len(met)} of the {len(rectifiers)} rectifiers"
+             f"{' (' + ', '.join(met) + ')' if met else ''}. "
              "Extra buffer copies are persistent fp32 gradient buffers in units of the trainable gradient, beyond "
              "the one `.grad` copy every trainer holds. A rectifier's own work is a fixed number of passes over "
              "the gradient (per parameter), while the forwards and backwards grow with the tokens per step: the "
@@ -256,6 +258,21 @@ def real_lines(real: dict) -> list[str]:
               f"{setup['load_average_after']} after ({setup['wall_seconds']:.0f} s)"
     lines += ["", machine + (f"; {setup['machine_note']}." if setup["machine_note"] else "."), ""]
     return lines + table_lines(real["rectifiers"])
+
+
+def markdown(figures: dict) -> str:
+    setup = figures["setup"]
+    lines = [f"# Rectifier cost ({setup['model']}, {setup['trainable_parameters']:,} params, GradDiff, batch "
+             f"{setup['batch']}, CPU, {setup['threads']} thread)",
+             "", "Ratios of medians over interleaved rounds; CPU time (process_time) is the robust figure on a shared machine."
+             + (f" Note: {setup['machine_note']}." if setup.get("machine_note") else ""),
+             ""] + table_lines(figures["rectifiers"])
+    lines += ["", "GRU combine step alone (EMA + projection):", "",
+              "| parameters | official: CPU float64 NumPy (ms) | ours: fp32 in place (ms) |", "|---|---|---|"]
+    lines += [f"| {c['parameters']:,} | {c['official_cpu_float64_ms']:.1f} | {c['ours_fp32_inplace_ms']:.1f} |"
+              for c in figures["gru_combine"]]
+    lines += real_lines(figures["real_model"])
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -302,15 +319,7 @@ def main() -> int:
     }
     opts.out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(opts.out / "rectifiers.json", figures)
-    lines = [f"# Rectifier cost ({figures['setup']['model']}, {P:,} params, GradDiff, batch {figures['setup']['batch']}, CPU, {opts.threads} thread)",
-             "", "Ratios of medians over interleaved rounds; CPU time (process_time) is the robust figure on a shared machine.",
-             ""] + table_lines(rows)
-    lines += ["", "GRU combine step alone (EMA + projection):", "",
-              "| parameters | official: CPU float64 NumPy (ms) | ours: fp32 in place (ms) |", "|---|---|---|"]
-    lines += [f"| {c['parameters']:,} | {c['official_cpu_float64_ms']:.1f} | {c['ours_fp32_inplace_ms']:.1f} |"
-              for c in figures["gru_combine"]]
-    lines += real_lines(figures["real_model"])
-    text = "\n".join(lines) + "\n"
+    text = markdown(figures)
     atomic.write_text(opts.out / "rectifiers.md", text)
     print(text)
     return 0
