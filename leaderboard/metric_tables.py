@@ -9,7 +9,8 @@ plus the model pools and the replication checks against open-unlearning's Table 
 A build picks these files up from every results folder it aggregates, checks them against that
 contract (any problem stops the build, naming the file and the field) and hands them to the page: a
 "Metrics" tab, the faithfulness beside each benchmark's headline forget metric, and a marker on the
-column header of every metric whose faithfulness is below LOW_FAITHFULNESS. No file, no tab.
+column header of every metric whose faithfulness is below LOW_FAITHFULNESS (utility metrics aside:
+they are not meant to separate the pools). No file, no tab.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.metrics.declaration import DIRECTIONS
+from leaderboard import headline
 
 FOLDER = "meta_eval"
 FILE = "metric_table.json"
@@ -231,23 +233,34 @@ def load(roots: list[Path]) -> dict[str, dict[str, Any]]:
     return dict(sorted(tables.items()))
 
 
-def is_low(faithfulness: float | None, threshold: float = LOW_FAITHFULNESS) -> bool:
-    """A metric is flagged when its faithfulness is known and below the threshold."""
-    return faithfulness is not None and faithfulness < threshold
+def is_low(faithfulness: float | None, threshold: float = LOW_FAITHFULNESS, utility: bool = False) -> bool:
+    """A metric is flagged when its faithfulness is known and below the threshold. A utility metric
+    never is: models that hold the forget knowledge and models that never saw it are meant to score
+    alike on it, so a low AUC is its design, not a fault."""
+    return not utility and faithfulness is not None and faithfulness < threshold
 
 
-def column_notes(tables: dict[str, dict[str, Any]], threshold: float = LOW_FAITHFULNESS) -> dict[str, dict[str, Any]]:
+def utility_axis(benchmark: str) -> set[str]:
+    """The benchmark's declared utility metrics (its headline utility axis)."""
+    line = headline.headline(benchmark)
+    return set() if line is None else set(line.utility)
+
+
+def column_notes(tables: dict[str, dict[str, Any]], threshold: float = LOW_FAITHFULNESS,
+                 utility_of=utility_axis) -> dict[str, dict[str, Any]]:
     """Benchmark -> metric -> what its column header says: faithfulness with its interval (None: not
     computable, `note` says why), whether the meta-evaluation calls it a headline metric, and whether
-    it is flagged (`low`)."""
+    it is flagged (`low`; `utility_of(benchmark)` names the metrics that never are)."""
     notes: dict[str, dict[str, Any]] = {}
     for benchmark, table in tables.items():
+        utility = utility_of(benchmark)
         for entry in table["metrics"]:
             score = entry["faithfulness"] if computed(entry["faithfulness"]) else {}
             value = score.get("value")
             notes.setdefault(benchmark, {})[entry["metric"]] = {
                 "faithfulness": value, "ci_low": score.get("ci_low"), "ci_high": score.get("ci_high"),
-                "headline": entry["headline"], "low": is_low(value, threshold), "split": table["split"],
+                "headline": entry["headline"], "low": is_low(value, threshold, entry["metric"] in utility),
+                "split": table["split"],
                 "note": entry.get("note")}
     return notes
 

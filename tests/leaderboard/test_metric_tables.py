@@ -151,6 +151,17 @@ def test_the_flag_is_below_the_threshold_only(value, low):
     assert metric_tables.is_low(value) is low
 
 
+def test_a_utility_metric_is_never_flagged():
+    assert not metric_tables.is_low(0.5, utility=True)
+    assert metric_tables.utility_axis("tofu-tiny") == {"model_utility"}
+    document = mt.table()
+    document["metrics"][3]["faithfulness"] = mt.score(0.5, 0.4, 0.6)  # model_utility, TOFU's utility axis
+    notes = metric_tables.column_notes({"tofu-tiny": document})["tofu-tiny"]
+    assert notes["model_utility"]["faithfulness"] == 0.5 and not notes["model_utility"]["low"]
+    everything = metric_tables.column_notes({"tofu-tiny": document}, utility_of=lambda benchmark: set())
+    assert everything["tofu-tiny"]["model_utility"]["low"]
+
+
 def test_the_flag_follows_the_threshold_it_is_given():
     tables = {"tofu-tiny": mt.table()}
     assert {m for m, n in metric_tables.column_notes(tables)["tofu-tiny"].items() if n["low"]} == {"forget_truth_ratio"}
