@@ -4,6 +4,8 @@ Layout of a build folder:
     leaderboard.parquet / .csv / .json   the table (one row per method and reference model)
     version.json                         version, content hash, row hashes, changes since previous
     CHANGELOG.md                         newest entry first, older entries carried over
+    metric_tables.json                   benchmark -> its metric meta-evaluation table, when the results
+                                         folders hold any (leaderboard/metric_tables.py)
     index.html, assets/                  the offline web page (see leaderboard/page.py)
 """
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from common import atomic
-from leaderboard import aggregate, page, published, versioning
+from leaderboard import aggregate, metric_tables, page, published, versioning
 
 TABLE_FILES = ("leaderboard.parquet", "leaderboard.csv", "leaderboard.json")
 INTEGER_COLUMNS = ("n_seeds", "item_cap", "pareto_rank", "matched_rank")
@@ -94,10 +96,12 @@ def build(results: list[str | Path], out: str | Path, previous: str | Path | Non
     old_changelog = _previous_changelog(previous_path)
 
     documents = aggregate.load_results([Path(r) for r in results])
+    tables = metric_tables.load([Path(r) for r in results])
     rows = aggregate.aggregate(documents)
     columns = aggregate.columns(rows)
     canonical = versioning.canonical_rows(rows, columns)
-    record = versioning.version_record(canonical, columns, previous_record, previous_rows)
+    record = versioning.version_record(canonical, columns, previous_record, previous_rows,
+                                       metric_tables.digest(tables))
     if record["bump"] == "none":
         changelog = f"# Changelog\n\n{old_changelog}" if old_changelog else \
             "# Changelog\n\n" + versioning.changelog_entry(record)
@@ -118,6 +122,8 @@ def build(results: list[str | Path], out: str | Path, previous: str | Path | Non
             atomic.dumps({**meta, "columns": columns, "rows": canonical}) + "\n", encoding="utf-8")
         (tmp / "version.json").write_text(atomic.dumps(record) + "\n", encoding="utf-8")
         (tmp / "CHANGELOG.md").write_text(changelog, encoding="utf-8")
+        if tables:
+            (tmp / metric_tables.BUILD_FILE).write_text(atomic.dumps(tables) + "\n", encoding="utf-8")
         page.write_page(tmp, meta=meta, columns=columns, rows=canonical,
-                        published_rows=published.load(), changes=record["changes"])
+                        published_rows=published.load(), changes=record["changes"], metric_tables=tables)
     return record

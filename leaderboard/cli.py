@@ -6,11 +6,11 @@ import sys
 
 
 def _build(args: argparse.Namespace) -> int:
-    from leaderboard import aggregate, build
+    from leaderboard import aggregate, build, metric_tables
 
     try:
         record = build.build(args.results, args.out, previous=args.previous)
-    except (aggregate.AggregationError, FileExistsError, FileNotFoundError) as error:
+    except (aggregate.AggregationError, metric_tables.MetricTableError, FileExistsError, FileNotFoundError) as error:
         print(f"leaderboard build: {error}", file=sys.stderr)
         return 2
     changes = record["changes"]
@@ -67,7 +67,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "build", help="aggregate every metrics.json into a versioned build folder",
         description="Aggregate every metrics.json below the results folders into one table "
                     "(Parquet, CSV, JSON) with means and 95%% t-intervals over seeds, flags, Pareto "
-                    "ranks, a semantic version, a content hash, a changelog and the web page.")
+                    "ranks, a semantic version, a content hash, a changelog and the web page; "
+                    "meta_eval/<benchmark>/metric_table.json files in the results folders (the metric "
+                    "meta-evaluation) are checked and shown in a Metrics tab.")
     build.add_argument("--results", nargs="+", default=["results"], metavar="DIR",
                        help="results folders (default: results); e.g. results submissions/*/results")
     build.add_argument("--out", default="site", help="build folder to (re)write (default: site)")

@@ -2,7 +2,9 @@
 
 Data travels as `assets/data.js` (a global assignment) rather than fetched JSON, so the page
 works from file:// without a server, CORS or network. The page builds every element with
-textContent, never innerHTML, so names from submissions cannot inject markup.
+textContent, never innerHTML, so names from submissions cannot inject markup. A build with metric
+meta-evaluation tables (leaderboard/metric_tables.py) adds them and the column-header notes to the
+data: the page then has a Metrics tab, and each metric column names its faithfulness where it matters.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from leaderboard import headline
+from leaderboard import headline, metric_tables as meta_tables
 
 WEB_DIR = Path(__file__).with_name("web")
 ASSETS = ("app.js", "style.css")
@@ -53,14 +55,19 @@ def data_script(payload: dict[str, Any]) -> str:
 
 
 def write_page(folder: Path, meta: dict[str, Any], columns: list[str], rows: list[dict[str, Any]],
-               published_rows: list[dict[str, Any]], changes: dict[str, Any]) -> None:
+               published_rows: list[dict[str, Any]], changes: dict[str, Any],
+               metric_tables: dict[str, dict[str, Any]] | None = None) -> None:
+    """`metric_tables`: benchmark -> its meta-evaluation table; none: no Metrics tab, no header notes."""
     assets = folder / "assets"
     assets.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(WEB_DIR / "index.html", folder / "index.html")
     for name in ASSETS:
         shutil.copyfile(WEB_DIR / name, assets / name)
     payload = {"meta": meta, "columns": columns, "rows": rows, "published": published_rows,
-               "changes": changes, "headlines": _headlines(), "attack_axes": attack_axes(rows)}
+               "changes": changes, "headlines": _headlines(), "attack_axes": attack_axes(rows),
+               "metric_tables": metric_tables or {},
+               "metric_notes": meta_tables.column_notes(metric_tables or {}),
+               "low_faithfulness": meta_tables.LOW_FAITHFULNESS}
     (assets / "data.js").write_text(data_script(payload), encoding="utf-8")
 
 

@@ -2,7 +2,8 @@
 then a static Hugging Face Space that serves the page of that version.
 
 The dataset repository gets the table as Parquet (the dataset viewer's default config), CSV and
-JSON, a dataset card, version.json, CHANGELOG.md and the offline page under site/. The Space
+JSON (and the metric meta-evaluation tables, data/metric_tables.json, when the build has them), a
+dataset card, version.json, CHANGELOG.md and the offline page under site/. The Space
 (`sdk: static`, default id = the dataset's id, since Spaces and datasets are separate namespaces)
 gets the page alone: index.html naming "data: <dataset>@<tag>" with a link to the dataset at that
 tag, assets/ and a README.md with the Space front matter; it is tagged v<version> too. Each step
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from common import atomic
-from leaderboard import page, publish_marker
+from leaderboard import metric_tables, page, publish_marker
 
 TOKEN_VARIABLE = "HF_TOKEN"
 MASK = "***"
@@ -121,7 +122,12 @@ def dataset_card(repo_id: str, record: dict[str, Any], changelog: str, space_id:
         "level (`matched_metric`, `matched_level`, `matched_text`), `curve` the run's trajectory "
         "as JSON `[[step, forget, utility(, matched metric)], ...]`, and `forget_group`/`utility_group` are "
         "significance letters (rows sharing a letter do not differ at 95%).\n\n"
-        "```python\nfrom datasets import load_dataset\n"
+        + (f"`data/{metric_tables.BUILD_FILE}` is the metric meta-evaluation: per benchmark, every metric's "
+           "faithfulness (AUC-ROC separating models that hold the forget knowledge from models that never "
+           "saw it) and robustness (Q under quantization, R under relearning, their harmonic mean HM) with "
+           "bootstrap intervals over models, the model pools and the replication checks.\n\n"
+           if record.get("metric_tables_hash") else "")
+        + "```python\nfrom datasets import load_dataset\n"
         f"table = load_dataset(\"{repo_id}\", revision=\"{tag_name(record['version'])}\")\n```\n\n"
         + (f"Browse online: [{space_id}]({space_url(space_id)}) (a static Space with the page). "
            if space_id else "")
@@ -186,6 +192,8 @@ def stage(build: Path, repo_id: str, into: Path, space_id: str | None = None) ->
     (into / "data").mkdir(parents=True, exist_ok=True)
     for name in ("leaderboard.parquet", "leaderboard.csv", "leaderboard.json"):
         shutil.copyfile(build / name, into / "data" / name)
+    if (build / metric_tables.BUILD_FILE).is_file():  # only builds from results with a meta-evaluation
+        shutil.copyfile(build / metric_tables.BUILD_FILE, into / "data" / metric_tables.BUILD_FILE)
     for name in ("version.json", "CHANGELOG.md"):
         shutil.copyfile(build / name, into / name)
     shutil.copytree(build, into / "site", ignore=shutil.ignore_patterns(

@@ -8,7 +8,9 @@ Bump rule (previous build -> this build):
 The first build is 1.0.0. The hash covers the canonical table only (no timestamps, no paths) and
 leaves out the costs a machine measures (`aggregate.MEASURED_COSTS`: wall-clock seconds, peak
 memory): rerunning the same results on a busier machine or another allocator is the same table,
-so it keeps its hash and version and shows no changed rows.
+so it keeps its hash and version and shows no changed rows. A build with metric meta-evaluation tables
+(leaderboard/metric_tables.py) hashes them in as well: new or changed tables alone are a patch, so
+they get a version of their own to publish under; a build without them hashes as before.
 """
 from __future__ import annotations
 
@@ -50,9 +52,22 @@ def schema_fingerprint() -> str:
     return _sha256({"table_format": TABLE_FORMAT, "fixed_columns": list(FIXED_COLUMNS)})
 
 
-def content_hash(canonical: list[dict[str, Any]], columns: list[str]) -> str:
-    return _sha256({"table_format": TABLE_FORMAT, "columns": [c for c in columns if c not in MEASURED_COLUMNS],
-                    "rows": [_results_only(row) for row in canonical]})
+def content_hash(canonical: list[dict[str, Any]], columns: list[str], metric_tables_hash: str | None = None) -> str:
+    content = {"table_format": TABLE_FORMAT, "columns": [c for c in columns if c not in MEASURED_COLUMNS],
+               "rows": [_results_only(row) for row in canonical]}
+    if metric_tables_hash is not None:
+        content["metric_tables"] = metric_tables_hash
+    return _sha256(content)
+
+
+def metric_tables_change(previous: dict[str, Any] | None, metric_tables_hash: str | None) -> str | None:
+    """added / changed / removed: how the meta-evaluation tables differ from the previous build's."""
+    before = (previous or {}).get("metric_tables_hash")
+    if before == metric_tables_hash:
+        return None
+    if before is None:
+        return "added"
+    return "removed" if metric_tables_hash is None else "changed"
 
 
 def row_hashes(canonical: list[dict[str, Any]]) -> dict[str, str]:
@@ -93,15 +108,21 @@ def _changed_fields(old: dict[str, Any] | None, new: dict[str, Any]) -> list[str
 
 def version_record(canonical: list[dict[str, Any]], columns: list[str],
                    previous: dict[str, Any] | None,
-                   previous_rows: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+                   previous_rows: dict[str, dict[str, Any]] | None = None,
+                   metric_tables_hash: str | None = None) -> dict[str, Any]:
     """version.json content: version, hashes, and the changes since `previous`."""
-    digest = content_hash(canonical, columns)
+    digest = content_hash(canonical, columns, metric_tables_hash)
     hashes = row_hashes(canonical)
     fingerprint = schema_fingerprint()
     record: dict[str, Any] = {
         "content_hash": digest, "schema_fingerprint": fingerprint, "table_format": TABLE_FORMAT,
         "row_hashes": hashes, "n_rows": len(canonical),
     }
+    if metric_tables_hash is not None:
+        record["metric_tables_hash"] = metric_tables_hash
+    tables_change = metric_tables_change(previous, metric_tables_hash)
+    if tables_change is not None:
+        record["metric_tables_change"] = tables_change
     if previous is None:
         record.update(version=FIRST_VERSION, bump="initial", previous_version=None,
                       changes={"added": sorted(hashes), "changed": {}, "removed": []})
@@ -141,6 +162,8 @@ def changelog_entry(record: dict[str, Any]) -> str:
         lines.append(f"- changed `{rid}`" + (f": {', '.join(fields)}" if fields else ""))
     for rid in changes["removed"]:
         lines.append(f"- removed `{rid}`")
-    if not any(changes.values()):
+    if record.get("metric_tables_change"):
+        lines.append(f"- metric meta-evaluation tables {record['metric_tables_change']}")
+    if not any(changes.values()) and not record.get("metric_tables_change"):
         lines.append("- no changes")
     return "\n".join(lines) + "\n"

@@ -7,6 +7,11 @@
   var state = { tab: null, sortKey: null, sortDir: 1, visible: [], rowCache: null, cols: null, limit: PAGE_ROWS,
                 worstCase: {} };  // worstCase: tab -> Pareto forget axis at the worst case over attacks
   var ATTACK_AXES = DATA.attack_axes || {};  // benchmark -> {knowledge_metric, attacks}; absent: no attacks
+  // The metric meta-evaluation (leaderboard/metric_tables.py): benchmark -> its table, and benchmark ->
+  // metric -> {faithfulness, ci_low, ci_high, headline, low, split} for the column headers. Absent in
+  // builds without tables: no Metrics tab, plain headers.
+  var METRIC_TABLES = DATA.metric_tables || {};
+  var METRIC_NOTES = DATA.metric_notes || {};
   var HAS_MATCHED = DATA.columns.indexOf("utility_at_matched") >= 0;  // table format 3 and later
   var NONE = "—";  // a column this table has no value for (older table formats, reference rows)
   var FILTER_DELAY_MS = 120;  // the search box waits for a pause in typing before filtering
@@ -142,8 +147,13 @@
       { key: "forget_group", label: "Forget group", letters: true },
       { key: "utility_group", label: "Utility group", letters: true }
     ];
+    var forgetMetric = null;
+    rows.forEach(function (r) { forgetMetric = forgetMetric || r.forget_metric; });
     metricNames(rows).forEach(function (m) {
-      cols.push({ key: "metric:" + m, label: m + arrow(m), metric: m });
+      var col = { key: "metric:" + m, label: m + arrow(m), metric: m };
+      col.faith = faithNote(m, m === forgetMetric);
+      if (col.faith) col.title = col.faith.title;
+      cols.push(col);
     });
     // attacks (leaderboard/attacks.py): recovery per attack, OU's relearning ratio R per relearn
     // attack, the worst case over them, and the attacks that undo at least half of the row's
@@ -171,6 +181,28 @@
               { key: "cost:backward_passes", label: "Backward passes" },
               { key: "evaluator_variant", label: "Evaluator" }, { key: "flags", label: "Flags" });
     return cols;
+  }
+  // What a metric column's header says about the metric's faithfulness on this tab's benchmark:
+  // the value beside the headline forget metric (and the meta-evaluation's own headline metrics), and
+  // a marker on any metric the build flagged (`low`: faithfulness below DATA.low_faithfulness).
+  function faithNote(metric, isForgetHeadline) {
+    var note = (METRIC_NOTES[state.tab] || {})[metric];
+    if (!note) return null;
+    var show = isForgetHeadline || note.headline;
+    var where = state.tab + " " + note.split;
+    if (missing(note.faithfulness)) {  // the headline still says so, and why
+      return show ? { show: true, low: false, value: null,
+                      title: "faithfulness not computable on " + where + (note.note ? ": " + note.note : "") } : null;
+    }
+    if (!show && !note.low) return null;
+    var title = "faithfulness " + fmt(note.faithfulness) + fmtInterval(note.ci_low, note.ci_high) + " on " + where +
+      ": AUC-ROC of this metric separating models that hold the forget knowledge from models that never saw it" +
+      " (1 = always, 0.5 = chance; Metrics tab).";
+    if (note.low) {
+      title += "\nFlagged: below " + fmt(DATA.low_faithfulness) + ", so this metric tells knowing and " +
+        "never-trained models apart poorly here; differences between rows in it say little about forgetting.";
+    }
+    return { show: show, low: note.low, value: note.faithfulness, title: title };
   }
   function missing(v) { return v === null || v === undefined; }
   function compare(a, b, key) {
@@ -263,6 +295,13 @@
     state.cols.forEach(function (c) {
       var th = el("th", { scope: "col", "data-key": c.key, tabindex: "0" }, c.label);
       if (c.title) th.setAttribute("title", c.title);
+      if (c.faith && c.faith.show) {
+        th.appendChild(el("span", { "class": "faith" }, " F " + (missing(c.faith.value) ? NONE : fmt(c.faith.value))));
+      }
+      if (c.faith && c.faith.low) {
+        th.classList.add("low-faithfulness");
+        th.appendChild(el("span", { "class": "low-faith-mark", "aria-label": "low faithfulness" }, " ⚠"));
+      }
       th.addEventListener("click", function () { sortBy(c.key); });
       th.addEventListener("keydown", function (e) { if (e.key === "Enter") sortBy(c.key); });
       tr.appendChild(th);
@@ -567,6 +606,94 @@
     host.setAttribute("data-render-ms", (performance.now() - started).toFixed(2));
   }
 
+  // ---- Metrics tab: per benchmark, metric × (faithfulness, Q, R, HM) with bootstrap intervals, the
+  // model pools behind them and the replication checks against the published reference
+  var SCORES = [["faithfulness", "Faithfulness"], ["Q", "Q (quantization)"], ["R", "R (relearning)"], ["HM", "HM"]];
+  function scoreCell(score, why) {
+    var td = el("td", { "class": "num" });
+    if (missing(score) || missing(score.value)) {
+      td.textContent = NONE;
+      if (why) td.setAttribute("title", why);
+      return td;
+    }
+    td.textContent = fmt(score.value);
+    td.appendChild(el("span", { "class": "ci" }, fmtInterval(score.ci_low, score.ci_high)));
+    return td;
+  }
+  function metricTableNode(table) {
+    var notes = METRIC_NOTES[table.benchmark] || {};
+    var node = el("article", { "class": "metric-table", "data-benchmark": table.benchmark });
+    node.appendChild(el("h3", {}, table.benchmark + " · " + table.split));
+    var pools = el("ul", { "class": "pools" });
+    [["P", "P (holds the forget knowledge)"], ["N", "N (never had it)"]].forEach(function (pair) {
+      var pool = table.pools[pair[0]];
+      pools.appendChild(el("li", {}, pair[1] + ": " + pool.models + " models — " + pool.description));
+    });
+    var b = table.bootstrap;
+    pools.appendChild(el("li", {}, "Q and R over " + table.robustness_models + " unlearned models; intervals: " +
+      fmt(b.level * 100) + "% bootstrap over " + b.over + " (" + b.samples + " samples, seed " + b.seed + ")"));
+    node.appendChild(pools);
+    var grid = el("table", { "class": "metric-scores" });
+    var head = el("tr");
+    ["Metric"].concat(SCORES.map(function (s) { return s[1]; })).concat(["Models (F / Q / R)"]).forEach(function (h) {
+      head.appendChild(el("th", { scope: "col" }, h));
+    });
+    var thead = el("thead"); thead.appendChild(head); grid.appendChild(thead);
+    var tbody = el("tbody");
+    table.metrics.forEach(function (m) {
+      var note = notes[m.metric] || {};
+      var tr = el("tr", { "data-metric": m.metric, "class": note.low ? "low-faithfulness" : "" });
+      var name = el("td", {}, m.metric + arrow(m.metric));
+      if (m.headline) name.appendChild(el("span", { "class": "badge ours" }, "headline"));
+      if (note.low) {
+        name.appendChild(el("span", { "class": "low-faith-mark", title: "faithfulness below " + fmt(DATA.low_faithfulness) }, " ⚠"));
+      }
+      tr.appendChild(name);
+      SCORES.forEach(function (s) { tr.appendChild(scoreCell(m[s[0]], m.note)); });
+      if (m.note) name.setAttribute("title", m.note);
+      tr.appendChild(el("td", { "class": "num" }, m.n.faithfulness + " / " + m.n.Q + " / " + m.n.R));
+      tbody.appendChild(tr);
+    });
+    grid.appendChild(tbody);
+    var scroll = el("div", { "class": "scroll" }); scroll.appendChild(grid);
+    node.appendChild(scroll);
+    var defs = el("dl", { "class": "definitions" });
+    Object.keys(table.definitions).sort().forEach(function (k) {
+      defs.appendChild(el("dt", {}, k)); defs.appendChild(el("dd", {}, table.definitions[k]));
+    });
+    node.appendChild(defs);
+    var rep = table.replication;
+    if (rep) {
+      node.appendChild(el("h4", {}, "Replication of " + rep.reference));
+      var checks = el("ul", { "class": "replication" });
+      rep.checks.forEach(function (c) {
+        var verdict = c.holds === true ? "holds" : c.holds === false ? "does not hold" : "undecided";
+        var li = el("li", { "class": "check " + verdict.replace(/ /g, "-") });
+        li.appendChild(el("span", { "class": "verdict" }, verdict));
+        li.appendChild(document.createTextNode(" " + c.claim + (c.detail ? " — " + c.detail : "")));
+        checks.appendChild(li);
+      });
+      if (!rep.checks.length) checks.appendChild(el("li", { "class": "empty" }, "no checks"));
+      node.appendChild(checks);
+    }
+    return node;
+  }
+  var metricsRendered = false;
+  function renderMetrics() {
+    if (metricsRendered) return;  // the tables never change while the page is open
+    var host = document.getElementById("metric-tables");
+    document.getElementById("metric-threshold").textContent = fmt(DATA.low_faithfulness);
+    Object.keys(METRIC_TABLES).sort().forEach(function (name) { host.appendChild(metricTableNode(METRIC_TABLES[name])); });
+    metricsRendered = true;
+  }
+  function selectMetrics() {
+    Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
+      b.setAttribute("aria-selected", b.id === "tab-metrics" ? "true" : "false");
+    });
+    document.querySelector("main").setAttribute("data-view", "metrics");
+    renderMetrics();
+  }
+
   // ---- page
   function renderChanges() {
     var list = document.getElementById("changes");
@@ -594,6 +721,7 @@
     Array.prototype.forEach.call(document.querySelectorAll("#tabs button"), function (b) {
       b.setAttribute("aria-selected", b.getAttribute("data-tab") === name ? "true" : "false");
     });
+    document.querySelector("main").setAttribute("data-view", "board");
     state.cols = columnsFor(tabRows());
     state.rowCache = {};
     document.getElementById("pareto-axis").hidden = !ATTACK_AXES[name];
@@ -613,6 +741,11 @@
       b.addEventListener("click", function () { selectTab(name); });
       nav.appendChild(b);
     });
+    if (Object.keys(METRIC_TABLES).length) {
+      var metrics = el("button", { role: "tab", id: "tab-metrics", type: "button" }, "Metrics");
+      metrics.addEventListener("click", selectMetrics);
+      nav.appendChild(metrics);
+    }
     FILTERS.forEach(function (f) { document.getElementById("filter-" + f).addEventListener("change", renderAll); });
     document.getElementById("filter-text").addEventListener("input", renderAllSoon);
     document.getElementById("filter-comparable").addEventListener("change", renderAll);
@@ -625,6 +758,7 @@
     renderChanges();
     var first = tabs()[0];
     if (first) selectTab(first);
+    else if (Object.keys(METRIC_TABLES).length) selectMetrics();
   }
   init();
 })();

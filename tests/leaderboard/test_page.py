@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.leaderboard import lb_metric_tables as mt
 from tests.leaderboard import lb_synthetic as syn
 from tests.leaderboard import lb_table3 as t3
 from leaderboard import build, page, publish
@@ -342,3 +343,60 @@ def test_attack_columns_and_the_pareto_worst_case_switch(browser, attacked_site)
     finally:
         context.close()
     assert all(url.startswith("file://") for url in requests)
+
+
+@pytest.fixture(scope="module")
+def meta_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lb-meta")
+    syn.demo_grid(root / "results")
+    mt.write(root / "results")
+    build.build([root / "results"], root / "site")
+    return root / "site"
+
+
+def test_the_metrics_tab_and_the_faithfulness_in_the_headers(browser, meta_site, site):
+    context, page_, requests, errors = _open(browser, meta_site)
+    try:
+        headline = page_.locator("#results thead th[data-key='metric:forget_quality']")
+        assert headline.inner_text().startswith("forget_quality ↑") and "F 0.93" in headline.inner_text()
+        assert "faithfulness 0.93 [0.83, 0.98] on tofu-tiny forget10" in headline.get_attribute("title")
+        assert headline.locator(".low-faith-mark").count() == 0
+        flagged = page_.locator("#results thead th[data-key='metric:forget_truth_ratio']")
+        assert flagged.locator(".low-faith-mark").count() == 1 and "low-faithfulness" in flagged.get_attribute("class")
+        assert "F " not in flagged.inner_text()  # not a headline metric: flagged, no value beside it
+        assert "Flagged: below 0.7" in flagged.get_attribute("title")
+        plain = page_.locator("#results thead th[data-key='metric:privleak']")
+        assert plain.get_attribute("title") is None and plain.locator(".low-faith-mark").count() == 0
+        assert page_.locator("#metrics-view").is_hidden()
+
+        page_.locator("#tab-metrics").click()
+        view = page_.locator("#metrics-view")
+        assert view.is_visible() and page_.locator("#results").is_hidden() and page_.locator("#plots").is_hidden()
+        assert page_.locator("#metric-threshold").inner_text() == "0.7"
+        table = view.locator("article.metric-table[data-benchmark='tofu-tiny']")
+        assert table.locator("h3").inner_text() == "tofu-tiny · forget10"
+        assert "targets fine-tuned with 5 seeds × 2 learning rates" in table.locator("ul.pools").inner_text()
+        rows = table.locator("table.metric-scores tbody tr")
+        assert rows.count() == 5
+        assert rows.nth(0).locator("td").all_inner_texts()[:2] == ["forget_quality ↑headline", "0.93 [0.83, 0.98]"]
+        assert rows.nth(1).get_attribute("class") == "low-faithfulness"
+        assert rows.nth(2).locator("td").all_inner_texts()[2:5] == ["—", "—", "—"]  # privleak: no Q, R, HM
+        assert rows.nth(3).locator("td").all_inner_texts()[1] == "—"  # model_utility: no faithfulness
+        uncomputable = rows.nth(4).locator("td").nth(1)  # null faithfulness spelled as a null interval
+        assert uncomputable.inner_text() == "—" and "own retain reference" in uncomputable.get_attribute("title")
+        assert table.locator("li.check.does-not-hold").count() == 1 and table.locator("li.check.holds").count() == 1
+        assert "ES not measured" in table.locator("li.check.undecided").inner_text()
+        assert page_.locator("#tab-metrics").get_attribute("aria-selected") == "true"
+
+        page_.locator("#tabs button", has_text="tofu-tiny").click()
+        assert view.is_hidden() and page_.locator("#results").is_visible()
+        assert errors == []
+    finally:
+        context.close()
+    assert all(url.startswith("file://") for url in requests)
+    context, page_, _, errors = _open(browser, site)  # a build without tables: no tab, plain headers
+    try:
+        assert page_.locator("#tab-metrics").count() == 0 and page_.locator("th .faith").count() == 0
+        assert errors == []
+    finally:
+        context.close()
