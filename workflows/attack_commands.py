@@ -18,6 +18,7 @@ relearning restores in a model that never saw the forget set.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
 import time
@@ -187,9 +188,8 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
         reason = done.get("reason") or f"the run {trained['status']}: no unlearned weights to attack"
         return write_not_applicable(spec, attacker, reason, out_dir, variant)
     bench = benchmarks.get(spec["benchmark"])
-    questions = None
-    if hasattr(attacker, "evaluation_questions"):
-        questions = attacker.evaluation_questions(_context(spec, data_dir, None, None))
+    context = _context(spec, data_dir, None, None)
+    questions = attacker.evaluation_questions(context)
     # A prompt attack changes the prompt, so forget quality's KS test needs the retain model scored under
     # the same attack (the DAG passes that evaluation); given the plain retain evaluation instead, the
     # attacked row's forget quality stays null (noted below). Recovery reads the matched-forgetting
@@ -199,7 +199,9 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
         model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=comparable,
         identity=_identity(spec, attacker), batch_size=batch_size, progress=progress,
         generation_backend=generation_backend, prompt_format=spec.get("prompt_format"),
-        prompt_transform=None if attacker.changes_weights else attacker.prompt_format, scope=entry.scope,
+        prompt_transform=None if attacker.changes_weights else functools.partial(attacker.prompt_format,
+                                                                                 context=context),
+        scope=entry.scope,
         item_cap=item_cap))
     out = Path(out_dir)
     references = {}

@@ -75,8 +75,9 @@ class Attack:
         sizes), or None; checked at config load, before any job starts. Must not import torch."""
         return None
 
-    def prompt_format(self, prompt_format):
-        """Prompt attacks: the format the evaluator uses instead of the model's own."""
+    def prompt_format(self, prompt_format, context: AttackContext | None = None):
+        """Prompt attacks: the format the evaluator uses instead of the model's own; `context` gives
+        the run's benchmark data (in-context relearning shows forget pairs from it)."""
         return prompt_format
 
     def evaluation_questions(self, context: AttackContext) -> set[str] | None:

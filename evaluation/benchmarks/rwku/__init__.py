@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
-from evaluation.benchmarks.rwku import resample
+from evaluation.benchmarks.rwku import probe_types, resample
 from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.declaration import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
 
@@ -25,6 +25,7 @@ METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prin
     MetricInfo("forget_qa", LOWER, "forget level 2 (question answering) ROUGE-L recall", UNIT),
     MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall", UNIT),
     MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT, resampled=True),
+    *probe_types.METRICS,  # forget_aa per level-3 probe type
     MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall", UNIT),
     MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall", UNIT),
     MetricInfo("neighbor_all", HIGHER, "mean of neighbour FB, QA", UNIT, resampled=True),
