@@ -87,7 +87,7 @@ def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: s
     try:
         done = attacker.apply(net, _context(spec, data_dir, tokenizer, fmt, scratch, progress))
         with atomic.atomic_dir(out_model) as tmp:
-            net.save_pretrained(tmp)
+            save_attacked(net, tmp)
             tokenizer.save_pretrained(tmp)
             card = Path(model) / models.MODEL_CARD
             preset = json.loads(card.read_text()).get("preset", "custom") if card.is_file() else "custom"
@@ -98,6 +98,19 @@ def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: s
     document.update(status=RECORD_OK, record=done, seconds=round(time.perf_counter() - started, 3))
     atomic.write_json(record, document)
     return document
+
+
+def save_attacked(net, folder: Path) -> None:
+    """The attacked model as the unlearned one was saved: a GRUN run's base weights (quantized or
+    relearned) go to `base/` beside its gated edits (methods/parametrizations/grun.py), so the
+    evaluation loads it with its gates, never as the bare base model."""
+    edits = getattr(net, "grun", None)
+    if edits is None:
+        net.save_pretrained(folder)
+        return
+    from methods.parametrizations.grun import save_grun
+
+    save_grun(net, edits, folder, save_base=True)
 
 
 def attacked_alike(folder: str | Path | None, entry: AttackEntry) -> bool:

@@ -20,6 +20,17 @@ from typing import Any
 from methods.registry import parse_args
 
 
+# modules a parametrization attaches to the model beside its base weights (GRUN's gated edits,
+# `model.grun`, methods/parametrizations/grun.py). A weight attack attacks the unlearned model as it
+# is used, edits and gates on; workflows/attack_commands.py saves it with them.
+EDIT_MODULES = ("grun",)
+
+
+def edit_modules(model) -> list[str]:
+    """The parametrization edit modules `model` carries."""
+    return [name for name in EDIT_MODULES if getattr(model, name, None) is not None]
+
+
 @dataclass
 class AttackContext:
     """What an attack may use besides the model: the run's benchmark data and settings."""
