@@ -7,7 +7,9 @@ evaluation into the result contract (`<run>/attacks/<name>-<variant>/metrics.jso
 `evaluate-attack` evaluates it with the benchmark's evaluator in trajectory scope (headline forget,
 utility and matched metric; an entry's `scope: all` asks for every metric) with the run's identity
 plus `attack`; a prompt attack evaluates the
-unlearned model itself with the attack's prompt format.
+unlearned model itself with the attack's prompt format, and a weight attack applied in the
+evaluation (quantize: `applied_in_evaluation`, no `attack` job) attacks the unlearned model it loaded
+and records what it did in metric_details.attack.record, as attack.json would.
 
 Recovery needs the values before the attack (the unlearned run's; a reference model's own) and the
 target's on the items the attacked model is judged on (relearn/forget-split: the held-out half), so
@@ -18,9 +20,11 @@ relearning restores in a model that never saw the forget set.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -208,14 +212,31 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
     # attacked row's forget quality stays null (noted below). Recovery reads the matched-forgetting
     # metric, which needs no reference.
     comparable = retain_reference if attacker.changes_weights or attacked_alike(retain_reference, entry) else None
+    applied: dict[str, Any] = {}
+    if attacker.changes_weights and record is None:  # applied here, to the unlearned model this job loads
+        if not attacker.applied_in_evaluation:
+            raise ValueError(f"{entry.label} runs in a job of its own: pass --record (the attack.json of `ubench attack`) "
+                             "and the attacked model")
+        done = None
+
+        def model_transform(net, tokenizer, fmt):
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix=f"{entry.label}-") as scratch:
+                attacked = dataclasses.replace(context, tokenizer=tokenizer, prompt_format=fmt,
+                                               scratch=Path(scratch), progress=progress)
+                applied.update(status=RECORD_OK, record=attacker.apply(net, attacked),
+                               seconds=round(time.perf_counter() - started, 3))
+    else:
+        model_transform = None
     document = evaluate.run(evaluate.EvaluationSpec(
         model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=comparable,
         identity=_identity(spec, attacker), batch_size=batch_size, progress=progress,
         generation_backend=generation_backend, prompt_format=spec.get("prompt_format"),
         prompt_transform=None if attacker.changes_weights else functools.partial(attacker.prompt_format,
                                                                                  context=context),
-        scope=entry.scope,
+        model_transform=model_transform, transform_dtype=spec.get("dtype", "float32"), scope=entry.scope,
         item_cap=item_cap))
+    done = done or applied
     out = Path(out_dir)
     references = {}
     if comparable:

@@ -3,7 +3,10 @@ evaluated again with the benchmark's own evaluator.
 
 Two kinds:
 - weight attacks (`changes_weights = True`: quantize, relearn) map the loaded model to the attacked
-  one in place (`apply`) and return a record of what they did (library, bits, steps ...);
+  one in place (`apply`) and return a record of what they did (library, bits, steps ...); with
+  `applied_in_evaluation` (quantize, relearn) the DAG applies them inside the evaluation job, to the
+  model it loaded in the run's dtype (writing and reading an attacked copy cost more than quantizing
+  and as much as relearning); `ubench attack` still writes an attacked copy for any weight attack;
 - prompt attacks (`changes_weights = False`: prompt) leave the weights alone and change the prompt
   format the evaluator wraps every question in (`prompt_format`).
 
@@ -56,6 +59,9 @@ class Attack:
     variants: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()         # benchmark capabilities it requires (Benchmark.capabilities); () = none
     changes_weights: bool = True
+    # a weight attack the DAG applies to the loaded model inside the evaluation process (`ubench
+    # evaluate-attack`): no `attack` job, no attacked weights written
+    applied_in_evaluation: bool = False
     defaults: dict[str, Any] = {}       # arguments a config may set under `args:` (per attack entry)
 
     def __init__(self, variant: str | None = None, **args):

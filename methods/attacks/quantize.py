@@ -70,6 +70,7 @@ class Quantize(Attack):
     variants = ("int4", "int8", "nf4")
     needs = ()
     changes_weights = True
+    applied_in_evaluation = True
     defaults = {}
     BITS = {"int4": 4, "int8": 8, "nf4": 4}
     GROUP_SIZE = 128     # RTN (Zhang et al.); `args: {group_size: 64}` for widths that 128 does not divide

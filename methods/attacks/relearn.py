@@ -41,6 +41,7 @@ class Relearn(Attack):
     variants = ("forget-split", "forget-all", "benign")
     needs = ()
     changes_weights = True
+    applied_in_evaluation = True  # trained in the evaluation job (in the run's dtype): no attacked copy on disk
     defaults = {**OU_RECIPE, "split_seed": 0}
 
     def _corpora(self, context: AttackContext):
