@@ -35,7 +35,8 @@ class AttackEntry:
     @property
     def own_job(self) -> bool:
         """Whether the attack runs in a job of its own (`ubench attack`, the attacked model saved):
-        weight attacks other than those applied in the evaluation job (relearn, not quantize)."""
+        a weight attack not applied in the evaluation job (`Attack.applied_in_evaluation`; quantize
+        and relearn are)."""
         attack = self.build()
         return attack.changes_weights and not attack.applied_in_evaluation
 

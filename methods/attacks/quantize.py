@@ -4,8 +4,8 @@ quantization brings back most of what utility-constrained unlearning hid; INT8 i
 Every `torch.nn.Linear` weight except the output head (`lm_head`, kept in full precision as
 transformers' bitsandbytes loading does) is replaced by its quantize→dequantize image, so the
 attacked model is an ordinary checkpoint any evaluator loads. A GRUN run's gated edits are not base
-weights: they stay in their dtype and the attacked model is saved as a GRUN model again (its
-quantized base beside the edits), so it is evaluated with its gates:
+weights: they stay in their dtype and act in the attacked model's evaluation (`ubench attack` saves
+it as a GRUN model again, its quantized base beside the edits):
 
 - `nf4`: bitsandbytes' 4-bit NormalFloat, absmax blocks of 64 over the flattened weight, no double
   quantization (`bitsandbytes.functional.quantize_4bit` / `dequantize_4bit`: the OU/UDS

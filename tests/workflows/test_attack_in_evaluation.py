@@ -31,6 +31,7 @@ def target(tmp_path_factory):
     return root, data, model
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="bit-equal on the CPU; GPU kernels and bf16 evaluation vary")
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a["name"])
 def test_attacking_in_the_evaluation_job_equals_a_job_of_its_own(target, attack):
     root, data, model = target
