@@ -313,13 +313,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ev = subparsers.add_parser(
         "evaluate-attack", formatter_class=fmt, help="evaluate an attacked run into <run>/attacks/<attack>/",
-        description="`ubench evaluate` of an attacked model (or, for a prompt attack, of the unlearned model with "
-                    "the attack's prompt format), with the run's identity plus the attack, the unlearned and target "
+        description="`ubench evaluate` of an attacked model (the unlearned model attacked in this job: quantized, "
+                    "relearned, or with the attack's prompt format; or a model `ubench attack` wrote), with the "
+                    "run's identity plus the attack, the unlearned and target "
                     "values on the same items (metric_details.attack.basis) for the leaderboard's recovery.")
     ev.add_argument("--spec", required=True, help=SPEC_HELP)
     ev.add_argument("--attack", required=True, help=ATTACK_HELP)
-    ev.add_argument("--model", required=True, help="the attacked model folder (prompt attacks: the unlearned model)")
-    ev.add_argument("--record", default=None, help="attack.json of `ubench attack` (weight attacks)")
+    ev.add_argument("--model", required=True,
+                    help="the unlearned model (attacked here: prompt attacks, quantize, relearn) or, with --record, "
+                         "the model `ubench attack` wrote")
+    ev.add_argument("--record", default=None,
+                    help="attack.json of `ubench attack`; omitted, a weight attack is applied to --model in this job")
     ev.add_argument("--train-result", default=None,
                     help="JSON written by `ubench unlearn` (omit for a reference model: spec role target/retain)")
     ev.add_argument("--data", default=None, help="benchmark data folder")
