@@ -43,6 +43,12 @@ def test_prompt_prefix_is_refused_where_the_evaluator_ignores_prompt_formats():
     with pytest.raises(grid.GridError, match=r"prompt/prefix applies to benchmarks with prompts_from_format, "
                                              r"not wmdp-tiny"):
         grid.build(_config([{"name": "prompt", "variant": "prefix"}], "wmdp-tiny", "bio"))
+    with pytest.raises(grid.GridError, match=r"prompt/in-context applies to benchmarks with prompts_from_format, "
+                                             r"not muse-tiny"):
+        grid.build(_config([{"name": "prompt", "variant": "in-context"}], "muse-tiny", "news"))
+    with pytest.raises(grid.GridError, match=r"attacks\[0\]: prompt/in-context: k must be an integer >= 1"):
+        grid.build(_config([{"name": "prompt", "variant": "in-context", "args": {"k": 0}}]))
+    assert grid.build(_config([{"name": "prompt", "variant": "in-context", "args": {"k": 2, "seed": 1}}])).attacks
 
 
 def _folder_model(tmp_path, model_type, **sizes):
