@@ -97,7 +97,11 @@ class EvaluationSpec:
     (e.g. GRUN's gates); its {name: value} entries join metric_details.
 
     `prompt_transform(prompt_format)` (optional) replaces the model's prompt format (a prompt attack,
-    methods/attacks/prompt.py); `scope` is the EvalContext scope of the main evaluation ("all", or
+    methods/attacks/prompt.py); `model_transform(model, tokenizer, prompt_format)` (optional) changes
+    the loaded model in place before anything is scored (a weight attack applied in the evaluation
+    process: quantization, relearning); for it the model is loaded in `transform_dtype` (default: the
+    evaluation dtype) and its base weights are then cast to the evaluation dtype, as saving the
+    attacked model and loading it for evaluation would; `scope` is the EvalContext scope of the main evaluation ("all", or
     "trajectory": only what the headline and matched metrics need, as attacks are evaluated).
 
     `item_cap`: every eval set on its first N items (recorded as the evaluator block's `item_cap`).
@@ -121,6 +125,8 @@ class EvaluationSpec:
     snapshot_rebuild: Callable | None = None
     details: Callable | None = None
     prompt_transform: Callable | None = None
+    model_transform: Callable | None = None
+    transform_dtype: str | None = None
     scope: str = "all"
     item_cap: int | None = None
     log: Callable | None = None
@@ -145,9 +151,16 @@ def run(spec: EvaluationSpec) -> dict:
     contract.check_safe_name("identity model", ident["model"])  # a folder name: refused before the model loads
     start = time.perf_counter()
     device = models.evaluation_device()
+    dtype = spec.dtype or models.evaluation_dtype(device)
+    loaded_dtype = (spec.transform_dtype or dtype) if spec.model_transform is not None else dtype
     model, tokenizer, fmt = models.load_model(spec.model_path, prompt_format=spec.prompt_format, device=device,
-                                              dtype=spec.dtype or models.evaluation_dtype(device))
+                                              dtype=loaded_dtype)
     load_seconds = time.perf_counter() - start
+    if spec.model_transform is not None:
+        spec.model_transform(model, tokenizer, fmt)
+        model.eval().requires_grad_(False)
+        if loaded_dtype != dtype:
+            models.cast_base_weights(model, dtype)
     if spec.prompt_transform is not None:
         fmt = spec.prompt_transform(fmt)
     if spec.log is not None:

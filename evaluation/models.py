@@ -321,6 +321,17 @@ def load_model(name_or_path: str, *, prompt_format: str | None = None, dtype=Non
     return model, tokenizer, fmt
 
 
+def cast_base_weights(model, dtype: str) -> None:
+    """Cast a loaded model's weights to `dtype` as loading it at `dtype` would: a GRUN run's edits
+    (`model.grun`) keep their own dtype, as `load_grun_model` leaves them."""
+    import torch
+
+    edits = getattr(model, "grun", None)
+    for child in model.children():
+        if child is not edits:
+            child.to(getattr(torch, dtype))
+
+
 def _is_grun_folder(source: str) -> bool:
     from methods.parametrizations.grun import CONFIG_FILE
 

@@ -7,7 +7,9 @@ evaluation into the result contract (`<run>/attacks/<name>-<variant>/metrics.jso
 `evaluate-attack` evaluates it with the benchmark's evaluator in trajectory scope (headline forget,
 utility and matched metric; an entry's `scope: all` asks for every metric) with the run's identity
 plus `attack`; a prompt attack evaluates the
-unlearned model itself with the attack's prompt format.
+unlearned model itself with the attack's prompt format, and a weight attack applied in the
+evaluation (quantize: `applied_in_evaluation`, no `attack` job) attacks the unlearned model it loaded
+and records what it did in metric_details.attack.record, as attack.json would.
 
 Recovery needs the values before the attack (the unlearned run's; a reference model's own) and the
 target's on the items the attacked model is judged on (relearn/forget-split: the held-out half), so
@@ -18,8 +20,11 @@ relearning restores in a model that never saw the forget set.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import functools
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -86,7 +91,7 @@ def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: s
     try:
         done = attacker.apply(net, _context(spec, data_dir, tokenizer, fmt, scratch, progress))
         with atomic.atomic_dir(out_model) as tmp:
-            net.save_pretrained(tmp)
+            save_attacked(net, tmp)
             tokenizer.save_pretrained(tmp)
             card = Path(model) / models.MODEL_CARD
             preset = json.loads(card.read_text()).get("preset", "custom") if card.is_file() else "custom"
@@ -97,6 +102,19 @@ def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: s
     document.update(status=RECORD_OK, record=done, seconds=round(time.perf_counter() - started, 3))
     atomic.write_json(record, document)
     return document
+
+
+def save_attacked(net, folder: Path) -> None:
+    """The attacked model as the unlearned one was saved: a GRUN run's base weights (quantized or
+    relearned) go to `base/` beside its gated edits (methods/parametrizations/grun.py), so the
+    evaluation loads it with its gates, never as the bare base model."""
+    edits = getattr(net, "grun", None)
+    if edits is None:
+        net.save_pretrained(folder)
+        return
+    from methods.parametrizations.grun import save_grun
+
+    save_grun(net, edits, folder, save_base=True)
 
 
 def attacked_alike(folder: str | Path | None, entry: AttackEntry) -> bool:
@@ -187,20 +205,38 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
         reason = done.get("reason") or f"the run {trained['status']}: no unlearned weights to attack"
         return write_not_applicable(spec, attacker, reason, out_dir, variant)
     bench = benchmarks.get(spec["benchmark"])
-    questions = None
-    if hasattr(attacker, "evaluation_questions"):
-        questions = attacker.evaluation_questions(_context(spec, data_dir, None, None))
+    context = _context(spec, data_dir, None, None)
+    questions = attacker.evaluation_questions(context)
     # A prompt attack changes the prompt, so forget quality's KS test needs the retain model scored under
     # the same attack (the DAG passes that evaluation); given the plain retain evaluation instead, the
     # attacked row's forget quality stays null (noted below). Recovery reads the matched-forgetting
     # metric, which needs no reference.
     comparable = retain_reference if attacker.changes_weights or attacked_alike(retain_reference, entry) else None
+    applied: dict[str, Any] = {}
+    if attacker.changes_weights and record is None:  # applied here, to the unlearned model this job loads
+        if not attacker.applied_in_evaluation:
+            raise ValueError(f"{entry.label} runs in a job of its own: pass --record (the attack.json of `ubench attack`) "
+                             "and the attacked model")
+        done = None
+
+        def model_transform(net, tokenizer, fmt):
+            started = time.perf_counter()
+            with tempfile.TemporaryDirectory(prefix=f"{entry.label}-") as scratch:
+                attacked = dataclasses.replace(context, tokenizer=tokenizer, prompt_format=fmt,
+                                               scratch=Path(scratch), progress=progress)
+                applied.update(status=RECORD_OK, record=attacker.apply(net, attacked),
+                               seconds=round(time.perf_counter() - started, 3))
+    else:
+        model_transform = None
     document = evaluate.run(evaluate.EvaluationSpec(
         model, spec["benchmark"], data_dir, spec["split"], variant, out_dir, retain_reference=comparable,
         identity=_identity(spec, attacker), batch_size=batch_size, progress=progress,
         generation_backend=generation_backend, prompt_format=spec.get("prompt_format"),
-        prompt_transform=None if attacker.changes_weights else attacker.prompt_format, scope=entry.scope,
+        prompt_transform=None if attacker.changes_weights else functools.partial(attacker.prompt_format,
+                                                                                 context=context),
+        model_transform=model_transform, transform_dtype=spec.get("dtype", "float32"), scope=entry.scope,
         item_cap=item_cap))
+    done = done or applied
     out = Path(out_dir)
     references = {}
     if comparable:
@@ -277,13 +313,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     ev = subparsers.add_parser(
         "evaluate-attack", formatter_class=fmt, help="evaluate an attacked run into <run>/attacks/<attack>/",
-        description="`ubench evaluate` of an attacked model (or, for a prompt attack, of the unlearned model with "
-                    "the attack's prompt format), with the run's identity plus the attack, the unlearned and target "
+        description="`ubench evaluate` of an attacked model (the unlearned model attacked in this job: quantized, "
+                    "relearned, or with the attack's prompt format; or a model `ubench attack` wrote), with the "
+                    "run's identity plus the attack, the unlearned and target "
                     "values on the same items (metric_details.attack.basis) for the leaderboard's recovery.")
     ev.add_argument("--spec", required=True, help=SPEC_HELP)
     ev.add_argument("--attack", required=True, help=ATTACK_HELP)
-    ev.add_argument("--model", required=True, help="the attacked model folder (prompt attacks: the unlearned model)")
-    ev.add_argument("--record", default=None, help="attack.json of `ubench attack` (weight attacks)")
+    ev.add_argument("--model", required=True,
+                    help="the unlearned model (attacked here: prompt attacks, quantize, relearn) or, with --record, "
+                         "the model `ubench attack` wrote")
+    ev.add_argument("--record", default=None,
+                    help="attack.json of `ubench attack`; omitted, a weight attack is applied to --model in this job")
     ev.add_argument("--train-result", default=None,
                     help="JSON written by `ubench unlearn` (omit for a reference model: spec role target/retain)")
     ev.add_argument("--data", default=None, help="benchmark data folder")

@@ -32,6 +32,14 @@ class AttackEntry:
 
         return ATTACKS.get(self.name)(self.variant, **self.args)
 
+    @property
+    def own_job(self) -> bool:
+        """Whether the attack runs in a job of its own (`ubench attack`, the attacked model saved):
+        a weight attack not applied in the evaluation job (`Attack.applied_in_evaluation`; quantize
+        and relearn are)."""
+        attack = self.build()
+        return attack.changes_weights and not attack.applied_in_evaluation
+
     def as_json(self) -> str:
         return json.dumps({"name": self.name, "variant": self.variant, "args": self.args, "scope": self.scope},
                           sort_keys=True)

@@ -626,9 +626,9 @@ def summary(grid: Grid) -> dict[str, int]:
         "unlearn_kept_snapshots": kept,
         "evaluate_run": len(grid.runs) - len(trajectory),
         "evaluate_run_trajectory": len(trajectory),
-        "attack": sum(entry.build().changes_weights for entries in grid.attacks.values() for entry in entries),
+        "attack": sum(entry.own_job for entries in grid.attacks.values() for entry in entries),
         "evaluate_attack": sum(len(entries) for entries in grid.attacks.values()),
-        "attack_reference": sum(entry.build().changes_weights * roles for roles, entry in reference_attacks),
+        "attack_reference": sum(entry.own_job * roles for roles, entry in reference_attacks),
         "evaluate_attack_reference": sum(roles for roles, _ in reference_attacks),
         "leaderboard": int(bool(grid.config.get("leaderboard", {}).get("build", True))),
     }

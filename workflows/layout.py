@@ -95,29 +95,31 @@ class Layout:
                 return entry
         raise KeyError(f"run {'/'.join(map(str, run.key))} has no attack {wildcards.attack!r} in this grid")
 
-    def attack_labels(self, changes_weights: bool | None = None) -> list[str]:
-        """Labels of the grid's attacks (only weight / only prompt attacks when asked)."""
+    def attack_labels(self, changes_weights: bool | None = None, own_job: bool | None = None) -> list[str]:
+        """Labels of the grid's attacks (only weight / only prompt attacks, only those with or
+        without an `attack` job of their own (AttackEntry.own_job), when asked)."""
         labels = set()
         for entries in self.grid.attacks.values():
             for entry in entries:
-                if changes_weights is None or entry.build().changes_weights == changes_weights:
+                if ((changes_weights is None or entry.build().changes_weights == changes_weights)
+                        and (own_job is None or entry.own_job == own_job)):
                     labels.add(entry.label)
         return sorted(labels)
 
     def attack_inputs(self, wildcards) -> dict[str, Any]:
-        """evaluate_attack's model input: the attacked model and its record, or (a prompt attack)
-        the unlearned model itself."""
+        """evaluate_attack's model input: the attacked model and its record, or (a prompt attack, an
+        attack applied in the evaluation job) the unlearned model itself."""
         keys = dict(b=wildcards.benchmark, s=wildcards.split, m=wildcards.model, method=wildcards.method,
                     seed=wildcards.seed)
-        if self.attack_entry(wildcards).build().changes_weights:
+        if self.attack_entry(wildcards).own_job:
             return {"model": self.attack_work("model", **keys, attack=wildcards.attack),
                     "record": self.attack_work("attack.json", **keys, attack=wildcards.attack)}
         return {"model": self.unlearned_dir(**keys)}
 
-    def attack_pattern(self, changes_weights: bool | None = None) -> str:
+    def attack_pattern(self, changes_weights: bool | None = None, own_job: bool | None = None) -> str:
         from workflows.attack_plan import label_pattern
 
-        return label_pattern(self.attack_labels(changes_weights))
+        return label_pattern(self.attack_labels(changes_weights, own_job))
 
     # reference models get the attacks of their runs: the target's and the retain model's knowledge
     # after the same attack (the retain model relearned: what relearning from scratch recovers)
@@ -152,7 +154,7 @@ class Layout:
                 "prompt_format": model.get("prompt_format"), "dtype": model.get("dtype", "float32")}
 
     def reference_attack_inputs(self, wildcards) -> dict[str, Any]:
-        if self.reference_attack_entry(wildcards).build().changes_weights:
+        if self.reference_attack_entry(wildcards).own_job:
             keys = dict(b=wildcards.benchmark, s=wildcards.split, m=wildcards.model, role=wildcards.role,
                         attack=wildcards.attack)
             return {"model": self.reference_attack_work("model", **keys),
@@ -162,7 +164,7 @@ class Layout:
 
     def reference_attack_model(self, wildcards) -> str:
         """The model evaluate_attack_reference evaluates: the attacked copy, or the reference itself."""
-        if self.reference_attack_entry(wildcards).build().changes_weights:
+        if self.reference_attack_entry(wildcards).own_job:
             return self.reference_attack_work("model", wildcards.benchmark, wildcards.split, wildcards.model,
                                               wildcards.role, wildcards.attack)
         return self.reference_model(wildcards.benchmark, wildcards.split, wildcards.model, wildcards.role)[0]

@@ -3,7 +3,10 @@ evaluated again with the benchmark's own evaluator.
 
 Two kinds:
 - weight attacks (`changes_weights = True`: quantize, relearn) map the loaded model to the attacked
-  one in place (`apply`) and return a record of what they did (library, bits, steps ...);
+  one in place (`apply`) and return a record of what they did (library, bits, steps ...); with
+  `applied_in_evaluation` (quantize, relearn) the DAG applies them inside the evaluation job, to the
+  model it loaded in the run's dtype (writing and reading an attacked copy cost more than quantizing
+  and as much as relearning); `ubench attack` still writes an attacked copy for any weight attack;
 - prompt attacks (`changes_weights = False`: prompt) leave the weights alone and change the prompt
   format the evaluator wraps every question in (`prompt_format`).
 
@@ -18,6 +21,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from methods.registry import parse_args
+
+
+# modules a parametrization attaches to the model beside its base weights (GRUN's gated edits,
+# `model.grun`, methods/parametrizations/grun.py). A weight attack attacks the unlearned model as it
+# is used, edits and gates on; workflows/attack_commands.py saves it with them.
+EDIT_MODULES = ("grun",)
+
+
+def edit_modules(model) -> list[str]:
+    """The parametrization edit modules `model` carries."""
+    return [name for name in EDIT_MODULES if getattr(model, name, None) is not None]
 
 
 @dataclass
@@ -45,6 +59,9 @@ class Attack:
     variants: tuple[str, ...] = ()
     needs: tuple[str, ...] = ()         # benchmark capabilities it requires (Benchmark.capabilities); () = none
     changes_weights: bool = True
+    # a weight attack the DAG applies to the loaded model inside the evaluation process (`ubench
+    # evaluate-attack`): no `attack` job, no attacked weights written
+    applied_in_evaluation: bool = False
     defaults: dict[str, Any] = {}       # arguments a config may set under `args:` (per attack entry)
 
     def __init__(self, variant: str | None = None, **args):
@@ -75,8 +92,9 @@ class Attack:
         sizes), or None; checked at config load, before any job starts. Must not import torch."""
         return None
 
-    def prompt_format(self, prompt_format):
-        """Prompt attacks: the format the evaluator uses instead of the model's own."""
+    def prompt_format(self, prompt_format, context: AttackContext | None = None):
+        """Prompt attacks: the format the evaluator uses instead of the model's own; `context` gives
+        the run's benchmark data (in-context relearning shows forget pairs from it)."""
         return prompt_format
 
     def evaluation_questions(self, context: AttackContext) -> set[str] | None:

@@ -3,7 +3,9 @@ quantization brings back most of what utility-constrained unlearning hid; INT8 i
 
 Every `torch.nn.Linear` weight except the output head (`lm_head`, kept in full precision as
 transformers' bitsandbytes loading does) is replaced by its quantize→dequantize image, so the
-attacked model is an ordinary checkpoint any evaluator loads:
+attacked model is an ordinary checkpoint any evaluator loads. A GRUN run's gated edits are not base
+weights: they stay in their dtype and act in the attacked model's evaluation (`ubench attack` saves
+it as a GRUN model again, its quantized base beside the edits):
 
 - `nf4`: bitsandbytes' 4-bit NormalFloat, absmax blocks of 64 over the flattened weight, no double
   quantization (`bitsandbytes.functional.quantize_4bit` / `dequantize_4bit`: the OU/UDS
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from methods.attacks.base import Attack, AttackContext
+from methods.attacks.base import EDIT_MODULES, Attack, AttackContext, edit_modules
 from methods.registry import ATTACKS
 
 SKIPPED_MODULES = ("lm_head",)
@@ -59,7 +61,8 @@ def quantized_linears(model) -> list[tuple[str, Any]]:
     import torch
 
     return [(name, module) for name, module in model.named_modules()
-            if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in SKIPPED_MODULES]
+            if isinstance(module, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in SKIPPED_MODULES
+            and name.split(".", 1)[0] not in EDIT_MODULES]
 
 
 @ATTACKS.register("quantize")
@@ -67,6 +70,7 @@ class Quantize(Attack):
     variants = ("int4", "int8", "nf4")
     needs = ()
     changes_weights = True
+    applied_in_evaluation = True
     defaults = {}
     BITS = {"int4": 4, "int8": 8, "nf4": 4}
     GROUP_SIZE = 128     # RTN (Zhang et al.); `args: {group_size: 64}` for widths that 128 does not divide
@@ -129,6 +133,8 @@ class Quantize(Attack):
                 weight.copy_(restored)
         grouping = ({"block_size": self.NF4_BLOCK_SIZE, "quant_type": "nf4", "double_quant": False}
                     if self.variant == "nf4" else {"group_size": self.args["group_size"], "scheme": "asymmetric min/max RTN"})
+        kept = edit_modules(model)  # quantized_linears leaves them out
         return {"library": library, "library_version": version, "bits": self.BITS[self.variant], **grouping,
                 "weights_dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
-                "quantized_layers": len(layers), "skipped": list(SKIPPED_MODULES)}
+                "quantized_layers": len(layers), "skipped": list(SKIPPED_MODULES),
+                **({"edits_kept_unquantized": kept} if kept else {})}

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from methods.attacks.base import Attack, AttackContext
+from methods.attacks.base import Attack, AttackContext, edit_modules
 from methods.registry import ATTACKS
 
 OU_RECIPE = {"lr": 2e-5, "epochs": 1, "max_steps": None, "batch_size": 32, "grad_accum": 1,
@@ -41,6 +41,7 @@ class Relearn(Attack):
     variants = ("forget-split", "forget-all", "benign")
     needs = ()
     changes_weights = True
+    applied_in_evaluation = True  # trained in the evaluation job (in the run's dtype): no attacked copy on disk
     defaults = {**OU_RECIPE, "split_seed": 0}
 
     def _corpora(self, context: AttackContext):
@@ -95,5 +96,8 @@ class Relearn(Attack):
         if result.status != "ok":
             raise RuntimeError(f"relearn/{self.variant} diverged at step {result.diverged_step}: {result.reason}")
         model.eval()
+        edits = edit_modules(model)
         return {"corpus": corpus.source, "examples": len(examples), "optimizer_steps": result.optimizer_steps,
-                "train_seconds": result.train_seconds, "effective_batch": config.batch_size * config.grad_accum}
+                "train_seconds": result.train_seconds, "effective_batch": config.batch_size * config.grad_accum,
+                # a GRUN run relearns every weight with its gates in the forward, edits included
+                **({"edits_trained_with_the_base": edits} if edits else {})}

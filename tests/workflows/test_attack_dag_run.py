@@ -1,6 +1,6 @@
 """The attack stage of the DAG on a seconds-scale model: every attack's result lands valid beside
-its run, attacked weights are deleted once evaluated, the leaderboard gets the attack columns and a
-rerun does nothing."""
+its run, no attacked weights are left on disk, the leaderboard gets the attack columns and a rerun
+does nothing."""
 from __future__ import annotations
 
 import pandas as pd
@@ -56,8 +56,9 @@ def test_attack_results_are_valid_and_attacked_weights_temporary(finished):
         document = contract.read_metrics(reference / label / "metrics.json")
         assert (document["identity"]["role"], document["status"]["state"]) == ("target", "ok")
     work = finished / "work" / "runs" / "tofu-tiny" / "forget10" / "tiny-llama" / "ga+none" / "seed0" / "attacks"
-    assert not (work / "quantize-int8" / "model").exists(), "attacked weights survived their evaluation"
-    assert (work / "quantize-int8" / "attack.json").is_file()
+    assert not work.exists(), "weight attacks are applied in their evaluation job: no attacked copy on disk"
+    record = contract.read_metrics(run / "attacks" / "quantize-int8" / "metrics.json")["metric_details"]["attack"]
+    assert record["record"]["bits"] == 8
     table = pd.read_csv(finished / "site" / "leaderboard.csv")
     row = table[table["role"] == "unlearned"].iloc[0]
     assert len(table[table["role"] == "unlearned"]) == 1  # attacks are columns of their run's row

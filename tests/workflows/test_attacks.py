@@ -43,6 +43,12 @@ def test_prompt_prefix_is_refused_where_the_evaluator_ignores_prompt_formats():
     with pytest.raises(grid.GridError, match=r"prompt/prefix applies to benchmarks with prompts_from_format, "
                                              r"not wmdp-tiny"):
         grid.build(_config([{"name": "prompt", "variant": "prefix"}], "wmdp-tiny", "bio"))
+    with pytest.raises(grid.GridError, match=r"prompt/in-context applies to benchmarks with prompts_from_format, "
+                                             r"not muse-tiny"):
+        grid.build(_config([{"name": "prompt", "variant": "in-context"}], "muse-tiny", "news"))
+    with pytest.raises(grid.GridError, match=r"attacks\[0\]: prompt/in-context: k must be an integer >= 1"):
+        grid.build(_config([{"name": "prompt", "variant": "in-context", "args": {"k": 0}}]))
+    assert grid.build(_config([{"name": "prompt", "variant": "in-context", "args": {"k": 2, "seed": 1}}])).attacks
 
 
 def _folder_model(tmp_path, model_type, **sizes):
@@ -98,16 +104,23 @@ def test_every_run_gets_every_attack_and_the_leaderboard_waits_for_them():
     assert json.loads(g.attacks[g.runs[0].key][1].as_json()) == {**ATTACKS[1], "scope": "trajectory"}
 
 
-def test_dag_has_attack_jobs_for_weight_attacks_only(tmp_path):
+def test_dag_has_attack_jobs_for_attacks_not_applied_in_evaluation_only(tmp_path, monkeypatch):
+    from methods.attacks.relearn import Relearn
+
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(_config(ATTACKS)))
     run = snakemake("-n", "--cores", "1", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path))
     assert run.returncode == 0, run.stderr[-3000:]
     counts = job_counts(run.stdout)
-    # the 2 runs, and the target + retain references, each get 2 weight attacks and the prompt attack
-    assert (counts["attack"], counts["evaluate_attack"]) == (4, 6)
-    assert (counts["attack_reference"], counts["evaluate_attack_reference"]) == (4, 6)
+    # the 2 runs, and the target + retain references, each get 3 attacks, each in its evaluation job
+    assert ("attack" not in counts, counts["evaluate_attack"]) == (True, 6)
+    assert ("attack_reference" not in counts, counts["evaluate_attack_reference"]) == (True, 6)
     planned = grid.summary(grid.build(_config(ATTACKS)))
     assert {k: planned[k] for k in counts if k in planned} == {k: v for k, v in counts.items() if k in planned}
+    # a weight attack that needs a job of its own gets one per run and per reference (`ubench attack`)
+    monkeypatch.setattr(Relearn, "applied_in_evaluation", False)
+    layout = Layout(grid.build(_config(ATTACKS)))
+    assert layout.attack_labels(own_job=True) == ["relearn-forget-split"]
+    assert grid.summary(layout.grid)["attack"] == 2 and grid.summary(layout.grid)["attack_reference"] == 2
 
 
 def test_the_default_grid_plans_without_attack_rules_when_none_are_listed(tmp_path):

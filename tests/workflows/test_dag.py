@@ -16,9 +16,11 @@ from tests.workflows.conftest import REPO, job_counts, snakemake
 EXPECTED = {
     # the default grid evaluates trajectories (evaluate_every), hence the snapshot rule variants
     None: {"generate_data": 4, "finetune": 6, "evaluate_reference": 6, "unlearn_snapshots": 47,
-           "evaluate_run_trajectory": 47, "attack": 32, "evaluate_attack": 48,
-           "attack_reference": 4, "evaluate_attack_reference": 6, "leaderboard": 1, "all": 1},
-    # attacks: tofu-tiny 16 runs and its target + retain x (quantize/int4, relearn/forget-split: weights; prompt/prefix)  # tofu-tiny 4 x 4; wmdp-tiny 1 + 3 x 3 and rwku-tiny 3 x 3 (target only); muse-tiny 4 x 3
+           "evaluate_run_trajectory": 47, "evaluate_attack": 79, "evaluate_attack_reference": 10,
+           "leaderboard": 1, "all": 1},
+    # attacks (each applied in its evaluation job: no `attack` jobs): tofu-tiny 16 runs x (quantize/int4,
+    # relearn/forget-split, prompt/prefix) and its target + retain the same; quantize/int4 on wmdp-tiny's
+    # 10 runs, muse-tiny's 12 and rwku-tiny's 9, and on their references (target; muse-tiny + retain)  # tofu-tiny 4 x 4; wmdp-tiny 1 + 3 x 3 and rwku-tiny 3 x 3 (target only); muse-tiny 4 x 3
     "gru_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 84, "evaluate_run": 84,
                       "leaderboard": 1, "all": 1},       # 3 x 2 x (5 x 2 + 3 +ce/+KL branches + 1 extra)
     "geffect_tofu.yaml": {"finetune": 6, "evaluate_reference": 12, "unlearn": 42, "evaluate_run": 42,

@@ -1,7 +1,8 @@
 # Attacks (methods/attacks): is the knowledge forgotten or hidden? After `unlearn`, each attack of
-# the run's experiment (`attacks:` in the config) either changes the weights (`attack`: quantize,
-# relearn; the attacked model is temporary, deleted once `evaluate_attack` has read it) or only the
-# prompts (prompt: `evaluate_attack` reads the unlearned model). Results land beside the run's:
+# the run's experiment (`attacks:` in the config) either changes the weights in a job of its own
+# (`attack`: relearn; the attacked model is temporary, deleted once `evaluate_attack` has read it),
+# changes them inside the evaluation job (quantize: `evaluate_attack` reads the unlearned model and
+# quantizes it in memory) or only the prompts (prompt: `evaluate_attack` reads the unlearned model). Results land beside the run's:
 # <run>/attacks/<name>-<variant>/{metrics.json,per_item.parquet}. A diverged run's attacks are
 # recorded as not applicable. The rules exist only when the grid has attacks.
 
@@ -22,7 +23,7 @@ if L.attack_labels():
             attack=lambda wc: shlex.quote(L.attack_entry(wc).as_json()),
             data=lambda wc: L.data_location(wc.benchmark),
         wildcard_constraints:
-            attack=L.attack_pattern(changes_weights=True),
+            attack=L.attack_pattern(own_job=True),
         log:
             f"{L.logs}/attack/{{benchmark}}/{{split}}/{{model}}/{{method}}/seed{{seed}}/{{attack}}.log",
         benchmark:
@@ -94,7 +95,7 @@ if L.attack_labels():
             data=lambda wc: L.data_location(wc.benchmark),
             model=lambda wc: L.reference_model(wc.benchmark, wc.split, wc.model, wc.role)[0],
         wildcard_constraints:
-            attack=L.attack_pattern(changes_weights=True),
+            attack=L.attack_pattern(own_job=True),
         log:
             f"{L.logs}/attack/{{benchmark}}/{{split}}/{{model}}/reference-{{role}}/{{attack}}.log",
         benchmark:

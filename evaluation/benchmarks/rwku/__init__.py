@@ -14,7 +14,7 @@ from pathlib import Path
 
 from evaluation.benchmarks.base import TARGET, TEXT, Benchmark, Corpus, EvalContext, EvalOutput, Headline, MatchedLevel
 from evaluation.benchmarks import resampling
-from evaluation.benchmarks.rwku import resample
+from evaluation.benchmarks.rwku import probe_types, resample
 from evaluation.finetune_presets import FinetunePreset
 from evaluation.metrics.declaration import HIGHER, LOWER, NON_NEGATIVE, NON_POSITIVE, UNBOUNDED, UNIT, MetricInfo
 
@@ -32,6 +32,7 @@ METRICS = (  # ROUGE-L recalls and accuracies are fractions here (the paper prin
     MetricInfo("forget_aa", LOWER, "forget level 3 (adversarial attack) ROUGE-L recall", UNIT,
                from_items=resample.level_from_items("forget_level3")),
     MetricInfo("forget_all", LOWER, "mean of forget FB, QA, AA", UNIT, from_items=resample.all_from_items("forget_all")),
+    *probe_types.METRICS,  # forget_aa per level-3 probe type
     MetricInfo("neighbor_fb", HIGHER, "neighbour level 1 ROUGE-L recall", UNIT,
                from_items=resample.level_from_items("neighbor_level1")),
     MetricInfo("neighbor_qa", HIGHER, "neighbour level 2 ROUGE-L recall", UNIT,

@@ -147,6 +147,7 @@ def evaluate(model, tokenizer, data, scope: Scope, variant: Variant, *, batch_si
             metrics[name] = _declared(name, table)
     details: dict = {"items": {name: len(rows) for name, rows in probe_rows.items()},
                      "all_columns": "mean of the level columns"}
+    add_probe_type_metrics(table, metrics, details)
 
     fluency_tokenizer = None
     if variant.utility and scope.utility_targets:
@@ -186,6 +187,16 @@ def _declared(name: str, table: pd.DataFrame) -> float:
 
     info = next(info for info in METRICS if info.name == name)
     return resampling.full_value(info, table, split="", evaluator={}, references={})
+
+
+def add_probe_type_metrics(table: pd.DataFrame, metrics: dict, details: dict) -> None:
+    """forget_aa per level-3 probe type (probe_types.py), the items behind each in metric_details."""
+    from evaluation.benchmarks.rwku import probe_types
+
+    by_type, counts = probe_types.per_type(table)
+    metrics.update(by_type)
+    if counts:
+        details["forget_aa_probe_types"] = counts
 
 
 def _roundtrip(tokenizer, text: str, clean_up: str = decoding.AS_LOADED) -> str:
