@@ -72,6 +72,7 @@ localrules:
     all,
     generate_data,
     leaderboard,
+    meta_eval,
 
 
 rule all:
