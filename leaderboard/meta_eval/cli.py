@@ -24,7 +24,7 @@ def _render(args: argparse.Namespace) -> int:
     from leaderboard.meta_eval import render
 
     try:
-        path = render.write(args.results, args.out)
+        path = render.write(args.results, args.out, args.source)
     except ValueError as error:
         print(f"meta-eval render: error: {error}", file=sys.stderr)
         return 1
@@ -49,4 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render = commands.add_parser("render", help="write docs/meta-eval.md from every benchmark's table")
     render.add_argument("--results", default="results", help="results folder (default: results)")
     render.add_argument("--out", default="docs/meta-eval.md", help="Markdown file (default: docs/meta-eval.md)")
+    render.add_argument("--source", default=None,
+                        help="one line on how these tables were produced (e.g. a reduced config), shown on the page")
     render.set_defaults(func=_render)

@@ -47,7 +47,7 @@ def benchmark_section(table: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
-def render(tables: list[dict[str, Any]]) -> str:
+def render(tables: list[dict[str, Any]], source: str | None = None) -> str:
     if not tables:
         raise ValueError("no metric_table.json found: run `make meta-eval` (or the meta_eval rule) first")
     definitions = tables[0]["definitions"]
@@ -56,6 +56,7 @@ def render(tables: list[dict[str, Any]]) -> str:
              "`results/meta_eval/<benchmark>/metric_table.json`; do not edit by hand. "
              f"Intervals: {tables[0]['bootstrap']['level']:.0%} bootstrap over models "
              f"({tables[0]['bootstrap']['samples']} draws). ⚠ = faithfulness below {FAITHFUL}.", "",
+             *([f"This page: {source}", ""] if source else []),
              "## Definitions", ""]
     lines += [f"- **{key}**: {text}" for key, text in definitions.items()] + [""]
     for table in sorted(tables, key=lambda t: t["benchmark"]):
@@ -63,7 +64,7 @@ def render(tables: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write(results: str | Path, out: str | Path) -> Path:
+def write(results: str | Path, out: str | Path, source: str | None = None) -> Path:
     tables = [json.loads(path.read_text(encoding="utf-8"))
               for path in sorted(Path(results).glob("meta_eval/*/metric_table.json"))]
-    return atomic.write_text(out, render(tables))
+    return atomic.write_text(out, render(tables, source))
