@@ -27,6 +27,11 @@ class Evaluated:
     path: Path
     metrics: dict[str, Any]
     details: dict[str, Any]
+    evaluator: dict[str, Any]
+
+    @property
+    def per_item(self) -> Path:
+        return self.path.parent / "per_item.parquet"
 
 
 def read(path: Path) -> Evaluated | None:
@@ -34,7 +39,8 @@ def read(path: Path) -> Evaluated | None:
     document = contract.read_metrics(path)
     if document.get("status", {}).get("state", "ok") != "ok":
         return None
-    return Evaluated(path, dict(document.get("metrics") or {}), dict(document.get("metric_details") or {}))
+    return Evaluated(path, dict(document.get("metrics") or {}), dict(document.get("metric_details") or {}),
+                     dict(document.get("evaluator") or {}))
 
 
 def member_files(results: Path, benchmark: str, split: str, member: dict[str, Any]) -> list[Path]:

@@ -74,6 +74,34 @@ def self_referenced(models: list[pools.Evaluated], name: str) -> bool:
     return False
 
 
+def against_common_reference(holds, lacks, info, benchmark: str, split: str):
+    """(P values, N values) of a self-referenced metric recomputed from each model's per-item table
+    (`Benchmark.metric_from_items`, every item once) against ONE retain reference, the first N
+    model, which then leaves N (against itself it is trivial); None when the benchmark cannot
+    recompute the metric or a per-item table is missing."""
+    import numpy as np
+    import pandas as pd
+
+    bench = headline.definition(benchmark)
+    if bench is None or info.name not in bench.resampled_metrics() or len(lacks) < 2:
+        return None
+    reference, others = lacks[0], lacks[1:]
+    if not all(model.per_item.is_file() for model in [reference, *holds, *others]):
+        return None
+    references = {"retain": pd.read_parquet(reference.per_item)}
+
+    def every_item(_item_set: str, n: int):
+        return np.arange(n)[None, :]
+
+    def value(model) -> float:
+        return float(bench.metric_from_items(info.name, pd.read_parquet(model.per_item), every_item, split=split,
+                                             evaluator=model.evaluator, references=references)[0])
+    try:
+        return [value(model) for model in holds], [value(model) for model in others]
+    except (ValueError, KeyError):
+        return None
+
+
 def gain(after: float | None, before: float | None, direction: str) -> float | None:
     """Knowledge brought back by an attack, in the metric's knowledge orientation."""
     if direction in (LOWER, HIGHER):
@@ -105,15 +133,22 @@ def _hm_of_means(rows) -> float | None:
     return scores.harmonic_mean(scores.mean_or_none([q for q, _ in rows]), scores.mean_or_none([r for _, r in rows]))
 
 
-def metric_row(info: Any, holds, lacks, attacked, boot: dict[str, Any], is_headline: bool, offset: int) -> dict[str, Any]:
+def metric_row(info: Any, holds, lacks, attacked, boot: dict[str, Any], is_headline: bool, offset: int,
+               where: tuple[str, str]) -> dict[str, Any]:
     options = dict(samples=int(boot["samples"]), level=float(boot["level"]), seed=int(boot["seed"]) + offset)
     p, n = _values(holds, info.name), _values(lacks, info.name)
     row: dict[str, Any] = {"metric": info.name, "direction": info.better, "headline": is_headline}
-    if self_referenced(holds + lacks, info.name):
+    common = against_common_reference(holds, lacks, info, *where) if self_referenced(holds + lacks, info.name) else False
+    if common is None:
+        p, n = [], []
         row["faithfulness"] = scores.Interval(None, None, None).as_dict()
         row["note"] = ("relative to each model's own retain reference: a retain model is its own reference, "
-                       "so pool members are not comparable (no faithfulness)")
+                       "so pool members are not comparable, and it cannot be recomputed against a common one")
     else:
+        if common:
+            p, n = common
+            row["note"] = ("recomputed from per-item values against one common retain reference (the first N "
+                           "model, left out of N): against its own reference a retain model scores itself")
         row["faithfulness"] = scores.bootstrap_faithfulness(p, n, info.better, **options).as_dict()
     pairs = [model_robustness(model, info) for model in attacked]
     qs, rs = [q for q, _ in pairs], [r for _, r in pairs]
@@ -141,7 +176,7 @@ def build(results: str | Path, spec: dict[str, Any]) -> dict[str, Any]:
     available = {name for model in holds + lacks for name in model.metrics}
     infos = [info for info in _declarations(benchmark) if info.name in available]
     main = headline_metric(benchmark, available)
-    rows = [metric_row(info, holds, lacks, attacked, boot, info.name == main, index)
+    rows = [metric_row(info, holds, lacks, attacked, boot, info.name == main, index, (benchmark, split))
             for index, info in enumerate(infos)]
     table = {
         "benchmark": benchmark, "split": split,

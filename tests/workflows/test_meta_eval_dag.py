@@ -77,6 +77,10 @@ def test_metric_table_follows_the_contract(finished):
     prob = next(row for row in table["metrics"] if row["metric"] == "forget_prob")
     assert prob["n"]["faithfulness"] == 6 and prob["n"]["Q"] == 1 and prob["n"]["R"] == 1
     assert table["replication"]["checks"][0]["holds"] in (True, False)
+    # the headline forget quality is relative to a retain reference: recomputed against one (N's first)
+    quality = next(row for row in table["metrics"] if row["metric"] == "forget_quality")
+    assert quality["headline"] and quality["faithfulness"]["value"] is not None
+    assert "common retain reference" in quality["note"] and quality["n"]["faithfulness"] == 5
 
 
 @pytest.mark.slow
