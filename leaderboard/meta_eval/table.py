@@ -26,7 +26,9 @@ DEFINITIONS = {
                     "scored by its distance from the value the metric's declared direction calls best "
                     "(-goodness: v for lower-is-better, -v for higher-is-better, |v| for closer-to-zero, "
                     "|v - 0.5| for closer-to-half), so P should score more knowledge; 1 = perfect separation, "
-                    "0.5 = none, below 0.5 = the metric points the wrong way.",
+                    "0.5 = none, below 0.5 = the metric points the wrong way. A metric relative to a retain reference "
+                    "(forget quality) is recomputed from per-item values against one common reference, the first "
+                    "N model, which leaves N: against its own reference a retain model would score itself.",
     "Q": "Quantization robustness: per unlearned model min(k_unlearned / k_quantized, 1) on the knowledge level "
          "k (distance from the best end: v - lo for lower-is-better, hi - v for higher-is-better, |v| / "
          "|v - 0.5| for closer-to-zero / -half; None where that end is infinite); 1 when k_quantized is 0. "
