@@ -3,6 +3,7 @@
 #   make test    the test suite (fetches the real-model smoke's SmolLM2-135M first, best effort)
 #   make bench   speed / memory benchmarks (figures under benchmarks/results/)
 #   make findings  config/findings.yaml (~30 min on 2 cores), then docs/findings.md + .html
+#   make meta-eval  which metrics can be trusted: config/meta_eval.yaml, then docs/meta-eval.md
 #   make lock    re-resolve requirements.lock (exact versions) from pyproject.toml + lock.in
 #   make slurm ACCOUNT=<account> PARTITION=<partition>   the grid on a Slurm cluster (profiles/slurm)
 PYTHON ?= python3
@@ -16,7 +17,7 @@ PIP_TOOLS  := pip-tools==7.6.2
 CORES  ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv lock demo demo-run dry-run test real-model bench lint clean-results findings slurm
+.PHONY: venv lock demo demo-run dry-run test real-model bench lint clean-results findings slurm meta-eval
 
 venv: $(STAMP)
 
@@ -113,6 +114,15 @@ findings: venv
 	@$(UBENCH) config check --configfile config/findings.yaml
 	$(SNAKEMAKE) --cores $(CORES) --configfile config/findings.yaml $(SNAKEMAKE_ARGS)
 	PATH="$(abspath $(VENV))/bin:$$PATH" ubench report --configfile config/findings.yaml --out docs --stem findings
+
+# Which metrics can be trusted? Faithfulness and robustness of every metric of the four tiny twins
+# (pools of 10 + 10 fine-tuned models, attacked unlearned runs); not part of CI (a 3 + 3 pool is).
+# Writes results/meta_eval/<benchmark>/metric_table.json, then docs/meta-eval.md from them.
+META_EVAL_CONFIG ?= config/meta_eval.yaml
+meta-eval: venv
+	@$(UBENCH) config check --configfile $(META_EVAL_CONFIG)
+	$(SNAKEMAKE) --cores $(CORES) --configfile $(META_EVAL_CONFIG) $(SNAKEMAKE_ARGS)
+	$(UBENCH) meta-eval render --results results --out docs/meta-eval.md
 
 clean-results:
 	rm -rf results work logs site .snakemake

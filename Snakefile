@@ -65,12 +65,14 @@ include: "workflows/rules/evaluate.smk"
 include: "workflows/rules/unlearn.smk"
 include: "workflows/rules/attack.smk"
 include: "workflows/rules/leaderboard.smk"
+include: "workflows/rules/meta_eval.smk"
 
 
 localrules:
     all,
     generate_data,
     leaderboard,
+    meta_eval,
 
 
 rule all:

@@ -107,6 +107,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                      help="local:DIR only: write into a non-empty folder that publish did not create")
     pub.set_defaults(func=_publish)
     register_report(subparsers)  # `ubench report` is a top-level command of its own
+    from leaderboard.meta_eval.cli import register as register_meta_eval
+
+    register_meta_eval(subparsers)  # `ubench meta-eval` too
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -23,7 +23,7 @@ import yaml
 from common import contract
 from common.global_batch import grad_accum_for
 from evaluation import benchmarks
-from workflows import attack_plan
+from workflows import attack_plan, meta_eval_plan
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "config.schema.yaml"
@@ -91,6 +91,7 @@ class Grid:
     runs: list[Run]
     references: list[Reference]
     attacks: dict[tuple, list] = field(default_factory=dict)  # run key -> workflows.attack_plan.AttackEntry list
+    meta_eval: dict[str, dict] = field(default_factory=dict)  # benchmark -> spec of `ubench meta-eval table`
 
     def run(self, benchmark: str, split: str, model: str, method: str, seed: int | str) -> Run:
         wanted = (benchmark, split, model, method, int(seed))
@@ -408,7 +409,30 @@ def build(config: dict[str, Any], *, check_names: bool = True) -> Grid:
                     retain=_source(model.get("retain", "auto"), role="retain", benchmark=benchmark,
                                    split=split, model=model),
                 )
-    grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()), attacks=attacks)
+    for benchmark, split, model_name in meta_eval_plan.pool_references(config):
+        if model_name not in models:
+            raise GridError(f"meta_eval.benchmarks.{benchmark}: model {model_name!r} is not defined under "
+                            f"`models:` (defined: {', '.join(sorted(models))})")
+        try:
+            benchmarks.get(benchmark).check_split(split)
+        except ValueError as error:
+            raise GridError(f"meta_eval.benchmarks.{benchmark}.split: {error}") from None
+        if (benchmark, split, model_name) not in references:  # a pool model nobody unlearns: references only
+            model = models[model_name]
+            references[(benchmark, split, model_name)] = Reference(
+                benchmark, split, model_name,
+                target=_source(model.get("target", "auto"), role="target", benchmark=benchmark, split=split,
+                               model=model),
+                retain=_source(model.get("retain", "auto"), role="retain", benchmark=benchmark, split=split,
+                               model=model),
+            )
+    try:
+        specs = meta_eval_plan.check(config, list(runs.values()), references, attacks,
+                                     lambda name, split: benchmarks.get(name).check_split(split))
+    except ValueError as error:
+        raise GridError(str(error)) from None
+    grid = Grid(config=config, runs=list(runs.values()), references=list(references.values()), attacks=attacks,
+                meta_eval=specs)
     check_finetune_recipes(grid)
     report_idle_overrides(idle_overrides(experiments), strict=config.get("strict_overrides", True))
     check_evaluation_variants(config, {run.benchmark for run in grid.runs})
@@ -631,4 +655,5 @@ def summary(grid: Grid) -> dict[str, int]:
         "attack_reference": sum(entry.own_job * roles for roles, entry in reference_attacks),
         "evaluate_attack_reference": sum(roles for roles, _ in reference_attacks),
         "leaderboard": int(bool(grid.config.get("leaderboard", {}).get("build", True))),
+        "meta_eval": len(grid.meta_eval),
     }

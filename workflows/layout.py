@@ -195,8 +195,21 @@ class Layout:
 
     def final_targets(self) -> list[str]:
         if self.grid.config.get("leaderboard", {}).get("build", True):
-            return [self.leaderboard_table] + self.all_metrics()
-        return self.all_metrics()
+            return [self.leaderboard_table] + self.all_metrics() + self.meta_eval_tables()
+        return self.all_metrics() + self.meta_eval_tables()
+
+    # ---- metric meta-evaluation (workflows/rules/meta_eval.smk) ----------------------------
+    def meta_eval_table(self, benchmark: str = "{benchmark}") -> str:
+        return f"{self.results}/meta_eval/{benchmark}/metric_table.json"
+
+    def meta_eval_tables(self) -> list[str]:
+        return [self.meta_eval_table(benchmark) for benchmark in sorted(self.grid.meta_eval)]
+
+    def meta_eval_inputs(self, benchmark: str) -> list[str]:
+        """Every evaluation of the benchmark's split in this grid: the pools, the attacked runs and
+        the retain references' attacks the table reads."""
+        prefix = f"{self.results}/{benchmark}/{self.grid.meta_eval[benchmark]['split']}/"
+        return [path for path in self.all_metrics() if path.startswith(prefix)]
 
     # ---- per-job lookups -----------------------------------------------------------------
     def data_location(self, benchmark: str) -> str:

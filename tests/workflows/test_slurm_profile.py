@@ -90,7 +90,7 @@ def test_every_job_runs_as_many_threads_as_it_reserves(profile, e2e_plan):
 
 
 def test_local_rules_are_read_from_the_snakefile():
-    assert slurm_fit.local_rules() == {"all", "generate_data", "leaderboard"}
+    assert slurm_fit.local_rules() == {"all", "generate_data", "leaderboard", "meta_eval"}
 
 
 # ---- account and partition without wiping the defaults -------------------------------------------

@@ -4,6 +4,7 @@
 rule leaderboard:
     input:
         L.all_metrics(),
+        L.meta_eval_tables(),  # the board's Metrics tab reads them
     output:
         L.leaderboard_table,
     params:
