@@ -1,15 +1,17 @@
 """`ubench attack` and `ubench evaluate-attack`: one attack on one unlearned run, then its
 evaluation into the result contract (`<run>/attacks/<name>-<variant>/metrics.json`).
 
-`attack` writes the attacked model (weight attacks; the Snakefile marks it temporary) and, last,
-`attack.json` (what was done: library and version, bits, group size, relearning steps, or
-`not_applicable` for a diverged run, whose model folder then holds only NOT_APPLICABLE.json).
+`attack` writes the attacked model (weight attacks; the DAG runs it for an entry with `keep_model:
+true` and keeps the model) and, last, `attack.json` (what was done: library and version, bits, group
+size, relearning steps, the attacked model's path as `model`, or `not_applicable` for a diverged run,
+whose model folder then holds only NOT_APPLICABLE.json).
 `evaluate-attack` evaluates it with the benchmark's evaluator in trajectory scope (headline forget,
 utility and matched metric; an entry's `scope: all` asks for every metric) with the run's identity
 plus `attack`; a prompt attack evaluates the
 unlearned model itself with the attack's prompt format, and a weight attack applied in the
 evaluation (quantize: `applied_in_evaluation`, no `attack` job) attacks the unlearned model it loaded
-and records what it did in metric_details.attack.record, as attack.json would.
+and records what it did in metric_details.attack.record, as attack.json would (attacking here or
+reading a kept model gives the same metrics; metric_details.attack.attacked_model names a kept one).
 
 Recovery needs the values before the attack (the unlearned run's; a reference model's own) and the
 target's on the items the attacked model is judged on (relearn/forget-split: the held-out half), so
@@ -99,7 +101,8 @@ def attack(spec: dict[str, Any], entry: AttackEntry, model: str, train_result: s
     finally:
         if scratch.exists():
             shutil.rmtree(scratch)
-    document.update(status=RECORD_OK, record=done, seconds=round(time.perf_counter() - started, 3))
+    document.update(status=RECORD_OK, record=done, seconds=round(time.perf_counter() - started, 3),
+                    model=str(out_model))
     atomic.write_json(record, document)
     return document
 
@@ -261,6 +264,7 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
         "parameters": attacker.parameters(), "record": done.get("record", {}),
         "forget_items": "all" if questions is None else f"{len(questions)} held-out questions", "scope": entry.scope,
         "knowledge_metric": knowledge, "basis": basis,
+        **({"attacked_model": done["model"]} if done.get("model") else {}),
         **({} if comparable or not retain_reference else
            {"retain_reference": "not used: it was scored without this prompt attack (forget quality null)"})}
     document["cost"]["attack_seconds"] = done.get("seconds", 0.0)
@@ -272,7 +276,7 @@ def evaluate_attack(spec: dict[str, Any], entry: AttackEntry, model: str, record
 def _attack(args) -> int:
     document = attack(json.loads(args.spec), entry_from_json(args.attack), args.model, args.train_result, args.data,
                       args.out_model, args.record, progress=not args.quiet)
-    print(json.dumps({k: document.get(k) for k in ("status", "reason", "record")}, indent=2))
+    print(json.dumps({k: document.get(k) for k in ("status", "reason", "record", "model")}, indent=2))
     return 0
 
 

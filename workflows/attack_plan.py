@@ -1,7 +1,8 @@
 """The `attacks:` of a config: which attacks run on which runs, checked at config load.
 
-An experiment lists attacks as `{name, variant[, args]}` entries; every run of the experiment gets
-every entry. Names and variants are read from the attack files' source (methods.registry.ATTACKS),
+An experiment lists attacks as `{name, variant[, args, scope, keep_model]}` entries; every run of the
+experiment gets every entry. `keep_model: true` puts a weight attack in a job of its own whose
+attacked model stays on disk (a prompt attack has none and is refused). Names and variants are read from the attack files' source (methods.registry.ATTACKS),
 so a typo fails here, naming the allowed ones, before any job starts. `args` are checked by
 constructing the attack (its module imports no torch at the top).
 """
@@ -21,6 +22,9 @@ class AttackEntry:
     variant: str
     args: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
     scope: str = "trajectory"  # evaluation scope: "trajectory" (headline + matched metrics) or "all"
+    # keep the attacked model on disk (a job of its own writes it): where it lives is no part of the
+    # attack's identity, so the results are the same either way
+    keep_model: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -34,13 +38,15 @@ class AttackEntry:
 
     @property
     def own_job(self) -> bool:
-        """Whether the attack runs in a job of its own (`ubench attack`, the attacked model saved):
-        a weight attack not applied in the evaluation job (`Attack.applied_in_evaluation`; quantize
-        and relearn are)."""
+        """Whether the attack runs in a job of its own (`ubench attack`, the attacked model saved and
+        kept): a weight attack asked to keep its model (`keep_model`), or one not applied in the
+        evaluation job (`Attack.applied_in_evaluation`; quantize and relearn are)."""
         attack = self.build()
-        return attack.changes_weights and not attack.applied_in_evaluation
+        return attack.changes_weights and (self.keep_model or not attack.applied_in_evaluation)
 
     def as_json(self) -> str:
+        # keep_model is left out: it decides the DAG's jobs, not what `ubench attack` or
+        # `evaluate-attack` compute
         return json.dumps({"name": self.name, "variant": self.variant, "args": self.args, "scope": self.scope},
                           sort_keys=True)
 
@@ -63,11 +69,15 @@ def parse(entries: list[dict[str, Any]], benchmark: str, where: str) -> list[Att
         if missing:
             raise ValueError(f"{at}: {name}/{variant} applies to benchmarks with {', '.join(missing)}, "
                              f"not {benchmark}; remove it from this experiment")
-        item = AttackEntry(name, variant, dict(entry.get("args", {})), entry.get("scope", "trajectory"))
+        item = AttackEntry(name, variant, dict(entry.get("args", {})), entry.get("scope", "trajectory"),
+                           bool(entry.get("keep_model", False)))
         try:
-            item.build()
+            built = item.build()
         except ValueError as error:
             raise ValueError(f"{at}: {error}") from None
+        if item.keep_model and not built.changes_weights:
+            raise ValueError(f"{at}: {name}/{variant} changes no weights, so there is no attacked model to keep; "
+                             "remove keep_model from this entry")
         if item.label in {p.label for p in parsed}:
             raise ValueError(f"{at}: {item.label} is listed twice; one entry per attack and variant")
         parsed.append(item)

@@ -80,7 +80,8 @@ class Layout:
     # ---- attacks (workflows/rules/attack.smk) ---------------------------------------------
     def attack_work(self, name: str, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}",
                     attack="{attack}") -> str:
-        """The attacked model (`model`, temporary) and the attack's record (`attack.json`)."""
+        """The attacked model (`model`, kept: only an attack job writes it) and the attack's record
+        (`attack.json`)."""
         return f"{self.work}/runs/{b}/{s}/{m}/{method}/seed{seed}/attacks/{attack}/{name}"
 
     def attack_file(self, name: str, b="{benchmark}", s="{split}", m="{model}", method="{method}", seed="{seed}",

@@ -130,6 +130,8 @@ for method in graddiff+pcgrad graddiff+sago; do
 done
 [ -d "$WORK/work/runs/tofu-tiny/forget10/tiny-llama/graddiff+sago/seed0/snapshots" ] || fail "kept snapshots missing"
 [ ! -e "$WORK/work/runs/tofu-tiny/forget10/tiny-llama/graddiff+pcgrad/seed0/snapshots" ] || fail "temporary snapshots not deleted"
+[ -s "$WORK/work/runs/tofu-tiny/forget10/tiny-llama/graddiff+none/seed0/attacks/quantize-int8/model/config.json" ] \
+  || fail "the attacked model of a keep_model attack is missing"
 
 "${snakemake_cmd[@]}" --workflow-profile "$PROFILE" -n >"$WORK/run3.log" 2>&1 || fail "the final dry run failed"
 grep -q "Nothing to be done" "$WORK/run3.log" || { tail -30 "$WORK/run3.log"; fail "a second snakemake -n still has work to do"; }

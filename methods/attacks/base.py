@@ -6,7 +6,8 @@ Two kinds:
   one in place (`apply`) and return a record of what they did (library, bits, steps ...); with
   `applied_in_evaluation` (quantize, relearn) the DAG applies them inside the evaluation job, to the
   model it loaded in the run's dtype (writing and reading an attacked copy cost more than quantizing
-  and as much as relearning); `ubench attack` still writes an attacked copy for any weight attack;
+  and as much as relearning); `ubench attack` still writes an attacked copy for any weight attack,
+  and the DAG runs it when a config entry asks to keep the model (`keep_model: true`);
 - prompt attacks (`changes_weights = False`: prompt) leave the weights alone and change the prompt
   format the evaluator wraps every question in (`prompt_format`).
 
@@ -60,7 +61,7 @@ class Attack:
     needs: tuple[str, ...] = ()         # benchmark capabilities it requires (Benchmark.capabilities); () = none
     changes_weights: bool = True
     # a weight attack the DAG applies to the loaded model inside the evaluation process (`ubench
-    # evaluate-attack`): no `attack` job, no attacked weights written
+    # evaluate-attack`): no `attack` job, no attacked weights written (unless the entry has keep_model)
     applied_in_evaluation: bool = False
     defaults: dict[str, Any] = {}       # arguments a config may set under `args:` (per attack entry)
 

@@ -1,6 +1,6 @@
 """The attack stage of the DAG on a seconds-scale model: every attack's result lands valid beside
-its run, no attacked weights are left on disk, the leaderboard gets the attack columns and a rerun
-does nothing."""
+its run, no attacked weights are left on disk unless an entry keeps them (keep_model), the
+leaderboard gets the attack columns and a rerun does nothing."""
 from __future__ import annotations
 
 import pandas as pd
@@ -15,8 +15,9 @@ from evaluation.benchmarks.tofu.data import vocabulary_texts
 from tests.workflows.conftest import REPO, snakemake
 
 ATTACKS = [{"name": "quantize", "variant": "int8"}, {"name": "prompt", "variant": "prefix"},
-           {"name": "relearn", "variant": "forget-split", "args": {"lr": 1.0e-3, "max_steps": 2, "batch_size": 8}}]
-LABELS = ("quantize-int8", "prompt-prefix", "relearn-forget-split")
+           {"name": "relearn", "variant": "forget-split", "args": {"lr": 1.0e-3, "max_steps": 2, "batch_size": 8}},
+           {"name": "quantize", "variant": "int4", "keep_model": True}]
+LABELS = ("quantize-int8", "prompt-prefix", "relearn-forget-split", "quantize-int4")
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,13 @@ def test_attack_results_are_valid_and_attacked_weights_temporary(finished):
         document = contract.read_metrics(reference / label / "metrics.json")
         assert (document["identity"]["role"], document["status"]["state"]) == ("target", "ok")
     work = finished / "work" / "runs" / "tofu-tiny" / "forget10" / "tiny-llama" / "ga+none" / "seed0" / "attacks"
-    assert not work.exists(), "weight attacks are applied in their evaluation job: no attacked copy on disk"
+    assert [p.name for p in work.iterdir()] == ["quantize-int4"], \
+        "weight attacks are applied in their evaluation job: no attacked copy on disk unless kept"
+    assert (work / "quantize-int4" / "model" / "config.json").is_file()
+    kept = contract.read_metrics(run / "attacks" / "quantize-int4" / "metrics.json")["metric_details"]["attack"]
+    assert kept["attacked_model"].endswith("attacks/quantize-int4/model") and kept["record"]["bits"] == 4
+    reference_work = finished / "work" / "models" / "tofu-tiny" / "forget10" / "tiny-llama" / "reference-target"
+    assert (reference_work / "attacks" / "quantize-int4" / "model" / "config.json").is_file()
     record = contract.read_metrics(run / "attacks" / "quantize-int8" / "metrics.json")["metric_details"]["attack"]
     assert record["record"]["bits"] == 8
     table = pd.read_csv(finished / "site" / "leaderboard.csv")

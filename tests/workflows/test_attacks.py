@@ -33,6 +33,9 @@ def _config(attacks, benchmark="tofu-tiny", split="forget10"):
     ([{"name": "quantize", "variant": "int4"}] * 2, r"attacks\[1\]: quantize-int4 is listed twice"),
     ([{"name": "quantize"}], r"'variant' is a required property"),
     ([{"name": "quantize", "variant": "int4", "scope": "some"}], r"scope"),
+    ([{"name": "quantize", "variant": "int8"}, {"name": "prompt", "variant": "prefix", "keep_model": True}],
+     r"attacks\[1\]: prompt/prefix changes no weights, so there is no attacked model to keep; remove keep_model"),
+    ([{"name": "quantize", "variant": "int8", "keep_model": "yes"}], r"keep_model"),
 ])
 def test_bad_attacks_fail_at_config_load(attacks, message):
     with pytest.raises(grid.GridError, match=message):
@@ -121,6 +124,30 @@ def test_dag_has_attack_jobs_for_attacks_not_applied_in_evaluation_only(tmp_path
     layout = Layout(grid.build(_config(ATTACKS)))
     assert layout.attack_labels(own_job=True) == ["relearn-forget-split"]
     assert grid.summary(layout.grid)["attack"] == 2 and grid.summary(layout.grid)["attack_reference"] == 2
+
+
+def test_keep_model_puts_a_weight_attack_in_attack_jobs_that_keep_its_model(tmp_path):
+    attacks = [{**ATTACKS[0], "keep_model": True}, *ATTACKS[1:]]
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(_config(attacks)))
+    run = snakemake("-n", "--cores", "1", "--configfile", str(tmp_path / "c.yaml"), "--directory", str(tmp_path))
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = job_counts(run.stdout)
+    # quantize-int4 on the 2 runs and the 2 references gets attack jobs; relearn and prompt do not
+    assert (counts["attack"], counts["evaluate_attack"]) == (2, 6)
+    assert (counts["attack_reference"], counts["evaluate_attack_reference"]) == (2, 6)
+    g = grid.build(_config(attacks))
+    planned = grid.summary(g)
+    assert {k: planned[k] for k in counts if k in planned} == {k: v for k, v in counts.items() if k in planned}
+    layout = Layout(g)
+    assert layout.attack_labels(own_job=True) == ["quantize-int4"]
+    # keeping the model is no part of what the attack computes: the same command argument, the same entry
+    kept, plain = g.attacks[g.runs[0].key][0], grid.build(_config(ATTACKS)).attacks[g.runs[0].key][0]
+    assert kept.keep_model and not plain.keep_model
+    assert kept.as_json() == plain.as_json() and kept == plain
+    # kept: the attack rules' model output is no temp() (workflows/rules/attack.smk)
+    rules = (REPO / "workflows" / "rules" / "attack.smk").read_text()
+    assert "model=directory(L.attack_work(\"model\"))" in rules
+    assert "model=directory(L.reference_attack_work(\"model\"))" in rules and "temp(" not in rules
 
 
 def test_the_default_grid_plans_without_attack_rules_when_none_are_listed(tmp_path):

@@ -1,10 +1,14 @@
 # Attacks (methods/attacks): is the knowledge forgotten or hidden? After `unlearn`, each attack of
-# the run's experiment (`attacks:` in the config) either changes the weights in a job of its own
-# (`attack`: relearn; the attacked model is temporary, deleted once `evaluate_attack` has read it),
-# changes them inside the evaluation job (quantize: `evaluate_attack` reads the unlearned model and
-# quantizes it in memory) or only the prompts (prompt: `evaluate_attack` reads the unlearned model). Results land beside the run's:
-# <run>/attacks/<name>-<variant>/{metrics.json,per_item.parquet}. A diverged run's attacks are
-# recorded as not applicable. The rules exist only when the grid has attacks.
+# the run's experiment (`attacks:` in the config) changes the weights inside the evaluation job
+# (quantize, relearn: `evaluate_attack` loads the unlearned model and attacks it in memory, nothing
+# written), changes them in a job of its own (`attack`, `attack_reference`: an entry with
+# `keep_model: true`, or a weight attack not applied in evaluation; `evaluate_attack` then reads the
+# attacked model and its attack.json) or only the prompts (prompt: `evaluate_attack` reads the
+# unlearned model). An attack job's model is KEPT (not temp): it exists only where the model is to
+# be kept, so an attack not applied in evaluation keeps its model too. Results land beside the run's:
+# <run>/attacks/<name>-<variant>/{metrics.json,per_item.parquet}, the same whether the model is kept
+# or not. A diverged run's attacks are recorded as not applicable. The rules exist only when the
+# grid has attacks.
 
 import shlex
 
@@ -16,7 +20,7 @@ if L.attack_labels():
             model=L.unlearned_dir(),
             train_result=L.train_result(),
         output:
-            model=temp(directory(L.attack_work("model"))),
+            model=directory(L.attack_work("model")),
             record=L.attack_work("attack.json"),
         params:
             spec=lambda wc: shlex_json(L.run_spec(wc)),
@@ -87,7 +91,7 @@ if L.attack_labels():
             data=lambda wc: L.data_inputs(wc.benchmark),
             source=lambda wc: L.reference_model(wc.benchmark, wc.split, wc.model, wc.role)[1],
         output:
-            model=temp(directory(L.reference_attack_work("model"))),
+            model=directory(L.reference_attack_work("model")),
             record=L.reference_attack_work("attack.json"),
         params:
             spec=lambda wc: shlex_json(L.reference_spec(wc)),
