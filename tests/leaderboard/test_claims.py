@@ -183,3 +183,19 @@ def test_attack_robustness_all_same_and_registered():
     claim = claims.check("attack_robustness", rows, [])
     assert claim.verdict == claims.SAME
     assert "attack_robustness" in claims.CHECKS
+
+
+def test_objective_utility_npo_and_simnpo_against_ga_per_rectifier():
+    rows = [row("ga", "none", u=0.10, low=0.05, high=0.15), row("npo", "none", u=0.40, low=0.35, high=0.45),
+            row("simnpo", "none", u=0.12, low=0.0, high=0.3),
+            row("ga", "sago", u=0.30, low=0.2, high=0.4), row("npo", "sago", u=0.20, low=0.1, high=0.3)]
+    claim = claims.check("objective_utility", rows, [])
+    assert claim.verdict == claims.PARTLY
+    assert "2 of 3" in claim.summary and "1 of those significantly" in claim.summary
+    outcome = {(r[1], r[2]): (r[6], r[7]) for r in claim.rows}
+    assert outcome[("none", "npo")] == ("more", "significant (seed intervals)")
+    assert outcome[("none", "simnpo")] == ("more", "not significant (seed intervals)")
+    assert outcome[("sago", "npo")][0] == "not more"
+    missing = claims.objective_utility([row("ga", "none"), row("npo", "none", u=0.4)])
+    assert missing.verdict == claims.CANNOT and "ga+none: utility_at_matched missing" in missing.summary
+    assert claims.objective_utility([row("npo", "none", u=0.4)]).verdict == claims.CANNOT
