@@ -199,3 +199,19 @@ def test_objective_utility_npo_and_simnpo_against_ga_per_rectifier():
     missing = claims.objective_utility([row("ga", "none"), row("npo", "none", u=0.4)])
     assert missing.verdict == claims.CANNOT and "ga+none: utility_at_matched missing" in missing.summary
     assert claims.objective_utility([row("npo", "none", u=0.4)]).verdict == claims.CANNOT
+
+
+def test_report_results_section_lists_references_first_with_intervals():
+    from leaderboard import report
+
+    target = {"role": "target", "benchmark": "rwku", "split": "batch-1-1", "model": "m", "method": "target",
+              "rectifier": "none", "parametrization": "full", "seeds": "0", "forget_metric": "forget_all",
+              "utility_metric": "neighbor_all", "metric:forget_all": 0.4, "metric:neighbor_all": 0.6}
+    run = {**target, "role": "unlearned", "method": "npo", "rectifier": "gru", "seeds": "0,1,2",
+           "metric:forget_all": 0.2, "metric:forget_all:ci_low": 0.1, "metric:forget_all:ci_high": 0.3,
+           "utility_at_matched": 0.5, "utility_at_matched_ci_low": 0.45, "utility_at_matched_ci_high": 0.55,
+           "matched_status": "reached"}
+    table = report.results_section([run, target])[-1]
+    assert [r[1] for r in table.rows] == ["target", "npo+gru"]
+    assert table.rows[1][3:] == ["forget_all: 0.200 [0.100, 0.300]", "neighbor_all: 0.600",
+                                    "0.500 [0.450, 0.550]", "reached"]
