@@ -6,7 +6,8 @@ forget ROUGE-L recall: on a target the model does not know there is nothing to f
   UBENCH_MODEL_CACHE=~/.cache/unlearn-bench/models python benchmarks/rwku_known_targets.py \
       --cap 8 --out docs/real-targets.json 117 106 116 14 140 ...
 
-Prints one row per target (sorted by forget-All) and writes them as JSON with the command that made them.
+Prints one row per target and writes them (sorted by forget-All) as JSON with the command that made
+them, and as a markdown table beside it (same name, .md).
 """
 from __future__ import annotations
 
@@ -68,7 +69,21 @@ def main(argv=None) -> int:
                       "torch_threads": torch.get_num_threads(), "complete": len(rows) == len(args.targets),
                       "rows": sorted(rows, key=lambda r: -r["forget_all"])}
             Path(args.out).write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+            Path(args.out).with_suffix(".md").write_text(markdown(record), encoding="utf-8")
     return 0
+
+
+def markdown(record: dict) -> str:
+    """The measurement as a table, best-known first."""
+    lines = [f"# Which RWKU targets does {record['model']} know?", "",
+             f"Base model, evaluator variant `{record['variant']}`, first {record['item_cap']} items of every probe "
+             f"file, ROUGE-L recall. Made by `{record['command']}`"
+             + ("" if record.get("complete", True) else " (interrupted: the targets measured so far)") + ".", "",
+             "| target | subject | forget FB | forget QA | forget AA | forget All | neighbour All |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['target']} | {r['subject']} | {r['forget_fb']:.3f} | {r['forget_qa']:.3f} | {r['forget_aa']:.3f} "
+              f"| {r['forget_all']:.3f} | {r['neighbor_all']:.3f} |" for r in record["rows"]]
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":
