@@ -284,6 +284,9 @@ def results_section(rows: list[dict[str, Any]]) -> list[R.Block]:
         return (row["role"] == "unlearned", row["benchmark"], row["split"], row["model"], row["method"],
                 row["rectifier"], row.get("parametrization") or "")
 
+    # the forget metric after each attack (leaderboard/attacks.py columns attack:<label>:<metric>)
+    attacks = sorted({key.split(":")[1] for row in rows for key in row
+                      if key.startswith("attack:") and key.endswith(f":{row.get('forget_metric')}")})
     table = []
     for row in sorted(rows, key=order):
         forget, utility = row.get("forget_metric"), row.get("utility_metric")
@@ -294,13 +297,15 @@ def results_section(rows: list[dict[str, Any]]) -> list[R.Block]:
                       f"{utility}: {_mean_ci(row, f'metric:{utility}')}" if utility else "—",
                       _mean_ci(row, "utility_at_matched", "utility_at_matched_ci_low", "utility_at_matched_ci_high")
                       if row["role"] == "unlearned" else "—",
-                      row.get("matched_status") or "—"])
+                      row.get("matched_status") or "—",
+                      *(_mean_ci(row, f"attack:{label}:{forget}") if forget else "—" for label in attacks)])
     if not table:
         return [R.heading("Results"), R.paragraph("No complete row of this grid yet.")]
     return [R.heading("Results"),
             R.paragraph("Mean over seeds with the 95% t-interval; utility at matched forgetting is read off each "
                         "seed's trajectory where it reaches the matched forgetting level (leaderboard/matched.py)."),
-            R.table(["benchmark", "row", "seeds", "forget", "utility", "utility@matched", "matched"], table)]
+            R.table(["benchmark", "row", "seeds", "forget", "utility", "utility@matched", "matched",
+                     *(f"forget after {label}" for label in attacks)], table)]
 
 
 def claims_section(names: list[str], rows, documents, notes: list[str] | None = None) -> list[R.Block]:

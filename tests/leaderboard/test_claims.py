@@ -210,8 +210,9 @@ def test_report_results_section_lists_references_first_with_intervals():
     run = {**target, "role": "unlearned", "method": "npo", "rectifier": "gru", "seeds": "0,1,2",
            "metric:forget_all": 0.2, "metric:forget_all:ci_low": 0.1, "metric:forget_all:ci_high": 0.3,
            "utility_at_matched": 0.5, "utility_at_matched_ci_low": 0.45, "utility_at_matched_ci_high": 0.55,
-           "matched_status": "reached"}
+           "matched_status": "reached", "attack:quantize-int4:forget_all": 0.35}
     table = report.results_section([run, target])[-1]
+    assert table.headers[-1] == "forget after quantize-int4"
     assert [r[1] for r in table.rows] == ["target", "npo+gru"]
     assert table.rows[1][3:] == ["forget_all: 0.200 [0.100, 0.300]", "neighbor_all: 0.600",
-                                    "0.500 [0.450, 0.550]", "reached"]
+                                    "0.500 [0.450, 0.550]", "reached", "0.350"]
