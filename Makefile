@@ -4,6 +4,7 @@
 #   make bench   speed / memory benchmarks (figures under benchmarks/results/)
 #   make findings  config/findings.yaml (~30 min on 2 cores), then docs/findings.md + .html
 #   make meta-eval  which metrics can be trusted: config/meta_eval.yaml, then docs/meta-eval.md
+#   make real    SmolLM2-135M-Instruct on real RWKU (config/real.yaml, ~1 h on 2 cores), then docs/findings-real.md
 #   make lock    re-resolve requirements.lock (exact versions) from pyproject.toml + lock.in
 #   make slurm ACCOUNT=<account> PARTITION=<partition>   the grid on a Slurm cluster (profiles/slurm)
 PYTHON ?= python3
@@ -17,7 +18,7 @@ PIP_TOOLS  := pip-tools==7.6.2
 CORES  ?= 2
 SNAKEMAKE_ARGS ?=
 
-.PHONY: venv lock demo demo-run dry-run test real-model bench lint clean-results findings slurm meta-eval
+.PHONY: venv lock demo demo-run dry-run test real-model bench lint clean-results findings slurm meta-eval real
 
 venv: $(STAMP)
 
@@ -123,6 +124,16 @@ meta-eval: venv
 	@$(UBENCH) config check --configfile $(META_EVAL_CONFIG)
 	$(SNAKEMAKE) --cores $(CORES) --configfile $(META_EVAL_CONFIG) $(SNAKEMAKE_ARGS)
 	$(UBENCH) meta-eval render --results results --out docs/meta-eval.md
+
+# The first results at a real size (issue #24): SmolLM2-135M-Instruct unlearned on the real RWKU targets
+# it measurably knows (benchmarks/rwku_known_targets.py), config/real.yaml, then docs/findings-real.md
+# + .html and the board of this grid in site/real. Needs ../shared/data/rwku; ~1 h on 2 cores.
+real: venv real-model
+	@UBENCH_MODEL_CACHE="$(MODEL_CACHE)" $(UBENCH) models fetch smollm2-135m >/dev/null || \
+	  { echo "make real: smollm2-135m is not in $(MODEL_CACHE); see $(MODEL_CACHE)/fetch.log" >&2; exit 1; }
+	@$(UBENCH) config check --configfile config/real.yaml
+	UBENCH_MODEL_CACHE="$(MODEL_CACHE)" $(SNAKEMAKE) --cores $(CORES) --configfile config/real.yaml $(SNAKEMAKE_ARGS)
+	PATH="$(abspath $(VENV))/bin:$$PATH" ubench report --configfile config/real.yaml --out docs --stem findings-real
 
 clean-results:
 	rm -rf results work logs site .snakemake

@@ -217,6 +217,42 @@ def rectifier_order(rows: list[dict[str, Any]]) -> Claim:
 
 
 # ---------------------------------------------------------------------------------------------
+# NPO / SimNPO over GA at matched forgetting (same rectifier)
+
+BOUNDED_OBJECTIVES = ("npo", "simnpo")
+
+
+def objective_utility(rows: list[dict[str, Any]]) -> Claim:
+    paper = ("NPO (Zhang et al., COLM 2024, arXiv 2404.05868) and SimNPO (Fan et al., arXiv 2410.07163): "
+             "a bounded preference loss on the forget set keeps more utility than gradient ascent (GA) at "
+             "comparable forgetting; checked under each rectifier.")
+    table, outcomes, missing = [], [], []
+    for key, members in _groups(_ok_unlearned(rows)).items():
+        for rectifier in sorted({r["rectifier"] for r in members}):
+            ga = _pick(members, "ga", rectifier)
+            for objective in BOUNDED_OBJECTIVES:
+                other = _pick(members, objective, rectifier)
+                if ga is None or other is None:
+                    continue
+                if _u(ga) is None or _u(other) is None:
+                    missing += [f"{_label(key)} {_matched_missing(r)}" for r in (ga, other) if _u(r) is None]
+                    continue
+                delta = _u(other) - _u(ga)
+                outcomes.append(delta > 0)
+                table.append([_label(key), rectifier, objective, _u_text(ga), _u_text(other), fmt(delta),
+                              "more" if delta > 0 else "not more", _significance(*_u_differ(other, ga))])
+    verdict = _verdict(outcomes)
+    if verdict == CANNOT:
+        reason = "; ".join(dict.fromkeys(missing)) if missing else "no rectifier has a GA row and an NPO or SimNPO row"
+        return Claim("objective_utility", paper, CANNOT, f"cannot be checked: {reason}")
+    summary = (f"NPO / SimNPO kept more utility than GA at matched forgetting in {sum(outcomes)} of "
+               f"{len(outcomes)} objective x rectifier x benchmark pairs" + _significant_count(table, "more"))
+    return Claim("objective_utility", paper, verdict, summary,
+                 ["benchmark", "rectifier", "objective", "ga: utility@matched", "objective: utility@matched",
+                  "delta", "outcome", "difference"], table, [f"not compared: {m}" for m in dict.fromkeys(missing)])
+
+
+# ---------------------------------------------------------------------------------------------
 # GRUN: < 0.1% of the parameters, comparable forgetting, gates that separate
 
 def _gate_stats(documents: list[tuple[Path, dict[str, Any]]], row: dict[str, Any]) -> list[dict[str, Any]]:
@@ -520,7 +556,8 @@ def attack_robustness(rows: list[dict[str, Any]]) -> Claim:
     return Claim("attack_robustness", paper, verdict, summary, headers, table, notes)
 
 
-CHECKS = ("gru_utility", "rectifier_order", "grun_efficiency", "geffect_balance", "attack_robustness")
+CHECKS = ("gru_utility", "rectifier_order", "objective_utility", "grun_efficiency", "geffect_balance",
+          "attack_robustness")
 
 
 def check(name: str, rows: list[dict[str, Any]], documents: list[tuple[Path, dict[str, Any]]]) -> Claim:
@@ -528,6 +565,8 @@ def check(name: str, rows: list[dict[str, Any]], documents: list[tuple[Path, dic
         return gru_utility(rows)
     if name == "rectifier_order":
         return rectifier_order(rows)
+    if name == "objective_utility":
+        return objective_utility(rows)
     if name == "grun_efficiency":
         return grun_efficiency(rows, documents)
     if name == "geffect_balance":

@@ -268,6 +268,46 @@ def config_rows(rows: list[dict[str, Any]], grid, layout) -> tuple[list[dict[str
     return kept, notes
 
 
+def _mean_ci(row: dict[str, Any], column: str | None, low: str | None = None, high: str | None = None) -> str:
+    """`mean [low, high]` of one aggregated column (metric:<name> or utility_at_matched)."""
+    if not column:
+        return "—"
+    low, high = row.get(low or f"{column}:ci_low"), row.get(high or f"{column}:ci_high")
+    interval = f" [{fmt(low)}, {fmt(high)}]" if low is not None and high is not None else ""
+    return f"{fmt(row.get(column))}{interval}"
+
+
+def results_section(rows: list[dict[str, Any]]) -> list[R.Block]:
+    """Every row of the grid: reference models first, then the unlearned methods, with the headline
+    forget and utility metrics and the utility at matched forgetting (mean over seeds, 95% t-interval)."""
+    def order(row):
+        return (row["role"] == "unlearned", row["benchmark"], row["split"], row["model"], row["method"],
+                row["rectifier"], row.get("parametrization") or "")
+
+    # the forget metric after each attack (leaderboard/attacks.py columns attack:<label>:<metric>)
+    attacks = sorted({key.split(":")[1] for row in rows for key in row
+                      if key.startswith("attack:") and key.endswith(f":{row.get('forget_metric')}")})
+    table = []
+    for row in sorted(rows, key=order):
+        forget, utility = row.get("forget_metric"), row.get("utility_metric")
+        label = row["role"] if row["role"] != "unlearned" else contract.method_dirname(
+            row["method"], row["rectifier"], row.get("parametrization") or "full")
+        table.append([f"{row['benchmark']}/{row['split']}/{row['model']}", label, row.get("seeds") or "—",
+                      f"{forget}: {_mean_ci(row, f'metric:{forget}')}" if forget else "—",
+                      f"{utility}: {_mean_ci(row, f'metric:{utility}')}" if utility else "—",
+                      _mean_ci(row, "utility_at_matched", "utility_at_matched_ci_low", "utility_at_matched_ci_high")
+                      if row["role"] == "unlearned" else "—",
+                      row.get("matched_status") or "—",
+                      *(_mean_ci(row, f"attack:{label}:{forget}") if forget else "—" for label in attacks)])
+    if not table:
+        return [R.heading("Results"), R.paragraph("No complete row of this grid yet.")]
+    return [R.heading("Results"),
+            R.paragraph("Mean over seeds with the 95% t-interval; utility at matched forgetting is read off each "
+                        "seed's trajectory where it reaches the matched forgetting level (leaderboard/matched.py)."),
+            R.table(["benchmark", "row", "seeds", "forget", "utility", "utility@matched", "matched",
+                     *(f"forget after {label}" for label in attacks)], table)]
+
+
 def claims_section(names: list[str], rows, documents, notes: list[str] | None = None) -> list[R.Block]:
     """The claims, checked on `rows` (the config's own: `config_rows`) and their documents."""
     blocks = [R.heading("Seed-paper claims")]
@@ -317,6 +357,8 @@ def build(configfile: str | Path, results: list[str] | None = None, cores: int =
                                   "table of this paper is transcribed in leaderboard/data/published.yaml "
                                   "(see /work/shared/reference/published.md section 8)."))
     blocks += deviations_section(grid.config)
+    if block.get("results"):
+        blocks += results_section(config_rows(rows, grid, layout)[0])
     if block["claims"]:
         own, own_notes = config_rows(rows, grid, layout)
         ids = {row["row_id"] for row in own}

@@ -183,3 +183,36 @@ def test_attack_robustness_all_same_and_registered():
     claim = claims.check("attack_robustness", rows, [])
     assert claim.verdict == claims.SAME
     assert "attack_robustness" in claims.CHECKS
+
+
+def test_objective_utility_npo_and_simnpo_against_ga_per_rectifier():
+    rows = [row("ga", "none", u=0.10, low=0.05, high=0.15), row("npo", "none", u=0.40, low=0.35, high=0.45),
+            row("simnpo", "none", u=0.12, low=0.0, high=0.3),
+            row("ga", "sago", u=0.30, low=0.2, high=0.4), row("npo", "sago", u=0.20, low=0.1, high=0.3)]
+    claim = claims.check("objective_utility", rows, [])
+    assert claim.verdict == claims.PARTLY
+    assert "2 of 3" in claim.summary and "1 of those significantly" in claim.summary
+    outcome = {(r[1], r[2]): (r[6], r[7]) for r in claim.rows}
+    assert outcome[("none", "npo")] == ("more", "significant (seed intervals)")
+    assert outcome[("none", "simnpo")] == ("more", "not significant (seed intervals)")
+    assert outcome[("sago", "npo")][0] == "not more"
+    missing = claims.objective_utility([row("ga", "none"), row("npo", "none", u=0.4)])
+    assert missing.verdict == claims.CANNOT and "ga+none: utility_at_matched missing" in missing.summary
+    assert claims.objective_utility([row("npo", "none", u=0.4)]).verdict == claims.CANNOT
+
+
+def test_report_results_section_lists_references_first_with_intervals():
+    from leaderboard import report
+
+    target = {"role": "target", "benchmark": "rwku", "split": "batch-1-1", "model": "m", "method": "target",
+              "rectifier": "none", "parametrization": "full", "seeds": "0", "forget_metric": "forget_all",
+              "utility_metric": "neighbor_all", "metric:forget_all": 0.4, "metric:neighbor_all": 0.6}
+    run = {**target, "role": "unlearned", "method": "npo", "rectifier": "gru", "seeds": "0,1,2",
+           "metric:forget_all": 0.2, "metric:forget_all:ci_low": 0.1, "metric:forget_all:ci_high": 0.3,
+           "utility_at_matched": 0.5, "utility_at_matched_ci_low": 0.45, "utility_at_matched_ci_high": 0.55,
+           "matched_status": "reached", "attack:quantize-int4:forget_all": 0.35}
+    table = report.results_section([run, target])[-1]
+    assert table.headers[-1] == "forget after quantize-int4"
+    assert [r[1] for r in table.rows] == ["target", "npo+gru"]
+    assert table.rows[1][3:] == ["forget_all: 0.200 [0.100, 0.300]", "neighbor_all: 0.600",
+                                    "0.500 [0.450, 0.550]", "reached", "0.350"]
