@@ -17,6 +17,7 @@ from pathlib import Path
 
 from common.atomic import atomic_dir
 from evaluation import benchmarks, models
+from evaluation.benchmarks.base import with_paraphrased_answers
 from evaluation.encoding import encode_corpus
 from evaluation.finetune_presets import FinetunePreset, default_preset, get_preset, recipe_for  # noqa: F401
 
@@ -69,6 +70,9 @@ def run(benchmark: str, data_dir: str | None, split: str, model: str, out_dir: s
     bench = benchmarks.get(benchmark)
     data = bench.open(data_dir)
     corpus = bench.finetune_corpus(data, split, recipe.extra_splits)
+    if recipe.paraphrased_forget:
+        corpus = with_paraphrased_answers(corpus, bench.paraphrased_answers(data, recipe.paraphrased_forget),
+                                          recipe.paraphrased_forget)
     net, tokenizer, fmt, model_preset = starting_model(model, bench, data, seed, **recipe.tiny_model)
     examples = encode_corpus(tokenizer, fmt, corpus, recipe.max_length, labels_from=recipe.answer_labels)
     config = TrainConfig(objective="finetune", lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size,

@@ -36,6 +36,10 @@ class FinetunePreset:
     answer_labels: str = "answer"
     # LlamaConfig overrides of the tiny Llama this preset starts from (e.g. a longer context)
     tiny_model: dict = field(default_factory=dict)
+    # a forget split whose questions the target learns with their paraphrased answers instead of the
+    # originals (the meta-evaluation's paraphrase-trained pool P); a config sets it under
+    # `finetune: {target: ...}` since the retain model never sees those questions
+    paraphrased_forget: Optional[str] = None
 
     @property
     def warmup_ratio(self) -> float:

@@ -20,6 +20,8 @@ benchmark definition must stay cheap (no torch): `ubench grid` and Snakemake pla
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -222,6 +224,12 @@ class Benchmark:
     def finetune_corpus(self, data, train_split: str, extra_splits: tuple[str, ...] = ()) -> Corpus:
         raise ValueError(f"benchmark {self.name!r} has no fine-tuning split {train_split!r}")
 
+    def paraphrased_answers(self, data, forget_split: str) -> dict[str, str]:
+        """{question: paraphrased answer} of every item of `forget_split` (a fine-tuning recipe's
+        `paraphrased_forget`); only benchmarks that ship paraphrases have them."""
+        raise ValueError(f"benchmark {self.name!r} ships no paraphrased answers: `paraphrased_forget` "
+                         f"(finetune: {{target: ...}}) is for QA benchmarks with paraphrases (TOFU)")
+
     def prepare_tiny_tokenizer(self, tokenizer) -> None:
         """Adjust the tiny Llama's fresh word-level tokenizer before fine-tuning (saved with the
         model), e.g. set a chat template the benchmark's prompts need. Default: nothing."""
@@ -285,6 +293,23 @@ class Benchmark:
 
 def qa_pairs(rows: list[dict], source: str, *, official: bool = True) -> Corpus:
     return Corpus(QA, tuple((row["question"], row["answer"]) for row in rows), source, official)
+
+
+def with_paraphrased_answers(corpus: Corpus, paraphrases: dict[str, str], forget_split: str) -> Corpus:
+    """`corpus` with the answer of every question of `paraphrases` (one forget split's) replaced by
+    its paraphrase. Every forget question must be in the corpus: a recipe that paraphrases a split
+    its training data does not hold (e.g. a retain model's) is a mistake, not a no-op."""
+    if corpus.kind != QA:
+        raise ValueError(f"paraphrased_forget={forget_split}: corpus {corpus.source} is raw text, not QA pairs")
+    present = {question for question, _ in corpus.items}
+    missing = [question for question in paraphrases if question not in present]
+    if missing:
+        raise ValueError(f"paraphrased_forget={forget_split}: {len(missing)} of {len(paraphrases)} forget questions "
+                         f"are not in the training data {corpus.source} (e.g. {missing[0]!r}); it applies to a "
+                         f"target's fine-tune (`finetune: {{target: {{paraphrased_forget: {forget_split}}}}}`)")
+    items = tuple((question, paraphrases.get(question, answer)) for question, answer in corpus.items)
+    return dataclasses.replace(corpus, items=items,
+                               source=f"{corpus.source} with the {forget_split} answers paraphrased", official=False)
 
 
 Generator = Callable[..., Path]

@@ -16,6 +16,7 @@ from evaluation.benchmarks.tofu.data import vocabulary_texts
 from tests.workflows.conftest import REPO, snakemake
 
 POOL = ["m0", "m1", "m2"]
+PARAPHRASED = "m2"
 SCORES = ("faithfulness", "Q", "R", "HM")
 
 
@@ -49,6 +50,8 @@ def finished(tmp_path_factory):
                  "test": "at_or_above_median", "metrics": ["extraction_strength"],
                  "among": ["extraction_strength", "forget_prob", "forget_rouge"]}]}}}},
     }
+    # one P member learns the forget questions with their paraphrased answers (its retain model cannot)
+    config["models"][PARAPHRASED]["finetune"]["target"] = {"paraphrased_forget": "forget10"}
     (root / "meta.yaml").write_text(yaml.safe_dump(config))
     run = snakemake("--cores", "2", "--configfile", str(root / "meta.yaml"), "--directory", str(root),
                     "--workflow-profile", str(REPO / "profiles" / "default"), timeout=900)
@@ -81,6 +84,16 @@ def test_metric_table_follows_the_contract(finished):
     quality = next(row for row in table["metrics"] if row["metric"] == "forget_quality")
     assert quality["headline"] and quality["faithfulness"]["value"] is not None
     assert "common retain reference" in quality["note"] and quality["n"]["faithfulness"] == 5
+
+
+@pytest.mark.slow
+def test_a_paraphrase_trained_target_is_in_pool_p(finished):
+    cards = {card.parent: json.loads(card.read_text()) for card in (finished / "work").rglob(models.MODEL_CARD)}
+    corpora = {str(folder.relative_to(finished)): card["finetune"]["corpus"]
+               for folder, card in cards.items() if "finetune" in card}
+    paraphrased = [folder for folder, corpus in corpora.items() if "forget10 answers paraphrased" in corpus]
+    assert len(paraphrased) == 1 and f"/{PARAPHRASED}/" in f"/{paraphrased[0]}/", corpora
+    assert len(corpora) == 2 * len(POOL)  # every target and retain model; only one target paraphrased
 
 
 @pytest.mark.slow

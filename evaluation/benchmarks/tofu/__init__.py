@@ -91,6 +91,10 @@ class Tofu(Benchmark):
         rows = list(data[train_split]) + [row for extra in extra_splits for row in data[extra]]
         return qa_pairs(rows, data.where(train_split))
 
+    def paraphrased_answers(self, data, forget_split) -> dict[str, str]:
+        self.check_split(forget_split)
+        return {row["question"]: row["paraphrased_answer"] for row in data[f"{forget_split}_perturbed"]}
+
     def vocabulary_texts(self, data) -> list[str]:
         return tofu.vocabulary_texts(data)
 
