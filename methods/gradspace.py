@@ -24,15 +24,21 @@ import torch
 import torch.distributed as dist
 
 
-CPU_CHUNK = 1 << 17      # elements per chunk on a CPU: a few buffers' chunks fit in one core's L2 cache
+CACHE_BYTES = 2 << 20    # a CPU core's L2 cache (2 MiB on current server cores): a chunk's working set fits
 DEVICE_CHUNK = 1 << 24   # on an accelerator chunks only bound the temporaries (64 MB each in fp32)
+
+
+def cpu_chunk(working_set: int, element_size: int = 4) -> int:
+    """Elements per chunk on a CPU so that `working_set` chunk-sized arrays fit in L2 (a power of two:
+    too small a chunk pays the per-operation overhead, too large one streams from memory per op)."""
+    return max(1 << 12, 1 << (CACHE_BYTES // (working_set * element_size)).bit_length() - 1)
 
 
 @dataclass
 class GradSpace:
     segments: list[tuple[int, int]]
     shard_group: Optional[object] = None  # a process group when buffers hold shards, else None
-    chunk: Optional[int] = None           # elements per chunk in `foreach` / `gram`; None: by device
+    chunk: Optional[int] = None           # elements per chunk in `foreach` / `gram`; None: by device and working set
 
     def _global(self, partial: torch.Tensor) -> torch.Tensor:
         if self.shard_group is not None:
@@ -59,22 +65,27 @@ class GradSpace:
         local = torch.stack([torch.dot(x, y) for x, y in zip(self.views(a), self.views(b))]).double()
         return self._global(local)
 
-    def pieces(self, a: torch.Tensor, by_segment: bool = False) -> list[tuple[int, int, int]]:
-        """(segment index or -1, start, end) covering `a` in chunks; with `by_segment` no chunk
-        crosses a parameter tensor's boundary."""
-        size = self.chunk or (CPU_CHUNK if a.device.type == "cpu" else DEVICE_CHUNK)
-        spans = self.segments if by_segment else [(0, a.numel())]
+    def pieces(self, a: torch.Tensor, by_segment: bool = False, working_set: int = 3) -> list[tuple[int, int, int]]:
+        """(segment index or -1, start, end) covering `a`'s last dimension in chunks; with `by_segment`
+        no chunk crosses a parameter tensor's boundary. `working_set`: how many chunk-sized arrays the
+        work on one chunk touches (rows and temporaries), which sets the chunk size on a CPU."""
+        size = self.chunk or (cpu_chunk(working_set, a.element_size()) if a.device.type == "cpu" else DEVICE_CHUNK)
+        spans = self.segments if by_segment else [(0, a.shape[-1])]
         return [(index if by_segment else -1, start, min(start + size, offset + numel))
                 for index, (offset, numel) in enumerate(spans) for start in range(offset, offset + numel, size)]
 
-    def foreach(self, fn: Callable, *tensors: torch.Tensor, sums: int = 0, by_segment: bool = False):
+    def foreach(self, fn: Callable, *tensors: torch.Tensor, sums: int = 0, by_segment: bool = False,
+                temporaries: int = 0):
         """Call fn on the matching chunks of `tensors` (fn(segment, *chunks) with `by_segment`): the
         element-wise work on a chunk stays in cache, so several operations cost about one pass over
-        memory. fn may edit its chunks in place; when `sums` > 0 it returns that many partial sums,
-        which come back added over the chunks and over shards (float64, on the tensors' device)."""
+        memory; 2-D tensors (rows of a block) are chunked along their last dimension. fn may edit its
+        chunks in place; when `sums` > 0 it returns that many partial sums,
+        which come back added over the chunks and over shards (float64, on the tensors' device).
+        `temporaries`: chunk-sized arrays fn allocates, for the chunk size."""
         total = torch.zeros(sums, dtype=torch.float64, device=tensors[0].device) if sums else None
-        for segment, start, end in self.pieces(tensors[0], by_segment):
-            chunks = [t[start:end] for t in tensors]
+        rows = sum(t.shape[0] if t.dim() == 2 else 1 for t in tensors)
+        for segment, start, end in self.pieces(tensors[0], by_segment, rows + temporaries):
+            chunks = [t[..., start:end] for t in tensors]  # a [k, n] block (stacked_view) gives [k, chunk]
             partial = fn(segment, *chunks) if by_segment else fn(*chunks)
             if sums:
                 total += partial
@@ -86,9 +97,19 @@ class GradSpace:
         in float64 (more exact than one fp32 dot over the whole buffer)."""
         k, device = len(rows), rows[0].device
         block, extras = split_block(rows)
-        out = torch.zeros((len(self.segments) if per_segment else 1, k, k), dtype=torch.float64, device=device)
-        for segment, start, end in self.pieces(rows[0], per_segment):
-            out[max(segment, 0)] += chunk_gram(block[:, start:end], [x[start:end] for x in extras])
+        p, e = block.shape[0], len(extras)
+        # the block's products, the block against the other rows, the other rows among themselves
+        parts = [torch.zeros((len(self.segments) if per_segment else 1, *shape), dtype=torch.float64, device=device)
+                 for shape in ((p, p), (e, p), (e, e))]
+        for segment, start, end in self.pieces(rows[0], per_segment, k):
+            chunk = block[:, start:end]
+            index = max(segment, 0)
+            parts[0][index] += torch.mm(chunk, chunk.T)
+            if extras:
+                others = [x[start:end] for x in extras]
+                parts[1][index] += torch.stack([torch.mv(chunk, x) for x in others])
+                parts[2][index] += torch.stack([torch.dot(x, y) for x in others for y in others]).reshape(e, e)
+        out = torch.cat([torch.cat([parts[0], parts[1].transpose(1, 2)], 2), torch.cat(parts[1:], 2)], 1)
         return self._global(out if per_segment else out[0])
 
     @staticmethod

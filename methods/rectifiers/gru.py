@@ -18,7 +18,8 @@ from methods.registry import RECTIFIERS
 
 
 def ema_update(m: torch.Tensor, g_c: torch.Tensor, gamma: float) -> torch.Tensor:
-    return m.mul_(1.0 - gamma).add_(g_c, alpha=gamma)
+    """m ← (1−γ)·m + γ·g_c, as m + γ·(g_c − m): one operation."""
+    return m.lerp_(g_c, gamma)
 
 
 def projection_coefficient(d: float, uu: float, mm: float, cos_clip: Optional[float]) -> float:

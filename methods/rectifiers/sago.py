@@ -14,32 +14,34 @@ from typing import Optional
 
 import torch
 
-from methods.gradspace import GradSpace, Gram, local_gram
+from methods.gradspace import GradSpace, Gram, local_gram, stacked_view
 from methods.rectifiers.base import Combined, Rectifier, TaskGradients
 from methods.registry import RECTIFIERS
 
 
-def conflict_mask(f: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """1.0 where sign(f)·sign(r) < 0, else 0.0 (zeros agree). Signs, not f·r, whose product of tiny
+def agreement(f: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """−1.0 where sign(f)·sign(r) < 0, else 0.0 (zeros agree). Signs, not f·r, whose product of tiny
     values underflows to 0."""
-    return torch.sign(f).mul_(torch.sign(r)).neg_().clamp_(min=0.0)
+    return torch.sign(f).mul_(torch.sign(r)).clamp_(max=0.0)
 
 
-def sago_chunk(f: torch.Tensor, r: torch.Tensor, gamma: float, alpha: float, prefer_retain: bool) -> torch.Tensor:
-    """Rewrites the chunk f with the rule; returns [⟨f,f⟩, ⟨f,r⟩, ⟨r,f⟩, ⟨r,r⟩ (before), conflicts,
-    ⟨u,f⟩, ⟨u,r⟩, ⟨u,u⟩]. Few temporaries, reused in place, so a chunk's work stays in cache."""
-    before = local_gram([f, r]).reshape(4)
-    conflict = conflict_mask(f, r)
-    update = torch.rsub(conflict, 1.0)  # 1 where the forget gradient is kept
+def sago_chunk(f: torch.Tensor, r: torch.Tensor, pair: Optional[torch.Tensor], gamma: float, alpha: float,
+               prefer_retain: bool) -> torch.Tensor:
+    """Rewrites the chunk f with the rule; returns [⟨f,f⟩, ⟨f,r⟩, ⟨r,f⟩, ⟨r,r⟩ (before), −conflicts,
+    ⟨u,f⟩, ⟨u,r⟩, ⟨u,u⟩]. `pair`: f and r as one [2, n] view when they are rows of a block (one
+    matrix product then gives their dot products). Few temporaries, so the chunk stays in cache."""
+    before = (torch.mm(pair, pair.T) if pair is not None else local_gram([f, r])).reshape(4)
+    minus_conflict = agreement(f, r)
+    update = torch.add(minus_conflict, 1.0)  # 1 where the forget gradient is kept
     if gamma != 1.0:
         update.mul_(gamma)
     update.mul_(f)
     if prefer_retain:
         update.add_(r, alpha=alpha)
     else:
-        update.addcmul_(r, conflict, value=alpha)
-    sums = torch.cat([before, torch.stack([conflict.sum(), torch.dot(update, f), torch.dot(update, r),
-                                           torch.dot(update, update)])])
+        update.addcmul_(r, minus_conflict, value=-alpha)
+    with_update = torch.mv(pair, update) if pair is not None else torch.stack([torch.dot(f, update), torch.dot(r, update)])
+    sums = torch.cat([before, minus_conflict.sum().reshape(1), with_update, torch.dot(update, update).reshape(1)])
     f.copy_(update)
     return sums
 
@@ -47,11 +49,15 @@ def sago_chunk(f: torch.Tensor, r: torch.Tensor, gamma: float, alpha: float, pre
 def sago_pass(g_f, g_r, gamma: float, alpha: float, space: GradSpace,
               prefer_retain: bool = False) -> tuple[Combined, list[float]]:
     """(the update written into g_f, the Gram matrix of (g_f, g_r) before it, flattened)."""
-    sums = space.foreach(lambda f, r: sago_chunk(f, r, gamma, alpha, prefer_retain), g_f, g_r, sums=8).tolist()
-    count, dot_uf, dot_ur, sq_norm = sums[4:]
+    pair = stacked_view([g_f, g_r])
+    if pair is not None:
+        sums = space.foreach(lambda p: sago_chunk(p[0], p[1], p, gamma, alpha, prefer_retain), pair, sums=8, temporaries=3)
+    else:
+        sums = space.foreach(lambda f, r: sago_chunk(f, r, None, gamma, alpha, prefer_retain), g_f, g_r, sums=8, temporaries=3)
+    minus_count, dot_uf, dot_ur, sq_norm = sums.tolist()[4:]
     total = space.size(g_f)
-    return Combined(g_f, intervened=count / max(total, 1), dot_update_forget=dot_uf, update_sq_norm=sq_norm,
-                    dot_update_retain=dot_ur), sums[:4]
+    return Combined(g_f, intervened=-minus_count / max(total, 1), dot_update_forget=dot_uf, update_sq_norm=sq_norm,
+                    dot_update_retain=dot_ur), sums.tolist()[:4]
 
 
 def sago(g_f, g_r, gamma: float, alpha: float, space: GradSpace, prefer_retain: bool = False) -> Combined:
