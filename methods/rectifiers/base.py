@@ -50,14 +50,6 @@ class TaskGradients:
     def objective_tasks(self) -> list[str]:
         return list(self.weights)
 
-    def objective_sum(self) -> torch.Tensor:
-        """Σ_k w_k g_k written into the first objective task's buffer (which is returned)."""
-        first, *rest = self.objective_tasks
-        out = self.buffers[first].mul_(self.weights[first])
-        for task in rest:
-            out.add_(self.buffers[task], alpha=self.weights[task])
-        return out
-
     def forget_side(self) -> tuple[str, torch.Tensor, float]:
         """(task, g_f, γ): the single non-retain objective task, or their weighted sum with γ = 1."""
         others = [t for t in self.objective_tasks if t != self.retain]
@@ -85,6 +77,9 @@ def write_combination(space: GradSpace, out: torch.Tensor, terms: list[tuple[flo
     """out ← Σ c·v over `terms` in one pass (out may be one of the v)."""
     own = sum(c for c, v in terms if v is out)
     others = [(c, v) for c, v in terms if v is not out]
+    if len(others) == 1 and others[0][0] == 1.0 and own not in (0.0, 1.0):  # BLUR at α = 1: out ← v + own·out
+        space.foreach(lambda target, v: torch.add(v, target, alpha=own, out=target), out, others[0][1])
+        return
 
     def step(target, *chunks):
         if own == 0.0:
