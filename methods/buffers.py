@@ -1,4 +1,4 @@
-"""Per-task flat fp32 gradient buffers with per-parameter views.
+"""Per-task flat fp32 gradient buffers with per-parameter views, the rows of one [tasks, n] block.
 
 Backward writes straight into a buffer: for fp32 parameters `param.grad` is pointed at the
 buffer's view before the backward, so autograd accumulates in place and nothing is copied.
