@@ -9,8 +9,10 @@ projection vs the official strategy (flatten every gradient to CPU float64 NumPy
 Rectifiers other than `none` need 2 backward passes by construction; for GradDiff the forget and
 retain losses come from separate forwards, so two backwards cost about one fused backward.
 At the real size the goal is a step time ≤ 1.05 × `none` (REAL_GOAL): there the two backward passes
-cost about what one fused backward does, and the rectifier's own work is one pass over the gradient.
-A few steps per rectifier on short random-token sequences, rectifiers interleaved round by round.
+cost about what one fused backward does, and the rectifier's own work is a few passes over the
+gradient (its Gram matrix, then the update). Measured on two shapes (`--real-shapes`): 2 × 32 tokens,
+the hardest case for the ratio, and 4 × 128, the grid's batch.
+A few steps per rectifier on random-token sequences, rectifiers interleaved round by round.
 Results: benchmarks/results/rectifiers.{json,md}.
 """
 from __future__ import annotations
@@ -34,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 from common import atomic  # noqa: E402
 from evaluation import model_sources  # noqa: E402
 from methods.gradspace import GradSpace  # noqa: E402
-from methods.rectifiers.gru import ema_update, gru_project  # noqa: E402
+from methods.rectifiers.base import TaskGradients  # noqa: E402
+from methods.rectifiers.gru import GRU  # noqa: E402
 from methods.train import TrainConfig, train  # noqa: E402
 
 RECTIFIERS = [
@@ -190,6 +193,18 @@ def real_size(opts) -> dict:
     }
 
 
+def real_shapes(text: str) -> list[tuple[int, int]]:
+    """'2x32,4x128' → [(2, 32), (4, 128)]."""
+    shapes = []
+    for part in text.split(","):
+        try:
+            batch, length = (int(x) for x in part.lower().split("x"))
+        except ValueError:
+            raise SystemExit(f"--real-shapes: {part!r} is not SEQUENCESxTOKENS (e.g. 4x128)") from None
+        shapes.append((batch, length))
+    return shapes
+
+
 def official_gru_combine(grads_u, grads_c, m_numpy, gamma=0.8):
     """The official GRU strategy: flatten each task's gradients to CPU float64 NumPy, project, copy back."""
     g_u = np.concatenate([g.detach().cpu().numpy().astype(np.float64).ravel() for g in grads_u])
@@ -224,15 +239,16 @@ def combine_times(n_params_model, repeats: int = 7):
         segments.append((offset, p.numel()))
         offset += p.numel()
     space = GradSpace(segments)
-    flat_u = torch.cat([x.reshape(-1) for x in grads_u])
-    flat_c = torch.cat([x.reshape(-1) for x in grads_c])
-    m = torch.zeros_like(flat_u)
+    # the loop's layout: the task buffers are rows of one block
+    block = torch.stack([torch.cat([x.reshape(-1) for x in grads]) for grads in (grads_u, grads_c)])
+    rectifier = GRU(gamma=0.8)
     ours = []
     for _ in range(repeats):
-        work = flat_u.clone()
+        work = block.clone()
+        tasks = TaskGradients({"objective": work[0], "retain_nll": work[1]}, {"objective": 1.0},
+                              retain="retain_nll", constraint="retain_nll")
         start = time.perf_counter()
-        ema_update(m, flat_c, 0.8)
-        gru_project(work, m, space)
+        rectifier.combine(tasks, space)
         ours.append(time.perf_counter() - start)
     return statistics.median(official), statistics.median(ours), offset
 
@@ -253,7 +269,10 @@ def real_lines(real: dict) -> list[str]:
              "the one `.grad` copy every trainer holds. A rectifier's own work is a fixed number of passes over "
              "the gradient (per parameter), while the forwards and backwards grow with the tokens per step: the "
              "extra CPU ms per step is the figure that carries over to other batch shapes, and the ratio falls as "
-             "the batch grows (these short sequences are the hardest case for the goal)."]
+             "the batch grows (the shortest batch is the hardest case for the goal). Beyond `none`, a rectifier "
+             "zeroes one more buffer per task, reads the task buffers once for their Gram matrix (the logged norms "
+             "and cosines and the rule's dot products) and once more to write the update (GRU updates its EMA in "
+             "that pass; SAGO applies its rule and sums its Gram matrix in one single pass)."]
     machine = f"Machine: {setup['cpu_count']} CPUs, load average {setup['load_average_before']} before and " \
               f"{setup['load_average_after']} after ({setup['wall_seconds']:.0f} s)"
     lines += ["", machine + (f"; {setup['machine_note']}." if setup["machine_note"] else "."), ""]
@@ -271,7 +290,8 @@ def markdown(figures: dict) -> str:
               "| parameters | official: CPU float64 NumPy (ms) | ours: fp32 in place (ms) |", "|---|---|---|"]
     lines += [f"| {c['parameters']:,} | {c['official_cpu_float64_ms']:.1f} | {c['ours_fp32_inplace_ms']:.1f} |"
               for c in figures["gru_combine"]]
-    lines += real_lines(figures["real_model"])
+    for real in figures["real_model"]:
+        lines += real_lines(real)
     return "\n".join(lines) + "\n"
 
 
@@ -286,8 +306,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds over all rectifiers")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--real-batch-size", type=int, default=2)
-    parser.add_argument("--real-length", type=int, default=32, help="tokens per sequence at the real size")
+    parser.add_argument("--real-shapes", default="2x32,4x128",
+                        help="batch shapes at the real size, sequences x tokens, comma-separated "
+                             "(4x128 is the grid's batch)")
     parser.add_argument("--real-steps", type=int, default=4, help="optimizer steps per real-size run (first discarded)")
     parser.add_argument("--real-rounds", type=int, default=2, help="interleaved rounds at the real size")
     parser.add_argument("--no-real", action="store_true", help="skip the real-size measurement")
@@ -315,7 +336,9 @@ def main() -> int:
             {"parameters": n, "official_cpu_float64_ms": 1e3 * official, "ours_fp32_inplace_ms": 1e3 * ours},
             {"parameters": n_big, "official_cpu_float64_ms": 1e3 * official_big, "ours_fp32_inplace_ms": 1e3 * ours_big},
         ],
-        "real_model": {"skipped": "--no-real"} if opts.no_real else real_size(opts),
+        "real_model": [{"skipped": "--no-real"}] if opts.no_real else [
+            real_size(argparse.Namespace(**vars(opts), real_batch_size=batch, real_length=length))
+            for batch, length in real_shapes(opts.real_shapes)],
     }
     opts.out.mkdir(parents=True, exist_ok=True)
     atomic.write_json(opts.out / "rectifiers.json", figures)

@@ -1,4 +1,4 @@
-"""Per-task flat fp32 gradient buffers with per-parameter views.
+"""Per-task flat fp32 gradient buffers with per-parameter views, the rows of one [tasks, n] block.
 
 Backward writes straight into a buffer: for fp32 parameters `param.grad` is pointed at the
 buffer's view before the backward, so autograd accumulates in place and nothing is copied.
@@ -42,14 +42,16 @@ class TaskBuffers:
             self.segments.append((offset, numel))
             offset += numel
         self.numel = offset
-        self.buffers = {task: torch.zeros(self.numel, dtype=torch.float32, device=device) for task in tasks}
+        # the buffers are the rows of one block, so the inner products among them are one matrix
+        # product per chunk (GradSpace.gram) and zeroing them is one call
+        self.block = torch.zeros((len(tasks), self.numel), dtype=torch.float32, device=device)
+        self.buffers = dict(zip(tasks, self.block.unbind(0)))
 
     def views(self, flat: torch.Tensor) -> list[torch.Tensor]:
         return [flat[o:o + n].view(shape) for (o, n), shape in zip(self.segments, self.shapes)]
 
     def zero(self) -> None:
-        for flat in self.buffers.values():
-            flat.zero_()
+        self.block.zero_()
 
     def backward(self, task: str, loss: torch.Tensor, retain_graph: bool = False) -> None:
         """Accumulate ∇loss into buffer `task`."""
@@ -94,4 +96,4 @@ class TaskBuffers:
             param.grad = grad
 
     def nbytes(self) -> int:
-        return sum(flat.numel() * flat.element_size() for flat in self.buffers.values())
+        return self.block.numel() * self.block.element_size()

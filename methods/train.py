@@ -515,7 +515,9 @@ def accumulate(run: TrainingRun, step: int) -> torch.Tensor:
 
 def combine(run: TrainingRun, step: int, row: dict) -> tuple[torch.Tensor, float, dict]:
     """(update, its norm, geometry): analyzers observe the task gradients and the rectifier combines
-    them; fills `row` with what they report."""
+    them; fills `row` with what they report. The task norms and cos(forget, retain) come from the
+    rectifier's Gram matrix (one pass over the buffers, which the rule reuses); the update's norm and
+    cosines from what the rule reports, else from one more pass over the update."""
     plan, buffers, space = run.plan, run.buffers, run.space
     geometry = {"grad_norm": None, "cos_forget_retain": None, "cos_update_retain": None,
                 "cos_update_forget": None, "intervened": None}
@@ -523,25 +525,32 @@ def combine(run: TrainingRun, step: int, row: dict) -> tuple[torch.Tensor, float
         update = buffers.buffers[FUSED]
         return update, space.norm(update), geometry
     task_grads = TaskGradients(buffers.buffers, plan.weights, plan.retain, plan.retain_weight, plan.constraint)
-    norms = {t: space.norm(buffers.buffers[t]) for t in plan.buffers}
-    geometry["grad_norm"] = norms
-    forget = next(iter(plan.weights))
-    retain_side = plan.retain or plan.constraint or ("retain" if "retain" in plan.weights else None)
-    if retain_side and retain_side != forget:
-        geometry["cos_forget_retain"] = cosine(
-            space.dot(buffers.buffers[forget], buffers.buffers[retain_side]), norms[forget], norms[retain_side])
+    if not run.rectifier.fuses_gram:
+        run.rectifier.gram(task_grads, space)
     for analyzer in run.analyzers:
         row.update(analyzer.observe(step + 1, buffers.buffers, run.layout, space))
     combined = run.rectifier.combine(task_grads, space)
+    gram = task_grads.gram
+    if gram is None:
+        raise RuntimeError(f"rectifier {run.config.rectifier!r} declares fuses_gram but left tasks.gram unset")
+    norms = {t: gram.norm(t) for t in plan.buffers}
+    geometry["grad_norm"] = norms
+    forget = next(iter(plan.weights))
+    retain_side = task_grads.retain_side
+    if retain_side and retain_side != forget:
+        geometry["cos_forget_retain"] = cosine(gram.dot(forget, retain_side), norms[forget], norms[retain_side])
     update = combined.update
-    update_norm = space.norm(update)
+    exact = combined.update_sq_norm is not None
+    update_norm = max(combined.update_sq_norm, 0.0) ** 0.5 if exact else space.norm(update)
     geometry["intervened"] = combined.intervened
     row.update(combined.extra)  # e.g. GRU's cos_update_constraint (update vs the EMA)
     if combined.dot_update_forget is not None:
         geometry["cos_update_forget"] = cosine(combined.dot_update_forget, update_norm, norms[forget])
     if retain_side:
-        geometry["cos_update_retain"] = cosine(
-            space.dot(update, buffers.buffers[retain_side]), update_norm, norms[retain_side])
+        dot = combined.dot_update_retain
+        if dot is None:
+            dot = space.dot(update, buffers.buffers[retain_side])
+        geometry["cos_update_retain"] = cosine(dot, update_norm, norms[retain_side])
     return update, update_norm, geometry
 
 

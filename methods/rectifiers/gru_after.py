@@ -11,8 +11,8 @@ retain task (npo_kl, simnpo_kl, wga_kl, graddiff retain_loss kl). GRU ran both w
 """
 from __future__ import annotations
 
-from methods.rectifiers.base import Combined
-from methods.rectifiers.gru import GRU, cos_to_ema, gru_project
+from methods.rectifiers.base import forget_side_coefficients
+from methods.rectifiers.gru import GRU, projected_update
 from methods.registry import RECTIFIERS
 
 
@@ -29,16 +29,9 @@ class GRUAfterProjection(GRU):
 
     def combine(self, tasks, space):
         self.check(tasks)
-        self.update_ema(tasks)
-        task, g_f, gamma = tasks.forget_side()
-        g_r, alpha = tasks.buffers[tasks.retain], tasks.retain_weight
-        dot_ff, dot_rf, dot_mf = space.dot(g_f, g_f), space.dot(g_r, g_f), space.dot(self.ema, g_f)
-        g_u = g_f.mul_(gamma) if gamma != 1.0 else g_f
-        update, c = gru_project(g_u, self.ema, space, self.clip())
-        update.add_(g_r, alpha=alpha)
-        return Combined(update, intervened=float(c != 0.0),
-                        dot_update_forget=gamma * dot_ff - c * dot_mf + alpha * dot_rf,
-                        extra={"cos_update_constraint": cos_to_ema(update, self.ema, space)})
+        forget, gamma = forget_side_coefficients(tasks)
+        g_u = {t: gamma * c for t, c in forget.items()}
+        return projected_update(self, tasks, space, g_u, {tasks.retain: tasks.retain_weight})
 
 
 @RECTIFIERS.register("gru-ce")

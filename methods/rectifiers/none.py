@@ -2,7 +2,7 @@
 is used only when an analyzer asked for separate task buffers."""
 from __future__ import annotations
 
-from methods.rectifiers.base import Combined, Rectifier
+from methods.rectifiers.base import Rectifier, linear_update
 from methods.registry import RECTIFIERS
 
 
@@ -12,8 +12,5 @@ class Sum(Rectifier):
     needs_retain = False
 
     def combine(self, tasks, space):
-        forget = tasks.objective_tasks[0]
-        dots = {t: space.dot(tasks.buffers[t], tasks.buffers[forget]) for t in tasks.objective_tasks}
-        update = tasks.objective_sum()
-        return Combined(update, intervened=0.0,
-                        dot_update_forget=sum(tasks.weights[t] * d for t, d in dots.items()))
+        coefficients = {t: tasks.weights[t] for t in tasks.objective_tasks}
+        return linear_update(tasks, self.gram(tasks, space), space, coefficients, intervened=0.0)

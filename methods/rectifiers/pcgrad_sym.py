@@ -3,22 +3,22 @@ other (both from the original pair): g = γ·(g_f − d/‖g_r‖²·g_r) + α·
 from __future__ import annotations
 
 from methods.gradspace import GradSpace
-from methods.rectifiers.base import Combined, Rectifier
+from methods.rectifiers.base import Combined, Rectifier, on_two_buffers, two_task_update
 from methods.registry import RECTIFIERS
 
 
+def symmetric_coefficients(ff: float, fr: float, rr: float, gamma: float, alpha: float) -> tuple[float, float, bool]:
+    """(a, b, intervened) with g = a·g_f + b·g_r."""
+    if fr < 0:  # d < 0 implies both norms are non-zero
+        return gamma - alpha * fr / ff, alpha - gamma * fr / rr, True
+    return gamma, alpha, False
+
+
 def pcgrad_symmetric(g_f, g_r, gamma: float, alpha: float, space: GradSpace) -> Combined:
-    d, rr, ff = space.dot(g_f, g_r), space.dot(g_r, g_r), space.dot(g_f, g_f)
-    if d < 0:  # d < 0 implies both norms are non-zero
-        forget_coef, retain_coef = gamma - alpha * d / ff, alpha - gamma * d / rr
-    else:
-        forget_coef, retain_coef = gamma, alpha
-    update = g_f.mul_(forget_coef).add_(g_r, alpha=retain_coef)
-    return Combined(update, intervened=float(d < 0), dot_update_forget=forget_coef * ff + retain_coef * d)
+    return on_two_buffers(symmetric_coefficients, g_f, g_r, gamma, alpha, space)
 
 
 @RECTIFIERS.register("pcgrad-sym")
 class PCGradSymmetric(Rectifier):
     def combine(self, tasks, space):
-        _, g_f, gamma = tasks.forget_side()
-        return pcgrad_symmetric(g_f, tasks.buffers[tasks.retain], gamma, tasks.retain_weight, space)
+        return two_task_update(symmetric_coefficients, tasks, self.gram(tasks, space), space)

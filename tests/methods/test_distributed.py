@@ -94,6 +94,10 @@ def _sharded_worker(rank, world, port, out_dir):
     f, r = grads["forget"], grads["retain"]
     out = {"dot": space.dot(f, r), "norm": space.norm(f), "segment_dots": space.segment_dots(f, r),
            "size": space.size(f)}
+    block = torch.stack([f, r])  # the block path (rows of one tensor) and the separate-rows path, chunked
+    chunked = GradSpace(segments, shard_group=dist.group.WORLD, chunk=100)
+    out["gram"] = chunked.gram([block[0], block[1]])
+    out["segment_gram"] = chunked.gram([f, r], per_segment=True)
     full = {name: torch.cat([p.grad.full_tensor().reshape(-1)]) for name, p in model.named_parameters()}
     if rank == 0:
         torch.save({"sharded": out, "names": list(full)}, f"{out_dir}/sharded.pt")
@@ -123,5 +127,10 @@ def test_sharded_reductions_equal_unsharded(tmp_path):
     assert sharded["dot"] == pytest.approx(space.dot(f, r), rel=1e-5)
     assert sharded["norm"] == pytest.approx(space.norm(f), rel=1e-5)
     torch.testing.assert_close(sharded["segment_dots"], space.segment_dots(f, r), rtol=1e-5, atol=1e-9)
+    # the Gram matrices: one all-reduce of the k×k (per tensor: S×k×k) partial sums
+    exact = torch.stack([f, r]).double()
+    torch.testing.assert_close(sharded["gram"], exact @ exact.T, rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(sharded["segment_gram"][:, 0, 1], space.segment_dots(f, r), rtol=1e-5, atol=1e-9)
+    torch.testing.assert_close(sharded["segment_gram"].sum(0), exact @ exact.T, rtol=1e-5, atol=1e-9)
     # a local-shard dot product (SAGO's ZeRO-3 bug) would differ from the global one
     assert abs(sharded["dot"]) > 0
