@@ -228,7 +228,7 @@ class Benchmark:
         """{question: paraphrased answer} of every item of `forget_split` (a fine-tuning recipe's
         `paraphrased_forget`); only benchmarks that ship paraphrases have them."""
         raise ValueError(f"benchmark {self.name!r} ships no paraphrased answers: `paraphrased_forget` "
-                         f"(finetune: {{target: ...}}) is for QA benchmarks with paraphrases (TOFU)")
+                         f"(finetune: {{target: ...}}) is for QA benchmarks whose forget items carry paraphrased answers")
 
     def prepare_tiny_tokenizer(self, tokenizer) -> None:
         """Adjust the tiny Llama's fresh word-level tokenizer before fine-tuning (saved with the
