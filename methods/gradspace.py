@@ -97,19 +97,9 @@ class GradSpace:
         in float64 (more exact than one fp32 dot over the whole buffer)."""
         k, device = len(rows), rows[0].device
         block, extras = split_block(rows)
-        p, e = block.shape[0], len(extras)
-        # the block's products, the block against the other rows, the other rows among themselves
-        parts = [torch.zeros((len(self.segments) if per_segment else 1, *shape), dtype=torch.float64, device=device)
-                 for shape in ((p, p), (e, p), (e, e))]
+        out = torch.zeros((len(self.segments) if per_segment else 1, k, k), dtype=torch.float64, device=device)
         for segment, start, end in self.pieces(rows[0], per_segment, k):
-            chunk = block[:, start:end]
-            index = max(segment, 0)
-            parts[0][index] += torch.mm(chunk, chunk.T)
-            if extras:
-                others = [x[start:end] for x in extras]
-                parts[1][index] += torch.stack([torch.mv(chunk, x) for x in others])
-                parts[2][index] += torch.stack([torch.dot(x, y) for x in others for y in others]).reshape(e, e)
-        out = torch.cat([torch.cat([parts[0], parts[1].transpose(1, 2)], 2), torch.cat(parts[1:], 2)], 1)
+            out[max(segment, 0)] += chunk_gram(block[:, start:end], [x[start:end] for x in extras]).double()
         return self._global(out if per_segment else out[0])
 
     @staticmethod
