@@ -76,6 +76,24 @@ def recovery(attacked: float | None, unlearned: float | None, target: float | No
     return (attacked - unlearned) / (target - unlearned)
 
 
+def worst_case(unattacked: float | None, attacked: list[tuple[str, float | None]],
+               direction: str | None) -> tuple[float | None, str]:
+    """The least-forgotten value of a knowledge metric over the unattacked model and each (label,
+    value) attack, in the metric's forgetting direction, with its label: "none" when no attack beat
+    the unattacked value; the first label wins a tie."""
+    worst_value, worst_label = unattacked, "none"
+    for label, value in attacked:
+        if value is not None and direction is not None and (
+                worst_value is None or headline.goodness(value, direction) < headline.goodness(worst_value, direction)):
+            worst_value, worst_label = value, label
+    return worst_value, worst_label
+
+
+def undone_by(recoveries: list[tuple[str, float | None]]) -> str | None:
+    """The labels whose recovery reaches UNDONE, comma-separated (None when none does)."""
+    return ", ".join(label for label, value in recoveries if value is not None and value >= UNDONE) or None
+
+
 def _seed_recovery(document: dict[str, Any], metric: str) -> float | None:
     basis = (document.get("metric_details") or {}).get("attack", {}).get("basis", {})
     return recovery(document["metrics"].get(metric), basis.get("before", {}).get(metric),
@@ -159,8 +177,8 @@ def add_columns(rows: list[dict[str, Any]], attacked: dict[str, list[tuple[Path,
         for _, document in documents:
             by_label[attack_label(document)].append(document)
         direction = headline.metric_direction(knowledge) if knowledge else None
-        worst_value, worst_label = row.get(f"metric:{knowledge}"), "none"
-        undone = []
+        knowledge_after: list[tuple[str, float | None]] = []
+        recoveries: list[tuple[str, float | None]] = []
         for label, seeds in sorted(by_label.items()):
             seeds.sort(key=lambda d: d["identity"]["seed"])
             applicable = [d for d in seeds if d["status"]["state"] == "ok"]
@@ -176,18 +194,14 @@ def add_columns(rows: list[dict[str, Any]], attacked: dict[str, list[tuple[Path,
             row[f"attack:{label}:recovery"] = mean
             row[f"attack:{label}:recovery:ci_low"] = low
             row[f"attack:{label}:recovery:ci_high"] = high
-            if mean is not None and mean >= UNDONE:
-                undone.append(label)
+            recoveries.append((label, mean))
             if seeds[0]["identity"]["attack"]["name"] == RELEARN and row.get("role") not in contract.REFERENCE_ROLES:
                 retain = retain_gains.get(tuple(row.get(key) for key in GROUP), {}).get(_attack_key(seeds[0]), {})
                 mean, low, high = mean_interval(seed_ratios(applicable, retain, knowledge, direction))
                 row[f"attack:{label}:R"] = mean
                 row[f"attack:{label}:R:ci_low"] = low
                 row[f"attack:{label}:R:ci_high"] = high
-            value = row.get(f"attack:{label}:{knowledge}")
-            if value is not None and direction is not None and (
-                    worst_value is None or headline.goodness(value, direction) < headline.goodness(worst_value, direction)):
-                worst_value, worst_label = value, label
-        row["worst_case_knowledge"] = worst_value
-        row["worst_case_attack"] = worst_label
-        row["undone_by"] = ", ".join(undone) or None
+            knowledge_after.append((label, row.get(f"attack:{label}:{knowledge}")))
+        row["worst_case_knowledge"], row["worst_case_attack"] = worst_case(
+            row.get(f"metric:{knowledge}"), knowledge_after, direction)
+        row["undone_by"] = undone_by(recoveries)

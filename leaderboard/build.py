@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from common import atomic
-from leaderboard import aggregate, metric_tables, page, published, versioning
+from leaderboard import aggregate, metric_tables, page, published, published_attacks, versioning
 
 TABLE_FILES = ("leaderboard.parquet", "leaderboard.csv", "leaderboard.json")
 INTEGER_COLUMNS = ("n_seeds", "item_cap", "pareto_rank", "matched_rank")
@@ -125,5 +125,6 @@ def build(results: list[str | Path], out: str | Path, previous: str | Path | Non
         if tables:
             (tmp / metric_tables.BUILD_FILE).write_text(atomic.dumps(tables) + "\n", encoding="utf-8")
         page.write_page(tmp, meta=meta, columns=columns, rows=canonical,
-                        published_rows=published.load(), changes=record["changes"], metric_tables=tables)
+                        published_rows=published_attacks.with_attack_columns(published.load()),
+                        changes=record["changes"], metric_tables=tables)
     return record

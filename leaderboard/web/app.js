@@ -361,8 +361,27 @@
     var names = [];
     rows.forEach(function (p) { Object.keys(p.metrics).forEach(function (m) { if (names.indexOf(m) < 0) names.push(m); }); });
     names.sort();
+    // a paper's numbers after an attack, in the columns our rows use (leaderboard/published_attacks.py):
+    // the knowledge metric after each attack, its recovery against the same source's target, the worst case
+    var labels = [], knowledge = null;
+    rows.forEach(function (p) {
+      Object.keys(p.attacks || {}).forEach(function (a) { if (labels.indexOf(a) < 0) labels.push(a); });
+      knowledge = knowledge || p.knowledge_metric;
+    });
+    labels.sort();
+    var attackCols = [];
+    labels.forEach(function (a) {
+      if (knowledge) attackCols.push({ key: "attack:" + a + ":" + knowledge, label: knowledge + " after " + a });
+      attackCols.push({ key: "attack:" + a + ":recovery", label: "Recovery " + a });
+    });
+    if (labels.length) {
+      attackCols.push({ key: "worst_case_knowledge", label: "Worst-case knowledge" },
+                      { key: "worst_case_attack", label: "Worst-case attack" },
+                      { key: "undone_by", label: "Forgetting undone by" });
+    }
     var tr = el("tr");
     ["Source", "Model", "Split", "Method (as published)"].concat(names.map(function (m) { return m + arrow(m); }))
+      .concat(attackCols.map(function (c) { return c.label; }))
       .concat(["Note"]).forEach(function (h) { tr.appendChild(el("th", { scope: "col" }, h)); });
     var thead = el("thead"); thead.appendChild(tr); table.appendChild(thead);
     var tbody = el("tbody");
@@ -379,6 +398,11 @@
       if (p.role !== "unlearned") label.appendChild(el("span", { "class": "badge ref" }, p.role));
       row.appendChild(label);
       names.forEach(function (m) { row.appendChild(el("td", { "class": "num" }, fmt(p.metrics[m]))); });
+      attackCols.forEach(function (c) {
+        var value = p[c.key];
+        row.appendChild(el("td", typeof value === "number" ? { "class": "num", "data-key": c.key } : { "data-key": c.key },
+                           fmt(value)));
+      });
       row.appendChild(el("td", { "class": "note" }, p.note || ""));
       tbody.appendChild(row);
     });
