@@ -11,10 +11,12 @@ it as a GRUN model again, its quantized base beside the edits):
   quantization (`bitsandbytes.functional.quantize_4bit` / `dequantize_4bit`: the OU/UDS
   `BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4")` protocol; bitsandbytes ≥ 0.46 has
   a CPU path). OU computes in bf16; here the dequantized weights keep the model's dtype (recorded).
-- `int8`, `int4`: round-to-nearest, asymmetric min/max per group of 128 input weights (Zhang et al.'s
-  RTN, the AWQ `pseudo_quantize_tensor` scales: s = (max − min)/(2^b − 1), z = −round(min/s)). The
-  rounding, clamping and dequantization are torch's own `fake_quantize_per_channel_affine` (one
-  "channel" per group).
+- `int8`, `int4`: round-to-nearest, asymmetric min/max per group of 128 input weights (the AWQ
+  `pseudo_quantize_tensor` scales: s = (max − min)/(2^b − 1), z = −round(min/s)). The rounding,
+  clamping and dequantization are torch's own `fake_quantize_per_channel_affine` (one "channel" per
+  group). Zhang et al.'s released code loads its 4- and 8-bit models with bitsandbytes' defaults (FP4
+  in blocks of 64, LLM.int8), so their published rows shown under these variants share the bit
+  width, not the grid (leaderboard/data/published.yaml, source zhang-quant, says so).
 """
 from __future__ import annotations
 
