@@ -56,6 +56,27 @@ def test_head_applied_per_block_equals_logits_then_statistics(monkeypatch):
     assert np.array_equal(got[2], want[2])
 
 
+def test_head_runs_once_per_chunk_of_several_blocks(monkeypatch):
+    # the head weight is read once per chunk, not once per cache-sized statistics block
+    torch.manual_seed(2)
+    monkeypatch.setattr(ts, "CPU_BLOCK_ELEMENTS", 97 * 4)
+    monkeypatch.setattr(ts, "CPU_HEAD_ELEMENTS", 97 * 9)   # 9 rows -> 8: a whole number of 4-row blocks
+    assert ts.head_rows(97, torch.device("cpu")) == 8
+    head = torch.nn.Linear(16, 97, bias=False)
+    calls = []
+    head.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    hidden, targets = torch.randn(23, 16), torch.randint(0, 97, (23,))
+    moments = torch.rand(23) > 0.5
+    with torch.no_grad():
+        got, want = ts.token_statistics(hidden, targets, head, moments), _plain(head(hidden), targets)
+    assert calls[:-1] == [8, 8, 7]  # the last call is the reference's own
+    for column in (1, 3, 4):
+        selected = moments.numpy() if column in (3, 4) else np.ones(23, dtype=bool)
+        np.testing.assert_allclose(got[column][selected], want[column][selected], atol=1e-5, rtol=0)
+    assert np.isnan(got[3][~moments.numpy()]).all()
+    assert np.array_equal(got[2], want[2])
+
+
 def test_no_labelled_positions_give_empty_columns():
     columns = ts.token_statistics(torch.zeros((0, 11)), torch.zeros(0, dtype=torch.long))
     assert [len(c) for c in columns] == [0] * 5
