@@ -503,6 +503,7 @@ def attack_robustness(rows: list[dict[str, Any]]) -> Claim:
                "base", "variant", "difference", "outcome"]
     table, notes = [], []
     outcomes: dict[str, list[str]] = defaultdict(list)
+    unmatched: dict[str, int] = defaultdict(int)   # recovery comparisons where the two rows forgot unequally
     matched: dict[str, list[bool]] = defaultdict(list)
     for key, members in _groups(_ok_unlearned(rows)).items():
         for variant in sorted(members, key=lambda r: r["row_id"]):
@@ -528,31 +529,40 @@ def attack_robustness(rows: list[dict[str, Any]]) -> Claim:
                     if found is None:
                         continue
                     if measure == "recovery":
-                        outcomes[name].append(found[3])
+                        # the question is asked at matched forgetting: a row that forgot more or less
+                        # than its base is shown, not counted (its recovery is a share of other forgetting)
+                        if is_matched is False:
+                            unmatched[name] += 1
+                        else:
+                            outcomes[name].append(found[3])
                     table.append([*lead, f"{label} ({measure})", before, *found])
             worst = _worst_case_measure(base, variant)
             if worst is not None:
                 table.append([*lead, f"worst case ({variant.get('knowledge_metric')})", before, *worst])
-    if not outcomes:
+    if not outcomes and not unmatched:
         reason = "; ".join(notes[:5]) if notes else "no rectifier or GRUN row beside a +none row of its objective"
         if not any(_attack_labels(r) for r in rows):
             reason = "no attack results (run the config's `attacks:`)"
         return Claim("attack_robustness", paper, CANNOT, f"cannot be checked: {reason}")
-    kinds = {name: _kind_verdict(found) for name, found in sorted(outcomes.items())}
+    names = sorted(set(outcomes) | set(unmatched))
+    kinds = {name: _kind_verdict(outcomes.get(name, [])) for name in names}
     decided = {v for v in kinds.values() if v != CANNOT}
     verdict = CANNOT if not decided else decided.pop() if len(decided) == 1 else MIXED
     parts = []
-    for name, found in sorted(outcomes.items()):
+    for name in names:
+        found = outcomes.get(name, [])
         counts = ", ".join(f"{sum(o == kind for o in found)} {kind}" for kind in (MORE, LESS, SAME))
         untested = sum(o.startswith("untested") for o in found)
         at_level = matched.get(name, [])
         parts.append(f"{name}: {kinds[name]} ({counts}" + (f", {untested} untested" if untested else "")
+                     + (f", {unmatched[name]} not counted at unmatched forgetting" if unmatched.get(name) else "")
                      + f"; forgetting matched in {sum(at_level)} of {len(at_level)} tested objective x benchmark pairs)")
-    summary = ("Attack recovery against the base objective (+none, full), per objective x benchmark x attack, "
-               "95% seed intervals: " + "; ".join(parts) + ".")
+    summary = ("Attack recovery against the base objective (+none, full) at matched forgetting, per objective x "
+               "benchmark x attack, 95% seed intervals: " + "; ".join(parts) + ".")
     notes = ["The attacks hit the final models, not a checkpoint at a common forgetting level: recovery is a "
              "share of each row's own forgetting, and the knowledge before the attack says whether both rows "
-             "forgot as much (seed intervals overlap: matched)."] + [f"not compared: {n}" for n in notes]
+             "forgot as much (seed intervals overlap: matched). Only matched pairs count toward the verdict; "
+             "the others stay in the table with their outcome."] + [f"not compared: {n}" for n in notes]
     return Claim("attack_robustness", paper, verdict, summary, headers, table, notes)
 
 

@@ -154,8 +154,10 @@ def test_attack_robustness_more_less_and_no_difference_with_numbers():
     pcgrad = by[("pcgrad", "relearn-forget-split (recovery)")]
     assert pcgrad[-1] == claims.SAME and "not matched" in pcgrad[4]
     assert "gru: less robust (0 more robust, 1 less robust, 0 no difference" in claim.summary
-    assert "sago: more robust" in claim.summary and "pcgrad: no difference" in claim.summary
-    assert "forgetting matched in 0 of 1 tested" in claim.summary  # pcgrad's part
+    assert "sago: more robust" in claim.summary
+    # pcgrad forgot far less than its base: shown in the table, not counted toward any verdict
+    assert ("pcgrad: cannot be checked (0 more robust, 0 less robust, 0 no difference, 1 not counted at "
+            "unmatched forgetting; forgetting matched in 0 of 1 tested") in claim.summary
 
 
 def test_attack_robustness_grun_single_seed_and_missing_inputs():
@@ -175,6 +177,15 @@ def test_attack_robustness_grun_single_seed_and_missing_inputs():
     assert same.rows[0][-1] == "untested (equal means; single seed)"
     no_attacks = claims.attack_robustness([row("npo", "none"), row("npo", "gru")])
     assert no_attacks.verdict == claims.CANNOT and "no attack results" in no_attacks.summary
+
+
+def test_attack_robustness_counts_only_matched_forgetting():
+    # sago recovers far less but forgot far less too: no verdict from that pair
+    rows = [_attacked("npo", "none"), _attacked("npo", "sago", recovery=(0.01, 0.0, 0.02), knowledge=(0.6, 0.55, 0.65))]
+    claim = claims.attack_robustness(rows)
+    assert claim.verdict == claims.CANNOT
+    assert claim.rows[0][-1] == claims.MORE and "not matched" in claim.rows[0][4]
+    assert "1 not counted at unmatched forgetting" in claim.summary
 
 
 def test_attack_robustness_all_same_and_registered():
