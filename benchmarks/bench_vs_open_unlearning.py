@@ -108,24 +108,13 @@ def compare(model: Path, label: str, scratch: Path, *, split: str = "forget10", 
             "shared_metrics": shared, "shared_metrics_equal": same}
 
 
-def read_rows(path: Path) -> list:
-    """A TOFU file's rows: a JSON array, JSON lines, or one JSON array per line (as on the Hub)."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        rows = []
-        for line in filter(str.strip, text.splitlines()):
-            value = json.loads(line)
-            rows.extend(value if isinstance(value, list) else [value])
-        return rows
-
-
 def capped_copy(source: Path, items: int, folder: Path) -> Path:
     """The TOFU files cut to their first `items` rows: the same items our `--item-cap` scores."""
+    from evaluation.benchmarks.data_files import read_json_rows
+
     folder.mkdir(parents=True, exist_ok=True)
     for path in source.glob("*.json"):
-        (folder / path.name).write_text(json.dumps(read_rows(path)[:items]), encoding="utf-8")
+        (folder / path.name).write_text(json.dumps(read_json_rows(path)[:items]), encoding="utf-8")
     return folder
 
 
